@@ -1,0 +1,579 @@
+//! `arbiter plugin ...`: the plugin author's tools. Everything runs in the same sandbox
+//! the gateway uses, with the same limits.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use super::output::{human_bytes, human_duration, micros, print_json, report_error};
+use crate::authoring::{self, BuildOptions};
+use crate::runtime::types::*;
+use crate::runtime::{
+    CallContext, CallStats, CompileIsolation, EngineProfile, Grants, Limits, LoadSource, Plugin,
+    PluginOptions, PoolSizes, Runtime, RuntimeConfig, CONTRACT_PACKAGE,
+};
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Show a plugin's kind, contract version, metadata, imports/exports, size and compile time.
+    Inspect {
+        file: PathBuf,
+        #[command(flatten)]
+        runtime: RuntimeArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a plugin once in the real sandbox and print its result, wall time and fuel.
+    Call(CallArgs),
+    /// Measure instantiate+call and warm-call latency (p50/p99).
+    Bench(BenchArgs),
+    /// Build a plugin project (default: the current directory) into a component.
+    Build {
+        dir: Option<PathBuf>,
+        /// Copy the component here (a file, or a directory for workspaces).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Show the build tool's own output.
+        #[arg(long, short)]
+        verbose: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RuntimeArgs {
+    /// Compiled-artifact cache (default: $ARBITER_CACHE_DIR, else ~/.cache/arbiter/plugins).
+    #[arg(long, env = "ARBITER_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Do not read or write the compiled-artifact cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Grant a capability (`model`, `stats`); repeatable.
+    #[arg(long = "grant")]
+    pub grants: Vec<String>,
+    /// Per-call deadline in milliseconds.
+    #[arg(long)]
+    pub deadline_ms: Option<u64>,
+    /// Per-call memory cap in MiB.
+    #[arg(long)]
+    pub memory_mib: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    file: PathBuf,
+    /// The task's prompt (a single user message).
+    #[arg(long)]
+    prompt: Option<String>,
+    /// The whole task as JSON ({"messages": [...], "tags": [...], "metadata": {...}}).
+    #[arg(long, conflicts_with = "prompt")]
+    task: Option<PathBuf>,
+    /// Verifier: a candidate answer; repeat to judge several and run the cross-candidate step.
+    #[arg(long = "candidate")]
+    candidates: Vec<String>,
+    /// Verifier: the model the candidates are attributed to.
+    #[arg(long, default_value = "unknown")]
+    model: String,
+    /// Router: a model option NAME:INPUT_PRICE:OUTPUT_PRICE (USD per 1M tokens); repeatable.
+    /// Default: small:0.6:0.6 and large:10:30.
+    #[arg(long = "option", value_parser = parse_option)]
+    options: Vec<ModelOption>,
+    /// Decomposer: answers to compose, in sub-task order; without them only `decompose` runs.
+    #[arg(long = "answer")]
+    answers: Vec<String>,
+    /// A plugin setting KEY=VALUE; repeatable.
+    #[arg(long = "config", value_parser = parse_kv)]
+    config: Vec<(String, String)>,
+    /// Task metadata KEY=VALUE; repeatable.
+    #[arg(long = "meta", value_parser = parse_kv)]
+    meta: Vec<(String, String)>,
+    /// Task tag; repeatable.
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    file: PathBuf,
+    /// Measured calls per mode.
+    #[arg(long, default_value_t = 2000)]
+    iterations: usize,
+    /// Unmeasured calls first.
+    #[arg(long, default_value_t = 200)]
+    warmup: usize,
+    #[arg(long, default_value = "What is 6 * 7?")]
+    prompt: String,
+    #[arg(long, default_value = "6 * 7 = 42\n#### 42")]
+    candidate: String,
+    #[arg(long = "config", value_parser = parse_kv)]
+    config: Vec<(String, String)>,
+    /// Meter fuel during the benchmark (off by default, as on the serving path).
+    #[arg(long)]
+    fuel: bool,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got `{s}`"))
+}
+
+fn parse_option(s: &str) -> Result<ModelOption, String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let price = |p: &str| p.parse::<f64>().map_err(|e| format!("bad price `{p}` in `{s}`: {e}"));
+    match parts.as_slice() {
+        [name, input, output] => Ok(ModelOption {
+            name: name.to_string(),
+            input_price: price(input)?,
+            output_price: price(output)?,
+            stats: None,
+        }),
+        _ => Err(format!("expected NAME:INPUT_PRICE:OUTPUT_PRICE, got `{s}`")),
+    }
+}
+
+pub fn run(cmd: PluginCommand) -> anyhow::Result<ExitCode> {
+    let json = match &cmd {
+        PluginCommand::Inspect { json, .. } | PluginCommand::Build { json, .. } => *json,
+        PluginCommand::Call(a) => a.json,
+        PluginCommand::Bench(a) => a.json,
+    };
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let result = rt.block_on(async {
+        match cmd {
+            PluginCommand::Inspect { file, runtime, json } => inspect(&file, &runtime, json).await,
+            PluginCommand::Call(args) => call(args).await,
+            PluginCommand::Bench(args) => bench(args).await,
+            PluginCommand::Build { dir, out, verbose, json } => build(dir, out, verbose, json),
+        }
+    });
+    Ok(match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report_error(&e, json),
+    })
+}
+
+/// The author tools' runtime: a small pool, the on-disk cache, compilation in a limited
+/// child process (this same binary), fuel metering unless benchmarking.
+pub fn author_runtime(args: &RuntimeArgs, fuel: bool) -> anyhow::Result<Runtime> {
+    let cache_dir = if args.no_cache { None } else { Some(args.cache_dir.clone().unwrap_or_else(default_cache_dir)) };
+    let program = std::env::current_exe().context("locating the arbiter binary for the compile worker")?;
+    let config = RuntimeConfig {
+        profile: EngineProfile { fuel, ..EngineProfile::default() },
+        pool: PoolSizes { component_instances: 64, ..PoolSizes::default() },
+        max_concurrent_calls: 32,
+        cache_dir,
+        compile: CompileIsolation::Subprocess { program },
+        ..RuntimeConfig::default()
+    };
+    Ok(Runtime::new(config)?)
+}
+
+pub fn default_cache_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("arbiter").join("plugins")
+}
+
+fn plugin_options(args: &RuntimeArgs, warm: bool) -> anyhow::Result<PluginOptions> {
+    let mut limits = Limits::default();
+    if let Some(ms) = args.deadline_ms {
+        limits.deadline = Duration::from_millis(ms);
+    }
+    if let Some(mib) = args.memory_mib {
+        limits.memory_bytes = mib << 20;
+    }
+    let grants = Grants::from_names(&args.grants).map_err(anyhow::Error::msg)?;
+    Ok(PluginOptions { grants, limits, warm })
+}
+
+#[derive(Serialize)]
+struct InspectReport<'a> {
+    path: &'a Path,
+    size: usize,
+    sha256: &'a str,
+    kind: PluginKind,
+    world: &'static str,
+    contract: String,
+    capabilities: &'a [String],
+    info: &'a PluginInfo,
+    load_source: LoadSource,
+    load_ms: f64,
+    cache_file: Option<PathBuf>,
+    imports: &'a [String],
+    exports: &'a [String],
+}
+
+async fn inspect(file: &Path, args: &RuntimeArgs, json: bool) -> anyhow::Result<()> {
+    let runtime = author_runtime(args, true)?;
+    // Inspection grants every capability so it can report what a plugin asks for.
+    let mut options = plugin_options(args, false)?;
+    options.grants = Grants { model: true, stats: true };
+    let plugin = runtime.load_file(file, options).await?;
+    let summary = plugin.summary();
+    let report = plugin.load_report();
+    let out = InspectReport {
+        path: file,
+        size: report.size,
+        sha256: &report.digest,
+        kind: plugin.kind(),
+        world: plugin.kind().as_str(),
+        contract: format!("{CONTRACT_PACKAGE}@{}", summary.contract_version),
+        capabilities: &summary.capabilities,
+        info: plugin.info(),
+        load_source: report.source,
+        load_ms: report.load_time.as_secs_f64() * 1e3,
+        cache_file: runtime.cache_path(&report.digest).filter(|p| p.exists()),
+        imports: &summary.imports,
+        exports: &summary.exports,
+    };
+    if json {
+        return print_json(&out);
+    }
+    let info = plugin.info();
+    println!("plugin        {} {} ({})", info.name, info.version, info.kind);
+    println!("description   {}", info.description);
+    println!("contract      {} (world `{}`)", out.contract, out.world);
+    println!("stateless     {}", if info.stateless { "yes (warm instances allowed)" } else { "no (fresh instance per call)" });
+    println!(
+        "capabilities  {}",
+        if out.capabilities.is_empty() { "none".to_string() } else { out.capabilities.join(", ") }
+    );
+    println!("size          {}  sha256 {}", human_bytes(out.size), out.sha256);
+    let how = match out.load_source {
+        LoadSource::Compiled => "compiled",
+        LoadSource::Disk => "loaded from the compiled cache",
+        LoadSource::Memory => "already in memory",
+    };
+    println!("load          {} ({how})", human_duration(report.load_time));
+    if let Some(c) = &out.cache_file {
+        println!("cache file    {}", c.display());
+    }
+    if !info.config_keys.is_empty() {
+        println!("settings");
+        for k in &info.config_keys {
+            let default = k.default.as_deref().map(|d| format!(" (default {d})")).unwrap_or_default();
+            println!("  {:<16} {}{default}", k.name, k.description);
+        }
+    }
+    println!("imports");
+    for i in out.imports {
+        println!("  {i}");
+    }
+    println!("exports");
+    for e in out.exports {
+        println!("  {e}");
+    }
+    Ok(())
+}
+
+fn task_from(args: &CallArgs) -> anyhow::Result<Task> {
+    let mut task = match (&args.task, &args.prompt) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_str(&text).with_context(|| format!("parsing task JSON {}", path.display()))?
+        }
+        (None, Some(p)) => Task::from_prompt("cli", p.clone()),
+        (None, None) => bail!("give the task with --prompt or --task"),
+    };
+    task.tags.extend(args.tags.iter().cloned());
+    task.metadata.extend(args.meta.iter().cloned());
+    if task.id.is_empty() {
+        task.id = "cli".into();
+    }
+    Ok(task)
+}
+
+#[derive(Serialize)]
+struct Timing {
+    wall_us: f64,
+    instantiate_us: Option<f64>,
+    fuel: Option<u64>,
+}
+
+impl From<&CallStats> for Timing {
+    fn from(s: &CallStats) -> Self {
+        Timing { wall_us: micros(s.wall), instantiate_us: s.instantiate.map(micros), fuel: s.fuel }
+    }
+}
+
+#[derive(Serialize)]
+struct CallStep<T: Serialize> {
+    call: &'static str,
+    result: T,
+    #[serde(flatten)]
+    timing: Timing,
+    logs: Vec<LogRecord>,
+}
+
+fn step<T: Serialize>(call: &'static str, value: T, stats: CallStats) -> CallStep<T> {
+    CallStep { call, timing: Timing::from(&stats), logs: stats.logs, result: value }
+}
+
+async fn call(args: CallArgs) -> anyhow::Result<()> {
+    let runtime = author_runtime(&args.runtime, true)?;
+    let plugin = runtime.load_file(&args.file, plugin_options(&args.runtime, false)?).await?;
+    let task = task_from(&args)?;
+    let config: PluginConfig = args.config.iter().cloned().collect();
+    plugin.check_config(&config).await.context("the plugin refused its settings")?;
+    let ctx = CallContext::default();
+    let mut steps: Vec<serde_json::Value> = Vec::new();
+    match plugin.kind() {
+        PluginKind::Verifier => {
+            if args.candidates.is_empty() {
+                bail!("a verifier needs at least one --candidate");
+            }
+            let candidates: Vec<Candidate> = args
+                .candidates
+                .iter()
+                .enumerate()
+                .map(|(i, text)| Candidate { index: i as u32, model: args.model.clone(), text: text.clone() })
+                .collect();
+            let calls = candidates.iter().map(|c| plugin.verify(&config, &task, c, ctx.clone()));
+            let results = futures::future::join_all(calls).await;
+            let mut judged = Vec::new();
+            for (c, r) in candidates.iter().zip(results) {
+                match r {
+                    Ok(o) => {
+                        judged.push(Judged { candidate: c.clone(), verdict: Some(o.value.clone()) });
+                        steps.push(serde_json::to_value(step("verify", o.value, o.stats))?);
+                    }
+                    // One failing candidate loses only its own verdict; with a single
+                    // candidate the error is the result.
+                    Err(e) if candidates.len() == 1 => return Err(e.into()),
+                    Err(e) => {
+                        judged.push(Judged { candidate: c.clone(), verdict: None });
+                        steps.push(serde_json::json!({"call": "verify", "error": {"code": e.code(), "message": e.to_string()}}));
+                    }
+                }
+            }
+            if candidates.len() > 1 {
+                let o = plugin.select(&config, &task, &judged, ctx.clone()).await?;
+                steps.push(serde_json::to_value(step("select", o.value, o.stats))?);
+            }
+        }
+        PluginKind::Router => {
+            let options = if args.options.is_empty() {
+                vec![parse_option("small:0.6:0.6").expect("valid"), parse_option("large:10:30").expect("valid")]
+            } else {
+                args.options.clone()
+            };
+            let o = plugin.route(&config, &task, &options, ctx).await?;
+            steps.push(serde_json::to_value(step("route", o.value, o.stats))?);
+        }
+        PluginKind::Decomposer => {
+            let o = plugin.decompose(&config, &task, ctx.clone()).await?;
+            let plan = o.value.clone();
+            steps.push(serde_json::to_value(step("decompose", o.value, o.stats))?);
+            if !args.answers.is_empty() {
+                if args.answers.len() != plan.subtasks.len() {
+                    bail!("{} --answer given for {} sub-tasks", args.answers.len(), plan.subtasks.len());
+                }
+                let results: Vec<Subresult> = plan
+                    .subtasks
+                    .iter()
+                    .zip(&args.answers)
+                    .map(|(s, a)| Subresult { id: s.id.clone(), answer: a.clone(), model: args.model.clone(), score: None })
+                    .collect();
+                let o = plugin.compose(&config, &task, &results, ctx).await?;
+                steps.push(serde_json::to_value(step("compose", o.value, o.stats))?);
+            }
+        }
+    }
+    if args.json {
+        return print_json(&serde_json::json!({
+            "plugin": plugin.info(),
+            "kind": plugin.kind(),
+            "steps": steps,
+        }));
+    }
+    for s in &steps {
+        print_step(s);
+    }
+    Ok(())
+}
+
+fn print_step(s: &serde_json::Value) {
+    let call = s["call"].as_str().unwrap_or("?");
+    if let Some(err) = s.get("error") {
+        println!("{call:<10} error [{}] {}", err["code"].as_str().unwrap_or(""), err["message"].as_str().unwrap_or(""));
+        return;
+    }
+    let r = &s["result"];
+    match call {
+        "verify" => {
+            println!("verify     {} score {:.3}", r["decision"].as_str().unwrap_or("?"), r["score"].as_f64().unwrap_or(0.0));
+            println!("  reason   {}", r["reason"].as_str().unwrap_or(""));
+            for c in r["checks"].as_array().into_iter().flatten().take(20) {
+                let mark = if c["passed"].as_bool() == Some(true) { "pass" } else { "FAIL" };
+                let msg = c["message"].as_str().map(|m| format!(" ({m})")).unwrap_or_default();
+                println!("  {mark}     {}{msg}", c["name"].as_str().unwrap_or(""));
+            }
+        }
+        "select" => println!("select     scores {}  ({})", r["scores"], r["reason"].as_str().unwrap_or("")),
+        "route" => {
+            println!("route      {}", r["reason"].as_str().unwrap_or(""));
+            for st in r["steps"].as_array().into_iter().flatten() {
+                println!("  step     {} x{} min-score {}", st["target"].as_str().unwrap_or(""), st["samples"], st["min_score"]);
+            }
+        }
+        "decompose" => {
+            println!("decompose  {}", r["reason"].as_str().unwrap_or(""));
+            for st in r["subtasks"].as_array().into_iter().flatten() {
+                println!("  {:<8} {}", st["id"].as_str().unwrap_or(""), st["prompt"].as_str().unwrap_or("").replace('\n', " / "));
+            }
+        }
+        _ => println!("{call:<10} {}", r.as_str().map(String::from).unwrap_or_else(|| r.to_string())),
+    }
+    let fuel = s["fuel"].as_u64().map(|f| format!("  fuel {f}")).unwrap_or_default();
+    let inst = s["instantiate_us"].as_f64().map(|i| format!(" (instantiate {i:.1} µs)")).unwrap_or_default();
+    println!("  time     {:.1} µs{inst}{fuel}", s["wall_us"].as_f64().unwrap_or(0.0));
+    for l in s["logs"].as_array().into_iter().flatten() {
+        println!("  log      [{}] {}", l["level"].as_str().unwrap_or(""), l["message"].as_str().unwrap_or(""));
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Percentiles {
+    pub iterations: usize,
+    pub min_us: f64,
+    pub p50_us: f64,
+    pub p90_us: f64,
+    pub p99_us: f64,
+    pub mean_us: f64,
+}
+
+pub fn percentiles(mut samples: Vec<Duration>) -> Percentiles {
+    samples.sort();
+    let n = samples.len().max(1);
+    let at = |q: f64| micros(samples[((n as f64 - 1.0) * q).round() as usize]);
+    let mean = samples.iter().sum::<Duration>() / n as u32;
+    Percentiles {
+        iterations: samples.len(),
+        min_us: micros(samples[0]),
+        p50_us: at(0.5),
+        p90_us: at(0.9),
+        p99_us: at(0.99),
+        mean_us: micros(mean),
+    }
+}
+
+async fn one_call(plugin: &Plugin, config: &PluginConfig, task: &Task, candidate: &Candidate) -> anyhow::Result<()> {
+    let ctx = CallContext::default();
+    match plugin.kind() {
+        PluginKind::Verifier => {
+            plugin.verify(config, task, candidate, ctx).await?;
+        }
+        PluginKind::Router => {
+            let options = [parse_option("small:0.6:0.6").expect("valid"), parse_option("large:10:30").expect("valid")];
+            plugin.route(config, task, &options, ctx).await?;
+        }
+        PluginKind::Decomposer => {
+            plugin.decompose(config, task, ctx).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn measure(plugin: &Plugin, args: &BenchArgs, config: &PluginConfig) -> anyhow::Result<Percentiles> {
+    let task = Task::from_prompt("bench", args.prompt.clone());
+    let candidate = Candidate { index: 0, model: "bench".into(), text: args.candidate.clone() };
+    for _ in 0..args.warmup {
+        one_call(plugin, config, &task, &candidate).await?;
+    }
+    let mut samples = Vec::with_capacity(args.iterations);
+    for _ in 0..args.iterations {
+        let t = Instant::now();
+        one_call(plugin, config, &task, &candidate).await?;
+        samples.push(t.elapsed());
+    }
+    Ok(percentiles(samples))
+}
+
+async fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let runtime = author_runtime(&args.runtime, args.fuel)?;
+    let config: PluginConfig = args.config.iter().cloned().collect();
+    let fresh = runtime.load_file(&args.file, plugin_options(&args.runtime, false)?).await?;
+    let cold = measure(&fresh, &args, &config).await?;
+    let warm_plugin = runtime.load_file(&args.file, plugin_options(&args.runtime, true)?).await?;
+    let warm = if warm_plugin.is_warm() { Some(measure(&warm_plugin, &args, &config).await?) } else { None };
+    let report = serde_json::json!({
+        "plugin": fresh.info(),
+        "fuel_metering": args.fuel,
+        "instantiate_call": cold,
+        "warm_call": warm,
+        "warm_note": if warm.is_none() { Some("the plugin does not declare itself stateless: every call gets a fresh instance") } else { None },
+    });
+    if args.json {
+        return print_json(&report);
+    }
+    let info = fresh.info();
+    println!("plugin             {} {} ({})", info.name, info.version, info.kind);
+    let line = |label: &str, p: &Percentiles| {
+        println!(
+            "{label:<18} p50 {:>8.1} µs   p90 {:>8.1} µs   p99 {:>8.1} µs   mean {:>8.1} µs   ({} calls)",
+            p.p50_us, p.p90_us, p.p99_us, p.mean_us, p.iterations
+        )
+    };
+    line("instantiate+call", &cold);
+    match &warm {
+        Some(w) => line("warm call", w),
+        None => println!("warm call          n/a: the plugin is not stateless"),
+    }
+    Ok(())
+}
+
+fn build(dir: Option<PathBuf>, out: Option<PathBuf>, verbose: bool, json: bool) -> anyhow::Result<()> {
+    let dir = dir.unwrap_or_else(|| PathBuf::from("."));
+    let options = BuildOptions { verbose, ..BuildOptions::default() };
+    let result = authoring::build(&dir, &options)?;
+    let mut components = result.components.clone();
+    if let Some(out) = &out {
+        components = copy_out(&result.components, out)?;
+    }
+    if json {
+        return print_json(&serde_json::json!({
+            "language": result.language,
+            "components": components,
+            "rebuilt": result.rebuilt,
+            "duration_ms": result.duration.as_secs_f64() * 1e3,
+        }));
+    }
+    let state = if result.rebuilt { "built" } else { "up to date" };
+    for c in &components {
+        let size = std::fs::metadata(c).map(|m| m.len() as usize).unwrap_or(0);
+        println!("{state}: {} ({}, {}, {})", c.display(), result.language, human_bytes(size), human_duration(result.duration));
+    }
+    Ok(())
+}
+
+fn copy_out(components: &[PathBuf], out: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if components.len() == 1 && !out.is_dir() {
+        std::fs::copy(&components[0], out).with_context(|| format!("copying to {}", out.display()))?;
+        return Ok(vec![out.to_path_buf()]);
+    }
+    std::fs::create_dir_all(out)?;
+    components
+        .iter()
+        .map(|c| {
+            let dest = out.join(c.file_name().expect("component file name"));
+            std::fs::copy(c, &dest).with_context(|| format!("copying to {}", dest.display()))?;
+            Ok(dest)
+        })
+        .collect()
+}

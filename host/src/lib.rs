@@ -1,0 +1,10 @@
+//! Arbiter: an LLM orchestration host whose judgement calls (verifiers, routers,
+//! decomposers) are sandboxed WebAssembly components loaded at runtime.
+//!
+//! - [`runtime`]: the plugin sandbox (wasmtime), its contract bindings and limits.
+//! - [`authoring`]: building and testing plugin projects (`arbiter plugin build|new|test`).
+//! - [`cli`]: the `arbiter` command line.
+
+pub mod authoring;
+pub mod cli;
+pub mod runtime;

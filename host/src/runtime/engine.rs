@@ -1,0 +1,120 @@
+//! The wasmtime engine: pooling allocator, epoch interruption and optional fuel.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::error::{Error, Result};
+
+/// The engine settings that change compiled code. Compiled artifacts are only valid for
+/// the same profile, so it is part of the cache key and is handed to the compile worker.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EngineProfile {
+    /// Count instructions (fuel) so calls can report and cap them; costs ~2x in hot loops
+    /// compared to epochs alone, so it is off on the serving path and on in author tools.
+    pub fuel: bool,
+    /// Deepest wasm stack a call may use, in bytes.
+    pub max_wasm_stack: usize,
+}
+
+impl Default for EngineProfile {
+    fn default() -> Self {
+        EngineProfile { fuel: false, max_wasm_stack: 512 << 10 }
+    }
+}
+
+/// How many instances may be alive at once; sizes the pooling allocator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoolSizes {
+    /// Component instances alive at once (concurrent calls plus warm instances).
+    pub component_instances: u32,
+    /// Core instances per component instance (Rust ~5, Python/JS ~15).
+    pub core_instances_per_component: u32,
+    /// Linear memories per component instance.
+    pub memories_per_component: u32,
+    pub tables_per_component: u32,
+}
+
+impl Default for PoolSizes {
+    fn default() -> Self {
+        PoolSizes {
+            component_instances: 1000,
+            core_instances_per_component: 32,
+            memories_per_component: 4,
+            tables_per_component: 8,
+        }
+    }
+}
+
+/// Builds the engine configuration. `pool: None` uses on-demand allocation (the compile
+/// worker: it never instantiates, and a pool's address-space reservation would defeat its
+/// memory rlimit). Both produce identical compiled code.
+pub(crate) fn wasmtime_config(profile: &EngineProfile, pool: Option<&PoolSizes>) -> wasmtime::Config {
+    let mut config = wasmtime::Config::new();
+    config.epoch_interruption(true);
+    config.consume_fuel(profile.fuel);
+    config.max_wasm_stack(profile.max_wasm_stack);
+    config.async_stack_size(profile.max_wasm_stack + (1 << 20));
+    config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(64));
+    config.parallel_compilation(true);
+    if let Some(pool) = pool {
+        let total = pool.component_instances;
+        let mut p = PoolingAllocationConfig::new();
+        p.total_component_instances(total);
+        p.total_core_instances(total.saturating_mul(pool.core_instances_per_component.min(8)));
+        p.total_memories(total.saturating_mul(2));
+        p.total_tables(total.saturating_mul(4));
+        p.total_stacks(total);
+        p.max_core_instances_per_component(pool.core_instances_per_component);
+        p.max_memories_per_component(pool.memories_per_component);
+        p.max_tables_per_component(pool.tables_per_component);
+        p.max_memories_per_module(2);
+        p.max_tables_per_module(4);
+        // Interpreters (Python, JS) have large vmctx and component metadata.
+        p.max_core_instance_size(2 << 20);
+        p.max_component_instance_size(2 << 20);
+        // Reset small guests' memory by memset instead of madvise + page faults.
+        p.linear_memory_keep_resident(1 << 20);
+        p.table_keep_resident(64 << 10);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
+    }
+    config
+}
+
+pub(crate) fn build_engine(profile: &EngineProfile, pool: Option<&PoolSizes>) -> Result<Engine> {
+    Engine::new(&wasmtime_config(profile, pool))
+        .map_err(|e| Error::Internal(format!("cannot create the wasmtime engine: {e:#}")))
+}
+
+/// Advances the engine's epoch every `tick` so deadlines fire and long calls yield to
+/// the async executor. Stops when dropped.
+pub(crate) struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    pub(crate) fn start(engine: Engine, tick: Duration) -> EpochTicker {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("arbiter-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(tick);
+                    engine.increment_epoch();
+                }
+            })
+            .expect("spawning the epoch ticker thread");
+        EpochTicker { stop }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

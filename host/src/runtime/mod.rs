@@ -1,0 +1,259 @@
+//! The sandboxed plugin runtime: loads plugin components (verifiers, routers,
+//! decomposers) and calls them under per-call deadlines, memory caps and log budgets.
+//!
+//! Layout: `engine` (wasmtime config, epoch ticker), `cache` (compiled artifacts, bounded
+//! compilation), `inspect` (what a component is and imports), `bindings` (frozen WIT per
+//! contract version), `host/` (one file per host interface), `state` (per-call store
+//! data), `plugin` (calling a loaded plugin), `limits`, `error`, `types`.
+
+mod bindings;
+mod cache;
+mod engine;
+mod error;
+mod host;
+mod inspect;
+mod limits;
+mod plugin;
+mod state;
+pub mod types;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::Engine;
+
+pub use bindings::{CONTRACT_PACKAGE, CONTRACT_VERSION};
+pub use cache::{compile_worker_main, component_digest, CompileIsolation, CompileLimits, LoadSource};
+pub use engine::{EngineProfile, PoolSizes};
+pub use error::{Error, Result};
+pub use host::{ModelAccess, StatsSource};
+pub use inspect::{precheck, ComponentSummary, Grants};
+pub use limits::Limits;
+pub use plugin::{CallStats, LoadReport, Outcome, Plugin, PluginOptions};
+pub use state::CallContext;
+
+use self::cache::ArtifactCache;
+use self::engine::EpochTicker;
+use self::state::CallState;
+
+/// Runtime-wide settings. Per-plugin limits are in [`PluginOptions`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeConfig {
+    pub profile: EngineProfile,
+    pub pool: PoolSizes,
+    /// Where compiled artifacts are kept; `None` keeps them in memory only.
+    pub cache_dir: Option<PathBuf>,
+    pub compile: CompileIsolation,
+    pub compile_limits: CompileLimits,
+    /// Largest component accepted, in bytes (default 64 MiB).
+    pub max_component_bytes: usize,
+    /// Epoch tick: the precision of deadlines and how often long calls yield (default 1 ms).
+    #[serde(with = "tick_ms", rename = "epoch_tick_ms")]
+    pub epoch_tick: Duration,
+    /// Calls running at once across all plugins; more wait in line (default: half the pool).
+    pub max_concurrent_calls: usize,
+    /// Warm instances kept per stateless plugin (0 disables warm reuse everywhere).
+    pub warm_instances_per_plugin: usize,
+}
+
+mod tick_ms {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?.max(1)))
+    }
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        let pool = PoolSizes::default();
+        RuntimeConfig {
+            max_concurrent_calls: (pool.component_instances / 2) as usize,
+            profile: EngineProfile::default(),
+            pool,
+            cache_dir: None,
+            compile: CompileIsolation::InProcess,
+            compile_limits: CompileLimits::default(),
+            max_component_bytes: 64 << 20,
+            epoch_tick: Duration::from_millis(1),
+            warm_instances_per_plugin: 8,
+        }
+    }
+}
+
+/// Loads and runs plugins. Cheap to clone; share one per process.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<RuntimeInner>,
+}
+
+pub(crate) struct RuntimeInner {
+    pub(crate) engine: Engine,
+    pub(crate) config: RuntimeConfig,
+    /// One linker per grant set (index = `Grants::index`): an ungranted capability is not
+    /// even present to link against.
+    linkers: Vec<Linker<CallState>>,
+    cache: ArtifactCache,
+    components: Mutex<HashMap<String, Component>>,
+    pub(crate) calls: tokio::sync::Semaphore,
+    pub(crate) warm_budget: std::sync::atomic::AtomicUsize,
+    _ticker: EpochTicker,
+}
+
+impl Runtime {
+    pub fn new(config: RuntimeConfig) -> Result<Runtime> {
+        let engine = engine::build_engine(&config.profile, Some(&config.pool))?;
+        let mut linkers = Vec::new();
+        for index in 0..4 {
+            let grants = Grants { model: index & 1 != 0, stats: index & 2 != 0 };
+            linkers.push(build_linker(&engine, grants)?);
+        }
+        let cache = ArtifactCache::new(config.cache_dir.clone(), &engine, &config.profile)?;
+        let ticker = EpochTicker::start(engine.clone(), config.epoch_tick);
+        let warm_total = (config.pool.component_instances as usize)
+            .saturating_sub(config.max_concurrent_calls);
+        Ok(Runtime {
+            inner: Arc::new(RuntimeInner {
+                calls: tokio::sync::Semaphore::new(config.max_concurrent_calls.max(1)),
+                warm_budget: std::sync::atomic::AtomicUsize::new(warm_total),
+                engine,
+                config,
+                linkers,
+                cache,
+                components: Mutex::new(HashMap::new()),
+                _ticker: ticker,
+            }),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.inner.config
+    }
+
+    /// Loads a plugin from a file.
+    pub async fn load_file(&self, path: &Path, options: PluginOptions) -> Result<Plugin> {
+        let bytes = tokio::fs::read(path).await.map_err(|e| {
+            Error::Io(std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+        })?;
+        self.load(bytes, options).await
+    }
+
+    /// Loads a plugin: validates, compiles (or fetches the cached artifact), checks the
+    /// world and imports against the grants, pre-instantiates and reads its metadata.
+    pub async fn load(&self, bytes: Vec<u8>, options: PluginOptions) -> Result<Plugin> {
+        let limit = self.inner.config.max_component_bytes;
+        if bytes.len() > limit {
+            return Err(Error::ResourceLimit(format!(
+                "component of {} bytes exceeds the upload limit of {limit} bytes",
+                bytes.len()
+            )));
+        }
+        let started = Instant::now();
+        let bytes = Arc::new(bytes);
+        let digest = {
+            let b = bytes.clone();
+            tokio::task::spawn_blocking(move || component_digest(&b))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))?
+        };
+        let (component, source) = self.component(&digest, bytes.clone()).await?;
+        let summary = inspect::analyze(&self.inner.engine, &component, options.grants)?;
+        let linker = &self.inner.linkers[options.grants.index()];
+        let pre = linker.instantiate_pre(&component).map_err(|e| link_error(&e))?;
+        let report = LoadReport {
+            digest,
+            size: bytes.len(),
+            source,
+            load_time: started.elapsed(),
+        };
+        Plugin::new(self.inner.clone(), pre, summary, report, options).await
+    }
+
+    async fn component(&self, digest: &str, bytes: Arc<Vec<u8>>) -> Result<(Component, LoadSource)> {
+        if let Some(c) = self.inner.components.lock().expect("component map").get(digest) {
+            return Ok((c.clone(), LoadSource::Memory));
+        }
+        let inner = self.inner.clone();
+        let key = digest.to_string();
+        let cached = tokio::task::spawn_blocking(move || inner.cache.load(&inner.engine, &key))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let (component, source) = match cached {
+            Some(c) => (c, LoadSource::Disk),
+            None => {
+                let check = bytes.clone();
+                tokio::task::spawn_blocking(move || precheck(&check))
+                    .await
+                    .map_err(|e| Error::Internal(e.to_string()))??;
+                let c = &self.inner.config;
+                let artifact =
+                    cache::compile(&self.inner.engine, &c.profile, &c.compile, &c.compile_limits, bytes)
+                        .await?;
+                self.inner.cache.store(digest, &artifact)?;
+                // SAFETY: `artifact` was just produced by `precompile_component` for this
+                // engine's profile (here or in our own compile worker).
+                let component = unsafe { Component::deserialize(&self.inner.engine, &artifact) }
+                    .map_err(|e| Error::Compile(format!("compiled artifact did not load: {e:#}")))?;
+                (component, LoadSource::Compiled)
+            }
+        };
+        self.inner
+            .components
+            .lock()
+            .expect("component map")
+            .insert(digest.to_string(), component.clone());
+        Ok((component, source))
+    }
+
+    /// Path of the cached artifact of a component digest (for tooling and tests).
+    pub fn cache_path(&self, digest: &str) -> Option<PathBuf> {
+        self.inner.cache.path(digest)
+    }
+
+    /// Forgets components loaded in memory, so the next load goes to the disk cache.
+    pub fn clear_memory_cache(&self) {
+        self.inner.components.lock().expect("component map").clear();
+    }
+}
+
+fn build_linker(engine: &Engine, grants: Grants) -> Result<Linker<CallState>> {
+    let mut linker = Linker::<CallState>::new(engine);
+    let err = |e: wasmtime::Error| Error::Internal(format!("linker setup: {e:#}"));
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(err)?;
+    bindings::arbiter::plugin::types::add_to_linker::<_, HasSelf<CallState>>(&mut linker, |s| s)
+        .map_err(err)?;
+    bindings::arbiter::plugin::log::add_to_linker::<_, HasSelf<CallState>>(&mut linker, |s| s)
+        .map_err(err)?;
+    if grants.model {
+        bindings::arbiter::plugin::model::add_to_linker::<_, HasSelf<CallState>>(&mut linker, |s| s)
+            .map_err(err)?;
+    }
+    if grants.stats {
+        bindings::arbiter::plugin::stats::add_to_linker::<_, HasSelf<CallState>>(&mut linker, |s| s)
+            .map_err(err)?;
+    }
+    Ok(linker)
+}
+
+/// Linking failures after `analyze` passed are type mismatches: the plugin was built
+/// against a different shape of the contract than its version string claims.
+fn link_error(e: &wasmtime::Error) -> Error {
+    Error::WrongWorld(format!(
+        "the component's imports do not match {CONTRACT_PACKAGE}@{CONTRACT_VERSION}: {e:#}"
+    ))
+}

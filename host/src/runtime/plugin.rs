@@ -1,0 +1,678 @@
+//! Calling a loaded plugin: a fresh instance per call (or a warm one for plugins that
+//! declare themselves stateless), under a deadline, memory cap, log and output budgets.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use wasmtime::component::{Instance, InstancePre};
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+use super::bindings::{self, arbiter::plugin::types as wit};
+use super::bindings::exports::arbiter::plugin::{
+    decomposition as wdec, routing as wroute, verification as wver,
+};
+use super::cache::LoadSource;
+use super::error::{Error, Result};
+use super::inspect::{ComponentSummary, Grants};
+use super::limits::Limits;
+use super::state::{CallContext, CallState, LogLimitHit};
+use super::types::*;
+use super::RuntimeInner;
+
+/// How a plugin is loaded and called.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginOptions {
+    pub grants: Grants,
+    pub limits: Limits,
+    /// Reuse warm instances between calls if the plugin declares itself stateless.
+    /// Off by default: a fresh instance per call cannot leak state between requests.
+    pub warm: bool,
+}
+
+/// How a plugin was loaded.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    /// SHA-256 of the component bytes.
+    pub digest: String,
+    pub size: usize,
+    pub source: LoadSource,
+    pub load_time: Duration,
+}
+
+/// What one call cost.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CallStats {
+    /// Wall time of the whole call, instantiation included.
+    pub wall: Duration,
+    /// Time spent creating the instance (`None` when a warm instance was reused).
+    pub instantiate: Option<Duration>,
+    /// Instructions executed, when the engine meters fuel.
+    pub fuel: Option<u64>,
+    pub logs: Vec<LogRecord>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Outcome<T> {
+    pub value: T,
+    pub stats: CallStats,
+}
+
+/// Raised from the epoch callback when a call passes its deadline.
+#[derive(Debug, thiserror::Error)]
+#[error("deadline exceeded")]
+struct DeadlineHit;
+
+enum Indices {
+    Verifier(wver::GuestIndices),
+    Router(wroute::GuestIndices),
+    Decomposer(wdec::GuestIndices),
+}
+
+enum Call {
+    Info,
+    CheckConfig(Vec<(String, String)>),
+    Verify(Vec<(String, String)>, wit::Task, wit::Candidate),
+    Select(Vec<(String, String)>, wit::Task, Vec<wit::Judged>),
+    Route(Vec<(String, String)>, wit::Task, Vec<wroute::ModelOption>),
+    Decompose(Vec<(String, String)>, wit::Task),
+    Compose(Vec<(String, String)>, wit::Task, Vec<wdec::Subresult>),
+}
+
+type PluginResult<T> = std::result::Result<T, wit::PluginError>;
+
+enum Reply {
+    Info(wit::PluginInfo),
+    Unit(PluginResult<()>),
+    Verdict(PluginResult<wit::Verdict>),
+    Selection(PluginResult<wit::Selection>),
+    Route(PluginResult<wroute::RouteDecision>),
+    Plan(PluginResult<wdec::Plan>),
+    Text(PluginResult<String>),
+}
+
+struct WarmInstance {
+    store: Store<CallState>,
+    instance: Instance,
+}
+
+/// A loaded plugin. Cheap to clone; calls may run concurrently.
+#[derive(Clone)]
+pub struct Plugin {
+    inner: Arc<PluginInner>,
+}
+
+struct PluginInner {
+    runtime: Arc<RuntimeInner>,
+    pre: InstancePre<CallState>,
+    indices: Indices,
+    summary: ComponentSummary,
+    info: PluginInfo,
+    report: LoadReport,
+    options: PluginOptions,
+    warm: Option<Mutex<Vec<WarmInstance>>>,
+}
+
+impl Drop for PluginInner {
+    fn drop(&mut self) {
+        if let Some(pool) = &self.warm {
+            let n = pool.lock().map(|p| p.len()).unwrap_or(0);
+            self.runtime.warm_budget.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Plugin {
+    pub(crate) async fn new(
+        runtime: Arc<RuntimeInner>,
+        pre: InstancePre<CallState>,
+        summary: ComponentSummary,
+        report: LoadReport,
+        options: PluginOptions,
+    ) -> Result<Plugin> {
+        let world_err = |e: wasmtime::Error| {
+            Error::WrongWorld(format!(
+                "the {} export does not match the contract: {e:#}",
+                summary.kind.export_interface()
+            ))
+        };
+        let indices = match summary.kind {
+            PluginKind::Verifier => Indices::Verifier(wver::GuestIndices::new(&pre).map_err(world_err)?),
+            PluginKind::Router => Indices::Router(wroute::GuestIndices::new(&pre).map_err(world_err)?),
+            PluginKind::Decomposer => {
+                Indices::Decomposer(wdec::GuestIndices::new(&pre).map_err(world_err)?)
+            }
+        };
+        let mut inner = PluginInner {
+            runtime,
+            pre,
+            indices,
+            info: PluginInfo {
+                name: String::new(),
+                version: String::new(),
+                kind: summary.kind,
+                description: String::new(),
+                stateless: false,
+                config_keys: Vec::new(),
+            },
+            summary,
+            report,
+            options,
+            warm: None,
+        };
+        let info = match inner.execute(Call::Info, CallContext::default()).await? {
+            (Reply::Info(info), _) => bindings::info_from(info),
+            _ => unreachable!("info call returns info"),
+        };
+        if info.kind != inner.summary.kind {
+            return Err(Error::InvalidOutput(format!(
+                "info() says the plugin is a {} but it exports the {} interface",
+                info.kind,
+                inner.summary.kind.export_interface()
+            )));
+        }
+        let warm = inner.options.warm
+            && info.stateless
+            && inner.runtime.config.warm_instances_per_plugin > 0;
+        inner.warm = warm.then(|| Mutex::new(Vec::new()));
+        inner.info = info;
+        Ok(Plugin { inner: Arc::new(inner) })
+    }
+
+    pub fn info(&self) -> &PluginInfo {
+        &self.inner.info
+    }
+
+    pub fn kind(&self) -> PluginKind {
+        self.inner.summary.kind
+    }
+
+    pub fn summary(&self) -> &ComponentSummary {
+        &self.inner.summary
+    }
+
+    pub fn load_report(&self) -> &LoadReport {
+        &self.inner.report
+    }
+
+    pub fn options(&self) -> &PluginOptions {
+        &self.inner.options
+    }
+
+    /// True when calls reuse warm instances.
+    pub fn is_warm(&self) -> bool {
+        self.inner.warm.is_some()
+    }
+
+    fn expect(&self, kind: PluginKind) -> Result<()> {
+        if self.kind() != kind {
+            return Err(Error::WrongKind { expected: kind, actual: self.kind() });
+        }
+        Ok(())
+    }
+
+    /// Asks the plugin whether `config` is usable; pipelines call this at load time.
+    pub async fn check_config(&self, config: &PluginConfig) -> Result<Outcome<()>> {
+        let (reply, stats) = self
+            .inner
+            .execute(Call::CheckConfig(bindings::config_to(config)), CallContext::default())
+            .await?;
+        match reply {
+            Reply::Unit(r) => finish(r.map_err(bindings::failure_from), stats),
+            _ => unreachable!(),
+        }
+    }
+
+    pub async fn verify(
+        &self,
+        config: &PluginConfig,
+        task: &Task,
+        candidate: &Candidate,
+        ctx: CallContext,
+    ) -> Result<Outcome<Verdict>> {
+        self.expect(PluginKind::Verifier)?;
+        let call = Call::Verify(
+            bindings::config_to(config),
+            bindings::task_to(task),
+            bindings::candidate_to(candidate),
+        );
+        match self.inner.execute(call, ctx).await? {
+            (Reply::Verdict(r), stats) => {
+                let verdict = r.map_err(bindings::failure_from)?;
+                check_score(verdict.score, "verdict score")?;
+                finish(Ok(bindings::verdict_from(verdict)), stats)
+            }
+            _ => unreachable!(),
+        }
+    }
+
+    pub async fn select(
+        &self,
+        config: &PluginConfig,
+        task: &Task,
+        judged: &[Judged],
+        ctx: CallContext,
+    ) -> Result<Outcome<Selection>> {
+        self.expect(PluginKind::Verifier)?;
+        let call = Call::Select(
+            bindings::config_to(config),
+            bindings::task_to(task),
+            judged.iter().map(bindings::judged_to).collect(),
+        );
+        match self.inner.execute(call, ctx).await? {
+            (Reply::Selection(r), stats) => {
+                let selection = bindings::selection_from(r.map_err(bindings::failure_from)?);
+                if selection.scores.len() != judged.len() {
+                    return Err(Error::InvalidOutput(format!(
+                        "select returned {} scores for {} candidates",
+                        selection.scores.len(),
+                        judged.len()
+                    )));
+                }
+                for s in &selection.scores {
+                    if !s.is_finite() {
+                        return Err(Error::InvalidOutput(format!("select returned score {s}")));
+                    }
+                }
+                finish(Ok(selection), stats)
+            }
+            _ => unreachable!(),
+        }
+    }
+
+    pub async fn route(
+        &self,
+        config: &PluginConfig,
+        task: &Task,
+        options: &[ModelOption],
+        ctx: CallContext,
+    ) -> Result<Outcome<RouteDecision>> {
+        self.expect(PluginKind::Router)?;
+        let call = Call::Route(
+            bindings::config_to(config),
+            bindings::task_to(task),
+            options.iter().map(bindings::option_to).collect(),
+        );
+        match self.inner.execute(call, ctx).await? {
+            (Reply::Route(r), stats) => {
+                let decision = bindings::decision_route_from(r.map_err(bindings::failure_from)?);
+                if decision.steps.is_empty() {
+                    return Err(Error::InvalidOutput("route decision has no steps".into()));
+                }
+                for step in &decision.steps {
+                    if step.samples == 0 {
+                        return Err(Error::InvalidOutput(format!("route step `{}` asks for 0 samples", step.target)));
+                    }
+                    if let Some(m) = step.min_score {
+                        check_score(m, "min-score")?;
+                    }
+                }
+                finish(Ok(decision), stats)
+            }
+            _ => unreachable!(),
+        }
+    }
+
+    pub async fn decompose(
+        &self,
+        config: &PluginConfig,
+        task: &Task,
+        ctx: CallContext,
+    ) -> Result<Outcome<Plan>> {
+        self.expect(PluginKind::Decomposer)?;
+        let call = Call::Decompose(bindings::config_to(config), bindings::task_to(task));
+        match self.inner.execute(call, ctx).await? {
+            (Reply::Plan(r), stats) => {
+                let plan = bindings::plan_from(r.map_err(bindings::failure_from)?);
+                validate_plan(&plan)?;
+                finish(Ok(plan), stats)
+            }
+            _ => unreachable!(),
+        }
+    }
+
+    pub async fn compose(
+        &self,
+        config: &PluginConfig,
+        task: &Task,
+        results: &[Subresult],
+        ctx: CallContext,
+    ) -> Result<Outcome<String>> {
+        self.expect(PluginKind::Decomposer)?;
+        let call = Call::Compose(
+            bindings::config_to(config),
+            bindings::task_to(task),
+            results.iter().map(bindings::subresult_to).collect(),
+        );
+        match self.inner.execute(call, ctx).await? {
+            (Reply::Text(r), stats) => finish(r.map_err(bindings::failure_from), stats),
+            _ => unreachable!(),
+        }
+    }
+}
+
+fn finish<T>(value: std::result::Result<T, PluginFailure>, stats: CallStats) -> Result<Outcome<T>> {
+    Ok(Outcome { value: value?, stats })
+}
+
+fn check_score(score: f64, what: &str) -> Result<()> {
+    if !(0.0..=1.0).contains(&score) {
+        return Err(Error::InvalidOutput(format!("{what} {score} is outside [0, 1]")));
+    }
+    Ok(())
+}
+
+/// A plan must be a DAG over unique ids with known dependencies.
+fn validate_plan(plan: &Plan) -> Result<()> {
+    let mut ids = HashSet::new();
+    for s in &plan.subtasks {
+        if s.id.is_empty() || !ids.insert(s.id.as_str()) {
+            return Err(Error::InvalidOutput(format!("sub-task id `{}` is empty or repeated", s.id)));
+        }
+    }
+    for s in &plan.subtasks {
+        if let Some(d) = s.depends_on.iter().find(|d| !ids.contains(d.as_str())) {
+            return Err(Error::InvalidOutput(format!("sub-task `{}` depends on unknown `{d}`", s.id)));
+        }
+    }
+    // Kahn's algorithm: anything left unvisited sits on a cycle.
+    let mut done: HashSet<&str> = HashSet::new();
+    loop {
+        let ready: Vec<&str> = plan
+            .subtasks
+            .iter()
+            .filter(|s| !done.contains(s.id.as_str()))
+            .filter(|s| s.depends_on.iter().all(|d| done.contains(d.as_str())))
+            .map(|s| s.id.as_str())
+            .collect();
+        if ready.is_empty() {
+            break;
+        }
+        done.extend(ready);
+    }
+    if done.len() != plan.subtasks.len() {
+        return Err(Error::InvalidOutput("sub-task dependencies form a cycle".into()));
+    }
+    Ok(())
+}
+
+/// Bytes of text in a reply: what the guest made the host allocate.
+fn reply_bytes(reply: &Reply) -> usize {
+    fn err_len(e: &wit::PluginError) -> usize {
+        match e {
+            wit::PluginError::InvalidConfig(m)
+            | wit::PluginError::InvalidInput(m)
+            | wit::PluginError::Failed(m) => m.len(),
+        }
+    }
+    fn of<T>(r: &PluginResult<T>, f: impl Fn(&T) -> usize) -> usize {
+        match r {
+            Ok(v) => f(v),
+            Err(e) => err_len(e),
+        }
+    }
+    match reply {
+        Reply::Info(i) => {
+            i.name.len()
+                + i.version.len()
+                + i.description.len()
+                + i.config_keys
+                    .iter()
+                    .map(|k| k.name.len() + k.description.len() + k.default.as_ref().map_or(0, |d| d.len()))
+                    .sum::<usize>()
+        }
+        Reply::Unit(r) => of(r, |_| 0),
+        Reply::Verdict(r) => of(r, |v| {
+            v.reason.len()
+                + v.details.as_ref().map_or(0, |d| d.len())
+                + v.checks
+                    .iter()
+                    .map(|c| c.name.len() + c.message.as_ref().map_or(0, |m| m.len()))
+                    .sum::<usize>()
+        }),
+        Reply::Selection(r) => of(r, |s| s.reason.len() + s.scores.len() * 8),
+        Reply::Route(r) => of(r, |d| d.reason.len() + d.steps.iter().map(|s| s.target.len() + 16).sum::<usize>()),
+        Reply::Plan(r) => of(r, |p| {
+            p.reason.len()
+                + p.subtasks
+                    .iter()
+                    .map(|s| {
+                        s.id.len()
+                            + s.prompt.len()
+                            + s.depends_on.iter().map(|d| d.len()).sum::<usize>()
+                            + s.route.as_ref().map_or(0, |x| x.len())
+                            + s.verify.as_ref().map_or(0, |x| x.len())
+                    })
+                    .sum::<usize>()
+        }),
+        Reply::Text(r) => of(r, |s| s.len()),
+    }
+}
+
+impl PluginInner {
+    fn limits(&self) -> &Limits {
+        &self.options.limits
+    }
+
+    /// Runs one call end to end; the single place deadlines, limits and error
+    /// classification are applied, whatever the plugin kind.
+    async fn execute(&self, call: Call, ctx: CallContext) -> Result<(Reply, CallStats)> {
+        let _permit = self
+            .runtime
+            .calls
+            .acquire()
+            .await
+            .map_err(|_| Error::Internal("runtime is shutting down".into()))?;
+        let deadline = ctx.deadline.map_or(self.limits().deadline, |d| d.min(self.limits().deadline));
+        // The epoch callback stops guest code at the deadline; this outer timeout also
+        // stops a call blocked in a host import (a slow model), a little later.
+        let grace = Duration::from_millis(20) + deadline / 10;
+        match tokio::time::timeout(deadline + grace, self.execute_inner(call, ctx, deadline)).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::DeadlineExceeded(deadline)),
+        }
+    }
+
+    async fn execute_inner(
+        &self,
+        call: Call,
+        ctx: CallContext,
+        deadline: Duration,
+    ) -> Result<(Reply, CallStats)> {
+        let started = Instant::now();
+        let due = started + deadline;
+        let warm = self.warm.as_ref().and_then(|p| p.lock().ok()?.pop());
+        let (mut store, instance, instantiate) = match warm {
+            Some(w) => {
+                let mut store = w.store;
+                store.data_mut().ctx = ctx;
+                store.data_mut().limiter.memory_refused = None;
+                store.data_mut().limiter.table_refused = None;
+                self.runtime.warm_budget.fetch_add(1, Ordering::Relaxed);
+                arm(&mut store, due, self.limits())?;
+                (store, w.instance, None)
+            }
+            None => {
+                let mut store = Store::new(&self.runtime.engine, CallState::new(self.limits(), ctx));
+                store.limiter(|s| &mut s.limiter);
+                arm(&mut store, due, self.limits())?;
+                let instance = match self.pre.instantiate_async(&mut store).await {
+                    Ok(i) => i,
+                    Err(e) => return Err(self.classify(e, &store, deadline)),
+                };
+                (store, instance, Some(started.elapsed()))
+            }
+        };
+
+        let result = dispatch(&mut store, &instance, &self.indices, call).await;
+        let reply = match result {
+            Ok(reply) => reply,
+            // Classify before the logs are drained: a trap's message carries stderr's tail.
+            Err(e) => return Err(self.classify(e, &store, deadline)),
+        };
+        let fuel = self.fuel_used(&store);
+        let logs = store.data().logs.take();
+        let size = reply_bytes(&reply);
+        if size > self.limits().output_bytes {
+            return Err(Error::OutputTooLarge { size, limit: self.limits().output_bytes });
+        }
+        let stats = CallStats { wall: started.elapsed(), instantiate, fuel, logs };
+        self.return_warm(store, instance);
+        Ok((reply, stats))
+    }
+
+    fn fuel_used(&self, store: &Store<CallState>) -> Option<u64> {
+        if !self.runtime.config.profile.fuel {
+            return None;
+        }
+        store.get_fuel().ok().map(|left| self.limits().fuel.saturating_sub(left))
+    }
+
+    fn return_warm(&self, store: Store<CallState>, instance: Instance) {
+        let Some(pool) = &self.warm else { return };
+        let Ok(mut pool) = pool.lock() else { return };
+        if pool.len() >= self.runtime.config.warm_instances_per_plugin {
+            return;
+        }
+        // Take a slot from the runtime-wide budget so warm instances never starve the
+        // pooling allocator of slots for fresh calls.
+        let budget = &self.runtime.warm_budget;
+        if budget.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok() {
+            pool.push(WarmInstance { store, instance });
+        }
+    }
+
+    /// Turns whatever stopped a call into the specific error a user can act on.
+    fn classify(&self, err: wasmtime::Error, store: &Store<CallState>, deadline: Duration) -> Error {
+        let state = store.data();
+        let backtrace = err.downcast_ref::<wasmtime::WasmBacktrace>().map(|b| b.to_string());
+        if err.downcast_ref::<DeadlineHit>().is_some() {
+            return Error::DeadlineExceeded(deadline);
+        }
+        if err.downcast_ref::<LogLimitHit>().is_some() || state.logs.exceeded() {
+            return Error::LogLimit { limit: self.limits().log_bytes };
+        }
+        if let Some(requested) = state.limiter.memory_refused {
+            return Error::MemoryLimit { limit: state.limiter.memory_limit(), requested };
+        }
+        if let Some(requested) = state.limiter.table_refused {
+            return Error::ResourceLimit(format!(
+                "a table needed {requested} elements; the limit is {}",
+                self.limits().table_elements
+            ));
+        }
+        match err.downcast_ref::<Trap>() {
+            Some(Trap::StackOverflow) => Error::StackOverflow { backtrace },
+            Some(Trap::OutOfFuel) => Error::FuelExhausted(self.limits().fuel),
+            Some(Trap::Interrupt) => Error::DeadlineExceeded(deadline),
+            Some(trap) => {
+                let mut message = trap.to_string();
+                if let Some(tail) = state.logs.stderr_tail(20) {
+                    message.push_str("; plugin stderr:\n");
+                    message.push_str(&tail);
+                }
+                Error::Trap { message, backtrace }
+            }
+            None => {
+                let text = format!("{err:#}");
+                if text.contains("resource limit exceeded") || text.contains("instance limit") {
+                    Error::ResourceLimit(text)
+                } else {
+                    Error::Trap { message: text, backtrace }
+                }
+            }
+        }
+    }
+}
+
+/// Sets the deadline (epoch callback: yield each tick, fail once due) and the fuel budget.
+fn arm(store: &mut Store<CallState>, due: Instant, limits: &Limits) -> Result<()> {
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if Instant::now() >= due {
+            Err(wasmtime::Error::new(DeadlineHit))
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+    // `set_fuel` fails only when the engine does not meter fuel: nothing to arm then.
+    let _ = store.set_fuel(limits.fuel);
+    Ok(())
+}
+
+async fn dispatch(
+    store: &mut Store<CallState>,
+    instance: &Instance,
+    indices: &Indices,
+    call: Call,
+) -> wasmtime::Result<Reply> {
+    Ok(match indices {
+        Indices::Verifier(ix) => {
+            let g = ix.load(&mut *store, instance)?;
+            match call {
+                Call::Info => Reply::Info(g.call_info(&mut *store).await?),
+                Call::CheckConfig(c) => Reply::Unit(g.call_check_config(&mut *store, &c).await?),
+                Call::Verify(c, t, k) => Reply::Verdict(g.call_verify(&mut *store, &c, &t, &k).await?),
+                Call::Select(c, t, j) => Reply::Selection(g.call_select(&mut *store, &c, &t, &j).await?),
+                _ => unreachable!("kind checked by the caller"),
+            }
+        }
+        Indices::Router(ix) => {
+            let g = ix.load(&mut *store, instance)?;
+            match call {
+                Call::Info => Reply::Info(g.call_info(&mut *store).await?),
+                Call::CheckConfig(c) => Reply::Unit(g.call_check_config(&mut *store, &c).await?),
+                Call::Route(c, t, o) => Reply::Route(g.call_route(&mut *store, &c, &t, &o).await?),
+                _ => unreachable!("kind checked by the caller"),
+            }
+        }
+        Indices::Decomposer(ix) => {
+            let g = ix.load(&mut *store, instance)?;
+            match call {
+                Call::Info => Reply::Info(g.call_info(&mut *store).await?),
+                Call::CheckConfig(c) => Reply::Unit(g.call_check_config(&mut *store, &c).await?),
+                Call::Decompose(c, t) => Reply::Plan(g.call_decompose(&mut *store, &c, &t).await?),
+                Call::Compose(c, t, r) => Reply::Text(g.call_compose(&mut *store, &c, &t, &r).await?),
+                _ => unreachable!("kind checked by the caller"),
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sub(id: &str, deps: &[&str]) -> Subtask {
+        Subtask {
+            id: id.into(),
+            prompt: "p".into(),
+            depends_on: deps.iter().map(|d| d.to_string()).collect(),
+            route: None,
+            verify: None,
+        }
+    }
+
+    #[test]
+    fn plans_must_be_dags() {
+        let ok = Plan { subtasks: vec![sub("a", &[]), sub("b", &["a"]), sub("c", &["a", "b"])], reason: String::new() };
+        assert!(validate_plan(&ok).is_ok());
+        let cycle = Plan { subtasks: vec![sub("a", &["b"]), sub("b", &["a"])], reason: String::new() };
+        assert!(matches!(validate_plan(&cycle), Err(Error::InvalidOutput(m)) if m.contains("cycle")));
+        let unknown = Plan { subtasks: vec![sub("a", &["zz"])], reason: String::new() };
+        assert!(matches!(validate_plan(&unknown), Err(Error::InvalidOutput(m)) if m.contains("unknown")));
+        let dup = Plan { subtasks: vec![sub("a", &[]), sub("a", &[])], reason: String::new() };
+        assert!(validate_plan(&dup).is_err());
+    }
+
+    #[test]
+    fn scores_are_bounded() {
+        assert!(check_score(0.0, "s").is_ok());
+        assert!(check_score(1.0, "s").is_ok());
+        assert!(check_score(1.5, "s").is_err());
+        assert!(check_score(f64::NAN, "s").is_err());
+    }
+}

@@ -1,0 +1,120 @@
+//! GSM8K-style math verifier: a real, non-oracle signal for grade-school math answers.
+//!
+//! It never sees the reference answer. It checks that
+//! 1. the answer states a final number (`#### 18`, "the answer is 18", or a last number),
+//! 2. the answer is not cut off (an unclosed `<<` annotation, a dangling operator),
+//! 3. every calculation the answer shows is right: `<<48/2=24>>` annotations and inline
+//!    steps such as `16 - 3 = 13` or `9 * $2 = $18` are re-evaluated.
+//!
+//! A wrong step rejects the candidate; so does a missing final answer or a cut-off text.
+
+use arbiter_sdk::prelude::*;
+
+mod arith;
+mod steps;
+
+pub use steps::{analyze, Analysis};
+
+struct MathVerifier {
+    tolerance: f64,
+    require_steps: bool,
+}
+
+impl Verifier for MathVerifier {
+    fn info() -> PluginInfo {
+        PluginInfo::verifier(
+            "gsm8k-verifier",
+            env!("CARGO_PKG_VERSION"),
+            "Re-checks the arithmetic a math answer shows and that it states a final number",
+        )
+        .stateless()
+        .config_key("tolerance", "Relative tolerance when comparing a step's result", Some("0.0001"))
+        .config_key(
+            "require-steps",
+            "Reject answers that show no checkable calculation",
+            Some("false"),
+        )
+    }
+
+    fn new(config: &Config) -> Result<Self, PluginError> {
+        config.deny_unknown(&["tolerance", "require-steps"])?;
+        let tolerance: f64 = config.parse_or("tolerance", 1e-4)?;
+        if !(0.0..1.0).contains(&tolerance) {
+            return Err(PluginError::InvalidConfig(format!("tolerance {tolerance} is outside [0, 1)")));
+        }
+        Ok(MathVerifier { tolerance, require_steps: config.parse_or("require-steps", false)? })
+    }
+
+    fn verify(&self, _task: &Task, candidate: &Candidate) -> Result<Verdict, PluginError> {
+        let a = analyze(&candidate.text, self.tolerance);
+        let checks: Vec<Check> = a
+            .steps
+            .iter()
+            .map(|s| Check {
+                name: s.text.clone(),
+                passed: s.correct,
+                message: (!s.correct).then(|| format!("evaluates to {}", fmt_num(s.actual))),
+            })
+            .collect();
+        let wrong = a.steps.iter().filter(|s| !s.correct).count();
+        let total = a.steps.len();
+        let details = format!(
+            "{{\"final_answer\":{},\"steps\":{total},\"wrong_steps\":{wrong},\"truncated\":{}}}",
+            a.final_answer.map(fmt_num).unwrap_or_else(|| "null".into()),
+            a.truncated
+        );
+        let verdict = if a.truncated {
+            Verdict::reject(0.1, "the answer is cut off")
+        } else if a.final_answer.is_none() {
+            Verdict::reject(0.1, "no final numeric answer")
+        } else if wrong > 0 {
+            let first = a.steps.iter().find(|s| !s.correct).expect("a wrong step");
+            Verdict::reject(
+                0.5 * (total - wrong) as f64 / total as f64,
+                format!("{wrong} of {total} calculations are wrong, e.g. `{}`", first.text),
+            )
+        } else if total == 0 {
+            if self.require_steps {
+                Verdict::reject(0.4, "no calculation to check")
+            } else {
+                Verdict::accept(0.6, "final answer present; no calculation to check")
+            }
+        } else {
+            Verdict::accept(1.0, format!("final answer present; all {total} calculations check out"))
+        };
+        Ok(verdict.with_checks(checks).with_details(details))
+    }
+
+    /// Majority vote over final answers, weighted by each candidate's own score:
+    /// self-consistency with a penalty for answers whose arithmetic is wrong.
+    fn select(&self, _task: &Task, candidates: &[Judged]) -> Result<Selection, PluginError> {
+        let answers: Vec<Option<f64>> =
+            candidates.iter().map(|j| analyze(&j.candidate.text, self.tolerance).final_answer).collect();
+        let total: f64 = candidates.iter().map(Judged::score).sum::<f64>().max(f64::MIN_POSITIVE);
+        let scores = candidates
+            .iter()
+            .zip(&answers)
+            .map(|(j, answer)| {
+                let Some(answer) = answer else { return 0.0 };
+                let support: f64 = candidates
+                    .iter()
+                    .zip(&answers)
+                    .filter(|(_, other)| other.is_some_and(|o| arith::close(o, *answer, self.tolerance)))
+                    .map(|(k, _)| k.score())
+                    .sum();
+                (support / total).min(1.0) * j.score()
+            })
+            .collect();
+        Ok(Selection { scores, reason: "score-weighted vote over final answers".into() })
+    }
+}
+
+fn fmt_num(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
+    }
+}
+
+arbiter_sdk::export_verifier!(MathVerifier);

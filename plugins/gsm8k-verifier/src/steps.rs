@@ -1,0 +1,171 @@
+//! Finds the calculations and the final answer in a free-text math solution.
+
+use std::sync::OnceLock;
+
+use regex_lite::Regex;
+
+use crate::arith::{eval, matches_shown};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub text: String,
+    pub actual: f64,
+    pub shown: f64,
+    pub correct: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analysis {
+    pub steps: Vec<Step>,
+    pub final_answer: Option<f64>,
+    pub truncated: bool,
+}
+
+const NUM: &str = r"\d[\d,]*(?:\.\d+)?|\.\d+";
+
+fn annotation() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"<<([^<>=]+)=([^<>]*)>>").expect("regex"))
+}
+
+/// `a op b [op c ...] = d`, where every operand is a number (optionally `$`-prefixed)
+/// or a parenthesised group of them.
+fn inline_step() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        let operand = format!(r"\(?\s*-?\$?(?:{NUM})%?\s*\)?");
+        let op = r"\s*[-+*/x×÷^]\s*";
+        Regex::new(&format!(
+            r"({operand}(?:{op}\(?\s*{operand}\s*\)?)+)\s*=\s*\$?\s*(-?(?:{NUM}))(%?)"
+        ))
+        .expect("regex")
+    })
+}
+
+fn final_marker() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(&format!(r"####\s*\$?\s*(-?(?:{NUM}))")).expect("regex"))
+}
+
+fn answer_phrase() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(&format!(r"(?i)answer(?:\s+is)?\s*[:=]?\s*\$?\s*(-?(?:{NUM}))")).expect("regex")
+    })
+}
+
+fn any_number() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(&format!(r"-?(?:{NUM})")).expect("regex"))
+}
+
+fn parse_num(s: &str) -> Option<f64> {
+    s.replace(',', "").trim_end_matches('.').parse().ok()
+}
+
+pub fn analyze(text: &str, tolerance: f64) -> Analysis {
+    let mut steps = Vec::new();
+    // Annotations first, then blank them out so inline matching does not count them twice.
+    let mut prose = text.to_string();
+    for cap in annotation().captures_iter(text) {
+        let (lhs, rhs) = (&cap[1], cap[2].trim());
+        if let (Some(actual), Some(shown)) = (eval(lhs), parse_num(rhs.trim_start_matches('$'))) {
+            steps.push(Step {
+                text: format!("{}={}", lhs.trim(), rhs),
+                actual,
+                shown,
+                correct: matches_shown(actual, shown, rhs, tolerance),
+            });
+        }
+    }
+    prose = annotation().replace_all(&prose, " ").into_owned();
+
+    for cap in inline_step().captures_iter(&prose) {
+        let (lhs, rhs, pct) = (&cap[1], &cap[2], &cap[3]);
+        // A percentage on the left is ambiguous in prose ("20% of 50"): skip the step.
+        if lhs.contains('%') {
+            continue;
+        }
+        let (Some(actual), Some(shown)) = (eval(lhs), parse_num(rhs)) else { continue };
+        // `9 * $2 = $<<9*2=18>>18` shows one calculation twice: count it once.
+        if steps.iter().any(|s| s.shown == shown && (s.actual - actual).abs() < 1e-9) {
+            continue;
+        }
+        steps.push(Step {
+            text: format!("{} = {}{}", lhs.trim(), rhs, pct),
+            actual,
+            shown,
+            correct: matches_shown(actual, shown, rhs, tolerance),
+        });
+    }
+
+    let final_answer = final_marker()
+        .captures_iter(text)
+        .last()
+        .and_then(|c| parse_num(&c[1]))
+        .or_else(|| answer_phrase().captures_iter(text).last().and_then(|c| parse_num(&c[1])))
+        .or_else(|| {
+            let last_line = text.lines().rev().find(|l| !l.trim().is_empty())?;
+            any_number().find_iter(last_line).last().and_then(|m| parse_num(m.as_str()))
+        });
+
+    Analysis { steps, final_answer, truncated: is_truncated(text) }
+}
+
+/// Signs that generation stopped mid-answer (the token limit): an annotation left open,
+/// or the text ending on an operator or an equals sign.
+fn is_truncated(text: &str) -> bool {
+    let t = text.trim_end();
+    if let Some(open) = t.rfind("<<") {
+        if !t[open..].contains(">>") {
+            return true;
+        }
+    }
+    matches!(t.chars().last(), Some('+' | '-' | '*' | '/' | '=' | 'x' | '(' | ',' | '$'))
+        && !t.ends_with("####")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn correct_answer_with_annotations() {
+        let a = analyze(
+            "She sells these 9 eggs for 9 * $2 = $<<9*2=18>>18.\n#### 18",
+            1e-4,
+        );
+        assert_eq!(a.final_answer, Some(18.0));
+        assert!(!a.truncated);
+        assert!(a.steps.iter().all(|s| s.correct), "{:?}", a.steps);
+        assert!(!a.steps.is_empty());
+    }
+
+    #[test]
+    fn wrong_inline_step() {
+        let a = analyze("we divide: (12 / 20) x 100 = 55%.", 1e-4);
+        assert_eq!(a.steps.len(), 1);
+        assert!(!a.steps[0].correct);
+    }
+
+    #[test]
+    fn thousands_separators() {
+        let a = analyze("The total is $80,000 + $50,000 = $130,000.", 1e-4);
+        assert_eq!(a.steps.len(), 1);
+        assert!(a.steps[0].correct, "{:?}", a.steps);
+        assert_eq!(a.final_answer, Some(130000.0));
+    }
+
+    #[test]
+    fn truncation() {
+        assert!(analyze("which is 15 + 25 = <<15+2", 1e-4).truncated);
+        assert!(analyze("so the total is 15 +", 1e-4).truncated);
+        assert!(!analyze("#### 40", 1e-4).truncated);
+    }
+
+    #[test]
+    fn answer_phrase_wins_over_last_number() {
+        let a = analyze("The answer is 12.\nThat took 3 steps", 1e-4);
+        assert_eq!(a.final_answer, Some(12.0));
+    }
+}

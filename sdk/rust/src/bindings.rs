@@ -1,0 +1,33 @@
+//! The generated WIT bindings: one world per plugin kind, chosen by cargo feature. Each
+//! binds the kind's widest world; imports a plugin never calls (`model`, `stats`) are
+//! dropped from the component when it is linked, so they need no grant.
+
+#[cfg(feature = "verifier")]
+wit_bindgen::generate!({
+    path: "../../wit/v0.1.0",
+    world: "model-verifier",
+    pub_export_macro: true,
+    export_macro_name: "__export_arbiter_world",
+    default_bindings_module: "::arbiter_sdk::bindings",
+    runtime_path: "::arbiter_sdk::__wit_bindgen::rt",
+});
+
+#[cfg(feature = "router")]
+wit_bindgen::generate!({
+    path: "../../wit/v0.1.0",
+    world: "stats-router",
+    pub_export_macro: true,
+    export_macro_name: "__export_arbiter_world",
+    default_bindings_module: "::arbiter_sdk::bindings",
+    runtime_path: "::arbiter_sdk::__wit_bindgen::rt",
+});
+
+#[cfg(feature = "decomposer")]
+wit_bindgen::generate!({
+    path: "../../wit/v0.1.0",
+    world: "model-decomposer",
+    pub_export_macro: true,
+    export_macro_name: "__export_arbiter_world",
+    default_bindings_module: "::arbiter_sdk::bindings",
+    runtime_path: "::arbiter_sdk::__wit_bindgen::rt",
+});

@@ -1,0 +1,21 @@
+//! Hostile guest: prints in a loop
+use arbiter_sdk::prelude::*;
+
+struct Guest;
+
+impl Verifier for Guest {
+    fn info() -> PluginInfo {
+        PluginInfo::verifier("stdout-flood", "0.1.0", "prints in a loop")
+    }
+    fn new(_: &Config) -> Result<Self, PluginError> {
+        Ok(Guest)
+    }
+    fn verify(&self, _task: &Task, candidate: &Candidate) -> Result<Verdict, PluginError> {
+        let line = "z".repeat(1000 + candidate.text.len());
+        loop {
+            println!("{line}");
+        }
+    }
+}
+
+arbiter_sdk::export_verifier!(Guest);
