@@ -72,12 +72,19 @@ pub fn detect_language(dir: &Path) -> Result<Language, BuildError> {
 /// Builds the project in `dir`.
 pub fn build(dir: &Path, options: &BuildOptions) -> Result<BuildOutput, BuildError> {
     let started = Instant::now();
-    let dir = &dir.canonicalize().map_err(|_| BuildError::NotAProject(dir.to_path_buf()))?;
+    let dir = &dir
+        .canonicalize()
+        .map_err(|_| BuildError::NotAProject(dir.to_path_buf()))?;
     let language = detect_language(dir)?;
     let (components, rebuilt) = match language {
         Language::Rust => build_rust(dir, options)?,
     };
-    Ok(BuildOutput { language, components, rebuilt, duration: started.elapsed() })
+    Ok(BuildOutput {
+        language,
+        components,
+        rebuilt,
+        duration: started.elapsed(),
+    })
 }
 
 const RUST_TARGET: &str = "wasm32-wasip2";
@@ -107,11 +114,21 @@ fn build_rust(dir: &Path, options: &BuildOptions) -> Result<(Vec<PathBuf>, bool)
     check_rust_toolchain(dir)?;
     let mut cmd = Command::new("cargo");
     cmd.current_dir(dir)
-        .args(["build", "--release", "--target", RUST_TARGET, "--message-format=json-render-diagnostics"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            RUST_TARGET,
+            "--message-format=json-render-diagnostics",
+        ])
         .arg("--manifest-path")
         .arg(dir.join("Cargo.toml"))
         .stdout(Stdio::piped())
-        .stderr(if options.verbose { Stdio::inherit() } else { Stdio::piped() });
+        .stderr(if options.verbose {
+            Stdio::inherit()
+        } else {
+            Stdio::piped()
+        });
     // A workspace manifest builds all its plugins.
     if std::fs::read_to_string(dir.join("Cargo.toml"))?.contains("[workspace]")
         && !std::fs::read_to_string(dir.join("Cargo.toml"))?.contains("[package]")
@@ -131,16 +148,23 @@ fn build_rust(dir: &Path, options: &BuildOptions) -> Result<(Vec<PathBuf>, bool)
             .filter_map(|m| m["message"]["rendered"].as_str().map(String::from))
             .collect();
         output.push(String::from_utf8_lossy(&out.stderr).into_owned());
-        return Err(BuildError::Failed { status: out.status.to_string(), output: output.join("\n") });
+        return Err(BuildError::Failed {
+            status: out.status.to_string(),
+            output: output.join("\n"),
+        });
     }
     let mut components = Vec::new();
     let mut rebuilt = false;
     for line in stdout.lines() {
-        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
         if msg["reason"] != "compiler-artifact" {
             continue;
         }
-        let is_cdylib = msg["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "cdylib"));
+        let is_cdylib = msg["target"]["kind"]
+            .as_array()
+            .is_some_and(|k| k.iter().any(|k| k == "cdylib"));
         if !is_cdylib {
             continue;
         }

@@ -8,7 +8,11 @@ pub mod output;
 pub mod plugin;
 
 #[derive(Debug, Parser)]
-#[command(name = "arbiter", version, about = "LLM orchestration with sandboxed WebAssembly verifiers, routers and decomposers")]
+#[command(
+    name = "arbiter",
+    version,
+    about = "LLM orchestration with sandboxed WebAssembly verifiers, routers and decomposers"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -18,7 +22,7 @@ pub struct Cli {
 pub enum Command {
     /// Build, inspect, call and benchmark plugins.
     #[command(subcommand)]
-    Plugin(plugin::PluginCommand),
+    Plugin(Box<plugin::PluginCommand>),
     /// Internal: compile a component in a resource-limited child process.
     #[command(name = "__compile-plugin", hide = true)]
     CompilePlugin {
@@ -33,10 +37,15 @@ pub enum Command {
 
 pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
-        Command::CompilePlugin { profile, memory_mib, input, output } => {
+        Command::CompilePlugin {
+            profile,
+            memory_mib,
+            input,
+            output,
+        } => {
             crate::runtime::compile_worker_main(&profile, memory_mib, &input, &output)?;
             Ok(std::process::ExitCode::SUCCESS)
         }
-        Command::Plugin(cmd) => plugin::run(cmd),
+        Command::Plugin(cmd) => plugin::run(*cmd),
     }
 }

@@ -13,8 +13,8 @@ use super::output::{human_bytes, human_duration, micros, print_json, report_erro
 use crate::authoring::{self, BuildOptions};
 use crate::runtime::types::*;
 use crate::runtime::{
-    CallContext, CallStats, CompileIsolation, EngineProfile, Grants, Limits, LoadSource, Plugin,
-    PluginOptions, PoolSizes, Runtime, RuntimeConfig, CONTRACT_PACKAGE,
+    CallContext, CallStats, CompileIsolation, Grants, Limits, LoadSource, Plugin, PluginOptions,
+    PoolSizes, Runtime, RuntimeConfig, CONTRACT_PACKAGE,
 };
 
 #[derive(Debug, Subcommand)]
@@ -62,6 +62,9 @@ pub struct RuntimeArgs {
     /// Per-call memory cap in MiB.
     #[arg(long)]
     pub memory_mib: Option<usize>,
+    /// Runtime settings (TOML, the `[runtime]` table's fields: pool sizes, epoch tick, ...).
+    #[arg(long)]
+    pub runtime_config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -133,7 +136,10 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
 
 fn parse_option(s: &str) -> Result<ModelOption, String> {
     let parts: Vec<&str> = s.split(':').collect();
-    let price = |p: &str| p.parse::<f64>().map_err(|e| format!("bad price `{p}` in `{s}`: {e}"));
+    let price = |p: &str| {
+        p.parse::<f64>()
+            .map_err(|e| format!("bad price `{p}` in `{s}`: {e}"))
+    };
     match parts.as_slice() {
         [name, input, output] => Ok(ModelOption {
             name: name.to_string(),
@@ -154,10 +160,19 @@ pub fn run(cmd: PluginCommand) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let result = rt.block_on(async {
         match cmd {
-            PluginCommand::Inspect { file, runtime, json } => inspect(&file, &runtime, json).await,
+            PluginCommand::Inspect {
+                file,
+                runtime,
+                json,
+            } => inspect(&file, &runtime, json).await,
             PluginCommand::Call(args) => call(args).await,
             PluginCommand::Bench(args) => bench(args).await,
-            PluginCommand::Build { dir, out, verbose, json } => build(dir, out, verbose, json),
+            PluginCommand::Build {
+                dir,
+                out,
+                verbose,
+                json,
+            } => build(dir, out, verbose, json),
         }
     });
     Ok(match result {
@@ -169,16 +184,30 @@ pub fn run(cmd: PluginCommand) -> anyhow::Result<ExitCode> {
 /// The author tools' runtime: a small pool, the on-disk cache, compilation in a limited
 /// child process (this same binary), fuel metering unless benchmarking.
 pub fn author_runtime(args: &RuntimeArgs, fuel: bool) -> anyhow::Result<Runtime> {
-    let cache_dir = if args.no_cache { None } else { Some(args.cache_dir.clone().unwrap_or_else(default_cache_dir)) };
-    let program = std::env::current_exe().context("locating the arbiter binary for the compile worker")?;
-    let config = RuntimeConfig {
-        profile: EngineProfile { fuel, ..EngineProfile::default() },
-        pool: PoolSizes { component_instances: 64, ..PoolSizes::default() },
-        max_concurrent_calls: 32,
-        cache_dir,
-        compile: CompileIsolation::Subprocess { program },
-        ..RuntimeConfig::default()
+    let cache_dir = if args.no_cache {
+        None
+    } else {
+        Some(args.cache_dir.clone().unwrap_or_else(default_cache_dir))
     };
+    let program =
+        std::env::current_exe().context("locating the arbiter binary for the compile worker")?;
+    let mut config = match &args.runtime_config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+        }
+        None => RuntimeConfig {
+            pool: PoolSizes {
+                component_instances: 64,
+                ..PoolSizes::default()
+            },
+            ..RuntimeConfig::default()
+        },
+    };
+    config.profile.fuel = fuel;
+    config.cache_dir = cache_dir;
+    config.compile = CompileIsolation::Subprocess { program };
     Ok(Runtime::new(config)?)
 }
 
@@ -199,7 +228,11 @@ fn plugin_options(args: &RuntimeArgs, warm: bool) -> anyhow::Result<PluginOption
         limits.memory_bytes = mib << 20;
     }
     let grants = Grants::from_names(&args.grants).map_err(anyhow::Error::msg)?;
-    Ok(PluginOptions { grants, limits, warm })
+    Ok(PluginOptions {
+        grants,
+        limits,
+        warm,
+    })
 }
 
 #[derive(Serialize)]
@@ -223,7 +256,10 @@ async fn inspect(file: &Path, args: &RuntimeArgs, json: bool) -> anyhow::Result<
     let runtime = author_runtime(args, true)?;
     // Inspection grants every capability so it can report what a plugin asks for.
     let mut options = plugin_options(args, false)?;
-    options.grants = Grants { model: true, stats: true };
+    options.grants = Grants {
+        model: true,
+        stats: true,
+    };
     let plugin = runtime.load_file(file, options).await?;
     let summary = plugin.summary();
     let report = plugin.load_report();
@@ -246,15 +282,33 @@ async fn inspect(file: &Path, args: &RuntimeArgs, json: bool) -> anyhow::Result<
         return print_json(&out);
     }
     let info = plugin.info();
-    println!("plugin        {} {} ({})", info.name, info.version, info.kind);
+    println!(
+        "plugin        {} {} ({})",
+        info.name, info.version, info.kind
+    );
     println!("description   {}", info.description);
     println!("contract      {} (world `{}`)", out.contract, out.world);
-    println!("stateless     {}", if info.stateless { "yes (warm instances allowed)" } else { "no (fresh instance per call)" });
+    println!(
+        "stateless     {}",
+        if info.stateless {
+            "yes (warm instances allowed)"
+        } else {
+            "no (fresh instance per call)"
+        }
+    );
     println!(
         "capabilities  {}",
-        if out.capabilities.is_empty() { "none".to_string() } else { out.capabilities.join(", ") }
+        if out.capabilities.is_empty() {
+            "none".to_string()
+        } else {
+            out.capabilities.join(", ")
+        }
     );
-    println!("size          {}  sha256 {}", human_bytes(out.size), out.sha256);
+    println!(
+        "size          {}  sha256 {}",
+        human_bytes(out.size),
+        out.sha256
+    );
     let how = match out.load_source {
         LoadSource::Compiled => "compiled",
         LoadSource::Disk => "loaded from the compiled cache",
@@ -267,7 +321,11 @@ async fn inspect(file: &Path, args: &RuntimeArgs, json: bool) -> anyhow::Result<
     if !info.config_keys.is_empty() {
         println!("settings");
         for k in &info.config_keys {
-            let default = k.default.as_deref().map(|d| format!(" (default {d})")).unwrap_or_default();
+            let default = k
+                .default
+                .as_deref()
+                .map(|d| format!(" (default {d})"))
+                .unwrap_or_default();
             println!("  {:<16} {}{default}", k.name, k.description);
         }
     }
@@ -285,8 +343,10 @@ async fn inspect(file: &Path, args: &RuntimeArgs, json: bool) -> anyhow::Result<
 fn task_from(args: &CallArgs) -> anyhow::Result<Task> {
     let mut task = match (&args.task, &args.prompt) {
         (Some(path), _) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            serde_json::from_str(&text).with_context(|| format!("parsing task JSON {}", path.display()))?
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("parsing task JSON {}", path.display()))?
         }
         (None, Some(p)) => Task::from_prompt("cli", p.clone()),
         (None, None) => bail!("give the task with --prompt or --task"),
@@ -308,7 +368,11 @@ struct Timing {
 
 impl From<&CallStats> for Timing {
     fn from(s: &CallStats) -> Self {
-        Timing { wall_us: micros(s.wall), instantiate_us: s.instantiate.map(micros), fuel: s.fuel }
+        Timing {
+            wall_us: micros(s.wall),
+            instantiate_us: s.instantiate.map(micros),
+            fuel: s.fuel,
+        }
     }
 }
 
@@ -322,15 +386,25 @@ struct CallStep<T: Serialize> {
 }
 
 fn step<T: Serialize>(call: &'static str, value: T, stats: CallStats) -> CallStep<T> {
-    CallStep { call, timing: Timing::from(&stats), logs: stats.logs, result: value }
+    CallStep {
+        call,
+        timing: Timing::from(&stats),
+        logs: stats.logs,
+        result: value,
+    }
 }
 
 async fn call(args: CallArgs) -> anyhow::Result<()> {
     let runtime = author_runtime(&args.runtime, true)?;
-    let plugin = runtime.load_file(&args.file, plugin_options(&args.runtime, false)?).await?;
+    let plugin = runtime
+        .load_file(&args.file, plugin_options(&args.runtime, false)?)
+        .await?;
     let task = task_from(&args)?;
     let config: PluginConfig = args.config.iter().cloned().collect();
-    plugin.check_config(&config).await.context("the plugin refused its settings")?;
+    plugin
+        .check_config(&config)
+        .await
+        .context("the plugin refused its settings")?;
     let ctx = CallContext::default();
     let mut steps: Vec<serde_json::Value> = Vec::new();
     match plugin.kind() {
@@ -342,22 +416,34 @@ async fn call(args: CallArgs) -> anyhow::Result<()> {
                 .candidates
                 .iter()
                 .enumerate()
-                .map(|(i, text)| Candidate { index: i as u32, model: args.model.clone(), text: text.clone() })
+                .map(|(i, text)| Candidate {
+                    index: i as u32,
+                    model: args.model.clone(),
+                    text: text.clone(),
+                })
                 .collect();
-            let calls = candidates.iter().map(|c| plugin.verify(&config, &task, c, ctx.clone()));
+            let calls = candidates
+                .iter()
+                .map(|c| plugin.verify(&config, &task, c, ctx.clone()));
             let results = futures::future::join_all(calls).await;
             let mut judged = Vec::new();
             for (c, r) in candidates.iter().zip(results) {
                 match r {
                     Ok(o) => {
-                        judged.push(Judged { candidate: c.clone(), verdict: Some(o.value.clone()) });
+                        judged.push(Judged {
+                            candidate: c.clone(),
+                            verdict: Some(o.value.clone()),
+                        });
                         steps.push(serde_json::to_value(step("verify", o.value, o.stats))?);
                     }
                     // One failing candidate loses only its own verdict; with a single
                     // candidate the error is the result.
                     Err(e) if candidates.len() == 1 => return Err(e.into()),
                     Err(e) => {
-                        judged.push(Judged { candidate: c.clone(), verdict: None });
+                        judged.push(Judged {
+                            candidate: c.clone(),
+                            verdict: None,
+                        });
                         steps.push(serde_json::json!({"call": "verify", "error": {"code": e.code(), "message": e.to_string()}}));
                     }
                 }
@@ -369,7 +455,10 @@ async fn call(args: CallArgs) -> anyhow::Result<()> {
         }
         PluginKind::Router => {
             let options = if args.options.is_empty() {
-                vec![parse_option("small:0.6:0.6").expect("valid"), parse_option("large:10:30").expect("valid")]
+                vec![
+                    parse_option("small:0.6:0.6").expect("valid"),
+                    parse_option("large:10:30").expect("valid"),
+                ]
             } else {
                 args.options.clone()
             };
@@ -382,13 +471,22 @@ async fn call(args: CallArgs) -> anyhow::Result<()> {
             steps.push(serde_json::to_value(step("decompose", o.value, o.stats))?);
             if !args.answers.is_empty() {
                 if args.answers.len() != plan.subtasks.len() {
-                    bail!("{} --answer given for {} sub-tasks", args.answers.len(), plan.subtasks.len());
+                    bail!(
+                        "{} --answer given for {} sub-tasks",
+                        args.answers.len(),
+                        plan.subtasks.len()
+                    );
                 }
                 let results: Vec<Subresult> = plan
                     .subtasks
                     .iter()
                     .zip(&args.answers)
-                    .map(|(s, a)| Subresult { id: s.id.clone(), answer: a.clone(), model: args.model.clone(), score: None })
+                    .map(|(s, a)| Subresult {
+                        id: s.id.clone(),
+                        answer: a.clone(),
+                        model: args.model.clone(),
+                        score: None,
+                    })
                     .collect();
                 let o = plugin.compose(&config, &task, &results, ctx).await?;
                 steps.push(serde_json::to_value(step("compose", o.value, o.stats))?);
@@ -411,40 +509,86 @@ async fn call(args: CallArgs) -> anyhow::Result<()> {
 fn print_step(s: &serde_json::Value) {
     let call = s["call"].as_str().unwrap_or("?");
     if let Some(err) = s.get("error") {
-        println!("{call:<10} error [{}] {}", err["code"].as_str().unwrap_or(""), err["message"].as_str().unwrap_or(""));
+        println!(
+            "{call:<10} error [{}] {}",
+            err["code"].as_str().unwrap_or(""),
+            err["message"].as_str().unwrap_or("")
+        );
         return;
     }
     let r = &s["result"];
     match call {
         "verify" => {
-            println!("verify     {} score {:.3}", r["decision"].as_str().unwrap_or("?"), r["score"].as_f64().unwrap_or(0.0));
+            println!(
+                "verify     {} score {:.3}",
+                r["decision"].as_str().unwrap_or("?"),
+                r["score"].as_f64().unwrap_or(0.0)
+            );
             println!("  reason   {}", r["reason"].as_str().unwrap_or(""));
             for c in r["checks"].as_array().into_iter().flatten().take(20) {
-                let mark = if c["passed"].as_bool() == Some(true) { "pass" } else { "FAIL" };
-                let msg = c["message"].as_str().map(|m| format!(" ({m})")).unwrap_or_default();
+                let mark = if c["passed"].as_bool() == Some(true) {
+                    "pass"
+                } else {
+                    "FAIL"
+                };
+                let msg = c["message"]
+                    .as_str()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default();
                 println!("  {mark}     {}{msg}", c["name"].as_str().unwrap_or(""));
             }
         }
-        "select" => println!("select     scores {}  ({})", r["scores"], r["reason"].as_str().unwrap_or("")),
+        "select" => println!(
+            "select     scores {}  ({})",
+            r["scores"],
+            r["reason"].as_str().unwrap_or("")
+        ),
         "route" => {
             println!("route      {}", r["reason"].as_str().unwrap_or(""));
             for st in r["steps"].as_array().into_iter().flatten() {
-                println!("  step     {} x{} min-score {}", st["target"].as_str().unwrap_or(""), st["samples"], st["min_score"]);
+                println!(
+                    "  step     {} x{} min-score {}",
+                    st["target"].as_str().unwrap_or(""),
+                    st["samples"],
+                    st["min_score"]
+                );
             }
         }
         "decompose" => {
             println!("decompose  {}", r["reason"].as_str().unwrap_or(""));
             for st in r["subtasks"].as_array().into_iter().flatten() {
-                println!("  {:<8} {}", st["id"].as_str().unwrap_or(""), st["prompt"].as_str().unwrap_or("").replace('\n', " / "));
+                println!(
+                    "  {:<8} {}",
+                    st["id"].as_str().unwrap_or(""),
+                    st["prompt"].as_str().unwrap_or("").replace('\n', " / ")
+                );
             }
         }
-        _ => println!("{call:<10} {}", r.as_str().map(String::from).unwrap_or_else(|| r.to_string())),
+        _ => println!(
+            "{call:<10} {}",
+            r.as_str()
+                .map(String::from)
+                .unwrap_or_else(|| r.to_string())
+        ),
     }
-    let fuel = s["fuel"].as_u64().map(|f| format!("  fuel {f}")).unwrap_or_default();
-    let inst = s["instantiate_us"].as_f64().map(|i| format!(" (instantiate {i:.1} µs)")).unwrap_or_default();
-    println!("  time     {:.1} µs{inst}{fuel}", s["wall_us"].as_f64().unwrap_or(0.0));
+    let fuel = s["fuel"]
+        .as_u64()
+        .map(|f| format!("  fuel {f}"))
+        .unwrap_or_default();
+    let inst = s["instantiate_us"]
+        .as_f64()
+        .map(|i| format!(" (instantiate {i:.1} µs)"))
+        .unwrap_or_default();
+    println!(
+        "  time     {:.1} µs{inst}{fuel}",
+        s["wall_us"].as_f64().unwrap_or(0.0)
+    );
     for l in s["logs"].as_array().into_iter().flatten() {
-        println!("  log      [{}] {}", l["level"].as_str().unwrap_or(""), l["message"].as_str().unwrap_or(""));
+        println!(
+            "  log      [{}] {}",
+            l["level"].as_str().unwrap_or(""),
+            l["message"].as_str().unwrap_or("")
+        );
     }
 }
 
@@ -473,14 +617,22 @@ pub fn percentiles(mut samples: Vec<Duration>) -> Percentiles {
     }
 }
 
-async fn one_call(plugin: &Plugin, config: &PluginConfig, task: &Task, candidate: &Candidate) -> anyhow::Result<()> {
+async fn one_call(
+    plugin: &Plugin,
+    config: &PluginConfig,
+    task: &Task,
+    candidate: &Candidate,
+) -> anyhow::Result<()> {
     let ctx = CallContext::default();
     match plugin.kind() {
         PluginKind::Verifier => {
             plugin.verify(config, task, candidate, ctx).await?;
         }
         PluginKind::Router => {
-            let options = [parse_option("small:0.6:0.6").expect("valid"), parse_option("large:10:30").expect("valid")];
+            let options = [
+                parse_option("small:0.6:0.6").expect("valid"),
+                parse_option("large:10:30").expect("valid"),
+            ];
             plugin.route(config, task, &options, ctx).await?;
         }
         PluginKind::Decomposer => {
@@ -490,9 +642,17 @@ async fn one_call(plugin: &Plugin, config: &PluginConfig, task: &Task, candidate
     Ok(())
 }
 
-async fn measure(plugin: &Plugin, args: &BenchArgs, config: &PluginConfig) -> anyhow::Result<Percentiles> {
+async fn measure(
+    plugin: &Plugin,
+    args: &BenchArgs,
+    config: &PluginConfig,
+) -> anyhow::Result<Percentiles> {
     let task = Task::from_prompt("bench", args.prompt.clone());
-    let candidate = Candidate { index: 0, model: "bench".into(), text: args.candidate.clone() };
+    let candidate = Candidate {
+        index: 0,
+        model: "bench".into(),
+        text: args.candidate.clone(),
+    };
     for _ in 0..args.warmup {
         one_call(plugin, config, &task, &candidate).await?;
     }
@@ -508,10 +668,18 @@ async fn measure(plugin: &Plugin, args: &BenchArgs, config: &PluginConfig) -> an
 async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let runtime = author_runtime(&args.runtime, args.fuel)?;
     let config: PluginConfig = args.config.iter().cloned().collect();
-    let fresh = runtime.load_file(&args.file, plugin_options(&args.runtime, false)?).await?;
+    let fresh = runtime
+        .load_file(&args.file, plugin_options(&args.runtime, false)?)
+        .await?;
     let cold = measure(&fresh, &args, &config).await?;
-    let warm_plugin = runtime.load_file(&args.file, plugin_options(&args.runtime, true)?).await?;
-    let warm = if warm_plugin.is_warm() { Some(measure(&warm_plugin, &args, &config).await?) } else { None };
+    let warm_plugin = runtime
+        .load_file(&args.file, plugin_options(&args.runtime, true)?)
+        .await?;
+    let warm = if warm_plugin.is_warm() {
+        Some(measure(&warm_plugin, &args, &config).await?)
+    } else {
+        None
+    };
     let report = serde_json::json!({
         "plugin": fresh.info(),
         "fuel_metering": args.fuel,
@@ -523,7 +691,10 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         return print_json(&report);
     }
     let info = fresh.info();
-    println!("plugin             {} {} ({})", info.name, info.version, info.kind);
+    println!(
+        "plugin             {} {} ({})",
+        info.name, info.version, info.kind
+    );
     let line = |label: &str, p: &Percentiles| {
         println!(
             "{label:<18} p50 {:>8.1} µs   p90 {:>8.1} µs   p99 {:>8.1} µs   mean {:>8.1} µs   ({} calls)",
@@ -538,9 +709,17 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn build(dir: Option<PathBuf>, out: Option<PathBuf>, verbose: bool, json: bool) -> anyhow::Result<()> {
+fn build(
+    dir: Option<PathBuf>,
+    out: Option<PathBuf>,
+    verbose: bool,
+    json: bool,
+) -> anyhow::Result<()> {
     let dir = dir.unwrap_or_else(|| PathBuf::from("."));
-    let options = BuildOptions { verbose, ..BuildOptions::default() };
+    let options = BuildOptions {
+        verbose,
+        ..BuildOptions::default()
+    };
     let result = authoring::build(&dir, &options)?;
     let mut components = result.components.clone();
     if let Some(out) = &out {
@@ -554,17 +733,28 @@ fn build(dir: Option<PathBuf>, out: Option<PathBuf>, verbose: bool, json: bool) 
             "duration_ms": result.duration.as_secs_f64() * 1e3,
         }));
     }
-    let state = if result.rebuilt { "built" } else { "up to date" };
+    let state = if result.rebuilt {
+        "built"
+    } else {
+        "up to date"
+    };
     for c in &components {
         let size = std::fs::metadata(c).map(|m| m.len() as usize).unwrap_or(0);
-        println!("{state}: {} ({}, {}, {})", c.display(), result.language, human_bytes(size), human_duration(result.duration));
+        println!(
+            "{state}: {} ({}, {}, {})",
+            c.display(),
+            result.language,
+            human_bytes(size),
+            human_duration(result.duration)
+        );
     }
     Ok(())
 }
 
 fn copy_out(components: &[PathBuf], out: &Path) -> anyhow::Result<Vec<PathBuf>> {
     if components.len() == 1 && !out.is_dir() {
-        std::fs::copy(&components[0], out).with_context(|| format!("copying to {}", out.display()))?;
+        std::fs::copy(&components[0], out)
+            .with_context(|| format!("copying to {}", out.display()))?;
         return Ok(vec![out.to_path_buf()]);
     }
     std::fs::create_dir_all(out)?;

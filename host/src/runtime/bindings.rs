@@ -48,15 +48,26 @@ pub(crate) fn task_to(t: &host::Task) -> wit::Task {
         messages: t
             .messages
             .iter()
-            .map(|m| wit::Message { role: m.role.clone(), content: m.content.clone() })
+            .map(|m| wit::Message {
+                role: m.role.clone(),
+                content: m.content.clone(),
+            })
             .collect(),
         tags: t.tags.clone(),
-        metadata: t.metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        metadata: t
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     }
 }
 
 pub(crate) fn candidate_to(c: &host::Candidate) -> wit::Candidate {
-    wit::Candidate { index: c.index, model: c.model.clone(), text: c.text.clone() }
+    wit::Candidate {
+        index: c.index,
+        model: c.model.clone(),
+        text: c.text.clone(),
+    }
 }
 
 pub(crate) fn verdict_from(v: wit::Verdict) -> host::Verdict {
@@ -67,11 +78,15 @@ pub(crate) fn verdict_from(v: wit::Verdict) -> host::Verdict {
         checks: v
             .checks
             .into_iter()
-            .map(|c| host::Check { name: c.name, passed: c.passed, message: c.message })
+            .map(|c| host::Check {
+                name: c.name,
+                passed: c.passed,
+                message: c.message,
+            })
             .collect(),
-        details: v.details.map(|d| {
-            serde_json::from_str(&d).unwrap_or(serde_json::Value::String(d))
-        }),
+        details: v
+            .details
+            .map(|d| serde_json::from_str(&d).unwrap_or(serde_json::Value::String(d))),
     }
 }
 
@@ -83,7 +98,11 @@ fn verdict_to(v: &host::Verdict) -> wit::Verdict {
         checks: v
             .checks
             .iter()
-            .map(|c| wit::Check { name: c.name.clone(), passed: c.passed, message: c.message.clone() })
+            .map(|c| wit::Check {
+                name: c.name.clone(),
+                passed: c.passed,
+                message: c.message.clone(),
+            })
             .collect(),
         details: v.details.as_ref().map(|d| match d {
             serde_json::Value::String(s) => s.clone(),
@@ -93,11 +112,17 @@ fn verdict_to(v: &host::Verdict) -> wit::Verdict {
 }
 
 pub(crate) fn judged_to(j: &host::Judged) -> wit::Judged {
-    wit::Judged { candidate: candidate_to(&j.candidate), verdict: j.verdict.as_ref().map(verdict_to) }
+    wit::Judged {
+        candidate: candidate_to(&j.candidate),
+        verdict: j.verdict.as_ref().map(verdict_to),
+    }
 }
 
 pub(crate) fn selection_from(s: wit::Selection) -> host::Selection {
-    host::Selection { scores: s.scores, reason: s.reason }
+    host::Selection {
+        scores: s.scores,
+        reason: s.reason,
+    }
 }
 
 pub(crate) fn info_from(i: wit::PluginInfo) -> host::PluginInfo {
@@ -114,7 +139,11 @@ pub(crate) fn info_from(i: wit::PluginInfo) -> host::PluginInfo {
         config_keys: i
             .config_keys
             .into_iter()
-            .map(|k| host::ConfigKey { name: k.name, description: k.description, default: k.default })
+            .map(|k| host::ConfigKey {
+                name: k.name,
+                description: k.description,
+                default: k.default,
+            })
             .collect(),
     }
 }
@@ -150,7 +179,11 @@ pub(crate) fn decision_route_from(d: wroute::RouteDecision) -> host::RouteDecisi
         steps: d
             .steps
             .into_iter()
-            .map(|s| host::RouteStep { target: s.target, samples: s.samples, min_score: s.min_score })
+            .map(|s| host::RouteStep {
+                target: s.target,
+                samples: s.samples,
+                min_score: s.min_score,
+            })
             .collect(),
         reason: d.reason,
     }
@@ -174,5 +207,10 @@ pub(crate) fn plan_from(p: wdec::Plan) -> host::Plan {
 }
 
 pub(crate) fn subresult_to(r: &host::Subresult) -> wdec::Subresult {
-    wdec::Subresult { id: r.id.clone(), answer: r.answer.clone(), model: r.model.clone(), score: r.score }
+    wdec::Subresult {
+        id: r.id.clone(),
+        answer: r.answer.clone(),
+        model: r.model.clone(),
+        score: r.score,
+    }
 }

@@ -43,7 +43,10 @@ pub struct CompileLimits {
 
 impl Default for CompileLimits {
     fn default() -> Self {
-        CompileLimits { timeout: Duration::from_secs(120), memory_mib: 4096 }
+        CompileLimits {
+            timeout: Duration::from_secs(120),
+            memory_mib: 4096,
+        }
     }
 }
 
@@ -97,20 +100,28 @@ pub(crate) struct ArtifactCache {
 }
 
 impl ArtifactCache {
-    pub(crate) fn new(dir: Option<PathBuf>, engine: &Engine, profile: &EngineProfile) -> Result<Self> {
+    pub(crate) fn new(
+        dir: Option<PathBuf>,
+        engine: &Engine,
+        profile: &EngineProfile,
+    ) -> Result<Self> {
         if let Some(dir) = &dir {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::Cache(format!("cannot create {}: {e}", dir.display())))?;
         }
         let mut hasher = ShaHasher(Sha256::new());
         std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
-        hasher.0.update(serde_json::to_vec(profile).unwrap_or_default());
+        hasher
+            .0
+            .update(serde_json::to_vec(profile).unwrap_or_default());
         let engine_key = hex::encode(&hasher.0.finalize()[..8]);
         Ok(ArtifactCache { dir, engine_key })
     }
 
     pub(crate) fn path(&self, digest: &str) -> Option<PathBuf> {
-        self.dir.as_ref().map(|d| d.join(format!("{digest}-{}.cwasm", self.engine_key)))
+        self.dir
+            .as_ref()
+            .map(|d| d.join(format!("{digest}-{}.cwasm", self.engine_key)))
     }
 
     /// Loads a cached artifact. A file with a bad header or checksum, or one this engine
@@ -141,7 +152,9 @@ impl ArtifactCache {
 
     /// Writes an artifact atomically (temp file + rename): readers never see half a file.
     pub(crate) fn store(&self, digest: &str, artifact: &[u8]) -> Result<()> {
-        let Some(path) = self.path(digest) else { return Ok(()) };
+        let Some(path) = self.path(digest) else {
+            return Ok(());
+        };
         let dir = path.parent().expect("cache path has a parent");
         let mut tmp = tempfile::NamedTempFile::new_in(dir)
             .map_err(|e| Error::Cache(format!("cannot write to {}: {e}", dir.display())))?;
@@ -207,7 +220,12 @@ async fn compile_in_child(
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| Error::Compile(format!("cannot start compile worker {}: {e}", program.display())))?;
+        .map_err(|e| {
+            Error::Compile(format!(
+                "cannot start compile worker {}: {e}",
+                program.display()
+            ))
+        })?;
     let out = match tokio::time::timeout(limits.timeout, child.wait_with_output()).await {
         Err(_) => return Err(Error::CompileTimeout(limits.timeout)),
         Ok(out) => out?,
@@ -217,26 +235,43 @@ async fn compile_in_child(
         if stderr.contains("memory allocation") || stderr.contains("out of memory") {
             return Err(Error::CompileMemory(limits.memory_mib));
         }
-        let detail = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-        return Err(Error::Compile(format!("compile worker failed ({}): {detail}", out.status)));
+        let detail = stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        return Err(Error::Compile(format!(
+            "compile worker failed ({}): {detail}",
+            out.status
+        )));
     }
     Ok(tokio::fs::read(&output).await?)
 }
 
 /// Body of the hidden `arbiter __compile-plugin` command: limit our own address space,
 /// compile with an on-demand engine of the same profile, write the artifact.
-pub fn compile_worker_main(profile_json: &str, memory_mib: u64, input: &Path, output: &Path) -> Result<()> {
+pub fn compile_worker_main(
+    profile_json: &str,
+    memory_mib: u64,
+    input: &Path,
+    output: &Path,
+) -> Result<()> {
     let profile: EngineProfile = serde_json::from_str(profile_json)
         .map_err(|e| Error::Internal(format!("bad --profile: {e}")))?;
     let limit = memory_mib.saturating_mul(1 << 20);
     rustix::process::setrlimit(
         rustix::process::Resource::As,
-        rustix::process::Rlimit { current: Some(limit), maximum: Some(limit) },
+        rustix::process::Rlimit {
+            current: Some(limit),
+            maximum: Some(limit),
+        },
     )
     .map_err(|e| Error::Internal(format!("setrlimit: {e}")))?;
     let engine = build_engine(&profile, None)?;
     let bytes = std::fs::read(input)?;
-    let artifact = engine.precompile_component(&bytes).map_err(|e| Error::Compile(format!("{e:#}")))?;
+    let artifact = engine
+        .precompile_component(&bytes)
+        .map_err(|e| Error::Compile(format!("{e:#}")))?;
     std::fs::write(output, artifact)?;
     Ok(())
 }

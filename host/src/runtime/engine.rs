@@ -22,7 +22,10 @@ pub struct EngineProfile {
 
 impl Default for EngineProfile {
     fn default() -> Self {
-        EngineProfile { fuel: false, max_wasm_stack: 512 << 10 }
+        EngineProfile {
+            fuel: false,
+            max_wasm_stack: 512 << 10,
+        }
     }
 }
 
@@ -37,6 +40,14 @@ pub struct PoolSizes {
     /// Linear memories per component instance.
     pub memories_per_component: u32,
     pub tables_per_component: u32,
+    /// Bytes of each linear memory reset in place (only pages the guest dirtied, where the
+    /// kernel supports PAGEMAP_SCAN) instead of being decommitted with `madvise` and
+    /// faulted in again by the next instance.
+    pub memory_keep_resident: usize,
+    pub table_keep_resident: usize,
+    /// Find the dirtied pages with Linux's PAGEMAP_SCAN (6.7+; ignored elsewhere), so a
+    /// large keep-resident region costs only what the guest touched.
+    pub pagemap_scan: bool,
 }
 
 impl Default for PoolSizes {
@@ -46,6 +57,9 @@ impl Default for PoolSizes {
             core_instances_per_component: 32,
             memories_per_component: 4,
             tables_per_component: 8,
+            memory_keep_resident: 1 << 20,
+            table_keep_resident: 64 << 10,
+            pagemap_scan: true,
         }
     }
 }
@@ -53,7 +67,10 @@ impl Default for PoolSizes {
 /// Builds the engine configuration. `pool: None` uses on-demand allocation (the compile
 /// worker: it never instantiates, and a pool's address-space reservation would defeat its
 /// memory rlimit). Both produce identical compiled code.
-pub(crate) fn wasmtime_config(profile: &EngineProfile, pool: Option<&PoolSizes>) -> wasmtime::Config {
+pub(crate) fn wasmtime_config(
+    profile: &EngineProfile,
+    pool: Option<&PoolSizes>,
+) -> wasmtime::Config {
     let mut config = wasmtime::Config::new();
     config.epoch_interruption(true);
     config.consume_fuel(profile.fuel);
@@ -77,9 +94,13 @@ pub(crate) fn wasmtime_config(profile: &EngineProfile, pool: Option<&PoolSizes>)
         // Interpreters (Python, JS) have large vmctx and component metadata.
         p.max_core_instance_size(2 << 20);
         p.max_component_instance_size(2 << 20);
-        // Reset small guests' memory by memset instead of madvise + page faults.
-        p.linear_memory_keep_resident(1 << 20);
-        p.table_keep_resident(64 << 10);
+        p.linear_memory_keep_resident(pool.memory_keep_resident);
+        p.table_keep_resident(pool.table_keep_resident);
+        p.pagemap_scan(if pool.pagemap_scan {
+            wasmtime::Enabled::Auto
+        } else {
+            wasmtime::Enabled::No
+        });
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
     }
     config

@@ -17,7 +17,10 @@ pub enum Error {
     #[error("wrong world: {0}")]
     WrongWorld(String),
     #[error("plugin is a {actual}, but a {expected} is needed here")]
-    WrongKind { expected: PluginKind, actual: PluginKind },
+    WrongKind {
+        expected: PluginKind,
+        actual: PluginKind,
+    },
     #[error("unsupported contract version: the plugin targets arbiter:plugin@{found}; this host supports {supported}")]
     UnsupportedVersion { found: String, supported: String },
     #[error("capability `{capability}` is not granted: the plugin imports `{import}`. Grant it only to plugins you trust (capabilities = [\"{capability}\"] in the plugin's settings)")]
@@ -31,7 +34,10 @@ pub enum Error {
     #[error("compilation exceeded its memory limit of {0} MiB")]
     CompileMemory(u64),
     #[error("plugin trapped: {message}{}", backtrace.as_deref().map(|b| format!("\nguest backtrace:\n{b}")).unwrap_or_default())]
-    Trap { message: String, backtrace: Option<String> },
+    Trap {
+        message: String,
+        backtrace: Option<String>,
+    },
     #[error("plugin overflowed its stack{}", backtrace.as_deref().map(|b| format!("\nguest backtrace:\n{b}")).unwrap_or_default())]
     StackOverflow { backtrace: Option<String> },
     #[error("plugin call exceeded its deadline of {0:?}")]

@@ -20,7 +20,10 @@ pub struct Grants {
 }
 
 impl Grants {
-    pub const NONE: Grants = Grants { model: false, stats: false };
+    pub const NONE: Grants = Grants {
+        model: false,
+        stats: false,
+    };
 
     /// Parses capability names as written in configuration (`["model", "stats"]`).
     pub fn from_names<S: AsRef<str>>(names: &[S]) -> std::result::Result<Grants, String> {
@@ -59,7 +62,11 @@ pub fn precheck(bytes: &[u8]) -> Result<()> {
         let head: String = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();
         return Err(Error::NotAComponent(format!(
             "missing the WebAssembly header (first bytes: {}; {} bytes in all)",
-            if head.is_empty() { "none".to_string() } else { head },
+            if head.is_empty() {
+                "none".to_string()
+            } else {
+                head
+            },
             bytes.len()
         )));
     }
@@ -72,7 +79,9 @@ pub fn precheck(bytes: &[u8]) -> Result<()> {
         ));
     }
     if !wasmparser::Parser::is_component(bytes) {
-        return Err(Error::NotAComponent("unknown WebAssembly binary version".into()));
+        return Err(Error::NotAComponent(
+            "unknown WebAssembly binary version".into(),
+        ));
     }
     let mut validator = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
     validator
@@ -85,16 +94,27 @@ pub fn precheck(bytes: &[u8]) -> Result<()> {
 /// against what the host provides and what `grants` allows.
 pub fn analyze(engine: &Engine, component: &Component, grants: Grants) -> Result<ComponentSummary> {
     let ty = component.component_type();
-    let imports: Vec<String> = ty.imports(engine).map(|(name, _)| name.to_string()).collect();
-    let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
+    let imports: Vec<String> = ty
+        .imports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    let exports: Vec<String> = ty
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
 
     let mut found: Vec<(PluginKind, String)> = Vec::new();
     for export in &exports {
-        let Some((pkg, iface, version)) = split_name(export) else { continue };
+        let Some((pkg, iface, version)) = split_name(export) else {
+            continue;
+        };
         if pkg != CONTRACT_PACKAGE {
             continue;
         }
-        if let Some(kind) = PluginKind::ALL.into_iter().find(|k| k.export_interface() == iface) {
+        if let Some(kind) = PluginKind::ALL
+            .into_iter()
+            .find(|k| k.export_interface() == iface)
+        {
             found.push((kind, version.unwrap_or("").to_string()));
         }
     }
@@ -113,7 +133,10 @@ pub fn analyze(engine: &Engine, component: &Component, grants: Grants) -> Result
         many => {
             return Err(Error::WrongWorld(format!(
                 "the component exports several plugin interfaces ({}); a plugin is one kind",
-                many.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(|(k, _)| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )))
         }
     };
@@ -159,7 +182,13 @@ pub fn analyze(engine: &Engine, component: &Component, grants: Grants) -> Result
         }
     }
 
-    Ok(ComponentSummary { kind, contract_version: version, capabilities, imports, exports })
+    Ok(ComponentSummary {
+        kind,
+        contract_version: version,
+        capabilities,
+        imports,
+        exports,
+    })
 }
 
 /// `arbiter:plugin/log@0.1.0` -> (`arbiter:plugin`, `log`, Some(`0.1.0`)).
@@ -185,7 +214,10 @@ mod tests {
     #[test]
     fn precheck_names_what_the_bytes_are() {
         assert!(matches!(precheck(b""), Err(Error::NotAComponent(_))));
-        assert!(matches!(precheck(b"hello world, not wasm"), Err(Error::NotAComponent(_))));
+        assert!(matches!(
+            precheck(b"hello world, not wasm"),
+            Err(Error::NotAComponent(_))
+        ));
         let core = b"\0asm\x01\0\0\0";
         match precheck(core) {
             Err(Error::NotAComponent(m)) => assert!(m.contains("core WebAssembly module"), "{m}"),
@@ -211,8 +243,21 @@ mod tests {
 
     #[test]
     fn grants_parse() {
-        assert_eq!(Grants::from_names(&["model"]).unwrap(), Grants { model: true, stats: false });
+        assert_eq!(
+            Grants::from_names(&["model"]).unwrap(),
+            Grants {
+                model: true,
+                stats: false
+            }
+        );
         assert!(Grants::from_names(&["network"]).is_err());
-        assert_eq!(Grants { model: true, stats: true }.index(), 3);
+        assert_eq!(
+            Grants {
+                model: true,
+                stats: true
+            }
+            .index(),
+            3
+        );
     }
 }

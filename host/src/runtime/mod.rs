@@ -27,7 +27,9 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::Engine;
 
 pub use bindings::{CONTRACT_PACKAGE, CONTRACT_VERSION};
-pub use cache::{compile_worker_main, component_digest, CompileIsolation, CompileLimits, LoadSource};
+pub use cache::{
+    compile_worker_main, component_digest, CompileIsolation, CompileLimits, LoadSource,
+};
 pub use engine::{EngineProfile, PoolSizes};
 pub use error::{Error, Result};
 pub use host::{ModelAccess, StatsSource};
@@ -55,8 +57,9 @@ pub struct RuntimeConfig {
     /// Epoch tick: the precision of deadlines and how often long calls yield (default 1 ms).
     #[serde(with = "tick_ms", rename = "epoch_tick_ms")]
     pub epoch_tick: Duration,
-    /// Calls running at once across all plugins; more wait in line (default: half the pool).
-    pub max_concurrent_calls: usize,
+    /// Calls running at once across all plugins; more wait in line. Default (and at most):
+    /// half the pool, the other half being kept for warm instances.
+    pub max_concurrent_calls: Option<usize>,
     /// Warm instances kept per stateless plugin (0 disables warm reuse everywhere).
     pub warm_instances_per_plugin: usize,
 }
@@ -77,11 +80,10 @@ mod tick_ms {
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        let pool = PoolSizes::default();
         RuntimeConfig {
-            max_concurrent_calls: (pool.component_instances / 2) as usize,
+            max_concurrent_calls: None,
             profile: EngineProfile::default(),
-            pool,
+            pool: PoolSizes::default(),
             cache_dir: None,
             compile: CompileIsolation::InProcess,
             compile_limits: CompileLimits::default(),
@@ -116,16 +118,23 @@ impl Runtime {
         let engine = engine::build_engine(&config.profile, Some(&config.pool))?;
         let mut linkers = Vec::new();
         for index in 0..4 {
-            let grants = Grants { model: index & 1 != 0, stats: index & 2 != 0 };
+            let grants = Grants {
+                model: index & 1 != 0,
+                stats: index & 2 != 0,
+            };
             linkers.push(build_linker(&engine, grants)?);
         }
         let cache = ArtifactCache::new(config.cache_dir.clone(), &engine, &config.profile)?;
         let ticker = EpochTicker::start(engine.clone(), config.epoch_tick);
-        let warm_total = (config.pool.component_instances as usize)
-            .saturating_sub(config.max_concurrent_calls);
+        let pool = config.pool.component_instances as usize;
+        let concurrent = config
+            .max_concurrent_calls
+            .unwrap_or(pool / 2)
+            .clamp(1, pool.max(1));
+        let warm_total = pool.saturating_sub(concurrent);
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
-                calls: tokio::sync::Semaphore::new(config.max_concurrent_calls.max(1)),
+                calls: tokio::sync::Semaphore::new(concurrent),
                 warm_budget: std::sync::atomic::AtomicUsize::new(warm_total),
                 engine,
                 config,
@@ -148,7 +157,10 @@ impl Runtime {
     /// Loads a plugin from a file.
     pub async fn load_file(&self, path: &Path, options: PluginOptions) -> Result<Plugin> {
         let bytes = tokio::fs::read(path).await.map_err(|e| {
-            Error::Io(std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+            Error::Io(std::io::Error::new(
+                e.kind(),
+                format!("{}: {e}", path.display()),
+            ))
         })?;
         self.load(bytes, options).await
     }
@@ -174,7 +186,9 @@ impl Runtime {
         let (component, source) = self.component(&digest, bytes.clone()).await?;
         let summary = inspect::analyze(&self.inner.engine, &component, options.grants)?;
         let linker = &self.inner.linkers[options.grants.index()];
-        let pre = linker.instantiate_pre(&component).map_err(|e| link_error(&e))?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| link_error(&e))?;
         let report = LoadReport {
             digest,
             size: bytes.len(),
@@ -184,8 +198,18 @@ impl Runtime {
         Plugin::new(self.inner.clone(), pre, summary, report, options).await
     }
 
-    async fn component(&self, digest: &str, bytes: Arc<Vec<u8>>) -> Result<(Component, LoadSource)> {
-        if let Some(c) = self.inner.components.lock().expect("component map").get(digest) {
+    async fn component(
+        &self,
+        digest: &str,
+        bytes: Arc<Vec<u8>>,
+    ) -> Result<(Component, LoadSource)> {
+        if let Some(c) = self
+            .inner
+            .components
+            .lock()
+            .expect("component map")
+            .get(digest)
+        {
             return Ok((c.clone(), LoadSource::Memory));
         }
         let inner = self.inner.clone();
@@ -201,14 +225,21 @@ impl Runtime {
                     .await
                     .map_err(|e| Error::Internal(e.to_string()))??;
                 let c = &self.inner.config;
-                let artifact =
-                    cache::compile(&self.inner.engine, &c.profile, &c.compile, &c.compile_limits, bytes)
-                        .await?;
+                let artifact = cache::compile(
+                    &self.inner.engine,
+                    &c.profile,
+                    &c.compile,
+                    &c.compile_limits,
+                    bytes,
+                )
+                .await?;
                 self.inner.cache.store(digest, &artifact)?;
                 // SAFETY: `artifact` was just produced by `precompile_component` for this
                 // engine's profile (here or in our own compile worker).
                 let component = unsafe { Component::deserialize(&self.inner.engine, &artifact) }
-                    .map_err(|e| Error::Compile(format!("compiled artifact did not load: {e:#}")))?;
+                    .map_err(|e| {
+                        Error::Compile(format!("compiled artifact did not load: {e:#}"))
+                    })?;
                 (component, LoadSource::Compiled)
             }
         };
@@ -240,12 +271,18 @@ fn build_linker(engine: &Engine, grants: Grants) -> Result<Linker<CallState>> {
     bindings::arbiter::plugin::log::add_to_linker::<_, HasSelf<CallState>>(&mut linker, |s| s)
         .map_err(err)?;
     if grants.model {
-        bindings::arbiter::plugin::model::add_to_linker::<_, HasSelf<CallState>>(&mut linker, |s| s)
-            .map_err(err)?;
+        bindings::arbiter::plugin::model::add_to_linker::<_, HasSelf<CallState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(err)?;
     }
     if grants.stats {
-        bindings::arbiter::plugin::stats::add_to_linker::<_, HasSelf<CallState>>(&mut linker, |s| s)
-            .map_err(err)?;
+        bindings::arbiter::plugin::stats::add_to_linker::<_, HasSelf<CallState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(err)?;
     }
     Ok(linker)
 }

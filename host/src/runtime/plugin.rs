@@ -7,13 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use wasmtime::component::{Instance, InstancePre};
+use wasmtime::component::{ComponentExportIndex, Func, Instance, InstancePre, TypedFunc};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
+use super::bindings::exports::arbiter::plugin::{decomposition as wdec, routing as wroute};
 use super::bindings::{self, arbiter::plugin::types as wit};
-use super::bindings::exports::arbiter::plugin::{
-    decomposition as wdec, routing as wroute, verification as wver,
-};
 use super::cache::LoadSource;
 use super::error::{Error, Result};
 use super::inspect::{ComponentSummary, Grants};
@@ -66,10 +64,165 @@ pub struct Outcome<T> {
 #[error("deadline exceeded")]
 struct DeadlineHit;
 
-enum Indices {
-    Verifier(wver::GuestIndices),
-    Router(wroute::GuestIndices),
-    Decomposer(wdec::GuestIndices),
+/// The functions a plugin kind exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Export {
+    Info,
+    CheckConfig,
+    Verify,
+    Select,
+    Route,
+    Decompose,
+    Compose,
+}
+
+impl Export {
+    fn name(self) -> &'static str {
+        match self {
+            Export::Info => "info",
+            Export::CheckConfig => "check-config",
+            Export::Verify => "verify",
+            Export::Select => "select",
+            Export::Route => "route",
+            Export::Decompose => "decompose",
+            Export::Compose => "compose",
+        }
+    }
+
+    fn of(kind: PluginKind) -> &'static [Export] {
+        match kind {
+            PluginKind::Verifier => &[
+                Export::Info,
+                Export::CheckConfig,
+                Export::Verify,
+                Export::Select,
+            ],
+            PluginKind::Router => &[Export::Info, Export::CheckConfig, Export::Route],
+            PluginKind::Decomposer => &[
+                Export::Info,
+                Export::CheckConfig,
+                Export::Decompose,
+                Export::Compose,
+            ],
+        }
+    }
+}
+
+/// Parameter and result types of each export, as lowered and lifted by the host. These
+/// exact types are typechecked once per plugin at load (`typecheck`), which is what
+/// makes the unchecked per-call lookups in `dispatch` sound.
+type Cfg<'a> = &'a [(String, String)];
+type InfoSig = ((), (wit::PluginInfo,));
+type CheckSig<'a> = ((Cfg<'a>,), (PluginResult<()>,));
+type VerifySig<'a> = (
+    (Cfg<'a>, &'a wit::Task, &'a wit::Candidate),
+    (PluginResult<wit::Verdict>,),
+);
+type SelectSig<'a> = (
+    (Cfg<'a>, &'a wit::Task, &'a [wit::Judged]),
+    (PluginResult<wit::Selection>,),
+);
+type RouteSig<'a> = (
+    (Cfg<'a>, &'a wit::Task, &'a [wroute::ModelOption]),
+    (PluginResult<wroute::RouteDecision>,),
+);
+type DecomposeSig<'a> = ((Cfg<'a>, &'a wit::Task), (PluginResult<wdec::Plan>,));
+type ComposeSig<'a> = (
+    (Cfg<'a>, &'a wit::Task, &'a [wdec::Subresult]),
+    (PluginResult<String>,),
+);
+
+/// Export indices resolved once at load: a call looks up only the function it needs.
+struct Exports {
+    indices: Vec<(Export, ComponentExportIndex)>,
+}
+
+impl Exports {
+    fn resolve(pre: &InstancePre<CallState>, kind: PluginKind, interface: &str) -> Result<Exports> {
+        let component = pre.component();
+        let missing =
+            |what: &str| Error::WrongWorld(format!("the component does not export `{what}`"));
+        let iface = component
+            .get_export_index(None, interface)
+            .ok_or_else(|| missing(interface))?;
+        let indices = Export::of(kind)
+            .iter()
+            .map(|e| {
+                component
+                    .get_export_index(Some(&iface), e.name())
+                    .map(|i| (*e, i))
+                    .ok_or_else(|| missing(&format!("{interface}#{}", e.name())))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Exports { indices })
+    }
+
+    fn func(
+        &self,
+        store: &mut Store<CallState>,
+        instance: &Instance,
+        export: Export,
+    ) -> wasmtime::Result<Func> {
+        let index = self
+            .indices
+            .iter()
+            .find(|(e, _)| *e == export)
+            .map(|(_, i)| i)
+            .ok_or_else(|| {
+                wasmtime::format_err!("plugin kind has no `{}` export", export.name())
+            })?;
+        instance
+            .get_func(&mut *store, index)
+            .ok_or_else(|| wasmtime::format_err!("export `{}` is not a function", export.name()))
+    }
+
+    /// Checks every export against the host's types (once per plugin).
+    fn typecheck(&self, store: &mut Store<CallState>, instance: &Instance) -> wasmtime::Result<()> {
+        for (export, index) in &self.indices {
+            let s = &mut *store;
+            match export {
+                Export::Info => drop(instance.get_typed_func::<(), (wit::PluginInfo,)>(s, index)?),
+                Export::CheckConfig => drop(
+                    instance
+                        .get_typed_func::<<CheckSig as Sig>::P, <CheckSig as Sig>::R>(s, index)?,
+                ),
+                Export::Verify => drop(
+                    instance
+                        .get_typed_func::<<VerifySig as Sig>::P, <VerifySig as Sig>::R>(s, index)?,
+                ),
+                Export::Select => drop(
+                    instance
+                        .get_typed_func::<<SelectSig as Sig>::P, <SelectSig as Sig>::R>(s, index)?,
+                ),
+                Export::Route => drop(
+                    instance
+                        .get_typed_func::<<RouteSig as Sig>::P, <RouteSig as Sig>::R>(s, index)?,
+                ),
+                Export::Decompose => drop(
+                    instance.get_typed_func::<<DecomposeSig as Sig>::P, <DecomposeSig as Sig>::R>(
+                        s, index,
+                    )?,
+                ),
+                Export::Compose => drop(
+                    instance.get_typed_func::<<ComposeSig as Sig>::P, <ComposeSig as Sig>::R>(
+                        s, index,
+                    )?,
+                ),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Splits a `(params, results)` signature alias into its parts.
+trait Sig {
+    type P;
+    type R;
+}
+
+impl<P, R> Sig for (P, R) {
+    type P = P;
+    type R = R;
 }
 
 enum Call {
@@ -108,7 +261,7 @@ pub struct Plugin {
 struct PluginInner {
     runtime: Arc<RuntimeInner>,
     pre: InstancePre<CallState>,
-    indices: Indices,
+    exports: Exports,
     summary: ComponentSummary,
     info: PluginInfo,
     report: LoadReport,
@@ -133,23 +286,17 @@ impl Plugin {
         report: LoadReport,
         options: PluginOptions,
     ) -> Result<Plugin> {
-        let world_err = |e: wasmtime::Error| {
-            Error::WrongWorld(format!(
-                "the {} export does not match the contract: {e:#}",
-                summary.kind.export_interface()
-            ))
-        };
-        let indices = match summary.kind {
-            PluginKind::Verifier => Indices::Verifier(wver::GuestIndices::new(&pre).map_err(world_err)?),
-            PluginKind::Router => Indices::Router(wroute::GuestIndices::new(&pre).map_err(world_err)?),
-            PluginKind::Decomposer => {
-                Indices::Decomposer(wdec::GuestIndices::new(&pre).map_err(world_err)?)
-            }
-        };
+        let interface = format!(
+            "{}/{}@{}",
+            bindings::CONTRACT_PACKAGE,
+            summary.kind.export_interface(),
+            summary.contract_version
+        );
+        let exports = Exports::resolve(&pre, summary.kind, &interface)?;
         let mut inner = PluginInner {
             runtime,
             pre,
-            indices,
+            exports,
             info: PluginInfo {
                 name: String::new(),
                 version: String::new(),
@@ -163,6 +310,7 @@ impl Plugin {
             options,
             warm: None,
         };
+        inner.typecheck().await?;
         let info = match inner.execute(Call::Info, CallContext::default()).await? {
             (Reply::Info(info), _) => bindings::info_from(info),
             _ => unreachable!("info call returns info"),
@@ -179,7 +327,9 @@ impl Plugin {
             && inner.runtime.config.warm_instances_per_plugin > 0;
         inner.warm = warm.then(|| Mutex::new(Vec::new()));
         inner.info = info;
-        Ok(Plugin { inner: Arc::new(inner) })
+        Ok(Plugin {
+            inner: Arc::new(inner),
+        })
     }
 
     pub fn info(&self) -> &PluginInfo {
@@ -209,7 +359,10 @@ impl Plugin {
 
     fn expect(&self, kind: PluginKind) -> Result<()> {
         if self.kind() != kind {
-            return Err(Error::WrongKind { expected: kind, actual: self.kind() });
+            return Err(Error::WrongKind {
+                expected: kind,
+                actual: self.kind(),
+            });
         }
         Ok(())
     }
@@ -218,7 +371,10 @@ impl Plugin {
     pub async fn check_config(&self, config: &PluginConfig) -> Result<Outcome<()>> {
         let (reply, stats) = self
             .inner
-            .execute(Call::CheckConfig(bindings::config_to(config)), CallContext::default())
+            .execute(
+                Call::CheckConfig(bindings::config_to(config)),
+                CallContext::default(),
+            )
             .await?;
         match reply {
             Reply::Unit(r) => finish(r.map_err(bindings::failure_from), stats),
@@ -304,7 +460,10 @@ impl Plugin {
                 }
                 for step in &decision.steps {
                     if step.samples == 0 {
-                        return Err(Error::InvalidOutput(format!("route step `{}` asks for 0 samples", step.target)));
+                        return Err(Error::InvalidOutput(format!(
+                            "route step `{}` asks for 0 samples",
+                            step.target
+                        )));
                     }
                     if let Some(m) = step.min_score {
                         check_score(m, "min-score")?;
@@ -355,12 +514,17 @@ impl Plugin {
 }
 
 fn finish<T>(value: std::result::Result<T, PluginFailure>, stats: CallStats) -> Result<Outcome<T>> {
-    Ok(Outcome { value: value?, stats })
+    Ok(Outcome {
+        value: value?,
+        stats,
+    })
 }
 
 fn check_score(score: f64, what: &str) -> Result<()> {
     if !(0.0..=1.0).contains(&score) {
-        return Err(Error::InvalidOutput(format!("{what} {score} is outside [0, 1]")));
+        return Err(Error::InvalidOutput(format!(
+            "{what} {score} is outside [0, 1]"
+        )));
     }
     Ok(())
 }
@@ -370,12 +534,18 @@ fn validate_plan(plan: &Plan) -> Result<()> {
     let mut ids = HashSet::new();
     for s in &plan.subtasks {
         if s.id.is_empty() || !ids.insert(s.id.as_str()) {
-            return Err(Error::InvalidOutput(format!("sub-task id `{}` is empty or repeated", s.id)));
+            return Err(Error::InvalidOutput(format!(
+                "sub-task id `{}` is empty or repeated",
+                s.id
+            )));
         }
     }
     for s in &plan.subtasks {
         if let Some(d) = s.depends_on.iter().find(|d| !ids.contains(d.as_str())) {
-            return Err(Error::InvalidOutput(format!("sub-task `{}` depends on unknown `{d}`", s.id)));
+            return Err(Error::InvalidOutput(format!(
+                "sub-task `{}` depends on unknown `{d}`",
+                s.id
+            )));
         }
     }
     // Kahn's algorithm: anything left unvisited sits on a cycle.
@@ -394,7 +564,9 @@ fn validate_plan(plan: &Plan) -> Result<()> {
         done.extend(ready);
     }
     if done.len() != plan.subtasks.len() {
-        return Err(Error::InvalidOutput("sub-task dependencies form a cycle".into()));
+        return Err(Error::InvalidOutput(
+            "sub-task dependencies form a cycle".into(),
+        ));
     }
     Ok(())
 }
@@ -421,7 +593,11 @@ fn reply_bytes(reply: &Reply) -> usize {
                 + i.description.len()
                 + i.config_keys
                     .iter()
-                    .map(|k| k.name.len() + k.description.len() + k.default.as_ref().map_or(0, |d| d.len()))
+                    .map(|k| {
+                        k.name.len()
+                            + k.description.len()
+                            + k.default.as_ref().map_or(0, |d| d.len())
+                    })
                     .sum::<usize>()
         }
         Reply::Unit(r) => of(r, |_| 0),
@@ -434,7 +610,9 @@ fn reply_bytes(reply: &Reply) -> usize {
                     .sum::<usize>()
         }),
         Reply::Selection(r) => of(r, |s| s.reason.len() + s.scores.len() * 8),
-        Reply::Route(r) => of(r, |d| d.reason.len() + d.steps.iter().map(|s| s.target.len() + 16).sum::<usize>()),
+        Reply::Route(r) => of(r, |d| {
+            d.reason.len() + d.steps.iter().map(|s| s.target.len() + 16).sum::<usize>()
+        }),
         Reply::Plan(r) => of(r, |p| {
             p.reason.len()
                 + p.subtasks
@@ -457,6 +635,32 @@ impl PluginInner {
         &self.options.limits
     }
 
+    /// Typechecks the exports on a throwaway instance before any call uses them.
+    async fn typecheck(&self) -> Result<()> {
+        let mut store = Store::new(
+            &self.runtime.engine,
+            CallState::new(self.limits(), CallContext::default()),
+        );
+        store.limiter(|s| &mut s.limiter);
+        let due = Instant::now() + self.limits().deadline;
+        arm(
+            &mut store,
+            due,
+            self.limits(),
+            self.runtime.config.profile.fuel,
+        )?;
+        let instance = match self.pre.instantiate_async(&mut store).await {
+            Ok(i) => i,
+            Err(e) => return Err(self.classify(e, &store, self.limits().deadline)),
+        };
+        self.exports.typecheck(&mut store, &instance).map_err(|e| {
+            Error::WrongWorld(format!(
+                "the {} interface does not match the contract's types: {e:#}",
+                self.summary.kind.export_interface()
+            ))
+        })
+    }
+
     /// Runs one call end to end; the single place deadlines, limits and error
     /// classification are applied, whatever the plugin kind.
     async fn execute(&self, call: Call, ctx: CallContext) -> Result<(Reply, CallStats)> {
@@ -466,11 +670,18 @@ impl PluginInner {
             .acquire()
             .await
             .map_err(|_| Error::Internal("runtime is shutting down".into()))?;
-        let deadline = ctx.deadline.map_or(self.limits().deadline, |d| d.min(self.limits().deadline));
+        let deadline = ctx
+            .deadline
+            .map_or(self.limits().deadline, |d| d.min(self.limits().deadline));
+        if deadline.is_zero() {
+            // The request's budget is already spent: start nothing.
+            return Err(Error::DeadlineExceeded(deadline));
+        }
         // The epoch callback stops guest code at the deadline; this outer timeout also
         // stops a call blocked in a host import (a slow model), a little later.
         let grace = Duration::from_millis(20) + deadline / 10;
-        match tokio::time::timeout(deadline + grace, self.execute_inner(call, ctx, deadline)).await {
+        match tokio::time::timeout(deadline + grace, self.execute_inner(call, ctx, deadline)).await
+        {
             Ok(result) => result,
             Err(_) => Err(Error::DeadlineExceeded(deadline)),
         }
@@ -492,13 +703,24 @@ impl PluginInner {
                 store.data_mut().limiter.memory_refused = None;
                 store.data_mut().limiter.table_refused = None;
                 self.runtime.warm_budget.fetch_add(1, Ordering::Relaxed);
-                arm(&mut store, due, self.limits())?;
+                arm(
+                    &mut store,
+                    due,
+                    self.limits(),
+                    self.runtime.config.profile.fuel,
+                )?;
                 (store, w.instance, None)
             }
             None => {
-                let mut store = Store::new(&self.runtime.engine, CallState::new(self.limits(), ctx));
+                let mut store =
+                    Store::new(&self.runtime.engine, CallState::new(self.limits(), ctx));
                 store.limiter(|s| &mut s.limiter);
-                arm(&mut store, due, self.limits())?;
+                arm(
+                    &mut store,
+                    due,
+                    self.limits(),
+                    self.runtime.config.profile.fuel,
+                )?;
                 let instance = match self.pre.instantiate_async(&mut store).await {
                     Ok(i) => i,
                     Err(e) => return Err(self.classify(e, &store, deadline)),
@@ -507,7 +729,7 @@ impl PluginInner {
             }
         };
 
-        let result = dispatch(&mut store, &instance, &self.indices, call).await;
+        let result = dispatch(&mut store, &instance, &self.exports, call).await;
         let reply = match result {
             Ok(reply) => reply,
             // Classify before the logs are drained: a trap's message carries stderr's tail.
@@ -517,9 +739,17 @@ impl PluginInner {
         let logs = store.data().logs.take();
         let size = reply_bytes(&reply);
         if size > self.limits().output_bytes {
-            return Err(Error::OutputTooLarge { size, limit: self.limits().output_bytes });
+            return Err(Error::OutputTooLarge {
+                size,
+                limit: self.limits().output_bytes,
+            });
         }
-        let stats = CallStats { wall: started.elapsed(), instantiate, fuel, logs };
+        let stats = CallStats {
+            wall: started.elapsed(),
+            instantiate,
+            fuel,
+            logs,
+        };
         self.return_warm(store, instance);
         Ok((reply, stats))
     }
@@ -528,7 +758,10 @@ impl PluginInner {
         if !self.runtime.config.profile.fuel {
             return None;
         }
-        store.get_fuel().ok().map(|left| self.limits().fuel.saturating_sub(left))
+        store
+            .get_fuel()
+            .ok()
+            .map(|left| self.limits().fuel.saturating_sub(left))
     }
 
     fn return_warm(&self, store: Store<CallState>, instance: Instance) {
@@ -540,23 +773,38 @@ impl PluginInner {
         // Take a slot from the runtime-wide budget so warm instances never starve the
         // pooling allocator of slots for fresh calls.
         let budget = &self.runtime.warm_budget;
-        if budget.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok() {
+        if budget
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
+        {
             pool.push(WarmInstance { store, instance });
         }
     }
 
     /// Turns whatever stopped a call into the specific error a user can act on.
-    fn classify(&self, err: wasmtime::Error, store: &Store<CallState>, deadline: Duration) -> Error {
+    fn classify(
+        &self,
+        err: wasmtime::Error,
+        store: &Store<CallState>,
+        deadline: Duration,
+    ) -> Error {
         let state = store.data();
-        let backtrace = err.downcast_ref::<wasmtime::WasmBacktrace>().map(|b| b.to_string());
+        let backtrace = err
+            .downcast_ref::<wasmtime::WasmBacktrace>()
+            .map(|b| b.to_string());
         if err.downcast_ref::<DeadlineHit>().is_some() {
             return Error::DeadlineExceeded(deadline);
         }
         if err.downcast_ref::<LogLimitHit>().is_some() || state.logs.exceeded() {
-            return Error::LogLimit { limit: self.limits().log_bytes };
+            return Error::LogLimit {
+                limit: self.limits().log_bytes,
+            };
         }
         if let Some(requested) = state.limiter.memory_refused {
-            return Error::MemoryLimit { limit: state.limiter.memory_limit(), requested };
+            return Error::MemoryLimit {
+                limit: state.limiter.memory_limit(),
+                requested,
+            };
         }
         if let Some(requested) = state.limiter.table_refused {
             return Error::ResourceLimit(format!(
@@ -566,6 +814,9 @@ impl PluginInner {
         }
         match err.downcast_ref::<Trap>() {
             Some(Trap::StackOverflow) => Error::StackOverflow { backtrace },
+            Some(Trap::MemoryOutOfBounds) if runaway_recursion(&err) => {
+                Error::StackOverflow { backtrace }
+            }
             Some(Trap::OutOfFuel) => Error::FuelExhausted(self.limits().fuel),
             Some(Trap::Interrupt) => Error::DeadlineExceeded(deadline),
             Some(trap) => {
@@ -581,15 +832,35 @@ impl PluginInner {
                 if text.contains("resource limit exceeded") || text.contains("instance limit") {
                     Error::ResourceLimit(text)
                 } else {
-                    Error::Trap { message: text, backtrace }
+                    Error::Trap {
+                        message: text,
+                        backtrace,
+                    }
                 }
             }
         }
     }
 }
 
+/// Languages compiled to wasm keep a shadow stack in linear memory; overflowing it shows
+/// up as an out-of-bounds access with a deep backtrace of one function calling itself.
+/// Report that as what it is.
+fn runaway_recursion(err: &wasmtime::Error) -> bool {
+    let Some(bt) = err.downcast_ref::<wasmtime::WasmBacktrace>() else {
+        return false;
+    };
+    let frames = bt.frames();
+    if frames.len() < 48 {
+        return false;
+    }
+    let top: HashSet<u32> = frames.iter().take(32).map(|f| f.func_index()).collect();
+    top.len() <= 3
+}
+
 /// Sets the deadline (epoch callback: yield each tick, fail once due) and the fuel budget.
-fn arm(store: &mut Store<CallState>, due: Instant, limits: &Limits) -> Result<()> {
+/// Nothing here may construct an error on the success path: with `RUST_BACKTRACE` set,
+/// every `wasmtime::Error` captures a native backtrace (tens of microseconds).
+fn arm(store: &mut Store<CallState>, due: Instant, limits: &Limits, fuel: bool) -> Result<()> {
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |_| {
         if Instant::now() >= due {
@@ -598,46 +869,49 @@ fn arm(store: &mut Store<CallState>, due: Instant, limits: &Limits) -> Result<()
             Ok(UpdateDeadline::Yield(1))
         }
     });
-    // `set_fuel` fails only when the engine does not meter fuel: nothing to arm then.
-    let _ = store.set_fuel(limits.fuel);
+    if fuel {
+        store
+            .set_fuel(limits.fuel)
+            .map_err(|e| Error::Internal(format!("set_fuel: {e}")))?;
+    }
     Ok(())
 }
 
 async fn dispatch(
     store: &mut Store<CallState>,
     instance: &Instance,
-    indices: &Indices,
+    exports: &Exports,
     call: Call,
 ) -> wasmtime::Result<Reply> {
-    Ok(match indices {
-        Indices::Verifier(ix) => {
-            let g = ix.load(&mut *store, instance)?;
-            match call {
-                Call::Info => Reply::Info(g.call_info(&mut *store).await?),
-                Call::CheckConfig(c) => Reply::Unit(g.call_check_config(&mut *store, &c).await?),
-                Call::Verify(c, t, k) => Reply::Verdict(g.call_verify(&mut *store, &c, &t, &k).await?),
-                Call::Select(c, t, j) => Reply::Selection(g.call_select(&mut *store, &c, &t, &j).await?),
-                _ => unreachable!("kind checked by the caller"),
-            }
+    /// Calls `$export` with the signature `$sig` (typechecked at load, see `Exports`).
+    macro_rules! invoke {
+        ($export:expr, $sig:ty, $args:expr) => {{
+            let func = exports.func(store, instance, $export)?;
+            // SAFETY: `Exports::typecheck` checked this export against exactly `$sig`
+            // when the plugin was loaded, and every instance comes from the same
+            // pre-instantiated component.
+            let typed =
+                unsafe { TypedFunc::<<$sig as Sig>::P, <$sig as Sig>::R>::new_unchecked(func) };
+            typed.call_async(&mut *store, $args).await?.0
+        }};
+    }
+    Ok(match call {
+        Call::Info => Reply::Info(invoke!(Export::Info, InfoSig, ())),
+        Call::CheckConfig(c) => Reply::Unit(invoke!(Export::CheckConfig, CheckSig, (&c[..],))),
+        Call::Verify(c, t, k) => {
+            Reply::Verdict(invoke!(Export::Verify, VerifySig, (&c[..], &t, &k)))
         }
-        Indices::Router(ix) => {
-            let g = ix.load(&mut *store, instance)?;
-            match call {
-                Call::Info => Reply::Info(g.call_info(&mut *store).await?),
-                Call::CheckConfig(c) => Reply::Unit(g.call_check_config(&mut *store, &c).await?),
-                Call::Route(c, t, o) => Reply::Route(g.call_route(&mut *store, &c, &t, &o).await?),
-                _ => unreachable!("kind checked by the caller"),
-            }
+        Call::Select(c, t, j) => {
+            Reply::Selection(invoke!(Export::Select, SelectSig, (&c[..], &t, &j[..])))
         }
-        Indices::Decomposer(ix) => {
-            let g = ix.load(&mut *store, instance)?;
-            match call {
-                Call::Info => Reply::Info(g.call_info(&mut *store).await?),
-                Call::CheckConfig(c) => Reply::Unit(g.call_check_config(&mut *store, &c).await?),
-                Call::Decompose(c, t) => Reply::Plan(g.call_decompose(&mut *store, &c, &t).await?),
-                Call::Compose(c, t, r) => Reply::Text(g.call_compose(&mut *store, &c, &t, &r).await?),
-                _ => unreachable!("kind checked by the caller"),
-            }
+        Call::Route(c, t, o) => {
+            Reply::Route(invoke!(Export::Route, RouteSig, (&c[..], &t, &o[..])))
+        }
+        Call::Decompose(c, t) => {
+            Reply::Plan(invoke!(Export::Decompose, DecomposeSig, (&c[..], &t)))
+        }
+        Call::Compose(c, t, r) => {
+            Reply::Text(invoke!(Export::Compose, ComposeSig, (&c[..], &t, &r[..])))
         }
     })
 }
@@ -658,13 +932,29 @@ mod tests {
 
     #[test]
     fn plans_must_be_dags() {
-        let ok = Plan { subtasks: vec![sub("a", &[]), sub("b", &["a"]), sub("c", &["a", "b"])], reason: String::new() };
+        let ok = Plan {
+            subtasks: vec![sub("a", &[]), sub("b", &["a"]), sub("c", &["a", "b"])],
+            reason: String::new(),
+        };
         assert!(validate_plan(&ok).is_ok());
-        let cycle = Plan { subtasks: vec![sub("a", &["b"]), sub("b", &["a"])], reason: String::new() };
-        assert!(matches!(validate_plan(&cycle), Err(Error::InvalidOutput(m)) if m.contains("cycle")));
-        let unknown = Plan { subtasks: vec![sub("a", &["zz"])], reason: String::new() };
-        assert!(matches!(validate_plan(&unknown), Err(Error::InvalidOutput(m)) if m.contains("unknown")));
-        let dup = Plan { subtasks: vec![sub("a", &[]), sub("a", &[])], reason: String::new() };
+        let cycle = Plan {
+            subtasks: vec![sub("a", &["b"]), sub("b", &["a"])],
+            reason: String::new(),
+        };
+        assert!(
+            matches!(validate_plan(&cycle), Err(Error::InvalidOutput(m)) if m.contains("cycle"))
+        );
+        let unknown = Plan {
+            subtasks: vec![sub("a", &["zz"])],
+            reason: String::new(),
+        };
+        assert!(
+            matches!(validate_plan(&unknown), Err(Error::InvalidOutput(m)) if m.contains("unknown"))
+        );
+        let dup = Plan {
+            subtasks: vec![sub("a", &[]), sub("a", &[])],
+            reason: String::new(),
+        };
         assert!(validate_plan(&dup).is_err());
     }
 

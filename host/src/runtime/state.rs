@@ -65,7 +65,11 @@ impl LogSink {
     pub(crate) fn record(&self, record: LogRecord) -> Result<(), LogLimitHit> {
         let mut buf = self.lock();
         let size = record.message.len()
-            + record.fields.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+            + record
+                .fields
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>();
         if !Self::charge(&mut buf, size) {
             return Err(LogLimitHit(buf.limit));
         }
@@ -97,7 +101,8 @@ impl LogSink {
         let mut buf = self.lock();
         for stream in 0..2 {
             if !buf.partial[stream].is_empty() {
-                let text = String::from_utf8_lossy(&std::mem::take(&mut buf.partial[stream])).into_owned();
+                let text =
+                    String::from_utf8_lossy(&std::mem::take(&mut buf.partial[stream])).into_owned();
                 buf.records.push(stream_record(stream, text));
             }
         }
@@ -128,8 +133,16 @@ impl LogSink {
 }
 
 fn stream_record(stream: usize, message: String) -> LogRecord {
-    let (level, name) = if stream == 0 { (LogLevel::Info, "stdout") } else { (LogLevel::Warn, "stderr") };
-    LogRecord { level, message, fields: vec![("stream".into(), name.into())] }
+    let (level, name) = if stream == 0 {
+        (LogLevel::Info, "stdout")
+    } else {
+        (LogLevel::Warn, "stderr")
+    };
+    LogRecord {
+        level,
+        message,
+        fields: vec![("stream".into(), name.into())],
+    }
 }
 
 /// Guest stdout or stderr, captured into the [`LogSink`].
@@ -140,11 +153,17 @@ pub(crate) struct CapturedStream {
 
 impl CapturedStream {
     pub(crate) fn stdout(sink: &LogSink) -> Self {
-        CapturedStream { sink: sink.clone(), stream: 0 }
+        CapturedStream {
+            sink: sink.clone(),
+            stream: 0,
+        }
     }
 
     pub(crate) fn stderr(sink: &LogSink) -> Self {
-        CapturedStream { sink: sink.clone(), stream: 1 }
+        CapturedStream {
+            sink: sink.clone(),
+            stream: 1,
+        }
     }
 }
 
@@ -156,11 +175,17 @@ impl IsTerminal for CapturedStream {
 
 impl StdoutStream for CapturedStream {
     fn p2_stream(&self) -> Box<dyn OutputStream> {
-        Box::new(CapturedStream { sink: self.sink.clone(), stream: self.stream })
+        Box::new(CapturedStream {
+            sink: self.sink.clone(),
+            stream: self.stream,
+        })
     }
 
     fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
-        Box::new(CapturedStream { sink: self.sink.clone(), stream: self.stream })
+        Box::new(CapturedStream {
+            sink: self.sink.clone(),
+            stream: self.stream,
+        })
     }
 }
 
@@ -254,12 +279,21 @@ impl CallState {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
-        CallState { wasi, table: ResourceTable::new(), limiter: CallLimiter::new(limits), logs, ctx }
+        CallState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: CallLimiter::new(limits),
+            logs,
+            ctx,
+        }
     }
 }
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }

@@ -19,7 +19,10 @@ pub struct Message {
 
 impl Message {
     pub fn user(content: impl Into<String>) -> Message {
-        Message { role: "user".into(), content: content.into() }
+        Message {
+            role: "user".into(),
+            content: content.into(),
+        }
     }
 }
 
@@ -37,7 +40,11 @@ pub struct Task {
 impl Task {
     /// A single-turn task asking `prompt`.
     pub fn from_prompt(id: impl Into<String>, prompt: impl Into<String>) -> Task {
-        Task { id: id.into(), messages: vec![Message::user(prompt)], ..Task::default() }
+        Task {
+            id: id.into(),
+            messages: vec![Message::user(prompt)],
+            ..Task::default()
+        }
     }
 
     /// The last user message: the question of a single-turn task.
@@ -116,7 +123,11 @@ pub enum PluginKind {
 }
 
 impl PluginKind {
-    pub const ALL: [PluginKind; 3] = [PluginKind::Verifier, PluginKind::Router, PluginKind::Decomposer];
+    pub const ALL: [PluginKind; 3] = [
+        PluginKind::Verifier,
+        PluginKind::Router,
+        PluginKind::Decomposer,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -36,7 +36,9 @@ fn tokenize(src: &str) -> Option<Vec<Tok>> {
             ' ' | '\t' | '$' | '€' | '£' => i += 1,
             '0'..='9' | '.' => {
                 let start = i;
-                while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.' || chars[i] == ',') {
+                while i < chars.len()
+                    && (chars[i].is_ascii_digit() || chars[i] == '.' || chars[i] == ',')
+                {
                     i += 1;
                 }
                 let text: String = chars[start..i].iter().filter(|c| **c != ',').collect();

@@ -28,7 +28,11 @@ impl Verifier for MathVerifier {
             "Re-checks the arithmetic a math answer shows and that it states a final number",
         )
         .stateless()
-        .config_key("tolerance", "Relative tolerance when comparing a step's result", Some("0.0001"))
+        .config_key(
+            "tolerance",
+            "Relative tolerance when comparing a step's result",
+            Some("0.0001"),
+        )
         .config_key(
             "require-steps",
             "Reject answers that show no checkable calculation",
@@ -40,9 +44,14 @@ impl Verifier for MathVerifier {
         config.deny_unknown(&["tolerance", "require-steps"])?;
         let tolerance: f64 = config.parse_or("tolerance", 1e-4)?;
         if !(0.0..1.0).contains(&tolerance) {
-            return Err(PluginError::InvalidConfig(format!("tolerance {tolerance} is outside [0, 1)")));
+            return Err(PluginError::InvalidConfig(format!(
+                "tolerance {tolerance} is outside [0, 1)"
+            )));
         }
-        Ok(MathVerifier { tolerance, require_steps: config.parse_or("require-steps", false)? })
+        Ok(MathVerifier {
+            tolerance,
+            require_steps: config.parse_or("require-steps", false)?,
+        })
     }
 
     fn verify(&self, _task: &Task, candidate: &Candidate) -> Result<Verdict, PluginError> {
@@ -71,7 +80,10 @@ impl Verifier for MathVerifier {
             let first = a.steps.iter().find(|s| !s.correct).expect("a wrong step");
             Verdict::reject(
                 0.5 * (total - wrong) as f64 / total as f64,
-                format!("{wrong} of {total} calculations are wrong, e.g. `{}`", first.text),
+                format!(
+                    "{wrong} of {total} calculations are wrong, e.g. `{}`",
+                    first.text
+                ),
             )
         } else if total == 0 {
             if self.require_steps {
@@ -80,7 +92,10 @@ impl Verifier for MathVerifier {
                 Verdict::accept(0.6, "final answer present; no calculation to check")
             }
         } else {
-            Verdict::accept(1.0, format!("final answer present; all {total} calculations check out"))
+            Verdict::accept(
+                1.0,
+                format!("final answer present; all {total} calculations check out"),
+            )
         };
         Ok(verdict.with_checks(checks).with_details(details))
     }
@@ -88,9 +103,15 @@ impl Verifier for MathVerifier {
     /// Majority vote over final answers, weighted by each candidate's own score:
     /// self-consistency with a penalty for answers whose arithmetic is wrong.
     fn select(&self, _task: &Task, candidates: &[Judged]) -> Result<Selection, PluginError> {
-        let answers: Vec<Option<f64>> =
-            candidates.iter().map(|j| analyze(&j.candidate.text, self.tolerance).final_answer).collect();
-        let total: f64 = candidates.iter().map(Judged::score).sum::<f64>().max(f64::MIN_POSITIVE);
+        let answers: Vec<Option<f64>> = candidates
+            .iter()
+            .map(|j| analyze(&j.candidate.text, self.tolerance).final_answer)
+            .collect();
+        let total: f64 = candidates
+            .iter()
+            .map(Judged::score)
+            .sum::<f64>()
+            .max(f64::MIN_POSITIVE);
         let scores = candidates
             .iter()
             .zip(&answers)
@@ -99,13 +120,18 @@ impl Verifier for MathVerifier {
                 let support: f64 = candidates
                     .iter()
                     .zip(&answers)
-                    .filter(|(_, other)| other.is_some_and(|o| arith::close(o, *answer, self.tolerance)))
+                    .filter(|(_, other)| {
+                        other.is_some_and(|o| arith::close(o, *answer, self.tolerance))
+                    })
                     .map(|(k, _)| k.score())
                     .sum();
                 (support / total).min(1.0) * j.score()
             })
             .collect();
-        Ok(Selection { scores, reason: "score-weighted vote over final answers".into() })
+        Ok(Selection {
+            scores,
+            reason: "score-weighted vote over final answers".into(),
+        })
     }
 }
 

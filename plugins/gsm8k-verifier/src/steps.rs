@@ -50,7 +50,10 @@ fn final_marker() -> &'static Regex {
 fn answer_phrase() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
-        Regex::new(&format!(r"(?i)answer(?:\s+is)?\s*[:=]?\s*\$?\s*(-?(?:{NUM}))")).expect("regex")
+        Regex::new(&format!(
+            r"(?i)answer(?:\s+is)?\s*[:=]?\s*\$?\s*(-?(?:{NUM}))"
+        ))
+        .expect("regex")
     })
 }
 
@@ -86,9 +89,14 @@ pub fn analyze(text: &str, tolerance: f64) -> Analysis {
         if lhs.contains('%') {
             continue;
         }
-        let (Some(actual), Some(shown)) = (eval(lhs), parse_num(rhs)) else { continue };
+        let (Some(actual), Some(shown)) = (eval(lhs), parse_num(rhs)) else {
+            continue;
+        };
         // `9 * $2 = $<<9*2=18>>18` shows one calculation twice: count it once.
-        if steps.iter().any(|s| s.shown == shown && (s.actual - actual).abs() < 1e-9) {
+        if steps
+            .iter()
+            .any(|s| s.shown == shown && (s.actual - actual).abs() < 1e-9)
+        {
             continue;
         }
         steps.push(Step {
@@ -103,13 +111,25 @@ pub fn analyze(text: &str, tolerance: f64) -> Analysis {
         .captures_iter(text)
         .last()
         .and_then(|c| parse_num(&c[1]))
-        .or_else(|| answer_phrase().captures_iter(text).last().and_then(|c| parse_num(&c[1])))
+        .or_else(|| {
+            answer_phrase()
+                .captures_iter(text)
+                .last()
+                .and_then(|c| parse_num(&c[1]))
+        })
         .or_else(|| {
             let last_line = text.lines().rev().find(|l| !l.trim().is_empty())?;
-            any_number().find_iter(last_line).last().and_then(|m| parse_num(m.as_str()))
+            any_number()
+                .find_iter(last_line)
+                .last()
+                .and_then(|m| parse_num(m.as_str()))
         });
 
-    Analysis { steps, final_answer, truncated: is_truncated(text) }
+    Analysis {
+        steps,
+        final_answer,
+        truncated: is_truncated(text),
+    }
 }
 
 /// Signs that generation stopped mid-answer (the token limit): an annotation left open,
@@ -121,8 +141,10 @@ fn is_truncated(text: &str) -> bool {
             return true;
         }
     }
-    matches!(t.chars().last(), Some('+' | '-' | '*' | '/' | '=' | 'x' | '(' | ',' | '$'))
-        && !t.ends_with("####")
+    matches!(
+        t.chars().last(),
+        Some('+' | '-' | '*' | '/' | '=' | 'x' | '(' | ',' | '$')
+    ) && !t.ends_with("####")
 }
 
 #[cfg(test)]

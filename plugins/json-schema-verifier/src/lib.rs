@@ -23,16 +23,25 @@ impl Verifier for SchemaVerifier {
         )
         .stateless()
         .config_key("schema", "The JSON Schema (JSON text); required", None)
-        .config_key("extract", "`lenient` (find JSON in prose/code fences) or `strict`", Some("lenient"))
-        .config_key("max-errors", "Validation errors reported per candidate", Some("10"))
+        .config_key(
+            "extract",
+            "`lenient` (find JSON in prose/code fences) or `strict`",
+            Some("lenient"),
+        )
+        .config_key(
+            "max-errors",
+            "Validation errors reported per candidate",
+            Some("10"),
+        )
     }
 
     fn new(config: &Config) -> Result<Self, PluginError> {
         config.deny_unknown(&["schema", "extract", "max-errors"])?;
         let schema: Value = serde_json::from_str(config.require("schema")?)
             .map_err(|e| PluginError::InvalidConfig(format!("`schema` is not JSON: {e}")))?;
-        let validator = jsonschema::validator_for(&schema)
-            .map_err(|e| PluginError::InvalidConfig(format!("`schema` is not a valid JSON Schema: {e}")))?;
+        let validator = jsonschema::validator_for(&schema).map_err(|e| {
+            PluginError::InvalidConfig(format!("`schema` is not a valid JSON Schema: {e}"))
+        })?;
         let lenient = match config.get("extract").unwrap_or("lenient") {
             "lenient" => true,
             "strict" => false,
@@ -42,7 +51,11 @@ impl Verifier for SchemaVerifier {
                 )))
             }
         };
-        Ok(SchemaVerifier { validator, lenient, max_errors: config.parse_or("max-errors", 10)? })
+        Ok(SchemaVerifier {
+            validator,
+            lenient,
+            max_errors: config.parse_or("max-errors", 10)?,
+        })
     }
 
     fn verify(&self, _task: &Task, candidate: &Candidate) -> Result<Verdict, PluginError> {
@@ -63,8 +76,14 @@ impl Verifier for SchemaVerifier {
             Ok(Verdict::accept(1.0, "valid against the schema").with_check("schema", true, None))
         } else {
             let n = errors.len();
-            Ok(Verdict::reject(0.3 / n as f64, format!("{n} schema violation(s): {}", errors[0].message.as_deref().unwrap_or("")))
-                .with_checks(errors))
+            Ok(Verdict::reject(
+                0.3 / n as f64,
+                format!(
+                    "{n} schema violation(s): {}",
+                    errors[0].message.as_deref().unwrap_or("")
+                ),
+            )
+            .with_checks(errors))
         }
     }
 }
@@ -83,7 +102,9 @@ pub fn extract_json(text: &str, lenient: bool) -> Option<Value> {
     while let Some(start) = rest.find("```") {
         let after = &rest[start + 3..];
         let body_start = after.find('\n').map_or(0, |i| i + 1);
-        let Some(end) = after[body_start..].find("```") else { break };
+        let Some(end) = after[body_start..].find("```") else {
+            break;
+        };
         if let Ok(v) = serde_json::from_str(after[body_start..body_start + end].trim()) {
             return Some(v);
         }
@@ -108,8 +129,14 @@ mod tests {
 
     #[test]
     fn extracts_from_prose_and_fences() {
-        assert_eq!(extract_json("{\"a\":1}", false), Some(serde_json::json!({"a":1})));
-        assert_eq!(extract_json("Here: {\"a\":1} done", true), Some(serde_json::json!({"a":1})));
+        assert_eq!(
+            extract_json("{\"a\":1}", false),
+            Some(serde_json::json!({"a":1}))
+        );
+        assert_eq!(
+            extract_json("Here: {\"a\":1} done", true),
+            Some(serde_json::json!({"a":1}))
+        );
         assert_eq!(extract_json("Here: {\"a\":1} done", false), None);
         assert_eq!(
             extract_json("```json\n[1, 2]\n```", true),

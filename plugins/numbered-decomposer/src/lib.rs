@@ -28,7 +28,8 @@ pub fn marker(line: &str) -> Option<(String, &str)> {
         let rest = rest.strip_prefix(['.', ')', ':'])?;
         (label, rest)
     };
-    let numeric = !label.is_empty() && label.len() <= 3 && label.chars().all(|c| c.is_ascii_digit());
+    let numeric =
+        !label.is_empty() && label.len() <= 3 && label.chars().all(|c| c.is_ascii_digit());
     let letter = !q && label.len() == 1 && label.chars().all(|c| c.is_ascii_lowercase());
     if !(numeric || letter) || !rest.starts_with([' ', '\t']) {
         return None;
@@ -64,9 +65,21 @@ impl Decomposer for NumberedDecomposer {
             "One sub-task per numbered question; answers joined in order",
         )
         .stateless()
-        .config_key("min-parts", "Decompose only with at least this many questions", Some("2"))
-        .config_key("max-parts", "Refuse requests with more questions than this", Some("20"))
-        .config_key("include-context", "Prefix each sub-task with the text before the questions", Some("true"))
+        .config_key(
+            "min-parts",
+            "Decompose only with at least this many questions",
+            Some("2"),
+        )
+        .config_key(
+            "max-parts",
+            "Refuse requests with more questions than this",
+            Some("20"),
+        )
+        .config_key(
+            "include-context",
+            "Prefix each sub-task with the text before the questions",
+            Some("true"),
+        )
     }
 
     fn new(config: &Config) -> Result<Self, PluginError> {
@@ -77,7 +90,9 @@ impl Decomposer for NumberedDecomposer {
             include_context: config.parse_or("include-context", true)?,
         };
         if d.min_parts < 2 || d.max_parts < d.min_parts {
-            return Err(PluginError::InvalidConfig("need 2 <= min-parts <= max-parts".into()));
+            return Err(PluginError::InvalidConfig(
+                "need 2 <= min-parts <= max-parts".into(),
+            ));
         }
         Ok(d)
     }
@@ -85,7 +100,10 @@ impl Decomposer for NumberedDecomposer {
     fn decompose(&self, task: &Task) -> Result<Plan, PluginError> {
         let (context, parts) = split(task.prompt());
         if parts.len() < self.min_parts {
-            return Ok(Plan { subtasks: vec![], reason: format!("{} question(s): answer directly", parts.len()) });
+            return Ok(Plan {
+                subtasks: vec![],
+                reason: format!("{} question(s): answer directly", parts.len()),
+            });
         }
         if parts.len() > self.max_parts {
             return Err(PluginError::InvalidInput(format!(
@@ -109,7 +127,10 @@ impl Decomposer for NumberedDecomposer {
                 verify: None,
             })
             .collect();
-        Ok(Plan { subtasks, reason: format!("{} independent questions", parts.len()) })
+        Ok(Plan {
+            subtasks,
+            reason: format!("{} independent questions", parts.len()),
+        })
     }
 
     fn compose(&self, task: &Task, results: &[Subresult]) -> Result<String, PluginError> {
@@ -117,10 +138,9 @@ impl Decomposer for NumberedDecomposer {
         let mut out = Vec::new();
         for (i, (label, _)) in parts.iter().enumerate() {
             let id = format!("q{}", i + 1);
-            let answer = results
-                .iter()
-                .find(|r| r.id == id)
-                .ok_or_else(|| PluginError::InvalidInput(format!("no answer for sub-task `{id}`")))?;
+            let answer = results.iter().find(|r| r.id == id).ok_or_else(|| {
+                PluginError::InvalidInput(format!("no answer for sub-task `{id}`"))
+            })?;
             out.push(format!("{label}. {}", answer.answer.trim()));
         }
         Ok(out.join("\n\n"))

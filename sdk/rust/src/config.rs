@@ -16,7 +16,11 @@ impl Config {
 
     /// The last value given for `key` (later settings override earlier ones).
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The value of `key`, or an `invalid-config` error naming it.
@@ -32,9 +36,10 @@ impl Config {
     {
         match self.get(key) {
             None => Ok(default),
-            Some(raw) => raw.trim().parse().map_err(|e| {
-                PluginError::InvalidConfig(format!("setting `{key}` = {raw:?}: {e}"))
-            }),
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|e| PluginError::InvalidConfig(format!("setting `{key}` = {raw:?}: {e}"))),
         }
     }
 
@@ -54,7 +59,11 @@ impl Config {
     /// Fails with `invalid-config` when a key outside `known` is present, so typos in a
     /// pipeline configuration are caught at load time rather than silently ignored.
     pub fn deny_unknown(&self, known: &[&str]) -> Result<(), PluginError> {
-        match self.pairs.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+        match self
+            .pairs
+            .iter()
+            .find(|(k, _)| !known.contains(&k.as_str()))
+        {
             Some((k, _)) => Err(PluginError::InvalidConfig(format!(
                 "unknown setting `{k}` (known: {})",
                 known.join(", ")

@@ -19,13 +19,32 @@ impl Verdict {
     }
 
     pub fn new(decision: Decision, score: f64, reason: impl Into<String>) -> Verdict {
-        let score = if score.is_nan() { 0.0 } else { score.clamp(0.0, 1.0) };
-        Verdict { score, decision, reason: reason.into(), checks: Vec::new(), details: None }
+        let score = if score.is_nan() {
+            0.0
+        } else {
+            score.clamp(0.0, 1.0)
+        };
+        Verdict {
+            score,
+            decision,
+            reason: reason.into(),
+            checks: Vec::new(),
+            details: None,
+        }
     }
 
     /// Adds a named check (a test, a rule) to the verdict.
-    pub fn with_check(mut self, name: impl Into<String>, passed: bool, message: Option<String>) -> Self {
-        self.checks.push(Check { name: name.into(), passed, message });
+    pub fn with_check(
+        mut self,
+        name: impl Into<String>,
+        passed: bool,
+        message: Option<String>,
+    ) -> Self {
+        self.checks.push(Check {
+            name: name.into(),
+            passed,
+            message,
+        });
         self
     }
 
@@ -96,7 +115,10 @@ impl Task {
 
     /// A metadata value by key.
     pub fn meta(&self, key: &str) -> Option<&str> {
-        self.metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.metadata
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn has_tag(&self, tag: &str) -> bool {

@@ -45,18 +45,28 @@ compile_error!(
      (a plugin is one kind; build each plugin as its own project)"
 );
 
-// The generated bindings name this crate by its absolute path, also from inside it.
-extern crate self as arbiter_sdk;
+/// Everything below needs a plugin kind; without one (e.g. a plain workspace build) the
+/// crate is empty rather than broken.
+macro_rules! with_kind {
+    ($($item:item)*) => {
+        $(#[cfg(any(feature = "verifier", feature = "router", feature = "decomposer"))] $item)*
+    };
+}
 
-#[doc(hidden)]
-pub mod bindings;
-#[doc(hidden)]
-pub use wit_bindgen as __wit_bindgen;
-mod config;
-mod helpers;
-pub mod log;
+with_kind! {
+    // The generated bindings name this crate by its absolute path, also from inside it.
+    extern crate self as arbiter_sdk;
 
-pub use config::Config;
+    #[doc(hidden)]
+    pub mod bindings;
+    #[doc(hidden)]
+    pub use wit_bindgen as __wit_bindgen;
+    mod config;
+    mod helpers;
+    pub mod log;
+
+    pub use config::Config;
+}
 
 #[cfg(feature = "verifier")]
 mod verifier;
@@ -79,6 +89,7 @@ pub mod model;
 pub mod stats;
 
 /// Everything a plugin usually needs, in one `use`.
+#[cfg(any(feature = "verifier", feature = "router", feature = "decomposer"))]
 pub mod prelude {
     pub use crate::log;
     pub use crate::types::*;
@@ -107,6 +118,7 @@ pub mod types {
 }
 
 #[doc(hidden)]
+#[cfg(any(feature = "verifier", feature = "router", feature = "decomposer"))]
 pub mod __private {
     use std::cell::RefCell;
     use std::rc::Rc;
@@ -148,9 +160,9 @@ pub mod __private {
                 built
             }
         };
-        let plugin = plugin
-            .downcast_ref::<P>()
-            .ok_or_else(|| PluginError::Failed("arbiter-sdk: plugin state has the wrong type".into()))?;
+        let plugin = plugin.downcast_ref::<P>().ok_or_else(|| {
+            PluginError::Failed("arbiter-sdk: plugin state has the wrong type".into())
+        })?;
         f(plugin)
     }
 }

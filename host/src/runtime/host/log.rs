@@ -17,6 +17,12 @@ impl Host for CallState {
             Level::Error => LogLevel::Error,
         };
         // Over budget: trap, so a plugin logging in a loop stops instead of filling memory.
-        self.logs.record(LogRecord { level, message, fields }).map_err(wasmtime::Error::new)
+        self.logs
+            .record(LogRecord {
+                level,
+                message,
+                fields,
+            })
+            .map_err(wasmtime::Error::new)
     }
 }

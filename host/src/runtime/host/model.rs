@@ -15,13 +15,18 @@ pub trait ModelAccess: Send + Sync {
 impl Host for CallState {
     async fn complete(&mut self, request: WitRequest) -> Result<WitCompletion, WitModelError> {
         let Some(access) = self.ctx.model.clone() else {
-            return Err(WitModelError::Denied("no model access is available to this call".into()));
+            return Err(WitModelError::Denied(
+                "no model access is available to this call".into(),
+            ));
         };
         let request = CompletionRequest {
             messages: request
                 .messages
                 .into_iter()
-                .map(|m: WitMessage| Message { role: m.role, content: m.content })
+                .map(|m: WitMessage| Message {
+                    role: m.role,
+                    content: m.content,
+                })
                 .collect(),
             model: request.model,
             max_tokens: request.max_tokens,

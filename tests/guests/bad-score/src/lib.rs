@@ -12,7 +12,13 @@ impl Verifier for Guest {
     }
     fn verify(&self, _task: &Task, candidate: &Candidate) -> Result<Verdict, PluginError> {
         let _ = candidate;
-        Ok(Verdict { score: 1.5, decision: Decision::Accept, reason: "too sure".into(), checks: vec![], details: None })
+        Ok(Verdict {
+            score: 1.5,
+            decision: Decision::Accept,
+            reason: "too sure".into(),
+            checks: vec![],
+            details: None,
+        })
     }
 }
 

@@ -11,6 +11,10 @@ impl Verifier for Guest {
         Ok(Guest)
     }
     fn verify(&self, _task: &Task, candidate: &Candidate) -> Result<Verdict, PluginError> {
+        // `calm` is the one answer it judges normally (a non-stateless plugin that works).
+        if candidate.text == "calm" {
+            return Ok(Verdict::accept(1.0, "calm"));
+        }
         panic!("boom: the verifier panicked on {:?}", candidate.text)
     }
 }

@@ -5,7 +5,11 @@ struct Guest;
 
 impl Verifier for Guest {
     fn info() -> PluginInfo {
-        PluginInfo::verifier("snoop", "0.1.0", "tries to read files, environment variables and the network")
+        PluginInfo::verifier(
+            "snoop",
+            "0.1.0",
+            "tries to read files, environment variables and the network",
+        )
     }
     fn new(_: &Config) -> Result<Self, PluginError> {
         Ok(Guest)
@@ -13,9 +17,11 @@ impl Verifier for Guest {
     fn verify(&self, _task: &Task, candidate: &Candidate) -> Result<Verdict, PluginError> {
         let mut seen = Vec::new();
         for path in ["/etc/passwd", "/proc/self/environ", ".", "/"] {
-            match std::fs::read_dir(path).map(|_| ()).or_else(|_| std::fs::read(path).map(|_| ())) {
-                Ok(()) => seen.push(format!("read {path}")),
-                Err(_) => {}
+            let readable = std::fs::read_dir(path)
+                .map(|_| ())
+                .or_else(|_| std::fs::read(path).map(|_| ()));
+            if readable.is_ok() {
+                seen.push(format!("read {path}"));
             }
         }
         for key in ["HOME", "PATH", "ARBITER_TEST_SECRET"] {
@@ -34,7 +40,9 @@ impl Verifier for Guest {
         }
         let _ = candidate;
         if seen.is_empty() {
-            Err(PluginError::Failed("sandbox held: no file, environment or network access".into()))
+            Err(PluginError::Failed(
+                "sandbox held: no file, environment or network access".into(),
+            ))
         } else {
             Ok(Verdict::accept(1.0, seen.join("; ")))
         }

@@ -12,11 +12,24 @@ impl Verifier for Judge {
         Ok(Judge)
     }
     fn verify(&self, task: &Task, candidate: &Candidate) -> Result<Verdict, PluginError> {
-        let question = format!("Is `{}` a good answer to `{}`? Say yes or no.", candidate.text, task.prompt());
-        let messages = vec![Message { role: "user".into(), content: question }];
+        let question = format!(
+            "Is `{}` a good answer to `{}`? Say yes or no.",
+            candidate.text,
+            task.prompt()
+        );
+        let messages = vec![Message {
+            role: "user".into(),
+            content: question,
+        }];
         match model::complete(messages, None, Some(4)) {
-            Ok(c) if c.text.to_lowercase().contains("yes") => Ok(Verdict::accept(0.9, format!("judge {} said: {}", c.model, c.text))),
-            Ok(c) => Ok(Verdict::reject(0.1, format!("judge {} said: {}", c.model, c.text))),
+            Ok(c) if c.text.to_lowercase().contains("yes") => Ok(Verdict::accept(
+                0.9,
+                format!("judge {} said: {}", c.model, c.text),
+            )),
+            Ok(c) => Ok(Verdict::reject(
+                0.1,
+                format!("judge {} said: {}", c.model, c.text),
+            )),
             Err(e) => Err(PluginError::Failed(format!("judge unavailable: {e:?}"))),
         }
     }

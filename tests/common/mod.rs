@@ -1,0 +1,83 @@
+//! Shared helpers for the integration tests: building guest programs and reference
+//! plugins with the same builder `arbiter plugin build` uses, and runtimes to load them.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use arbiter::authoring::{self, BuildOptions};
+use arbiter::runtime::{CompileIsolation, Runtime, RuntimeConfig};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+        .to_path_buf()
+}
+
+/// One target directory for every wasm build in the tests, so the SDK compiles once.
+pub fn wasm_target_dir() -> PathBuf {
+    repo_root().join("target").join("wasm-plugins")
+}
+
+fn built() -> &'static Mutex<HashMap<PathBuf, Vec<PathBuf>>> {
+    static BUILT: OnceLock<Mutex<HashMap<PathBuf, Vec<PathBuf>>>> = OnceLock::new();
+    BUILT.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Builds the project in `dir` once per test process and returns its components.
+pub fn build_project(dir: &Path) -> Vec<PathBuf> {
+    let mut map = built().lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(c) = map.get(dir) {
+        return c.clone();
+    }
+    let options = BuildOptions {
+        target_dir: Some(wasm_target_dir()),
+        ..BuildOptions::default()
+    };
+    let out = authoring::build(dir, &options)
+        .unwrap_or_else(|e| panic!("building {}: {e}", dir.display()));
+    map.insert(dir.to_path_buf(), out.components.clone());
+    out.components
+}
+
+/// A guest program from `tests/guests/<name>`.
+pub fn guest(name: &str) -> PathBuf {
+    let file = format!("{}.wasm", name.replace('-', "_"));
+    build_project(&repo_root().join("tests").join("guests"))
+        .into_iter()
+        .find(|p| p.file_name().is_some_and(|f| f == file.as_str()))
+        .unwrap_or_else(|| panic!("guest {name} was not built"))
+}
+
+/// A reference plugin from `plugins/<name>`.
+pub fn reference_plugin(name: &str) -> PathBuf {
+    build_project(&repo_root().join("plugins").join(name)).remove(0)
+}
+
+/// Compilation runs in the real compile worker (this package's `arbiter` binary).
+pub fn test_config() -> RuntimeConfig {
+    RuntimeConfig {
+        compile: CompileIsolation::Subprocess {
+            program: env!("CARGO_BIN_EXE_arbiter").into(),
+        },
+        ..RuntimeConfig::default()
+    }
+}
+
+/// A runtime shared by the tests of one process (compiled components are reused).
+pub fn shared_runtime() -> Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| Runtime::new(test_config()).expect("runtime"))
+        .clone()
+}
+
+/// Reads a JSONL dataset shipped in `data/`.
+pub fn dataset(name: &str) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(repo_root().join("data").join(name)).expect("dataset");
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
+}

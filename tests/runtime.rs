@@ -1,0 +1,925 @@
+//! Plugin runtime tests: the reference plugins through the real sandbox, the hostile-plugin
+//! battery, fresh vs warm instances, the compiled-artifact cache, bounded compilation and
+//! 1,000 concurrent calls.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arbiter::runtime::types::*;
+use arbiter::runtime::{
+    CallContext, CompileIsolation, CompileLimits, Error, Grants, Limits, LoadSource, ModelAccess,
+    Plugin, PluginOptions, Runtime, RuntimeConfig,
+};
+use common::*;
+
+fn opts() -> PluginOptions {
+    PluginOptions::default()
+}
+
+fn limited(deadline_ms: u64) -> PluginOptions {
+    PluginOptions {
+        limits: Limits {
+            deadline: Duration::from_millis(deadline_ms),
+            memory_bytes: 64 << 20,
+            ..Limits::default()
+        },
+        ..PluginOptions::default()
+    }
+}
+
+async fn load(name: &str, options: PluginOptions) -> Result<Plugin, Error> {
+    shared_runtime().load_file(&guest(name), options).await
+}
+
+fn task(prompt: &str) -> Task {
+    Task::from_prompt("t", prompt)
+}
+
+fn cand(text: &str) -> Candidate {
+    Candidate {
+        index: 0,
+        model: "m".into(),
+        text: text.into(),
+    }
+}
+
+fn cfg(pairs: &[(&str, &str)]) -> PluginConfig {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+async fn verify(plugin: &Plugin, text: &str) -> Result<Verdict, Error> {
+    plugin
+        .verify(
+            &PluginConfig::new(),
+            &task("q"),
+            &cand(text),
+            CallContext::default(),
+        )
+        .await
+        .map(|o| o.value)
+}
+
+// ---------------------------------------------------------------- reference plugins
+
+#[tokio::test]
+async fn gsm8k_verifier_on_dev_rows() {
+    let rt = shared_runtime();
+    let plugin = rt
+        .load_file(&reference_plugin("gsm8k-verifier"), opts())
+        .await
+        .unwrap();
+    assert_eq!(plugin.kind(), PluginKind::Verifier);
+    assert_eq!(plugin.info().name, "gsm8k-verifier");
+    let rows = dataset("gsm8k-dev.jsonl");
+    let find = |id: &str| rows.iter().find(|r| r["id"] == id).unwrap().clone();
+    let judge = |row: serde_json::Value, model: &'static str| {
+        let plugin = plugin.clone();
+        async move {
+            let c = row["candidates"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["model"] == model)
+                .unwrap()
+                .clone();
+            let t = task(row["prompt"].as_str().unwrap());
+            let k = Candidate {
+                index: 0,
+                model: model.into(),
+                text: c["text"].as_str().unwrap().into(),
+            };
+            (
+                plugin
+                    .verify(&PluginConfig::new(), &t, &k, CallContext::default())
+                    .await
+                    .unwrap()
+                    .value,
+                c["correct"].as_bool().unwrap(),
+            )
+        }
+    };
+    // Known rows: a correct worked answer, a wrong calculation, a truncated answer.
+    let (v, correct) = judge(find("gsm8k/0"), "mixtral-8x7b-instruct").await;
+    assert!(correct);
+    assert_eq!(v.decision, Decision::Accept, "{v:?}");
+    let (v, correct) = judge(find("gsm8k/14"), "mixtral-8x7b-instruct").await;
+    assert!(!correct);
+    assert_eq!(
+        v.decision,
+        Decision::Reject,
+        "(12 / 20) x 100 = 55% must be caught: {v:?}"
+    );
+    assert!(v.checks.iter().any(|c| !c.passed));
+    let (v, correct) = judge(find("gsm8k/4"), "mixtral-8x7b-instruct").await;
+    assert!(!correct);
+    assert_eq!(v.decision, Decision::Reject, "truncated answer: {v:?}");
+
+    // Over the first 200 rows of the cheap model, an accepted answer is right more often
+    // than an answer in general, and a rejected one less often: the signal is real.
+    let mut tallies = [[0u32; 2]; 2]; // [accepted][correct]
+    for row in rows.iter().take(200) {
+        let (v, correct) = judge(row.clone(), "mixtral-8x7b-instruct").await;
+        tallies[(v.decision == Decision::Accept) as usize][correct as usize] += 1;
+    }
+    let rate = |t: [u32; 2]| t[1] as f64 / (t[0] + t[1]).max(1) as f64;
+    let accepted = rate(tallies[1]);
+    let rejected = rate(tallies[0]);
+    let base = (tallies[0][1] + tallies[1][1]) as f64 / 200.0;
+    eprintln!("gsm8k verifier on 200 cheap answers: base {base:.3}, P(correct|accept) {accepted:.3}, P(correct|reject) {rejected:.3}, {tallies:?}");
+    assert!(
+        accepted > base + 0.05,
+        "accept precision {accepted} vs base {base}"
+    );
+    assert!(
+        rejected < base - 0.1,
+        "reject rate {rejected} vs base {base}"
+    );
+}
+
+#[tokio::test]
+async fn json_schema_verifier_uses_schema_from_config() {
+    let plugin = shared_runtime()
+        .load_file(&reference_plugin("json-schema-verifier"), opts())
+        .await
+        .unwrap();
+    let schema = r#"{"type":"object","required":["name","age"],"properties":{"name":{"type":"string"},"age":{"type":"integer","minimum":0}}}"#;
+    let config = cfg(&[("schema", schema)]);
+    plugin.check_config(&config).await.unwrap();
+    let run = |text: &'static str| {
+        let (plugin, config) = (plugin.clone(), config.clone());
+        async move {
+            plugin
+                .verify(
+                    &config,
+                    &task("give JSON"),
+                    &cand(text),
+                    CallContext::default(),
+                )
+                .await
+                .unwrap()
+                .value
+        }
+    };
+    assert_eq!(
+        run(r#"{"name":"Ada","age":36}"#).await.decision,
+        Decision::Accept
+    );
+    assert_eq!(
+        run("Sure! ```json\n{\"name\":\"Ada\",\"age\":36}\n```")
+            .await
+            .decision,
+        Decision::Accept
+    );
+    let bad = run(r#"{"name":"Ada","age":-1}"#).await;
+    assert_eq!(bad.decision, Decision::Reject);
+    assert!(
+        bad.checks.iter().any(|c| c.name.contains("/age")),
+        "{bad:?}"
+    );
+    assert_eq!(run("no json here").await.decision, Decision::Reject);
+    // Bad settings are refused with the plugin's own typed error.
+    let err = plugin
+        .check_config(&cfg(&[("schema", "{not json")]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Plugin(PluginFailure::InvalidConfig(_))),
+        "{err:?}"
+    );
+    let err = plugin
+        .check_config(&cfg(&[("schema", schema), ("typo", "1")]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Plugin(PluginFailure::InvalidConfig(m)) if m.contains("typo")));
+}
+
+#[tokio::test]
+async fn prompt_router_routes_by_difficulty() {
+    let plugin = shared_runtime()
+        .load_file(&reference_plugin("prompt-router"), opts())
+        .await
+        .unwrap();
+    let options = vec![
+        ModelOption {
+            name: "cheap".into(),
+            input_price: 0.6,
+            output_price: 0.6,
+            stats: None,
+        },
+        ModelOption {
+            name: "pricey".into(),
+            input_price: 10.0,
+            output_price: 30.0,
+            stats: None,
+        },
+    ];
+    let config = cfg(&[("threshold", "0.5"), ("cheap-samples", "3")]);
+    let easy = plugin
+        .route(
+            &config,
+            &task("What is 2 + 2?"),
+            &options,
+            CallContext::default(),
+        )
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(
+        easy.steps
+            .iter()
+            .map(|s| s.target.as_str())
+            .collect::<Vec<_>>(),
+        ["cheap", "pricey"]
+    );
+    assert_eq!(easy.steps[0].samples, 3);
+    let hard_prompt = format!(
+        "Prove the integral identity for {}",
+        "x1 + x2 * 3.5 - 7 ".repeat(100)
+    );
+    let hard = plugin
+        .route(
+            &config,
+            &task(&hard_prompt),
+            &options,
+            CallContext::default(),
+        )
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(
+        hard.steps
+            .iter()
+            .map(|s| s.target.as_str())
+            .collect::<Vec<_>>(),
+        ["pricey"]
+    );
+    let err = plugin
+        .route(
+            &cfg(&[("cheap", "nope")]),
+            &task("hi"),
+            &options,
+            CallContext::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Plugin(PluginFailure::InvalidInput(_))),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn numbered_decomposer_plans_and_composes() {
+    let plugin = shared_runtime()
+        .load_file(&reference_plugin("numbered-decomposer"), opts())
+        .await
+        .unwrap();
+    let t = task("A farm has 3 cows and 5 hens.\n1. How many legs in all?\n2. How many animals?\n3. How many heads?");
+    let plan = plugin
+        .decompose(&PluginConfig::new(), &t, CallContext::default())
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(plan.subtasks.len(), 3);
+    assert!(plan.subtasks[0].prompt.starts_with("A farm has 3 cows"));
+    assert!(plan.subtasks[1].prompt.ends_with("How many animals?"));
+    let results: Vec<Subresult> = plan
+        .subtasks
+        .iter()
+        .zip(["22", "8", "8"])
+        .map(|(s, a)| Subresult {
+            id: s.id.clone(),
+            answer: a.into(),
+            model: "m".into(),
+            score: None,
+        })
+        .collect();
+    let answer = plugin
+        .compose(&PluginConfig::new(), &t, &results, CallContext::default())
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(answer, "1. 22\n\n2. 8\n\n3. 8");
+    let single = plugin
+        .decompose(
+            &PluginConfig::new(),
+            &task("Just one question?"),
+            CallContext::default(),
+        )
+        .await
+        .unwrap()
+        .value;
+    assert!(single.subtasks.is_empty());
+    // The wrong call for a plugin's kind is a typed error, not a trap.
+    let err = verify(&plugin, "x").await.unwrap_err();
+    assert!(matches!(
+        err,
+        Error::WrongKind {
+            expected: PluginKind::Verifier,
+            actual: PluginKind::Decomposer
+        }
+    ));
+}
+
+// ---------------------------------------------------------------- hostile battery
+
+/// Asserts `f` fails with an error matching `check`, within `bound`.
+async fn fails_within<F, T>(bound: Duration, f: F, check: impl Fn(&Error) -> bool) -> Error
+where
+    F: std::future::Future<Output = Result<T, Error>>,
+    T: std::fmt::Debug,
+{
+    let started = Instant::now();
+    let result = f.await;
+    let elapsed = started.elapsed();
+    let err = match result {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => e,
+    };
+    assert!(check(&err), "unexpected error: {err:?}");
+    assert!(
+        elapsed < bound,
+        "took {elapsed:?} (bound {bound:?}) for {err}"
+    );
+    err
+}
+
+#[tokio::test]
+async fn infinite_loop_hits_the_deadline() {
+    let plugin = load("spin", limited(200)).await.unwrap();
+    fails_within(
+        Duration::from_secs(3),
+        verify(&plugin, "x"),
+        |e| matches!(e, Error::DeadlineExceeded(d) if *d == Duration::from_millis(200)),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn memory_bomb_hits_the_memory_cap() {
+    let plugin = load("membomb", limited(5_000)).await.unwrap();
+    let err = fails_within(Duration::from_secs(10), verify(&plugin, "x"), |e| {
+        matches!(e, Error::MemoryLimit { .. })
+    })
+    .await;
+    if let Error::MemoryLimit { limit, requested } = err {
+        assert_eq!(limit, 64 << 20);
+        assert!(requested > limit);
+    }
+}
+
+#[tokio::test]
+async fn unbounded_recursion_is_a_stack_overflow() {
+    let plugin = load("recurse", limited(5_000)).await.unwrap();
+    fails_within(Duration::from_secs(10), verify(&plugin, "x"), |e| {
+        matches!(e, Error::StackOverflow { .. })
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn panic_is_a_trap_with_message_and_backtrace() {
+    let plugin = load("panic", limited(1_000)).await.unwrap();
+    let err = fails_within(Duration::from_secs(3), verify(&plugin, "payload"), |e| {
+        matches!(e, Error::Trap { .. })
+    })
+    .await;
+    let Error::Trap { message, backtrace } = err else {
+        unreachable!()
+    };
+    assert!(
+        message.contains("boom: the verifier panicked on \"payload\""),
+        "{message}"
+    );
+    assert!(
+        backtrace.unwrap_or_default().contains("verify"),
+        "backtrace names the guest function"
+    );
+}
+
+#[tokio::test]
+async fn huge_output_is_refused() {
+    let plugin = load("huge-output", limited(5_000)).await.unwrap();
+    fails_within(Duration::from_secs(10), verify(&plugin, "x"), |e| matches!(e, Error::OutputTooLarge { size, limit } if *size > *limit && *limit == 1 << 20)).await;
+}
+
+#[tokio::test]
+async fn log_and_stdout_floods_hit_the_log_budget() {
+    for name in ["log-flood", "stdout-flood"] {
+        let plugin = load(name, limited(5_000)).await.unwrap();
+        fails_within(
+            Duration::from_secs(10),
+            verify(&plugin, "x"),
+            |e| matches!(e, Error::LogLimit { limit } if *limit == 64 << 10),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn out_of_range_score_is_invalid_output() {
+    let plugin = load("bad-score", opts()).await.unwrap();
+    fails_within(
+        Duration::from_secs(3),
+        verify(&plugin, "x"),
+        |e| matches!(e, Error::InvalidOutput(m) if m.contains("1.5")),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn plugins_see_no_files_environment_or_network() {
+    // SAFETY: set before any plugin runs; tests read it only through the sandbox.
+    unsafe { std::env::set_var("ARBITER_TEST_SECRET", "hunter2") };
+    let plugin = load("snoop", opts()).await.unwrap();
+    let err = verify(&plugin, "x").await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Plugin(PluginFailure::Failed(m)) if m.contains("sandbox held")),
+        "the guest saw something: {err}"
+    );
+}
+
+#[tokio::test]
+async fn wrong_world_is_refused_at_load() {
+    let err = load("wrong-world", opts())
+        .await
+        .err()
+        .expect("must not load");
+    let Error::WrongWorld(message) = err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        message.contains("greet"),
+        "names what the component exports: {message}"
+    );
+    assert!(
+        message.contains("arbiter:plugin/verification@0.1.0"),
+        "names what was expected: {message}"
+    );
+}
+
+struct EchoJudge {
+    delay: Duration,
+}
+
+#[async_trait::async_trait]
+impl ModelAccess for EchoJudge {
+    async fn complete(&self, request: CompletionRequest) -> Result<Completion, ModelError> {
+        tokio::time::sleep(self.delay).await;
+        assert!(request.messages[0]
+            .content
+            .contains("Is `42` a good answer"));
+        Ok(Completion {
+            text: "yes".into(),
+            model: "judge-1".into(),
+            input_tokens: 10,
+            output_tokens: 1,
+        })
+    }
+}
+
+#[tokio::test]
+async fn model_capability_is_gated() {
+    // Without the grant the plugin does not even load, and says why.
+    let err = load("wants-model", opts())
+        .await
+        .err()
+        .expect("must not load");
+    match &err {
+        Error::CapabilityNotGranted { capability, import } => {
+            assert_eq!(capability, "model");
+            assert_eq!(import, "arbiter:plugin/model@0.1.0");
+        }
+        other => panic!("{other:?}"),
+    }
+    // With the grant, calls reach the host's model access.
+    let granted = PluginOptions {
+        grants: Grants {
+            model: true,
+            stats: false,
+        },
+        ..limited(500)
+    };
+    let plugin = load("wants-model", granted).await.unwrap();
+    let ctx = CallContext {
+        model: Some(Arc::new(EchoJudge {
+            delay: Duration::ZERO,
+        })),
+        ..CallContext::default()
+    };
+    let v = plugin
+        .verify(&PluginConfig::new(), &task("6*7?"), &cand("42"), ctx)
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(v.decision, Decision::Accept);
+    assert!(v.reason.contains("judge-1"));
+    // Granted but no model service in this context: the plugin gets `denied`, not a crash.
+    let err = plugin
+        .verify(
+            &PluginConfig::new(),
+            &task("6*7?"),
+            &cand("42"),
+            CallContext::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Plugin(PluginFailure::Failed(m)) if m.contains("Denied")),
+        "{err:?}"
+    );
+    // A host call that blocks past the deadline is cut by the outer timeout.
+    let slow = CallContext {
+        model: Some(Arc::new(EchoJudge {
+            delay: Duration::from_secs(30),
+        })),
+        ..CallContext::default()
+    };
+    fails_within(
+        Duration::from_secs(5),
+        plugin.verify(&PluginConfig::new(), &task("6*7?"), &cand("42"), slow),
+        |e| matches!(e, Error::DeadlineExceeded(_)),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn non_components_are_refused_with_what_they_are() {
+    let rt = shared_runtime();
+    let mut random = vec![0u8; 4096];
+    let mut x: u32 = 12345;
+    for b in random.iter_mut() {
+        x = x.wrapping_mul(1103515245).wrapping_add(12345);
+        *b = (x >> 16) as u8;
+    }
+    let core_module = b"\0asm\x01\0\0\0".to_vec();
+    let component = std::fs::read(guest("trivial")).unwrap();
+    let truncated = component[..component.len() / 2].to_vec();
+    let mut corrupted = component.clone();
+    let mid = corrupted.len() / 3;
+    corrupted[mid..mid + 64].fill(0xff);
+    for (what, bytes) in [
+        ("empty", vec![]),
+        ("random", random),
+        ("core module", core_module),
+        ("truncated", truncated),
+        ("corrupted", corrupted),
+    ] {
+        let err = rt
+            .load(bytes, opts())
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{what} loaded"));
+        assert!(
+            matches!(err, Error::NotAComponent(_) | Error::Malformed(_)),
+            "{what}: {err:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn hostile_plugins_do_not_disturb_other_calls() {
+    let trivial = load("trivial", opts()).await.unwrap();
+    let hostile: Vec<Plugin> = futures::future::join_all(
+        [
+            "spin",
+            "membomb",
+            "recurse",
+            "panic",
+            "log-flood",
+            "huge-output",
+        ]
+        .map(|n| load(n, limited(1_500))),
+    )
+    .await
+    .into_iter()
+    .map(|p| p.unwrap())
+    .collect();
+    let bad = hostile.iter().map(|p| {
+        let p = p.clone();
+        tokio::spawn(async move { verify(&p, "x").await })
+    });
+    let good = (0..200).map(|i| {
+        let p = trivial.clone();
+        tokio::spawn(async move { verify(&p, &format!("answer {i}")).await })
+    });
+    let bad: Vec<_> = bad.collect();
+    let good: Vec<_> = good.collect();
+    for h in good {
+        assert_eq!(h.await.unwrap().unwrap().decision, Decision::Accept);
+    }
+    for h in bad {
+        assert!(h.await.unwrap().is_err());
+    }
+}
+
+// ---------------------------------------------------------------- instances
+
+#[tokio::test]
+async fn fresh_instance_per_call_unless_warm() {
+    let fresh = load("stateful", opts()).await.unwrap();
+    assert!(!fresh.is_warm());
+    for _ in 0..3 {
+        assert_eq!(
+            verify(&fresh, "x").await.unwrap().reason,
+            "1",
+            "state leaked between calls"
+        );
+    }
+    let warm = load(
+        "stateful",
+        PluginOptions {
+            warm: true,
+            ..opts()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(warm.is_warm());
+    let counts: Vec<String> = {
+        let mut v = Vec::new();
+        for _ in 0..3 {
+            v.push(verify(&warm, "x").await.unwrap().reason);
+        }
+        v
+    };
+    assert_eq!(counts, ["1", "2", "3"], "warm calls reuse one instance");
+    // A plugin that does not declare itself stateless never gets warm instances.
+    let not_stateless = load(
+        "panic",
+        PluginOptions {
+            warm: true,
+            ..opts()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(!not_stateless.is_warm());
+}
+
+#[tokio::test]
+async fn a_trapped_warm_instance_is_discarded() {
+    let plugin = load(
+        "stateful",
+        PluginOptions {
+            warm: true,
+            ..opts()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(verify(&plugin, "x").await.unwrap().reason, "1");
+    // The reused instance traps and must not go back to the pool.
+    let err = verify(&plugin, "trap").await.unwrap_err();
+    assert!(matches!(err, Error::Trap { .. }), "{err:?}");
+    assert_eq!(
+        verify(&plugin, "x").await.unwrap().reason,
+        "1",
+        "a fresh instance replaced the trapped one"
+    );
+    // A spent budget starts nothing.
+    let ctx = CallContext {
+        deadline: Some(Duration::ZERO),
+        ..CallContext::default()
+    };
+    let err = plugin
+        .verify(&PluginConfig::new(), &task("q"), &cand("x"), ctx)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::DeadlineExceeded(_)), "{err:?}");
+    assert_eq!(
+        verify(&plugin, "x").await.unwrap().reason,
+        "2",
+        "the warm instance survived the refused call"
+    );
+}
+
+// ---------------------------------------------------------------- cache and compilation
+
+#[tokio::test]
+async fn compiled_artifacts_are_cached_and_corruption_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = RuntimeConfig {
+        cache_dir: Some(dir.path().into()),
+        ..test_config()
+    };
+    let bytes = std::fs::read(reference_plugin("gsm8k-verifier")).unwrap();
+
+    let first = Runtime::new(config.clone())
+        .unwrap()
+        .load(bytes.clone(), opts())
+        .await
+        .unwrap();
+    assert_eq!(first.load_report().source, LoadSource::Compiled);
+    let rt = Runtime::new(config.clone()).unwrap();
+    let second = rt.load(bytes.clone(), opts()).await.unwrap();
+    assert_eq!(
+        second.load_report().source,
+        LoadSource::Disk,
+        "second load is a deserialize"
+    );
+    assert_eq!(
+        rt.load(bytes.clone(), opts())
+            .await
+            .unwrap()
+            .load_report()
+            .source,
+        LoadSource::Memory
+    );
+    let path = rt.cache_path(&second.load_report().digest).unwrap();
+
+    for damage in ["flip", "truncate"] {
+        let mut file = std::fs::read(&path).unwrap();
+        match damage {
+            "flip" => {
+                let mid = file.len() / 2;
+                file[mid] ^= 0x55;
+            }
+            _ => file.truncate(file.len() / 3),
+        }
+        std::fs::write(&path, &file).unwrap();
+        let rt = Runtime::new(config.clone()).unwrap();
+        let again = rt.load(bytes.clone(), opts()).await.unwrap();
+        assert_eq!(
+            again.load_report().source,
+            LoadSource::Compiled,
+            "{damage}: corrupt entry rebuilt"
+        );
+        assert_eq!(
+            verify(&again, "#### 4").await.unwrap().decision,
+            Decision::Accept
+        );
+        let rt = Runtime::new(config.clone()).unwrap();
+        assert_eq!(
+            rt.load(bytes.clone(), opts())
+                .await
+                .unwrap()
+                .load_report()
+                .source,
+            LoadSource::Disk,
+            "{damage}: cache healed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn compilation_is_bounded_in_time_and_memory() {
+    let bytes = std::fs::read(reference_plugin("json-schema-verifier")).unwrap();
+    let slow = RuntimeConfig {
+        compile_limits: CompileLimits {
+            timeout: Duration::from_millis(1),
+            memory_mib: 4096,
+        },
+        ..test_config()
+    };
+    let err = Runtime::new(slow)
+        .unwrap()
+        .load(bytes.clone(), opts())
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(err, Error::CompileTimeout(_)), "{err:?}");
+    let small = RuntimeConfig {
+        compile_limits: CompileLimits {
+            timeout: Duration::from_secs(120),
+            memory_mib: 48,
+        },
+        ..test_config()
+    };
+    let err = Runtime::new(small)
+        .unwrap()
+        .load(bytes, opts())
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, Error::CompileMemory(48) | Error::Compile(_)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn in_process_compilation_also_works() {
+    let config = RuntimeConfig {
+        compile: CompileIsolation::InProcess,
+        ..RuntimeConfig::default()
+    };
+    let plugin = Runtime::new(config)
+        .unwrap()
+        .load_file(&guest("trivial"), opts())
+        .await
+        .unwrap();
+    assert_eq!(
+        verify(&plugin, "yes").await.unwrap().decision,
+        Decision::Accept
+    );
+}
+
+// ---------------------------------------------------------------- concurrency
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_parallel_calls_across_plugins() {
+    let rt = shared_runtime();
+    let trivial = rt.load_file(&guest("trivial"), opts()).await.unwrap();
+    let math = rt
+        .load_file(&reference_plugin("gsm8k-verifier"), opts())
+        .await
+        .unwrap();
+    let math_warm = rt
+        .load_file(
+            &reference_plugin("gsm8k-verifier"),
+            PluginOptions {
+                warm: true,
+                ..opts()
+            },
+        )
+        .await
+        .unwrap();
+    let router = rt
+        .load_file(&reference_plugin("prompt-router"), opts())
+        .await
+        .unwrap();
+    let splitter = rt
+        .load_file(&reference_plugin("numbered-decomposer"), opts())
+        .await
+        .unwrap();
+    let options = vec![
+        ModelOption {
+            name: "a".into(),
+            input_price: 1.0,
+            output_price: 1.0,
+            stats: None,
+        },
+        ModelOption {
+            name: "b".into(),
+            input_price: 9.0,
+            output_price: 9.0,
+            stats: None,
+        },
+    ];
+    let mut handles = Vec::new();
+    for i in 0..1000u32 {
+        let (trivial, math, math_warm, router, splitter, options) = (
+            trivial.clone(),
+            math.clone(),
+            math_warm.clone(),
+            router.clone(),
+            splitter.clone(),
+            options.clone(),
+        );
+        handles.push(tokio::spawn(async move {
+            let none = PluginConfig::new();
+            match i % 5 {
+                0 => assert_eq!(
+                    verify(&trivial, &format!("{i}")).await.unwrap().decision,
+                    Decision::Accept
+                ),
+                1 => {
+                    let text = format!("{i} + 1 = <<{i}+1={}>>{}\n#### {}", i + 1, i + 1, i + 1);
+                    assert_eq!(
+                        verify(&math, &text).await.unwrap().decision,
+                        Decision::Accept
+                    );
+                }
+                2 => {
+                    let text = format!("{i} + 1 = {}\n#### {}", i + 2, i + 2);
+                    assert_eq!(
+                        verify(&math_warm, &text).await.unwrap().decision,
+                        Decision::Reject
+                    );
+                }
+                3 => {
+                    let d = router
+                        .route(
+                            &none,
+                            &task(&format!("What is {i}?")),
+                            &options,
+                            CallContext::default(),
+                        )
+                        .await
+                        .unwrap()
+                        .value;
+                    assert_eq!(d.steps[0].target, "a");
+                }
+                _ => {
+                    let t = task(&format!("1. first {i}\n2. second {i}"));
+                    let plan = splitter
+                        .decompose(&none, &t, CallContext::default())
+                        .await
+                        .unwrap()
+                        .value;
+                    assert_eq!(plan.subtasks.len(), 2);
+                    assert!(plan.subtasks[1].prompt.contains(&format!("second {i}")));
+                }
+            }
+        }));
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+}
