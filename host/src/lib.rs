@@ -5,6 +5,13 @@
 //! - [`authoring`]: building and testing plugin projects (`arbiter plugin build|new|test`).
 //! - [`cli`]: the `arbiter` command line.
 
+pub mod app;
 pub mod authoring;
 pub mod cli;
+pub mod config;
+pub mod eval;
+pub mod pipeline;
+pub mod providers;
 pub mod runtime;
+pub mod server;
+pub mod store;

@@ -4,8 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+pub mod eval;
 pub mod output;
 pub mod plugin;
+pub mod serve;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,6 +25,13 @@ pub enum Command {
     /// Build, inspect, call and benchmark plugins.
     #[command(subcommand)]
     Plugin(Box<plugin::PluginCommand>),
+    /// Run the gateway (default: embedded example configuration, no API key needed).
+    Serve(serve::ServeArgs),
+    /// Replay a dataset through pipelines and report accuracy, cost and latency.
+    Eval(eval::EvalArgs),
+    /// API keys: make a new one, or print the hash to put in a configuration.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Internal: compile a component in a resource-limited child process.
     #[command(name = "__compile-plugin", hide = true)]
     CompilePlugin {
@@ -33,6 +42,14 @@ pub enum Command {
         input: PathBuf,
         output: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Print a new random key and its hash.
+    New,
+    /// Print the hash of a key (`sha256:<hex>`), for `[tenants.<name>] api_keys`.
+    Hash { key: String },
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
@@ -47,5 +64,16 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Plugin(cmd) => plugin::run(*cmd),
+        Command::Serve(args) => serve::run(args),
+        Command::Eval(args) => eval::run_cli(args),
+        Command::Key(KeyCommand::New) => {
+            let key = crate::server::auth::generate_key();
+            println!("key:  {key}\nhash: {}", crate::server::auth::hash_key(&key));
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Key(KeyCommand::Hash { key }) => {
+            println!("{}", crate::server::auth::hash_key(&key));
+            Ok(std::process::ExitCode::SUCCESS)
+        }
     }
 }

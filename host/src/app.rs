@@ -1,0 +1,258 @@
+//! Assembles a running gateway from its configuration: providers, models, plugins
+//! (built and loaded once, settings checked), pipelines, the trace store.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use crate::authoring::{self, BuildOptions};
+use crate::config::{GatewayConfig, ProviderConfig};
+use crate::pipeline::spec::settings;
+use crate::pipeline::{Engine, ModelEntry, PipelineDef, PluginEntry};
+use crate::providers::anthropic::AnthropicProvider;
+use crate::providers::openai::OpenAiProvider;
+use crate::providers::replay::{ReplayConfig, ReplayProvider};
+use crate::providers::{Price, Provider};
+use crate::runtime::{CompileIsolation, Grants, PluginOptions, Runtime, StatsSource};
+use crate::store::{StatsBook, TraceStore};
+
+pub struct AppOptions {
+    /// Open the SQLite trace store (the gateway does; evaluation keeps traces in memory).
+    pub store: bool,
+    /// Serve every replay provider from this dataset instead (evaluation).
+    pub replay_dataset: Option<PathBuf>,
+    /// The binary that compiles plugins in a limited child process (`None`: in-process).
+    pub compile_program: Option<PathBuf>,
+}
+
+pub struct App {
+    pub engine: Arc<Engine>,
+    pub store: Option<Arc<TraceStore>>,
+    pub stats: Arc<StatsBook>,
+    pub runtime: Runtime,
+    pub config: GatewayConfig,
+    pub data_dir: PathBuf,
+}
+
+impl App {
+    pub async fn build(config: GatewayConfig, options: AppOptions) -> anyhow::Result<App> {
+        let data_dir = config.resolve(&config.server.data_dir);
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
+
+        let store = if options.store {
+            Some(Arc::new(TraceStore::open(&data_dir.join("traces.db"))?))
+        } else {
+            None
+        };
+        let stats = store
+            .as_ref()
+            .map(|s| s.stats.clone())
+            .unwrap_or_else(|| Arc::new(StatsBook::new()));
+
+        let mut providers: HashMap<String, Arc<dyn Provider>> = HashMap::new();
+        for (name, p) in &config.providers {
+            let provider: Arc<dyn Provider> = match p {
+                ProviderConfig::Openai(c) => Arc::new(OpenAiProvider::new(c.clone())?),
+                ProviderConfig::Anthropic(c) => Arc::new(AnthropicProvider::new(c.clone())?),
+                ProviderConfig::Replay(c) => {
+                    let dataset = options
+                        .replay_dataset
+                        .clone()
+                        .unwrap_or_else(|| config.resolve(&c.dataset));
+                    let provider = ReplayProvider::new(ReplayConfig {
+                        dataset,
+                        ..c.clone()
+                    })
+                    .with_context(|| format!("provider `{name}`"))?;
+                    Arc::new(provider)
+                }
+            };
+            providers.insert(name.clone(), provider);
+        }
+        let models = config
+            .models
+            .iter()
+            .map(|(name, m)| {
+                let entry = ModelEntry {
+                    provider: providers[&m.provider].clone(),
+                    upstream: m.upstream.clone().unwrap_or_else(|| name.clone()),
+                    price: Price {
+                        input: m.input_price,
+                        output: m.output_price,
+                    },
+                    expected_latency: Duration::from_millis(m.expected_latency_ms.unwrap_or(1000)),
+                };
+                (name.clone(), entry)
+            })
+            .collect();
+
+        let mut runtime_config = config.runtime.clone();
+        if runtime_config.cache_dir.is_none() {
+            runtime_config.cache_dir = Some(data_dir.join("plugin-cache"));
+        }
+        runtime_config.compile = match &options.compile_program {
+            Some(p) => CompileIsolation::Subprocess { program: p.clone() },
+            None => CompileIsolation::InProcess,
+        };
+        let runtime = Runtime::new(runtime_config)?;
+        let mut plugins = HashMap::new();
+        for (name, spec) in &config.plugins {
+            let path = match (&spec.path, &spec.build) {
+                (Some(p), _) => config.resolve(p),
+                (None, Some(dir)) => {
+                    let dir = config.resolve(dir);
+                    // A shared cargo target (CARGO_TARGET_DIR) avoids rebuilding the SDK
+                    // for every data folder.
+                    let target_dir = Some(
+                        std::env::var_os("CARGO_TARGET_DIR")
+                            .map(PathBuf::from)
+                            .unwrap_or_else(|| data_dir.join("plugin-build")),
+                    );
+                    let built = tokio::task::spawn_blocking(move || {
+                        authoring::build(
+                            &dir,
+                            &BuildOptions {
+                                target_dir,
+                                ..Default::default()
+                            },
+                        )
+                    })
+                    .await?
+                    .with_context(|| format!("building plugin `{name}`"))?;
+                    built
+                        .components
+                        .into_iter()
+                        .next()
+                        .context("the build produced no component")?
+                }
+                (None, None) => bail!("plugin `{name}` has neither `path` nor `build`"),
+            };
+            let grants = Grants::from_names(&spec.grants).map_err(anyhow::Error::msg)?;
+            let options = PluginOptions {
+                grants,
+                limits: spec.limits.clone(),
+                warm: spec.warm,
+            };
+            let plugin = runtime
+                .load_file(&path, options)
+                .await
+                .with_context(|| format!("loading plugin `{name}` from {}", path.display()))?;
+            let own = settings(&spec.config);
+            plugin
+                .check_config(&own)
+                .await
+                .with_context(|| format!("plugin `{name}` refused its settings"))?;
+            plugins.insert(
+                name.clone(),
+                PluginEntry {
+                    plugin,
+                    config: own,
+                },
+            );
+        }
+
+        let mut pipelines = std::collections::BTreeMap::new();
+        for (name, p) in &config.pipelines {
+            let mut used = Vec::new();
+            p.node.plugins(&mut used);
+            for (plugin, kind) in used {
+                let entry = &plugins[&plugin];
+                if entry.plugin.kind() != kind {
+                    bail!(
+                        "pipeline `{name}` uses plugin `{plugin}` as a {kind}, but it is a {}",
+                        entry.plugin.kind()
+                    );
+                }
+            }
+            check_settings(name, &p.node, &plugins).await?;
+            pipelines.insert(
+                name.clone(),
+                PipelineDef {
+                    node: p.node.clone(),
+                    tenants: p.tenants.clone(),
+                    budget: p.budget,
+                    on_budget: p.on_budget,
+                    description: p.description.clone(),
+                },
+            );
+        }
+        let engine = Arc::new(Engine {
+            models,
+            plugins,
+            pipelines,
+            stats: Some(stats.clone() as Arc<dyn StatsSource>),
+        });
+        Ok(App {
+            engine,
+            store,
+            stats,
+            runtime,
+            config,
+            data_dir,
+        })
+    }
+}
+
+/// Every per-use setting a pipeline gives a plugin is checked by the plugin at start-up.
+async fn check_settings(
+    pipeline: &str,
+    node: &crate::pipeline::Node,
+    plugins: &HashMap<String, PluginEntry>,
+) -> anyhow::Result<()> {
+    use crate::pipeline::Node;
+    let mut uses: Vec<(
+        &str,
+        &std::collections::BTreeMap<String, crate::pipeline::spec::SettingValue>,
+    )> = Vec::new();
+    fn walk<'a>(
+        n: &'a Node,
+        out: &mut Vec<(
+            &'a str,
+            &'a std::collections::BTreeMap<String, crate::pipeline::spec::SettingValue>,
+        )>,
+    ) {
+        match n {
+            Node::Single { verify, .. } | Node::BestOf { verify, .. } => {
+                out.extend(verify.iter().map(|v| (v.plugin.as_str(), &v.config)))
+            }
+            Node::Cascade { steps } => steps.iter().for_each(|s| walk(s, out)),
+            Node::Route {
+                router,
+                branches,
+                verify,
+                ..
+            } => {
+                out.push((router.plugin.as_str(), &router.config));
+                out.extend(verify.iter().map(|v| (v.plugin.as_str(), &v.config)));
+                branches.values().for_each(|b| walk(b, out));
+            }
+            Node::Race {
+                branches, verify, ..
+            } => {
+                out.extend(verify.iter().map(|v| (v.plugin.as_str(), &v.config)));
+                branches.iter().for_each(|b| walk(b, out));
+            }
+            Node::Decompose {
+                decomposer, sub, ..
+            } => {
+                out.push((decomposer.plugin.as_str(), &decomposer.config));
+                walk(sub, out);
+            }
+            Node::Pipeline { .. } => {}
+        }
+    }
+    walk(node, &mut uses);
+    for (plugin, overrides) in uses {
+        let entry = &plugins[plugin];
+        let mut c = entry.config.clone();
+        c.extend(settings(overrides));
+        entry.plugin.check_config(&c).await.with_context(|| {
+            format!("pipeline `{pipeline}`: plugin `{plugin}` refused its settings")
+        })?;
+    }
+    Ok(())
+}

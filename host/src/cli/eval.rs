@@ -1,0 +1,175 @@
+//! `arbiter eval`: replay a dataset through pipelines and report accuracy, cost,
+//! latency, calls and verifier quality next to the dataset's reference points.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::Args;
+
+use super::output::print_json;
+use crate::app::{App, AppOptions};
+use crate::eval::{references, run, EvalOptions, EvalReport};
+use crate::providers::replay::load_dataset;
+use crate::providers::Price;
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Configuration file (default: the embedded example).
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Pipeline (or model) to evaluate; repeat to compare several in one run.
+    #[arg(long = "pipeline", short, required = true)]
+    pub pipelines: Vec<String>,
+    /// Replay dataset (JSON Lines); replay providers serve it during the run.
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// Only the first N rows.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Requests in flight at once (simulated latency overlaps; results do not change).
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Let plugins see the gold `reference` (for oracle-check verifiers only).
+    #[arg(long)]
+    pub with_reference: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run_cli(args: EvalArgs) -> anyhow::Result<std::process::ExitCode> {
+    let config = super::serve::load_config(args.config.as_ref())?;
+    let mut records = load_dataset(&args.dataset)?;
+    if let Some(n) = args.limit {
+        records.truncate(n);
+    }
+    if records.is_empty() {
+        bail!("{} has no rows", args.dataset.display());
+    }
+    let prices: BTreeMap<String, Price> = config
+        .models
+        .iter()
+        .map(|(n, m)| {
+            (
+                m.upstream.clone().unwrap_or_else(|| n.clone()),
+                Price {
+                    input: m.input_price,
+                    output: m.output_price,
+                },
+            )
+        })
+        .collect();
+    // Current-thread runtime: its clock can be paused, so replay latencies are simulated.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let report = rt.block_on(async {
+        let program = std::env::current_exe().context("locating the arbiter binary")?;
+        let dataset = std::fs::canonicalize(&args.dataset)?;
+        let app = App::build(
+            config,
+            AppOptions {
+                store: false,
+                replay_dataset: Some(dataset),
+                compile_program: Some(program),
+            },
+        )
+        .await?;
+        for p in &args.pipelines {
+            app.engine
+                .resolve("default", p)
+                .with_context(|| format!("pipeline `{p}`"))?;
+        }
+        tokio::time::pause();
+        let options = EvalOptions {
+            pipelines: args.pipelines.clone(),
+            dataset: args.dataset.clone(),
+            limit: args.limit,
+            concurrency: args.concurrency,
+            with_reference: args.with_reference,
+            progress: !args.json && std::io::stderr().is_terminal(),
+        };
+        let pipelines = run(app.engine.clone(), &records, &options).await;
+        let (models, oracle) = references(&records, &prices);
+        anyhow::Ok(EvalReport {
+            dataset: args.dataset.display().to_string(),
+            queries: records.len(),
+            pipelines,
+            models,
+            oracle,
+            simulated_latency: true,
+        })
+    })?;
+    if args.json {
+        print_json(&report)?;
+    } else {
+        print_report(&report);
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn opt(v: Option<f64>, scale: f64, digits: usize) -> String {
+    v.map_or("-".into(), |x| format!("{:.*}", digits, x * scale))
+}
+
+fn print_report(r: &EvalReport) {
+    println!(
+        "dataset {} ({} queries; latencies simulated from the replay provider)\n",
+        r.dataset, r.queries
+    );
+    println!(
+        "{:<22} {:>8} {:>13} {:>10} {:>10} {:>11} {:>10} {:>8}",
+        "pipeline", "accuracy", "$/query", "p50 ms", "p95 ms", "calls/query", "precision", "recall"
+    );
+    for p in &r.pipelines {
+        println!(
+            "{:<22} {:>8.3} {:>13.7} {:>10.0} {:>10.0} {:>11.2} {:>10} {:>8}",
+            p.pipeline,
+            p.accuracy,
+            p.cost_per_query_usd,
+            p.latency_p50_ms,
+            p.latency_p95_ms,
+            p.model_calls_per_query,
+            opt(p.verifier.precision, 1.0, 3),
+            opt(p.verifier.recall, 1.0, 3)
+        );
+    }
+    println!("\nreference points (from the dataset's labels)");
+    for m in &r.models {
+        println!(
+            "  {:<28} accuracy {:.3} (Success@1)  Success@{:.0} {:.3}  $/query {}",
+            format!("{} alone", m.model),
+            m.accuracy,
+            m.samples_per_query,
+            m.success_at_k,
+            opt(m.cost_per_query_usd, 1.0, 7)
+        );
+    }
+    if let Some(o) = &r.oracle {
+        println!(
+            "  {:<28} accuracy {:.3}  $/query {:.7}",
+            "oracle routing", o.accuracy, o.cost_per_query_usd
+        );
+    }
+    for p in &r.pipelines {
+        let chosen: Vec<String> = p
+            .chosen_models
+            .iter()
+            .map(|(m, n)| format!("{m}: {n}"))
+            .collect();
+        println!(
+            "\n{}: answered {}/{}, outcomes {:?}, chosen {}, cancelled calls {}, wall {:.1} s{}",
+            p.pipeline,
+            p.answered,
+            p.queries,
+            p.outcomes,
+            chosen.join(", "),
+            p.cancelled_calls,
+            p.wall_seconds,
+            p.verifier_call_us
+                .map(|u| format!(", verifier call {u:.0} µs"))
+                .unwrap_or_default()
+        );
+    }
+}

@@ -1,0 +1,158 @@
+//! `arbiter serve`: the gateway. With no arguments it runs the embedded example
+//! configuration (replay provider, SQLite, reference plugins): no API key needed.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::app::{App, AppOptions};
+use crate::config::GatewayConfig;
+use crate::server::auth::{generate_key, hash_key, Auth};
+use crate::server::metrics::Metrics;
+use crate::server::{serve, AppState};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Configuration file (default: ./arbiter.toml if present, else the embedded example).
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (overrides the configuration).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Accept this API key for the `default` tenant (stored hashed).
+    #[arg(long, env = "ARBITER_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Data folder: SQLite traces, compiled plugins (overrides the configuration).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+pub fn load_config(path: Option<&PathBuf>) -> anyhow::Result<GatewayConfig> {
+    Ok(match path {
+        Some(p) => GatewayConfig::load(p)?,
+        None if std::path::Path::new("arbiter.toml").is_file() => {
+            GatewayConfig::load(std::path::Path::new("arbiter.toml"))?
+        }
+        None => GatewayConfig::embedded()?,
+    })
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
+    let mut config = load_config(args.config.as_ref())?;
+    if let Some(l) = args.listen {
+        config.server.listen = l;
+    }
+    if let Some(d) = args.data_dir {
+        config.server.data_dir = d;
+    }
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = config.server.worker_threads {
+        rt.worker_threads(n.max(1));
+    }
+    let rt = rt
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(serve_main(config, args.api_key))?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+async fn serve_main(config: GatewayConfig, api_key: Option<String>) -> anyhow::Result<()> {
+    eprintln!("arbiter: loading plugins and pipelines (first start builds the plugins)...");
+    let program = std::env::current_exe().context("locating the arbiter binary")?;
+    let app = App::build(
+        config,
+        AppOptions {
+            store: true,
+            replay_dataset: None,
+            compile_program: Some(program),
+        },
+    )
+    .await?;
+    let store = app.store.clone().expect("the gateway opens its store");
+
+    let auth = Auth::default();
+    for (tenant, t) in &app.config.tenants {
+        for h in &t.api_keys {
+            auth.add(h.clone(), tenant.clone());
+        }
+    }
+    for (hash, tenant) in store.api_keys().await? {
+        auth.add(hash, tenant);
+    }
+    if let Some(key) = api_key {
+        let hash = hash_key(&key);
+        store.add_api_key(&hash, "default", "--api-key")?;
+        auth.add(hash, "default".into());
+    } else if auth.is_empty() {
+        let key = generate_key();
+        let hash = hash_key(&key);
+        store.add_api_key(&hash, "default", "generated at first start")?;
+        store.flush().await?;
+        auth.add(hash, "default".into());
+        say(format_args!("Created an API key for the default tenant (shown once; only its hash is stored):\n\n    {key}\n"));
+    }
+
+    let listener = tokio::net::TcpListener::bind(&app.config.server.listen)
+        .await
+        .with_context(|| format!("binding {}", app.config.server.listen))?;
+    let addr = listener.local_addr()?;
+    say(format_args!(
+        "Arbiter listening on http://{addr}/v1 (traces in {})",
+        app.data_dir.display()
+    ));
+    for (name, p) in &app.engine.pipelines {
+        say(format_args!("  pipeline {name:<18} {}", p.description));
+    }
+    let state = Arc::new(AppState {
+        engine: app.engine.clone(),
+        store,
+        auth,
+        metrics: Metrics::new(),
+        ready: AtomicBool::new(true),
+    });
+    let grace = Duration::from_millis(app.config.server.shutdown_grace_ms);
+    serve(
+        listener,
+        state,
+        app.config.server.max_body_bytes,
+        grace,
+        shutdown_signal(),
+    )
+    .await?;
+    eprintln!("arbiter: stopped");
+    Ok(())
+}
+
+/// Start-up messages: a closed stdout (a supervisor that stopped reading) must not
+/// take the gateway down, so write errors are ignored.
+fn say(message: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{message}");
+    let _ = out.flush();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    eprintln!("arbiter: shutting down; finishing in-flight requests");
+}

@@ -1,0 +1,359 @@
+//! The gateway's TOML configuration: providers, models with prices, plugins, pipelines
+//! and tenants. Relative paths are resolved against the configuration file's folder.
+//! The embedded default (`config/arbiter.toml`) runs with no API key: replay provider,
+//! SQLite, the reference plugins.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::pipeline::spec::SettingValue;
+use crate::pipeline::{BudgetLimits, Node, OnBudget};
+use crate::providers::anthropic::AnthropicConfig;
+use crate::providers::openai::OpenAiConfig;
+use crate::providers::replay::ReplayConfig;
+use crate::runtime::{Limits, RuntimeConfig};
+
+/// The example configuration shipped with the binary (`arbiter serve` with no arguments).
+pub const EMBEDDED_DEFAULT: &str = include_str!("../../config/arbiter.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin}: {message}")]
+    Parse { origin: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderConfig>,
+    #[serde(default)]
+    pub models: BTreeMap<String, ModelConfig>,
+    #[serde(default)]
+    pub plugins: BTreeMap<String, PluginSpec>,
+    #[serde(default)]
+    pub pipelines: BTreeMap<String, PipelineConfig>,
+    #[serde(default)]
+    pub tenants: BTreeMap<String, TenantConfig>,
+    /// Folder relative paths are resolved against (set when loading, not in the file).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: String,
+    /// SQLite trace store, compiled-plugin cache and built plugins live here.
+    pub data_dir: PathBuf,
+    /// In-flight requests get this long to finish on shutdown.
+    pub shutdown_grace_ms: u64,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Tokio worker threads (default: the CPUs this process may run on).
+    pub worker_threads: Option<usize>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: ".arbiter".into(),
+            shutdown_grace_ms: 30_000,
+            max_body_bytes: 4 << 20,
+            worker_threads: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ProviderConfig {
+    Openai(OpenAiConfig),
+    Anthropic(AnthropicConfig),
+    Replay(ReplayConfig),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub provider: String,
+    /// The model's name at the provider (default: this entry's name).
+    #[serde(default)]
+    pub upstream: Option<String>,
+    /// USD per million input tokens.
+    pub input_price: f64,
+    /// USD per million output tokens.
+    pub output_price: f64,
+    /// Latency assumed before any is observed (default 1000 ms).
+    #[serde(default)]
+    pub expected_latency_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginSpec {
+    /// A compiled component.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// A plugin project, built at start-up with `arbiter plugin build` (skipped when
+    /// nothing changed).
+    #[serde(default)]
+    pub build: Option<PathBuf>,
+    /// Capabilities granted (`model`, `stats`).
+    #[serde(default)]
+    pub grants: Vec<String>,
+    #[serde(default)]
+    pub limits: Limits,
+    /// Reuse warm instances if the plugin declares itself stateless.
+    #[serde(default)]
+    pub warm: bool,
+    /// Settings for every use of the plugin (pipelines may override per use).
+    #[serde(default)]
+    pub config: BTreeMap<String, SettingValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PipelineConfig {
+    pub node: Node,
+    pub tenants: Vec<String>,
+    pub budget: BudgetLimits,
+    pub on_budget: OnBudget,
+    pub description: String,
+}
+
+/// Pipeline tables mix the strategy tree with a few pipeline-level keys; the tree part
+/// keeps `deny_unknown_fields`, so typos are errors.
+impl<'de> Deserialize<'de> for PipelineConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut table = toml::Table::deserialize(d)?;
+        let mut take = |k: &str| table.remove(k);
+        let tenants = match take("tenants") {
+            Some(v) => Vec::<String>::deserialize(v).map_err(D::Error::custom)?,
+            None => vec!["default".into()],
+        };
+        let budget = match take("budget") {
+            Some(v) => BudgetLimits::deserialize(v).map_err(D::Error::custom)?,
+            None => BudgetLimits::default(),
+        };
+        let on_budget = match take("on_budget") {
+            Some(v) => OnBudget::deserialize(v).map_err(D::Error::custom)?,
+            None => OnBudget::default(),
+        };
+        let description = match take("description") {
+            Some(v) => String::deserialize(v).map_err(D::Error::custom)?,
+            None => String::new(),
+        };
+        let node = Node::deserialize(toml::Value::Table(table)).map_err(D::Error::custom)?;
+        Ok(PipelineConfig {
+            node,
+            tenants,
+            budget,
+            on_budget,
+            description,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    /// API keys as `sha256:<hex>` of the key: keys are never stored in clear.
+    #[serde(default)]
+    pub api_keys: Vec<String>,
+}
+
+impl GatewayConfig {
+    pub fn parse(text: &str, origin: &str, base_dir: &Path) -> Result<GatewayConfig, ConfigError> {
+        let mut config: GatewayConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.into(),
+            message: e.to_string(),
+        })?;
+        config.base_dir = base_dir.to_path_buf();
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn load(path: &Path) -> Result<GatewayConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        Self::parse(&text, &path.display().to_string(), base)
+    }
+
+    /// The embedded example (`config/arbiter.toml`), with paths resolved as if it were
+    /// loaded from that file: in this source tree when it is present, else in a checkout
+    /// in the current directory.
+    pub fn embedded() -> Result<GatewayConfig, ConfigError> {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+        let base = if repo.join("../data").is_dir() {
+            repo
+        } else {
+            PathBuf::from("config")
+        };
+        Self::parse(EMBEDDED_DEFAULT, "embedded default config", &base)
+    }
+
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    /// Checks every cross-reference, so a bad configuration fails at start-up with a
+    /// message naming the entry, not at the first request.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        for (name, m) in &self.models {
+            if !self.providers.contains_key(&m.provider) {
+                return bad(format!(
+                    "model `{name}` uses unknown provider `{}`",
+                    m.provider
+                ));
+            }
+            if m.input_price < 0.0
+                || m.output_price < 0.0
+                || !m.input_price.is_finite()
+                || !m.output_price.is_finite()
+            {
+                return bad(format!("model `{name}` has a negative or invalid price"));
+            }
+        }
+        for (name, p) in &self.plugins {
+            if p.path.is_some() == p.build.is_some() {
+                return bad(format!("plugin `{name}` needs exactly one of `path` (a component) or `build` (a project)"));
+            }
+            crate::runtime::Grants::from_names(&p.grants)
+                .map_err(|e| ConfigError::Invalid(format!("plugin `{name}`: {e}")))?;
+        }
+        for (name, p) in &self.pipelines {
+            if self.models.contains_key(name) {
+                return bad(format!("pipeline `{name}` has the same name as a model"));
+            }
+            let mut models = Vec::new();
+            p.node.models(&mut models);
+            if let Some(m) = models.iter().find(|m| !self.models.contains_key(*m)) {
+                return bad(format!("pipeline `{name}` uses unknown model `{m}`"));
+            }
+            let mut plugins = Vec::new();
+            p.node.plugins(&mut plugins);
+            if let Some((pl, _)) = plugins
+                .iter()
+                .find(|(pl, _)| !self.plugins.contains_key(pl))
+            {
+                return bad(format!("pipeline `{name}` uses unknown plugin `{pl}`"));
+            }
+            for t in &p.tenants {
+                if t != "default" && !self.tenants.contains_key(t) {
+                    return bad(format!("pipeline `{name}` names unknown tenant `{t}`"));
+                }
+            }
+        }
+        for (name, t) in &self.tenants {
+            if let Some(k) = t.api_keys.iter().find(|k| !is_key_hash(k)) {
+                return bad(format!("tenant `{name}`: api key entry `{}...` is not `sha256:<64 hex>`; store hashes, not keys (`arbiter key hash`)", k.chars().take(12).collect::<String>()));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_key_hash(s: &str) -> bool {
+    s.strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_is_valid() {
+        let c = GatewayConfig::embedded().unwrap();
+        assert!(!c.pipelines.is_empty());
+        assert!(c.models.contains_key("gpt-4-1106-preview"));
+    }
+
+    /// The example configurations the README points to must load, and every file they
+    /// name (plugin projects, replay datasets) must exist in the repository.
+    #[test]
+    fn shipped_configurations_load_and_name_real_files() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+                continue;
+            }
+            let c =
+                GatewayConfig::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(!c.pipelines.is_empty(), "{}", path.display());
+            for (name, p) in &c.plugins {
+                let f = p.build.as_ref().or(p.path.as_ref()).unwrap();
+                assert!(
+                    c.resolve(f).exists(),
+                    "{}: plugin {name}: {} is missing",
+                    path.display(),
+                    f.display()
+                );
+            }
+            for (name, p) in &c.providers {
+                if let ProviderConfig::Replay(r) = p {
+                    let f = c.resolve(&r.dataset);
+                    assert!(
+                        f.is_file(),
+                        "{}: provider {name}: {} is missing",
+                        path.display(),
+                        f.display()
+                    );
+                }
+            }
+            seen += 1;
+        }
+        assert!(
+            seen >= 3,
+            "expected the example configurations in {}",
+            dir.display()
+        );
+    }
+
+    #[test]
+    fn cross_references_are_checked() {
+        let base = "[providers.r]\nkind = \"replay\"\ndataset = \"x.jsonl\"\n[models.m]\nprovider = \"r\"\ninput_price = 1\noutput_price = 2\n";
+        let ok = format!("{base}[pipelines.p]\ntype = \"single\"\nmodel = \"m\"\nbudget = {{ deadline_ms = 100 }}\n");
+        let c = GatewayConfig::parse(&ok, "t", Path::new(".")).unwrap();
+        assert_eq!(c.pipelines["p"].budget.deadline_ms, Some(100));
+        assert_eq!(c.pipelines["p"].tenants, ["default"]);
+        for (bad, needle) in [
+            (format!("{base}[pipelines.p]\ntype = \"single\"\nmodel = \"nope\"\n"), "unknown model"),
+            (format!("{base}[pipelines.p]\ntype = \"single\"\nmodel = \"m\"\nverify = [{{ plugin = \"v\" }}]\n"), "unknown plugin"),
+            (format!("{base}[pipelines.p]\ntype = \"single\"\nmodle = \"m\"\n"), "modle"),
+            (format!("{base}[tenants.a]\napi_keys = [\"sk-plain\"]\n"), "not `sha256"),
+            ("[models.m]\nprovider = \"gone\"\ninput_price = 1\noutput_price = 1\n".to_string(), "unknown provider"),
+        ] {
+            let err = GatewayConfig::parse(&bad, "t", Path::new(".")).unwrap_err().to_string();
+            assert!(err.contains(needle), "{err}");
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! Per-request budgets: deadline, cost, model calls, decomposition depth. Nothing is
+//! started that the remaining budget cannot pay for.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+/// Limits as configured (per pipeline) or sent as request headers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BudgetLimits {
+    pub deadline_ms: Option<u64>,
+    pub max_cost_usd: Option<f64>,
+    pub max_calls: Option<u32>,
+    pub max_depth: Option<u32>,
+}
+
+impl BudgetLimits {
+    /// `self` with every limit `other` sets replacing ours, tightened never loosened
+    /// beyond what the operator configured.
+    pub fn tightened_by(self, other: BudgetLimits) -> BudgetLimits {
+        fn min_opt<T: PartialOrd + Copy>(a: Option<T>, b: Option<T>) -> Option<T> {
+            match (a, b) {
+                (Some(a), Some(b)) => Some(if b < a { b } else { a }),
+                (a, b) => a.or(b),
+            }
+        }
+        BudgetLimits {
+            deadline_ms: min_opt(self.deadline_ms, other.deadline_ms),
+            max_cost_usd: min_opt(self.max_cost_usd, other.max_cost_usd),
+            max_calls: min_opt(self.max_calls, other.max_calls),
+            max_depth: min_opt(self.max_depth, other.max_depth),
+        }
+    }
+}
+
+/// What happens when a budget runs out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnBudget {
+    /// Return the best accepted answer found so far, or the error if there is none.
+    #[default]
+    Best,
+    /// Always fail with the budget error.
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BudgetError {
+    #[error("the request's deadline has passed")]
+    Deadline,
+    #[error("a call estimated at ${estimate:.6} would exceed the cost budget (${spent:.6} of ${limit:.6} spent)")]
+    Cost {
+        estimate: f64,
+        spent: f64,
+        limit: f64,
+    },
+    #[error("the budget of {0} model calls is used up")]
+    Calls(u32),
+}
+
+struct Spend {
+    cost: f64,
+    calls: u32,
+}
+
+pub struct Budget {
+    pub limits: BudgetLimits,
+    started: Instant,
+    spend: Mutex<Spend>,
+}
+
+/// A reserved call: its estimated cost is held until `settle` (or released on drop).
+pub struct Reservation<'a> {
+    budget: &'a Budget,
+    estimate: f64,
+    settled: bool,
+}
+
+impl Reservation<'_> {
+    /// Replaces the estimate with the actual cost.
+    pub fn settle(mut self, actual: f64) {
+        let mut s = self.budget.spend.lock().unwrap_or_else(|p| p.into_inner());
+        s.cost += actual - self.estimate;
+        self.settled = true;
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            let mut s = self.budget.spend.lock().unwrap_or_else(|p| p.into_inner());
+            s.cost -= self.estimate;
+        }
+    }
+}
+
+impl Budget {
+    pub fn new(limits: BudgetLimits) -> Budget {
+        Budget {
+            limits,
+            started: Instant::now(),
+            spend: Mutex::new(Spend {
+                cost: 0.0,
+                calls: 0,
+            }),
+        }
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Time left before the deadline (`None`: no deadline).
+    pub fn remaining(&self) -> Option<Duration> {
+        self.limits
+            .deadline_ms
+            .map(|ms| Duration::from_millis(ms).saturating_sub(self.started.elapsed()))
+    }
+
+    pub fn check_deadline(&self) -> Result<(), BudgetError> {
+        match self.remaining() {
+            Some(r) if r.is_zero() => Err(BudgetError::Deadline),
+            _ => Ok(()),
+        }
+    }
+
+    /// Reserves a model call costing about `estimate` USD, or says which limit forbids it.
+    pub fn reserve(&self, estimate: f64) -> Result<Reservation<'_>, BudgetError> {
+        self.check_deadline()?;
+        let mut s = self.spend.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(max) = self.limits.max_calls {
+            if s.calls >= max {
+                return Err(BudgetError::Calls(max));
+            }
+        }
+        if let Some(limit) = self.limits.max_cost_usd {
+            if s.cost + estimate > limit + 1e-12 {
+                return Err(BudgetError::Cost {
+                    estimate,
+                    spent: s.cost,
+                    limit,
+                });
+            }
+        }
+        s.calls += 1;
+        s.cost += estimate;
+        Ok(Reservation {
+            budget: self,
+            estimate,
+            settled: false,
+        })
+    }
+
+    pub fn spent(&self) -> f64 {
+        self.spend.lock().unwrap_or_else(|p| p.into_inner()).cost
+    }
+
+    pub fn calls(&self) -> u32 {
+        self.spend.lock().unwrap_or_else(|p| p.into_inner()).calls
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cost_and_call_limits() {
+        let b = Budget::new(BudgetLimits {
+            max_cost_usd: Some(1.0),
+            max_calls: Some(3),
+            ..Default::default()
+        });
+        let r = b.reserve(0.6).unwrap();
+        assert!(
+            matches!(b.reserve(0.6), Err(BudgetError::Cost { .. })),
+            "reserved cost counts"
+        );
+        r.settle(0.2);
+        let r2 = b.reserve(0.6).unwrap();
+        drop(r2); // released: never settled
+        assert!((b.spent() - 0.2).abs() < 1e-9);
+        b.reserve(0.1).unwrap().settle(0.1);
+        assert!(matches!(b.reserve(0.0), Err(BudgetError::Calls(3))));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deadline() {
+        let b = Budget::new(BudgetLimits {
+            deadline_ms: Some(100),
+            ..Default::default()
+        });
+        assert!(b.reserve(0.0).is_ok());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(matches!(b.reserve(0.0), Err(BudgetError::Deadline)));
+        let tight = BudgetLimits {
+            deadline_ms: Some(500),
+            ..Default::default()
+        }
+        .tightened_by(BudgetLimits {
+            deadline_ms: Some(50),
+            max_calls: Some(2),
+            ..Default::default()
+        });
+        assert_eq!(tight.deadline_ms, Some(50));
+        assert_eq!(tight.max_calls, Some(2));
+        let loose = BudgetLimits {
+            deadline_ms: Some(500),
+            ..Default::default()
+        }
+        .tightened_by(BudgetLimits {
+            deadline_ms: Some(5_000),
+            ..Default::default()
+        });
+        assert_eq!(
+            loose.deadline_ms,
+            Some(500),
+            "a request cannot loosen the operator's limit"
+        );
+    }
+}

@@ -1,0 +1,16 @@
+//! The orchestration engine: pipelines (a tree of strategies) run per request under a
+//! budget, with every attempt traced.
+
+pub mod budget;
+pub mod engine;
+pub mod spec;
+pub mod trace;
+
+pub use budget::{BudgetLimits, OnBudget};
+pub use engine::{
+    Answer, Engine, ExecError, ExecRequest, ExecResult, ModelEntry, PipelineDef, PluginEntry,
+};
+pub use spec::Node;
+pub use trace::{
+    AttemptKind, AttemptOutcome, AttemptRecord, RequestOutcome, RequestTrace, VerdictRecord,
+};

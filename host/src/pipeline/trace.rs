@@ -1,0 +1,142 @@
+//! What a request did, attempt by attempt: the record stored in the trace store, returned
+//! by `GET /v1/traces/{id}`, aggregated into per-model statistics and metrics.
+
+use serde::{Deserialize, Serialize};
+
+use crate::runtime::types::Decision;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptKind {
+    Model,
+    Router,
+    Decomposer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    /// Verified and accepted.
+    Accepted,
+    /// Verified and rejected.
+    Rejected,
+    /// Answered; no verifier judged it.
+    Unverified,
+    /// Dropped before it finished (another answer won first); partial cost recorded.
+    Cancelled,
+    /// The upstream or plugin failed.
+    Failed,
+    /// Not started: the request's budget could not pay for it.
+    OverBudget,
+    /// Still running (never stored: a finished request has no such attempt).
+    InFlight,
+}
+
+impl AttemptOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Accepted => "accepted",
+            AttemptOutcome::Rejected => "rejected",
+            AttemptOutcome::Unverified => "unverified",
+            AttemptOutcome::Cancelled => "cancelled",
+            AttemptOutcome::Failed => "failed",
+            AttemptOutcome::OverBudget => "over_budget",
+            AttemptOutcome::InFlight => "in_flight",
+        }
+    }
+}
+
+/// One verifier's judgement of one candidate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerdictRecord {
+    pub plugin: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default)]
+    pub checks_failed: u32,
+    /// `code: message` when the verifier itself failed (trap, deadline, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub wall_us: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    pub seq: u32,
+    /// Where in the pipeline tree, e.g. `cascade[1]/best_of[3]`.
+    pub node: String,
+    pub kind: AttemptKind,
+    /// The model (or the router/decomposer plugin).
+    pub model: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<u32>,
+    /// Milliseconds from the start of the request.
+    pub started_ms: f64,
+    pub latency_ms: f64,
+    pub input_tokens: u32,
+    pub output_tokens: u32,
+    pub cost_usd: f64,
+    pub outcome: AttemptOutcome,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verdicts: Vec<VerdictRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Ground-truth label of a replayed answer; evaluation only, never stored.
+    #[serde(skip)]
+    pub label: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestOutcome {
+    /// The answer was verified and accepted.
+    Accepted,
+    /// The answer is unverified (no verifier in its path).
+    Unverified,
+    /// Every option was tried; the best answer is returned although not accepted.
+    Rejected,
+    /// The budget ran out; the best accepted answer so far is returned.
+    BudgetBest,
+    /// No answer.
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestTrace {
+    pub id: String,
+    pub tenant: String,
+    pub pipeline: String,
+    /// Unix time in milliseconds.
+    pub created_at: i64,
+    pub latency_ms: f64,
+    pub cost_usd: f64,
+    pub outcome: RequestOutcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub attempts: Vec<AttemptRecord>,
+}
+
+impl RequestTrace {
+    pub fn model_calls(&self) -> usize {
+        self.attempts
+            .iter()
+            .filter(|a| a.kind == AttemptKind::Model && a.outcome != AttemptOutcome::OverBudget)
+            .count()
+    }
+}

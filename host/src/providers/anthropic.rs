@@ -1,0 +1,324 @@
+//! Anthropic Messages API, mapped to the same request and response types.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::openai::{api_key, http_client, sse_events, status_error, transport_error};
+use super::retry::RetryPolicy;
+use super::{
+    ChatRequest, ChatResponse, Choice, EventStream, Provider, ProviderError, StreamEvent, Usage,
+};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnthropicConfig {
+    #[serde(default = "default_base")]
+    pub base_url: String,
+    #[serde(default = "default_key_env")]
+    pub api_key_env: Option<String>,
+    #[serde(default = "default_version")]
+    pub version: String,
+    /// Anthropic requires `max_tokens`; used when the request sets none.
+    #[serde(default = "default_max_tokens")]
+    pub default_max_tokens: u32,
+    #[serde(default = "default_connect_ms")]
+    pub connect_timeout_ms: u64,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    #[serde(default = "default_idle_ms")]
+    pub stream_idle_timeout_ms: u64,
+    #[serde(default)]
+    pub retry: RetryPolicy,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+fn default_base() -> String {
+    "https://api.anthropic.com".into()
+}
+fn default_key_env() -> Option<String> {
+    Some("ANTHROPIC_API_KEY".into())
+}
+fn default_version() -> String {
+    "2023-06-01".into()
+}
+fn default_max_tokens() -> u32 {
+    1024
+}
+fn default_connect_ms() -> u64 {
+    5_000
+}
+fn default_timeout_ms() -> u64 {
+    120_000
+}
+fn default_idle_ms() -> u64 {
+    30_000
+}
+
+pub struct AnthropicProvider {
+    client: reqwest::Client,
+    url: String,
+    api_key: Option<String>,
+    config: AnthropicConfig,
+}
+
+impl AnthropicProvider {
+    pub fn new(config: AnthropicConfig) -> Result<Self, ProviderError> {
+        let client = http_client(
+            Duration::from_millis(config.connect_timeout_ms),
+            &config.headers,
+        )?;
+        let url = format!("{}/v1/messages", config.base_url.trim_end_matches('/'));
+        let api_key = api_key(&config.api_key_env)?;
+        Ok(AnthropicProvider {
+            client,
+            url,
+            api_key,
+            config,
+        })
+    }
+
+    /// System messages become the top-level `system` field; the rest keep their roles.
+    fn body(&self, request: &ChatRequest, stream: bool) -> Value {
+        let system: Vec<&str> = request
+            .messages
+            .iter()
+            .filter(|m| m.role == "system")
+            .map(|m| m.content.as_str())
+            .collect();
+        let messages: Vec<Value> = request
+            .messages
+            .iter()
+            .filter(|m| m.role != "system")
+            .map(|m| json!({ "role": if m.role == "assistant" { "assistant" } else { "user" }, "content": m.content }))
+            .collect();
+        let mut body = json!({
+            "model": request.model,
+            "max_tokens": request.max_tokens.unwrap_or(self.config.default_max_tokens),
+            "messages": messages,
+        });
+        if !system.is_empty() {
+            body["system"] = json!(system.join("\n\n"));
+        }
+        if let Some(t) = request.temperature {
+            body["temperature"] = json!(t);
+        }
+        if stream {
+            body["stream"] = json!(true);
+        }
+        body
+    }
+
+    fn timeout(&self, request: &ChatRequest) -> Duration {
+        let own = Duration::from_millis(self.config.timeout_ms);
+        request.timeout.map_or(own, |t| t.min(own))
+    }
+
+    async fn send(
+        &self,
+        body: &Value,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, ProviderError> {
+        let mut req = self
+            .client
+            .post(&self.url)
+            .header("anthropic-version", &self.config.version)
+            .json(body)
+            .timeout(timeout);
+        if let Some(key) = &self.api_key {
+            req = req.header("x-api-key", key);
+        }
+        let response = req.send().await.map_err(|e| transport_error(e, timeout))?;
+        if !response.status().is_success() {
+            return Err(status_error(response).await);
+        }
+        Ok(response)
+    }
+
+    async fn one(&self, request: &ChatRequest) -> Result<(Choice, Usage, String), ProviderError> {
+        let body = self.body(request, false);
+        let timeout = self.timeout(request);
+        self.config
+            .retry
+            .run(|| async {
+                let response = self.send(&body, timeout).await?;
+                let bytes = response
+                    .bytes()
+                    .await
+                    .map_err(|e| transport_error(e, timeout))?;
+                parse_message(&bytes)
+            })
+            .await
+    }
+}
+
+#[derive(Deserialize)]
+struct MessageBody {
+    #[serde(default)]
+    model: String,
+    content: Vec<ContentBlock>,
+    #[serde(default)]
+    stop_reason: Option<String>,
+    usage: UsageBody,
+}
+
+#[derive(Deserialize)]
+struct ContentBlock {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    text: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct UsageBody {
+    #[serde(default)]
+    input_tokens: u32,
+    #[serde(default)]
+    output_tokens: u32,
+}
+
+fn parse_message(bytes: &[u8]) -> Result<(Choice, Usage, String), ProviderError> {
+    let body: MessageBody = serde_json::from_slice(bytes)
+        .map_err(|e| ProviderError::Malformed(format!("message JSON: {e}")))?;
+    let text: String = body
+        .content
+        .iter()
+        .filter(|b| b.kind == "text")
+        .filter_map(|b| b.text.as_deref())
+        .collect();
+    let usage = Usage {
+        input_tokens: body.usage.input_tokens,
+        output_tokens: body.usage.output_tokens,
+    };
+    Ok((
+        Choice {
+            text,
+            correct: None,
+            sample: None,
+            finish_reason: body.stop_reason,
+        },
+        usage,
+        body.model,
+    ))
+}
+
+fn parse_anthropic_event(data: &str) -> Result<Vec<StreamEvent>, ProviderError> {
+    let v: Value = serde_json::from_str(data)
+        .map_err(|e| ProviderError::Malformed(format!("stream event: {e}")))?;
+    Ok(match v["type"].as_str() {
+        Some("message_start") => vec![StreamEvent::Usage(Usage {
+            input_tokens: v["message"]["usage"]["input_tokens"].as_u64().unwrap_or(0) as u32,
+            output_tokens: 0,
+        })],
+        Some("content_block_delta") => v["delta"]["text"]
+            .as_str()
+            .map(|t| vec![StreamEvent::Delta(t.into())])
+            .unwrap_or_default(),
+        Some("message_delta") => {
+            let mut out = vec![StreamEvent::Usage(Usage {
+                input_tokens: 0,
+                output_tokens: v["usage"]["output_tokens"].as_u64().unwrap_or(0) as u32,
+            })];
+            if let Some(r) = v["delta"]["stop_reason"].as_str() {
+                out.push(StreamEvent::Finish(r.into()));
+            }
+            out
+        }
+        Some("error") => {
+            return Err(ProviderError::Stream(
+                v["error"]["message"]
+                    .as_str()
+                    .unwrap_or("error event")
+                    .into(),
+            ))
+        }
+        _ => vec![],
+    })
+}
+
+#[async_trait::async_trait]
+impl Provider for AnthropicProvider {
+    async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
+        // The Messages API has no `n`: one call per sample, concurrently.
+        let calls = (0..request.n.max(1)).map(|_| self.one(request));
+        let results = futures::future::try_join_all(calls).await?;
+        let mut usage = Usage::default();
+        let mut choices = Vec::new();
+        let mut model = request.model.clone();
+        for (choice, u, m) in results {
+            usage.input_tokens += u.input_tokens;
+            usage.output_tokens += u.output_tokens;
+            choices.push(choice);
+            if !m.is_empty() {
+                model = m;
+            }
+        }
+        Ok(ChatResponse {
+            model,
+            choices,
+            usage,
+        })
+    }
+
+    async fn chat_stream(&self, request: &ChatRequest) -> Result<EventStream, ProviderError> {
+        let body = self.body(request, true);
+        let timeout = self.timeout(request);
+        let response = self.config.retry.run(|| self.send(&body, timeout)).await?;
+        Ok(sse_events(
+            response,
+            Duration::from_millis(self.config.stream_idle_timeout_ms),
+            parse_anthropic_event,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::types::Message;
+
+    #[test]
+    fn maps_system_messages_and_parses_replies() {
+        let p = AnthropicProvider::new(AnthropicConfig {
+            api_key_env: None,
+            ..serde_json::from_str("{}").unwrap()
+        })
+        .unwrap();
+        let req = ChatRequest {
+            model: "claude".into(),
+            messages: vec![
+                Message {
+                    role: "system".into(),
+                    content: "be brief".into(),
+                },
+                Message::user("hi"),
+            ],
+            ..Default::default()
+        };
+        let body = p.body(&req, false);
+        assert_eq!(body["system"], "be brief");
+        assert_eq!(body["messages"].as_array().unwrap().len(), 1);
+        assert_eq!(body["max_tokens"], 1024);
+        let (c, u, _) = parse_message(
+            br#"{"model":"claude","content":[{"type":"text","text":"yo"}],"stop_reason":"end_turn","usage":{"input_tokens":5,"output_tokens":2}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.text, "yo");
+        assert_eq!(
+            u,
+            Usage {
+                input_tokens: 5,
+                output_tokens: 2
+            }
+        );
+        let ev = parse_anthropic_event(
+            r#"{"type":"content_block_delta","delta":{"type":"text_delta","text":"a"}}"#,
+        )
+        .unwrap();
+        assert_eq!(ev, vec![StreamEvent::Delta("a".into())]);
+    }
+}

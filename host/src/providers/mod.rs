@@ -1,0 +1,161 @@
+//! Model backends behind one trait: OpenAI-compatible chat completions (OpenAI, vLLM,
+//! Ollama, Together, Groq, ...), Anthropic Messages, and a replay provider serving
+//! recorded answers for offline runs and evaluation.
+
+pub mod anthropic;
+pub mod openai;
+pub mod pricing;
+pub mod replay;
+pub mod retry;
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures::Stream;
+use serde::{Deserialize, Serialize};
+
+pub use pricing::Price;
+
+use crate::runtime::types::Message;
+
+/// A chat completion request as the pipeline issues it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ChatRequest {
+    /// The model's name at the provider.
+    pub model: String,
+    pub messages: Vec<Message>,
+    pub max_tokens: Option<u32>,
+    pub temperature: Option<f32>,
+    /// Samples in one call (providers without `n` are called `n` times).
+    pub n: u32,
+    /// Which samples of the request these are (0 for the first call of a request, then
+    /// counting up): the replay provider returns distinct recorded samples per index.
+    pub sample_index: u32,
+    /// Upper bound for the whole call, retries included.
+    #[serde(skip)]
+    pub timeout: Option<Duration>,
+}
+
+/// One generated answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Choice {
+    pub text: String,
+    /// Ground-truth label of a recorded answer (replay only): used by `arbiter eval`,
+    /// never shown to plugins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correct: Option<bool>,
+    /// Position of a recorded answer among its model's samples (replay only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub input_tokens: u32,
+    pub output_tokens: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChatResponse {
+    pub model: String,
+    pub choices: Vec<Choice>,
+    pub usage: Usage,
+}
+
+/// A piece of a streamed answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamEvent {
+    Delta(String),
+    Usage(Usage),
+    Finish(String),
+}
+
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, ProviderError>> + Send>>;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProviderError {
+    #[error("upstream did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("cannot reach upstream: {0}")]
+    Connect(String),
+    #[error("upstream returned HTTP {status}: {body}")]
+    Http {
+        status: u16,
+        body: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("upstream sent a malformed response: {0}")]
+    Malformed(String),
+    #[error("upstream stream broke: {0}")]
+    Stream(String),
+    #[error("unknown model `{0}` at this provider")]
+    UnknownModel(String),
+    #[error("provider is misconfigured: {0}")]
+    Config(String),
+}
+
+impl ProviderError {
+    /// Errors worth retrying: rate limits, server errors, dropped connections.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ProviderError::Http { status, .. } => {
+                *status == 429 || *status == 408 || *status >= 500
+            }
+            ProviderError::Connect(_) => true,
+            _ => false,
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ProviderError::Http { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProviderError::Timeout(_) => "upstream_timeout",
+            ProviderError::Connect(_) => "upstream_unreachable",
+            ProviderError::Http { .. } => "upstream_error",
+            ProviderError::Malformed(_) => "upstream_malformed",
+            ProviderError::Stream(_) => "upstream_stream_broken",
+            ProviderError::UnknownModel(_) => "unknown_model",
+            ProviderError::Config(_) => "provider_config",
+        }
+    }
+}
+
+#[async_trait::async_trait]
+pub trait Provider: Send + Sync {
+    async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError>;
+
+    /// Streams one answer. Providers that cannot stream emit the whole answer at once.
+    async fn chat_stream(&self, request: &ChatRequest) -> Result<EventStream, ProviderError> {
+        let response = self.chat(request).await?;
+        let choice = response
+            .choices
+            .into_iter()
+            .next()
+            .map(|c| c.text)
+            .unwrap_or_default();
+        let events = vec![
+            Ok(StreamEvent::Delta(choice)),
+            Ok(StreamEvent::Usage(response.usage)),
+            Ok(StreamEvent::Finish("stop".into())),
+        ];
+        Ok(Box::pin(futures::stream::iter(events)))
+    }
+}
+
+/// Rough token count when a provider does not report usage: ~4 characters per token
+/// (the convention the replay datasets' reference costs use).
+pub fn estimate_tokens(text: &str) -> u32 {
+    text.chars().count().div_ceil(4) as u32
+}
+
+pub fn estimate_prompt_tokens(messages: &[Message]) -> u32 {
+    messages.iter().map(|m| estimate_tokens(&m.content)).sum()
+}

@@ -1,0 +1,444 @@
+//! OpenAI-compatible chat completions over HTTP: OpenAI, vLLM, Ollama, Together, Groq and
+//! anything else speaking `/v1/chat/completions`, JSON or SSE.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::retry::{parse_retry_after, RetryPolicy};
+use super::{
+    estimate_prompt_tokens, estimate_tokens, ChatRequest, ChatResponse, Choice, EventStream,
+    Provider, ProviderError, StreamEvent, Usage,
+};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenAiConfig {
+    /// Base URL including `/v1`, e.g. `https://api.openai.com/v1`.
+    pub base_url: String,
+    /// Environment variable holding the API key (never the key itself in config).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    #[serde(default = "default_connect_ms")]
+    pub connect_timeout_ms: u64,
+    /// Whole-call timeout when the request's budget does not set a tighter one.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Longest silence allowed between streamed chunks.
+    #[serde(default = "default_idle_ms")]
+    pub stream_idle_timeout_ms: u64,
+    #[serde(default)]
+    pub retry: RetryPolicy,
+    /// Extra headers sent with every request.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+fn default_connect_ms() -> u64 {
+    5_000
+}
+
+fn default_timeout_ms() -> u64 {
+    120_000
+}
+
+fn default_idle_ms() -> u64 {
+    30_000
+}
+
+pub struct OpenAiProvider {
+    client: reqwest::Client,
+    url: String,
+    api_key: Option<String>,
+    config: OpenAiConfig,
+}
+
+/// One HTTP client per provider: pooled keep-alive connections, no Nagle delay.
+pub(crate) fn http_client(
+    connect_timeout: Duration,
+    headers: &BTreeMap<String, String>,
+) -> Result<reqwest::Client, ProviderError> {
+    let mut default_headers = reqwest::header::HeaderMap::new();
+    for (k, v) in headers {
+        let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
+            .map_err(|e| ProviderError::Config(format!("header name `{k}`: {e}")))?;
+        let value = reqwest::header::HeaderValue::from_str(v)
+            .map_err(|e| ProviderError::Config(format!("header `{k}`: {e}")))?;
+        default_headers.insert(name, value);
+    }
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .tcp_nodelay(true)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(256)
+        .default_headers(default_headers)
+        .build()
+        .map_err(|e| ProviderError::Config(format!("HTTP client: {e}")))
+}
+
+pub(crate) fn api_key(env: &Option<String>) -> Result<Option<String>, ProviderError> {
+    match env {
+        None => Ok(None),
+        Some(name) => std::env::var(name).map(Some).map_err(|_| {
+            ProviderError::Config(format!(
+                "environment variable `{name}` (the API key) is not set"
+            ))
+        }),
+    }
+}
+
+/// Maps a transport error to the typed error the pipeline reports.
+pub(crate) fn transport_error(e: reqwest::Error, timeout: Duration) -> ProviderError {
+    if e.is_timeout() {
+        ProviderError::Timeout(timeout)
+    } else if e.is_connect() || e.is_request() {
+        ProviderError::Connect(e.to_string())
+    } else if e.is_decode() || e.is_body() {
+        ProviderError::Malformed(e.to_string())
+    } else {
+        ProviderError::Connect(e.to_string())
+    }
+}
+
+/// Turns a non-2xx response into `ProviderError::Http` with its `Retry-After`.
+pub(crate) async fn status_error(response: reqwest::Response) -> ProviderError {
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after);
+    let body = response.text().await.unwrap_or_default();
+    let body: String = body.chars().take(500).collect();
+    ProviderError::Http {
+        status,
+        body,
+        retry_after,
+    }
+}
+
+impl OpenAiProvider {
+    pub fn new(config: OpenAiConfig) -> Result<Self, ProviderError> {
+        let client = http_client(
+            Duration::from_millis(config.connect_timeout_ms),
+            &config.headers,
+        )?;
+        let url = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
+        let api_key = api_key(&config.api_key_env)?;
+        Ok(OpenAiProvider {
+            client,
+            url,
+            api_key,
+            config,
+        })
+    }
+
+    fn body(&self, request: &ChatRequest, stream: bool) -> Value {
+        let mut body = json!({ "model": request.model, "messages": request.messages });
+        if let Some(m) = request.max_tokens {
+            body["max_tokens"] = json!(m);
+        }
+        if let Some(t) = request.temperature {
+            body["temperature"] = json!(t);
+        }
+        if request.n > 1 {
+            body["n"] = json!(request.n);
+        }
+        if stream {
+            body["stream"] = json!(true);
+            body["stream_options"] = json!({ "include_usage": true });
+        }
+        body
+    }
+
+    fn timeout(&self, request: &ChatRequest) -> Duration {
+        let own = Duration::from_millis(self.config.timeout_ms);
+        request.timeout.map_or(own, |t| t.min(own))
+    }
+
+    async fn send(
+        &self,
+        body: &Value,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, ProviderError> {
+        let mut req = self.client.post(&self.url).json(body).timeout(timeout);
+        if let Some(key) = &self.api_key {
+            req = req.bearer_auth(key);
+        }
+        let response = req.send().await.map_err(|e| transport_error(e, timeout))?;
+        if !response.status().is_success() {
+            return Err(status_error(response).await);
+        }
+        Ok(response)
+    }
+}
+
+#[derive(Deserialize)]
+struct CompletionBody {
+    #[serde(default)]
+    model: Option<String>,
+    choices: Vec<CompletionChoice>,
+    #[serde(default)]
+    usage: Option<UsageBody>,
+}
+
+#[derive(Deserialize)]
+struct CompletionChoice {
+    message: ChoiceMessage,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChoiceMessage {
+    #[serde(default)]
+    content: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct UsageBody {
+    #[serde(default)]
+    prompt_tokens: u32,
+    #[serde(default)]
+    completion_tokens: u32,
+}
+
+/// Parses an OpenAI-shaped completion body (also used for the gateway's own tests).
+pub(crate) fn parse_completion(
+    bytes: &[u8],
+    request: &ChatRequest,
+) -> Result<ChatResponse, ProviderError> {
+    let body: CompletionBody = serde_json::from_slice(bytes)
+        .map_err(|e| ProviderError::Malformed(format!("completion JSON: {e}")))?;
+    if body.choices.is_empty() {
+        return Err(ProviderError::Malformed("completion has no choices".into()));
+    }
+    let choices: Vec<Choice> = body
+        .choices
+        .into_iter()
+        .map(|c| Choice {
+            text: c.message.content.unwrap_or_default(),
+            correct: None,
+            sample: None,
+            finish_reason: c.finish_reason,
+        })
+        .collect();
+    let usage = match body.usage {
+        Some(u) => Usage {
+            input_tokens: u.prompt_tokens,
+            output_tokens: u.completion_tokens,
+        },
+        None => Usage {
+            input_tokens: estimate_prompt_tokens(&request.messages),
+            output_tokens: choices.iter().map(|c| estimate_tokens(&c.text)).sum(),
+        },
+    };
+    Ok(ChatResponse {
+        model: body.model.unwrap_or_else(|| request.model.clone()),
+        choices,
+        usage,
+    })
+}
+
+#[async_trait::async_trait]
+impl Provider for OpenAiProvider {
+    async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
+        let body = self.body(request, false);
+        let timeout = self.timeout(request);
+        self.config
+            .retry
+            .run(|| async {
+                let response = self.send(&body, timeout).await?;
+                let bytes = response
+                    .bytes()
+                    .await
+                    .map_err(|e| transport_error(e, timeout))?;
+                parse_completion(&bytes, request)
+            })
+            .await
+    }
+
+    async fn chat_stream(&self, request: &ChatRequest) -> Result<EventStream, ProviderError> {
+        let body = self.body(request, true);
+        let timeout = self.timeout(request);
+        // Only establishing the stream is retried: a half-delivered answer is not.
+        let response = self.config.retry.run(|| self.send(&body, timeout)).await?;
+        let idle = Duration::from_millis(self.config.stream_idle_timeout_ms);
+        Ok(sse_events(response, idle, parse_openai_chunk))
+    }
+}
+
+/// Parses one OpenAI stream chunk into events.
+fn parse_openai_chunk(data: &str) -> Result<Vec<StreamEvent>, ProviderError> {
+    let v: Value = serde_json::from_str(data)
+        .map_err(|e| ProviderError::Malformed(format!("stream chunk: {e}")))?;
+    let mut events = Vec::new();
+    if let Some(choice) = v["choices"].get(0) {
+        if let Some(text) = choice["delta"]["content"].as_str() {
+            if !text.is_empty() {
+                events.push(StreamEvent::Delta(text.to_string()));
+            }
+        }
+        if let Some(reason) = choice["finish_reason"].as_str() {
+            events.push(StreamEvent::Finish(reason.to_string()));
+        }
+    } else if !v["choices"].is_array() && v.get("usage").is_none() {
+        return Err(ProviderError::Malformed(format!(
+            "stream chunk without choices: {}",
+            truncate(data)
+        )));
+    }
+    if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+        events.push(StreamEvent::Usage(Usage {
+            input_tokens: u["prompt_tokens"].as_u64().unwrap_or(0) as u32,
+            output_tokens: u["completion_tokens"].as_u64().unwrap_or(0) as u32,
+        }));
+    }
+    Ok(events)
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(200).collect()
+}
+
+/// Turns an SSE response into events: every chunk must arrive within `idle`, the stream
+/// must end with `[DONE]` (or the provider's own end event, signalled by `parse`
+/// returning a `Finish` followed by the connection closing), and malformed chunks are
+/// errors, never a hang.
+pub(crate) fn sse_events(
+    response: reqwest::Response,
+    idle: Duration,
+    parse: fn(&str) -> Result<Vec<StreamEvent>, ProviderError>,
+) -> EventStream {
+    let mut source = response.bytes_stream().eventsource();
+    let stream = async_stream_events(move |tx| async move {
+        let mut finished = false;
+        loop {
+            let next = match tokio::time::timeout(idle, source.next()).await {
+                Err(_) => {
+                    let _ = tx
+                        .send(Err(ProviderError::Stream(format!("no data for {idle:?}"))))
+                        .await;
+                    return;
+                }
+                Ok(n) => n,
+            };
+            match next {
+                None => {
+                    if !finished {
+                        let _ = tx
+                            .send(Err(ProviderError::Stream(
+                                "stream ended before it finished".into(),
+                            )))
+                            .await;
+                    }
+                    return;
+                }
+                Some(Err(e)) => {
+                    let _ = tx.send(Err(ProviderError::Stream(e.to_string()))).await;
+                    return;
+                }
+                Some(Ok(event)) => {
+                    if event.data.trim() == "[DONE]" {
+                        return;
+                    }
+                    if event.event == "message_stop" {
+                        return;
+                    }
+                    match parse(&event.data) {
+                        Ok(events) => {
+                            for e in events {
+                                finished |= matches!(e, StreamEvent::Finish(_));
+                                if tx.send(Ok(e)).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e)).await;
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    });
+    Box::pin(stream)
+}
+
+/// A stream fed by a producer task through a small channel; dropping the stream stops
+/// the producer (and with it the upstream connection).
+pub(crate) fn async_stream_events<F, Fut>(
+    producer: F,
+) -> impl futures::Stream<Item = Result<StreamEvent, ProviderError>> + Send
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<StreamEvent, ProviderError>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let task = tokio::spawn(producer(tx));
+    let abort = AbortOnDrop(task);
+    tokio_stream::wrappers::ReceiverStream::new(rx).map(move |item| {
+        let _keep = &abort;
+        item
+    })
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_completions_and_chunks() {
+        let req = ChatRequest {
+            model: "m".into(),
+            ..Default::default()
+        };
+        let body = br#"{"model":"m-1","choices":[{"message":{"content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#;
+        let r = parse_completion(body, &req).unwrap();
+        assert_eq!(r.choices[0].text, "hi");
+        assert_eq!(
+            r.usage,
+            Usage {
+                input_tokens: 3,
+                output_tokens: 1
+            }
+        );
+        assert!(matches!(
+            parse_completion(b"{not json", &req),
+            Err(ProviderError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_completion(br#"{"choices":[]}"#, &req),
+            Err(ProviderError::Malformed(_))
+        ));
+        let ev =
+            parse_openai_chunk(r#"{"choices":[{"delta":{"content":"a"},"finish_reason":null}]}"#)
+                .unwrap();
+        assert_eq!(ev, vec![StreamEvent::Delta("a".into())]);
+        let ev = parse_openai_chunk(
+            r#"{"choices":[],"usage":{"prompt_tokens":2,"completion_tokens":5}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            ev,
+            vec![StreamEvent::Usage(Usage {
+                input_tokens: 2,
+                output_tokens: 5
+            })]
+        );
+        assert!(parse_openai_chunk("garbage").is_err());
+    }
+}

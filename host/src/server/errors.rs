@@ -1,0 +1,105 @@
+//! Errors in OpenAI's JSON shape (`{"error": {"message", "type", "param", "code"}}`), so
+//! OpenAI clients surface them as they would OpenAI's own.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::pipeline::budget::BudgetError;
+use crate::pipeline::ExecError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub kind: &'static str,
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(
+        status: StatusCode,
+        kind: &'static str,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ApiError {
+        ApiError {
+            status,
+            kind,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(code: &str, message: impl Into<String>) -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            code,
+            message,
+        )
+    }
+
+    pub fn unauthorized() -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "invalid_api_key",
+            "missing or unknown API key: send `Authorization: Bearer <key>`",
+        )
+    }
+
+    pub fn not_found(code: &str, message: impl Into<String>) -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            code,
+            message,
+        )
+    }
+
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "internal_error",
+            message,
+        )
+    }
+
+    pub fn body(&self) -> serde_json::Value {
+        json!({ "error": { "message": self.message, "type": self.kind, "param": null, "code": self.code } })
+    }
+}
+
+impl From<&ExecError> for ApiError {
+    fn from(e: &ExecError) -> ApiError {
+        let (status, kind) = match e {
+            ExecError::UnknownTarget(_) => (StatusCode::NOT_FOUND, "invalid_request_error"),
+            ExecError::OverBudget(BudgetError::Deadline) => {
+                (StatusCode::GATEWAY_TIMEOUT, "timeout_error")
+            }
+            ExecError::OverBudget(_) => (StatusCode::PAYMENT_REQUIRED, "budget_error"),
+            ExecError::Provider { error, .. } => match error {
+                crate::providers::ProviderError::Timeout(_) => {
+                    (StatusCode::GATEWAY_TIMEOUT, "upstream_error")
+                }
+                crate::providers::ProviderError::Http { status: 429, .. } => {
+                    (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error")
+                }
+                _ => (StatusCode::BAD_GATEWAY, "upstream_error"),
+            },
+            ExecError::NoAnswer(_) => (StatusCode::BAD_GATEWAY, "upstream_error"),
+            ExecError::Plugin { .. } | ExecError::Invalid(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "server_error")
+            }
+        };
+        ApiError::new(status, kind, e.code(), e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(self.body())).into_response()
+    }
+}

@@ -1,0 +1,588 @@
+//! The OpenAI-compatible gateway: `POST /v1/chat/completions` (JSON and SSE), models,
+//! traces, feedback, health, readiness and Prometheus metrics.
+
+pub mod auth;
+pub mod errors;
+pub mod metrics;
+pub mod openai;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use futures::StreamExt;
+use serde_json::json;
+
+use self::auth::Auth;
+use self::errors::ApiError;
+use self::metrics::Metrics;
+use self::openai::{ChatCompletionRequest, Chunk};
+use crate::pipeline::{
+    AttemptKind, AttemptOutcome, AttemptRecord, BudgetLimits, Engine, ExecRequest, Node,
+    RequestOutcome, RequestTrace,
+};
+use crate::providers::{estimate_prompt_tokens, ChatRequest, StreamEvent, Usage};
+use crate::runtime::types::Task;
+use crate::store::{Feedback, TraceStore};
+
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub store: Arc<TraceStore>,
+    pub auth: Auth,
+    pub metrics: Metrics,
+    pub ready: AtomicBool,
+}
+
+pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/models", get(models))
+        .route("/v1/traces/{id}", get(trace))
+        .route("/v1/feedback", post(feedback))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+fn now_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn tenant(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+    state
+        .auth
+        .tenant(headers)
+        .ok_or_else(ApiError::unauthorized)
+}
+
+fn header_num<T: std::str::FromStr>(
+    headers: &HeaderMap,
+    name: &str,
+) -> Result<Option<T>, ApiError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_header",
+                    format!("header `{name}` must be a number"),
+                )
+            }),
+    }
+}
+
+/// Budget from `x-arbiter-*` headers (they can only tighten the pipeline's own).
+fn header_budget(headers: &HeaderMap) -> Result<BudgetLimits, ApiError> {
+    Ok(BudgetLimits {
+        deadline_ms: header_num(headers, "x-arbiter-deadline-ms")?,
+        max_cost_usd: header_num(headers, "x-arbiter-max-cost-usd")?,
+        max_calls: header_num(headers, "x-arbiter-max-calls")?,
+        max_depth: header_num(headers, "x-arbiter-max-depth")?,
+    })
+}
+
+async fn chat_completions(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match chat(&state, &headers, body).await {
+        Ok(r) => r,
+        Err(e) => {
+            state.metrics.error(&e.code);
+            e.into_response()
+        }
+    }
+}
+
+async fn chat(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let tenant = tenant(state, headers)?;
+    let request: ChatCompletionRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))?;
+    if request.messages.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_messages",
+            "`messages` must not be empty",
+        ));
+    }
+    if request.n.unwrap_or(1) != 1 {
+        return Err(ApiError::bad_request(
+            "unsupported_n",
+            "n > 1 is not supported: a pipeline returns its one chosen answer (use a best_of pipeline to sample several)",
+        ));
+    }
+    let messages = request
+        .messages
+        .into_iter()
+        .map(|m| m.into_message())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|m| ApiError::bad_request("invalid_messages", m))?;
+    let options = request.arbiter.unwrap_or_default();
+    let mut metadata = request.metadata.unwrap_or_default();
+    metadata.extend(options.metadata);
+    let mut tags = options.tags;
+    if let Some(h) = headers.get("x-arbiter-tags").and_then(|v| v.to_str().ok()) {
+        tags.extend(
+            h.split(',')
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty()),
+        );
+    }
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    let task = Task {
+        id: id.clone(),
+        messages,
+        tags,
+        metadata,
+    };
+    let budget = options.budget.tightened_by(header_budget(headers)?);
+    let exec = ExecRequest {
+        id,
+        tenant: tenant.clone(),
+        target: request.model.clone(),
+        task,
+        budget,
+        max_tokens: request.max_completion_tokens.or(request.max_tokens),
+        temperature: request.temperature,
+    };
+    if request.stream {
+        if let Ok((Node::Single { model, verify, .. }, limits, _)) =
+            state.engine.resolve(&tenant, &request.model)
+        {
+            if verify.is_empty() {
+                return Ok(stream_passthrough(
+                    state.clone(),
+                    exec,
+                    model,
+                    limits.tightened_by(budget),
+                    request.model,
+                ));
+            }
+        }
+    }
+    let result = state.engine.execute(exec).await;
+    let trace = result.trace;
+    let label = metric_label(&state.engine, &request.model);
+    state.metrics.observe(&trace, label);
+    let response = match (&result.answer, &result.error) {
+        (Some(_), _) => {
+            if request.stream {
+                Ok(stream_answer(&trace, &request.model))
+            } else {
+                Ok(axum::Json(openai::completion(&trace, &request.model, now_s())).into_response())
+            }
+        }
+        (None, Some(e)) => {
+            let mut api = ApiError::from(e);
+            api.message = format!("{} (trace {})", api.message, trace.id);
+            Err(api)
+        }
+        (None, None) => Err(ApiError::internal(
+            "the pipeline returned neither an answer nor an error",
+        )),
+    };
+    if let Err(e) = state.store.record(trace) {
+        tracing::error!(error = %e, "could not queue the trace");
+    }
+    response
+}
+
+/// Bounded label set for metrics: configured pipelines and models, else `other`.
+fn metric_label<'a>(engine: &'a Engine, target: &'a str) -> &'a str {
+    if engine.pipelines.contains_key(target) || engine.models.contains_key(target) {
+        target
+    } else {
+        "other"
+    }
+}
+
+fn sse_response(body: Body) -> Response {
+    let mut r = Response::new(body);
+    let h = r.headers_mut();
+    h.insert(
+        "content-type",
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert("cache-control", HeaderValue::from_static("no-cache"));
+    r
+}
+
+/// A verified answer, streamed after the pipeline accepted it: verification needs the
+/// whole answer, so the stream starts when the answer is final.
+fn stream_answer(trace: &RequestTrace, model: &str) -> Response {
+    let id = format!("chatcmpl-{}", trace.id);
+    let created = now_s();
+    let chunk = |choices, usage, arbiter| Chunk {
+        id: &id,
+        object: "chat.completion.chunk",
+        created,
+        model,
+        choices,
+        usage,
+        arbiter,
+    };
+    let text = trace.answer.clone().unwrap_or_default();
+    let frames: Vec<Result<Bytes, std::io::Error>> = vec![
+        Ok(openai::sse(&chunk(
+            vec![openai::delta(None, true, None)],
+            None,
+            None,
+        ))),
+        Ok(openai::sse(&chunk(
+            vec![openai::delta(Some(&text), false, None)],
+            None,
+            None,
+        ))),
+        Ok(openai::sse(&chunk(
+            vec![openai::delta(None, false, Some("stop"))],
+            Some(openai::usage_of(trace)),
+            Some(openai::arbiter_object(trace)),
+        ))),
+        Ok(Bytes::from_static(openai::DONE)),
+    ];
+    sse_response(Body::from_stream(futures::stream::iter(frames)))
+}
+
+/// Streams a plain model call straight through, chunk by chunk. If the client goes
+/// away, the upstream stream is dropped (its connection closed) and the attempt is
+/// recorded as cancelled.
+fn stream_passthrough(
+    state: Arc<AppState>,
+    exec: ExecRequest,
+    model: String,
+    limits: BudgetLimits,
+    requested: String,
+) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(32);
+    tokio::spawn(async move {
+        let started = tokio::time::Instant::now();
+        let created_at = now_s() * 1000;
+        let entry = &state.engine.models[&model];
+        let input = estimate_prompt_tokens(&exec.task.messages);
+        let request = ChatRequest {
+            model: entry.upstream.clone(),
+            messages: exec.task.messages.clone(),
+            max_tokens: exec.max_tokens,
+            temperature: exec.temperature,
+            n: 1,
+            sample_index: 0,
+            timeout: limits.deadline_ms.map(Duration::from_millis),
+        };
+        let id = format!("chatcmpl-{}", exec.id);
+        let created = now_s();
+        let mut text = String::new();
+        let mut usage = Usage {
+            input_tokens: input,
+            output_tokens: 0,
+        };
+        let mut outcome = AttemptOutcome::Unverified;
+        let mut error: Option<String> = None;
+        let chunk = |choices, usage, arbiter| Chunk {
+            id: &id,
+            object: "chat.completion.chunk",
+            created,
+            model: &requested,
+            choices,
+            usage,
+            arbiter,
+        };
+        match entry.provider.chat_stream(&request).await {
+            Err(e) => {
+                outcome = AttemptOutcome::Failed;
+                error = Some(format!("{}: {e}", e.code()));
+                let api = ApiError::from(&crate::pipeline::ExecError::Provider {
+                    model: model.clone(),
+                    error: e,
+                });
+                let _ = tx
+                    .send(Ok(Bytes::from(format!("data: {}\n\n", api.body()))))
+                    .await;
+            }
+            Ok(mut events) => {
+                let mut finish = "stop".to_string();
+                let mut sent_role = false;
+                loop {
+                    let event = match events.next().await {
+                        None => break,
+                        Some(e) => e,
+                    };
+                    let frame = match event {
+                        Ok(StreamEvent::Delta(d)) => {
+                            text.push_str(&d);
+                            let role = !std::mem::replace(&mut sent_role, true);
+                            Some(openai::sse(&chunk(
+                                vec![openai::delta(Some(&d), role, None)],
+                                None,
+                                None,
+                            )))
+                        }
+                        Ok(StreamEvent::Usage(u)) => {
+                            if u.input_tokens > 0 {
+                                usage.input_tokens = u.input_tokens;
+                            }
+                            usage.output_tokens = usage.output_tokens.max(u.output_tokens);
+                            None
+                        }
+                        Ok(StreamEvent::Finish(r)) => {
+                            finish = r;
+                            None
+                        }
+                        Err(e) => {
+                            outcome = AttemptOutcome::Failed;
+                            error = Some(format!("{}: {e}", e.code()));
+                            let api = ApiError::from(&crate::pipeline::ExecError::Provider {
+                                model: model.clone(),
+                                error: e,
+                            });
+                            Some(Bytes::from(format!("data: {}\n\n", api.body())))
+                        }
+                    };
+                    if let Some(frame) = frame {
+                        if tx.send(Ok(frame)).await.is_err() {
+                            outcome = AttemptOutcome::Cancelled;
+                            break;
+                        }
+                    }
+                    if outcome == AttemptOutcome::Failed {
+                        break;
+                    }
+                }
+                if usage.output_tokens == 0 {
+                    usage.output_tokens = crate::providers::estimate_tokens(&text);
+                }
+                if outcome == AttemptOutcome::Unverified {
+                    let mut trace = trace_of(
+                        &exec,
+                        &model,
+                        created_at,
+                        started.elapsed(),
+                        usage,
+                        entry.price.cost(usage),
+                        outcome,
+                        &text,
+                        None,
+                    );
+                    trace.outcome = RequestOutcome::Unverified;
+                    let end = chunk(
+                        vec![openai::delta(None, false, Some(&finish))],
+                        Some(openai::usage_of(&trace)),
+                        Some(openai::arbiter_object(&trace)),
+                    );
+                    if tx.send(Ok(openai::sse(&end))).await.is_err()
+                        || tx.send(Ok(Bytes::from_static(openai::DONE))).await.is_err()
+                    {
+                        outcome = AttemptOutcome::Cancelled;
+                    }
+                }
+            }
+        }
+        let cost = match outcome {
+            AttemptOutcome::Failed => 0.0,
+            _ => entry.price.cost(usage),
+        };
+        let trace = trace_of(
+            &exec,
+            &model,
+            created_at,
+            started.elapsed(),
+            usage,
+            cost,
+            outcome,
+            &text,
+            error,
+        );
+        state
+            .metrics
+            .observe(&trace, metric_label(&state.engine, &exec.target));
+        if let Err(e) = state.store.record(trace) {
+            tracing::error!(error = %e, "could not queue the trace");
+        }
+    });
+    sse_response(Body::from_stream(
+        tokio_stream::wrappers::ReceiverStream::new(rx),
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn trace_of(
+    exec: &ExecRequest,
+    model: &str,
+    created_at: i64,
+    latency: Duration,
+    usage: Usage,
+    cost: f64,
+    outcome: AttemptOutcome,
+    text: &str,
+    error: Option<String>,
+) -> RequestTrace {
+    let ms = latency.as_secs_f64() * 1e3;
+    RequestTrace {
+        id: exec.id.clone(),
+        tenant: exec.tenant.clone(),
+        pipeline: exec.target.clone(),
+        created_at,
+        latency_ms: ms,
+        cost_usd: cost,
+        outcome: match outcome {
+            AttemptOutcome::Unverified => RequestOutcome::Unverified,
+            _ => RequestOutcome::Failed,
+        },
+        model: Some(model.into()),
+        score: None,
+        answer: Some(text.into()),
+        error: error.clone().or_else(|| {
+            (outcome == AttemptOutcome::Cancelled).then(|| "client disconnected".into())
+        }),
+        tags: exec.task.tags.clone(),
+        attempts: vec![AttemptRecord {
+            seq: 0,
+            node: "root".into(),
+            kind: AttemptKind::Model,
+            model: model.into(),
+            sample: Some(0),
+            started_ms: 0.0,
+            latency_ms: ms,
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+            cost_usd: cost,
+            outcome,
+            verdicts: vec![],
+            score: None,
+            error,
+            text: Some(text.into()),
+            label: None,
+        }],
+    }
+}
+
+async fn models(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let tenant = tenant(&state, &headers)?;
+    let created = now_s();
+    let data: Vec<_> = state
+        .engine
+        .targets_of(&tenant)
+        .into_iter()
+        .map(|(id, kind)| {
+            let description = state.engine.pipelines.get(&id).map(|p| p.description.clone()).unwrap_or_default();
+            json!({ "id": id, "object": "model", "created": created, "owned_by": "arbiter", "arbiter": { "kind": kind, "description": description } })
+        })
+        .collect();
+    Ok(axum::Json(json!({ "object": "list", "data": data })).into_response())
+}
+
+async fn trace(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let tenant = tenant(&state, &headers)?;
+    match state.store.trace(&tenant, &id).await {
+        Ok(Some(t)) => Ok(axum::Json(t).into_response()),
+        Ok(None) => Err(ApiError::not_found(
+            "trace_not_found",
+            format!("no trace `{id}`"),
+        )),
+        Err(e) => Err(ApiError::internal(e.to_string())),
+    }
+}
+
+async fn feedback(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let tenant = tenant(&state, &headers)?;
+    let fb: Feedback = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("feedback: {e}")))?;
+    if fb.correct.is_none() && fb.score.is_none() && fb.note.is_none() {
+        return Err(ApiError::bad_request(
+            "invalid_feedback",
+            "give at least one of `correct`, `score`, `note`",
+        ));
+    }
+    if fb.score.is_some_and(|s| !(0.0..=1.0).contains(&s)) {
+        return Err(ApiError::bad_request(
+            "invalid_feedback",
+            "`score` must be in [0, 1]",
+        ));
+    }
+    match state.store.feedback(&tenant, fb).await {
+        Ok(true) => Ok(axum::Json(json!({ "ok": true })).into_response()),
+        Ok(false) => Err(ApiError::not_found("trace_not_found", "no such request")),
+        Err(e) => Err(ApiError::internal(e.to_string())),
+    }
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let store_ok = tokio::time::timeout(Duration::from_secs(2), state.store.flush())
+        .await
+        .is_ok_and(|r| r.is_ok());
+    if state.ready.load(Ordering::Relaxed) && store_ok {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
+    }
+}
+
+async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish (up to `grace`)
+/// and drains the trace queue.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    max_body_bytes: usize,
+    grace: Duration,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state.clone(), max_body_bytes);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let mut stop = stop_rx.clone();
+    let result = tokio::select! {
+        r = server => r,
+        _ = async {
+            let _ = stop.wait_for(|s| *s).await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!("in-flight requests did not finish within {grace:?}; stopping");
+            Ok(())
+        }
+    };
+    state.ready.store(false, Ordering::Relaxed);
+    if let Err(e) = state.store.close().await {
+        tracing::error!(error = %e, "flushing traces on shutdown failed");
+    }
+    result
+}

@@ -1,0 +1,520 @@
+//! The trace and feedback store: SQLite (WAL) in embedded mode.
+//!
+//! Requests never wait for the disk: traces go through a channel to one writer thread
+//! that commits them in batches. A read of a trace that may still be queued waits for a
+//! flush first, so a client can read the trace of a request it just made. On shutdown
+//! the queue is drained before the process exits.
+
+pub mod stats;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::pipeline::{AttemptRecord, RequestTrace};
+pub use stats::StatsBook;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("trace store {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("trace store: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("trace store is closed")]
+    Closed,
+    #[error("trace store: {0}")]
+    Corrupt(String),
+}
+
+/// A user verdict or ground truth for a request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Feedback {
+    pub request_id: String,
+    #[serde(default)]
+    pub correct: Option<bool>,
+    #[serde(default)]
+    pub score: Option<f64>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+enum Op {
+    Trace(Box<RequestTrace>),
+    Feedback {
+        tenant: String,
+        feedback: Feedback,
+        at: i64,
+    },
+    ApiKey {
+        hash: String,
+        tenant: String,
+        label: String,
+        at: i64,
+    },
+    Flush(oneshot::Sender<()>),
+}
+
+pub struct TraceStore {
+    tx: mpsc::UnboundedSender<Op>,
+    reader: Arc<Mutex<Connection>>,
+    pub stats: Arc<StatsBook>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS requests (
+    id TEXT PRIMARY KEY, tenant TEXT NOT NULL, pipeline TEXT NOT NULL, created_at INTEGER NOT NULL,
+    latency_ms REAL NOT NULL, cost_usd REAL NOT NULL, outcome TEXT NOT NULL, model TEXT,
+    score REAL, answer TEXT, error TEXT, tags TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS requests_tenant ON requests(tenant, created_at);
+CREATE TABLE IF NOT EXISTS attempts (
+    request_id TEXT NOT NULL, seq INTEGER NOT NULL, record TEXT NOT NULL,
+    model TEXT NOT NULL, outcome TEXT NOT NULL, latency_ms REAL NOT NULL, cost_usd REAL NOT NULL,
+    PRIMARY KEY (request_id, seq)
+);
+CREATE INDEX IF NOT EXISTS attempts_model ON attempts(model);
+CREATE TABLE IF NOT EXISTS feedback (
+    request_id TEXT NOT NULL, tenant TEXT NOT NULL, created_at INTEGER NOT NULL,
+    correct INTEGER, score REAL, note TEXT
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_hash TEXT PRIMARY KEY, tenant TEXT NOT NULL, label TEXT NOT NULL, created_at INTEGER NOT NULL
+);
+PRAGMA user_version = 1;
+";
+
+fn open(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(|source| StoreError::Open {
+        path: path.into(),
+        source,
+    })?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // WAL + NORMAL: a committed batch survives a process crash; only an OS crash can
+    // lose the last few commits.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+fn write_op(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<(), StoreError> {
+    match op {
+        Op::Trace(t) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO requests (id, tenant, pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?
+            .execute(params![
+                t.id,
+                t.tenant,
+                t.pipeline,
+                t.created_at,
+                t.latency_ms,
+                t.cost_usd,
+                serde_json::to_value(t.outcome).ok().and_then(|v| v.as_str().map(String::from)),
+                t.model,
+                t.score,
+                t.answer,
+                t.error,
+                serde_json::to_string(&t.tags).unwrap_or_default(),
+            ])?;
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO attempts (request_id, seq, record, model, outcome, latency_ms, cost_usd)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for a in &t.attempts {
+                insert.execute(params![
+                    t.id,
+                    a.seq,
+                    serde_json::to_string(a).unwrap_or_default(),
+                    a.model,
+                    a.outcome.as_str(),
+                    a.latency_ms,
+                    a.cost_usd
+                ])?;
+            }
+        }
+        Op::Feedback {
+            tenant,
+            feedback,
+            at,
+        } => {
+            tx.prepare_cached(
+                "INSERT INTO feedback (request_id, tenant, created_at, correct, score, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![feedback.request_id, tenant, at, feedback.correct, feedback.score, feedback.note])?;
+        }
+        Op::ApiKey {
+            hash,
+            tenant,
+            label,
+            at,
+        } => {
+            tx.prepare_cached("INSERT OR IGNORE INTO api_keys (key_hash, tenant, label, created_at) VALUES (?1, ?2, ?3, ?4)")?
+                .execute(params![hash, tenant, label, at])?;
+        }
+        Op::Flush(_) => {}
+    }
+    Ok(())
+}
+
+/// The writer thread: commit whatever is queued in one transaction, then acknowledge
+/// the flushes that were waiting for it.
+fn writer(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Op>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < 2048 {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let result = (|| -> Result<(), StoreError> {
+            let tx = conn.transaction()?;
+            for op in &batch {
+                write_op(&tx, op)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        if let Err(e) = result {
+            tracing::error!(error = %e, ops = batch.len(), "writing traces failed");
+        }
+        for op in batch {
+            if let Op::Flush(done) = op {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl TraceStore {
+    /// Opens (or creates) the store at `path` and rebuilds statistics from recent attempts.
+    pub fn open(path: &Path) -> Result<TraceStore, StoreError> {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let conn = open(path)?;
+        conn.execute_batch(SCHEMA)?;
+        let reader = open(path)?;
+        let stats = Arc::new(StatsBook::new());
+        Self::warm_stats(&reader, &stats)?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let handle = std::thread::Builder::new()
+            .name("arbiter-traces".into())
+            .spawn(move || writer(conn, rx))
+            .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
+        Ok(TraceStore {
+            tx,
+            reader: Arc::new(Mutex::new(reader)),
+            stats,
+            writer: Mutex::new(Some(handle)),
+        })
+    }
+
+    fn warm_stats(conn: &Connection, stats: &StatsBook) -> Result<(), StoreError> {
+        let mut q = conn.prepare(
+            "SELECT a.record, r.tags FROM attempts a JOIN requests r ON r.id = a.request_id
+             ORDER BY r.created_at DESC LIMIT 20000",
+        )?;
+        let rows = q.query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?;
+        let mut traces = Vec::new();
+        for row in rows {
+            let (record, tags) = row?;
+            if let (Ok(a), Ok(tags)) = (
+                serde_json::from_str::<AttemptRecord>(&record),
+                serde_json::from_str::<Vec<String>>(&tags),
+            ) {
+                traces.push((a, tags));
+            }
+        }
+        for (a, tags) in traces.into_iter().rev() {
+            let t = RequestTrace {
+                id: String::new(),
+                tenant: String::new(),
+                pipeline: String::new(),
+                created_at: 0,
+                latency_ms: 0.0,
+                cost_usd: 0.0,
+                outcome: crate::pipeline::RequestOutcome::Failed,
+                model: None,
+                score: None,
+                answer: None,
+                error: None,
+                tags,
+                attempts: vec![a],
+            };
+            stats.record(&t);
+        }
+        Ok(())
+    }
+
+    fn send(&self, op: Op) -> Result<(), StoreError> {
+        self.tx.send(op).map_err(|_| StoreError::Closed)
+    }
+
+    /// Queues a finished request's trace (never blocks).
+    pub fn record(&self, trace: RequestTrace) -> Result<(), StoreError> {
+        self.stats.record(&trace);
+        self.send(Op::Trace(Box::new(trace)))
+    }
+
+    /// Waits until everything queued so far is committed.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let (done, wait) = oneshot::channel();
+        self.send(Op::Flush(done))?;
+        wait.await.map_err(|_| StoreError::Closed)
+    }
+
+    fn blocking_read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> impl std::future::Future<Output = Result<T, StoreError>> {
+        let reader = self.reader.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                f(&reader.lock().unwrap_or_else(|p| p.into_inner()))
+            })
+            .await
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?
+        }
+    }
+
+    /// The trace of request `id`, if it belongs to `tenant` (other tenants' traces do not
+    /// exist for the caller).
+    pub async fn trace(&self, tenant: &str, id: &str) -> Result<Option<RequestTrace>, StoreError> {
+        if let Some(t) = self.read_trace(tenant, id).await? {
+            return Ok(Some(t));
+        }
+        // Maybe still queued: wait for the writer, then look again.
+        self.flush().await?;
+        self.read_trace(tenant, id).await
+    }
+
+    async fn read_trace(&self, tenant: &str, id: &str) -> Result<Option<RequestTrace>, StoreError> {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
+        self.blocking_read(move |conn| {
+            let row = conn
+                .query_row(
+                    "SELECT pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags
+                     FROM requests WHERE id = ?1 AND tenant = ?2",
+                    params![id, tenant],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, f64>(2)?,
+                            r.get::<_, f64>(3)?,
+                            r.get::<_, String>(4)?,
+                            r.get::<_, Option<String>>(5)?,
+                            r.get::<_, Option<f64>>(6)?,
+                            r.get::<_, Option<String>>(7)?,
+                            r.get::<_, Option<String>>(8)?,
+                            r.get::<_, String>(9)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            let Some((pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags)) = row else {
+                return Ok(None);
+            };
+            let mut q = conn.prepare_cached("SELECT record FROM attempts WHERE request_id = ?1 ORDER BY seq")?;
+            let attempts = q
+                .query_map(params![id], |r| r.get::<_, String>(0))?
+                .map(|r| {
+                    let text = r?;
+                    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("attempt record: {e}")))
+                })
+                .collect::<Result<Vec<AttemptRecord>, StoreError>>()?;
+            Ok(Some(RequestTrace {
+                id,
+                tenant,
+                pipeline,
+                created_at,
+                latency_ms,
+                cost_usd,
+                outcome: serde_json::from_value(serde_json::Value::String(outcome))
+                    .map_err(|e| StoreError::Corrupt(format!("outcome: {e}")))?,
+                model,
+                score,
+                answer,
+                error,
+                tags: serde_json::from_str(&tags).unwrap_or_default(),
+                attempts,
+            }))
+        })
+        .await
+    }
+
+    /// Records feedback on one of the tenant's requests; false if there is no such request.
+    pub async fn feedback(&self, tenant: &str, feedback: Feedback) -> Result<bool, StoreError> {
+        let Some(trace) = self.trace(tenant, &feedback.request_id).await? else {
+            return Ok(false);
+        };
+        if let (Some(correct), Some(model)) = (feedback.correct, &trace.model) {
+            self.stats.feedback(model, &trace.tags, correct);
+        }
+        self.send(Op::Feedback {
+            tenant: tenant.into(),
+            feedback,
+            at: now_ms(),
+        })?;
+        Ok(true)
+    }
+
+    /// Stores an API key's hash for a tenant.
+    pub fn add_api_key(&self, hash: &str, tenant: &str, label: &str) -> Result<(), StoreError> {
+        self.send(Op::ApiKey {
+            hash: hash.into(),
+            tenant: tenant.into(),
+            label: label.into(),
+            at: now_ms(),
+        })
+    }
+
+    pub async fn api_keys(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.blocking_read(|conn| {
+            let mut q = conn.prepare("SELECT key_hash, tenant FROM api_keys")?;
+            let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// Drains the queue and stops the writer (graceful shutdown).
+    pub async fn close(&self) -> Result<(), StoreError> {
+        self.flush().await?;
+        Ok(())
+    }
+}
+
+impl Drop for TraceStore {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer after it commits what is queued.
+        let (tx, _) = mpsc::unbounded_channel();
+        drop(std::mem::replace(&mut self.tx, tx));
+        if let Some(h) = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = h.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::{AttemptKind, AttemptOutcome, RequestOutcome};
+    use crate::runtime::StatsSource;
+
+    fn trace(id: &str, tenant: &str) -> RequestTrace {
+        RequestTrace {
+            id: id.into(),
+            tenant: tenant.into(),
+            pipeline: "p".into(),
+            created_at: 1,
+            latency_ms: 12.0,
+            cost_usd: 0.5,
+            outcome: RequestOutcome::Accepted,
+            model: Some("m".into()),
+            score: Some(0.9),
+            answer: Some("42".into()),
+            error: None,
+            tags: vec!["math".into()],
+            attempts: vec![AttemptRecord {
+                seq: 0,
+                node: "root".into(),
+                kind: AttemptKind::Model,
+                model: "m".into(),
+                sample: Some(0),
+                started_ms: 0.0,
+                latency_ms: 11.0,
+                input_tokens: 3,
+                output_tokens: 4,
+                cost_usd: 0.5,
+                outcome: AttemptOutcome::Accepted,
+                verdicts: vec![],
+                score: Some(0.9),
+                error: None,
+                text: Some("42".into()),
+                label: None,
+            }],
+        }
+    }
+
+    #[tokio::test]
+    async fn traces_survive_a_restart_and_stay_with_their_tenant() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("traces.db");
+        {
+            let store = TraceStore::open(&path).unwrap();
+            store.record(trace("r1", "a")).unwrap();
+            // Read-your-writes: visible right after recording.
+            assert_eq!(
+                store
+                    .trace("a", "r1")
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .answer
+                    .as_deref(),
+                Some("42")
+            );
+            assert!(
+                store.trace("b", "r1").await.unwrap().is_none(),
+                "another tenant sees nothing"
+            );
+            store.record(trace("r2", "a")).unwrap();
+            // Dropped without an explicit flush: the writer drains its queue first.
+        }
+        let store = TraceStore::open(&path).unwrap();
+        let t = store
+            .trace("a", "r2")
+            .await
+            .unwrap()
+            .expect("kept across restart");
+        assert_eq!(t, trace("r2", "a"));
+        assert_eq!(
+            store.stats.query("m", Some("math")).map(|s| s.attempts),
+            Some(2),
+            "stats rebuilt"
+        );
+        assert!(store
+            .feedback(
+                "a",
+                Feedback {
+                    request_id: "r1".into(),
+                    correct: Some(false),
+                    score: None,
+                    note: None
+                }
+            )
+            .await
+            .unwrap());
+        assert!(!store
+            .feedback(
+                "b",
+                Feedback {
+                    request_id: "r1".into(),
+                    correct: Some(true),
+                    score: None,
+                    note: None
+                }
+            )
+            .await
+            .unwrap());
+    }
+}

@@ -1,0 +1,792 @@
+//! End-to-end tests of the gateway against an in-process mock upstream: every strategy,
+//! cancellation seen by the upstream, hedging, retries, timeouts, broken upstreams,
+//! budgets, decomposition, restart durability, tenant isolation, and the official
+//! `openai` Python client.
+
+mod common;
+#[path = "common/mock_upstream.rs"]
+mod mock_upstream;
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arbiter::app::{App, AppOptions};
+use arbiter::config::GatewayConfig;
+use arbiter::server::auth::{hash_key, Auth};
+use arbiter::server::metrics::Metrics;
+use arbiter::server::{serve, AppState};
+use common::reference_plugin;
+use serde_json::{json, Value};
+
+const KEY_A: &str = "sk-test-tenant-a";
+const KEY_B: &str = "sk-test-tenant-b";
+
+struct Gateway {
+    url: String,
+    mock: mock_upstream::MockUpstream,
+    http: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+    _data: Option<tempfile::TempDir>,
+}
+
+fn config_text(mock_url: &str, data_dir: &Path, pipelines: &str) -> String {
+    let models = [
+        "right",
+        "wrong",
+        "echo",
+        "flaky429",
+        "flaky503",
+        "bad400",
+        "malformed",
+        "hang",
+        "broken-stream",
+        "stall-stream",
+        "right@300",
+        "right@800",
+        "right@2000",
+        "wrong@100",
+        "right@150",
+    ];
+    let mut models_toml = String::new();
+    for m in models {
+        let price = if m.starts_with("wrong") { 0.1 } else { 1.0 };
+        models_toml.push_str(&format!(
+            "[models.\"{m}\"]\nprovider = \"mock\"\ninput_price = {price}\noutput_price = {price}\nexpected_latency_ms = 300\n"
+        ));
+    }
+    format!(
+        r#"
+[server]
+data_dir = "{data}"
+shutdown_grace_ms = 5000
+
+[providers.mock]
+kind = "openai"
+base_url = "{mock_url}"
+timeout_ms = 10000
+stream_idle_timeout_ms = 500
+retry = {{ max_retries = 2, base_delay_ms = 1, max_delay_ms = 20 }}
+
+{models_toml}
+
+[plugins.math]
+path = "{math}"
+warm = true
+
+[plugins.router]
+path = "{router}"
+config = {{ cheap = "wrong", expensive = "right", threshold = 0.9 }}
+
+[plugins.splitter]
+path = "{splitter}"
+
+[tenants.a]
+api_keys = ["{ka}"]
+
+[tenants.b]
+api_keys = ["{kb}"]
+
+[pipelines.only-b]
+tenants = ["b"]
+type = "single"
+model = "right"
+
+{pipelines}
+"#,
+        data = data_dir.display(),
+        math = reference_plugin("gsm8k-verifier").display(),
+        router = reference_plugin("prompt-router").display(),
+        splitter = reference_plugin("numbered-decomposer").display(),
+        ka = hash_key(KEY_A),
+        kb = hash_key(KEY_B),
+    )
+}
+
+const PIPELINES: &str = r#"
+[pipelines.verified]
+tenants = ["a"]
+type = "single"
+model = "right"
+verify = [{ plugin = "math" }]
+
+[pipelines.cascade]
+tenants = ["a"]
+type = "cascade"
+steps = [
+  { type = "single", model = "wrong", verify = [{ plugin = "math" }] },
+  { type = "single", model = "right", verify = [{ plugin = "math" }] },
+]
+
+[pipelines.cascade-strict]
+tenants = ["a"]
+on_budget = "error"
+type = "cascade"
+steps = [
+  { type = "single", model = "wrong", verify = [{ plugin = "math" }] },
+  { type = "single", model = "right", verify = [{ plugin = "math" }] },
+]
+
+[pipelines.best-of]
+tenants = ["a"]
+type = "best_of"
+models = ["wrong", "right", "wrong"]
+k = 3
+verify = [{ plugin = "math" }]
+select = true
+
+[pipelines.best-of-slow]
+tenants = ["a"]
+type = "best_of"
+models = ["right@300"]
+k = 3
+verify = [{ plugin = "math", config = { integer-answer = false } }]
+mode = "auto"
+
+[pipelines.route]
+tenants = ["a"]
+type = "route"
+router = { plugin = "router" }
+models = ["wrong", "right"]
+verify = [{ plugin = "math" }]
+
+[pipelines.race]
+tenants = ["a"]
+type = "race"
+branches = [
+  { type = "single", model = "right@2000", verify = [{ plugin = "math" }] },
+  { type = "single", model = "right@150", verify = [{ plugin = "math" }] },
+]
+
+[pipelines.hedge-unneeded]
+tenants = ["a"]
+type = "race"
+hedge_after_ms = 400
+branches = [
+  { type = "single", model = "right" },
+  { type = "single", model = "right@300" },
+]
+
+[pipelines.hedge-needed]
+tenants = ["a"]
+type = "race"
+hedge_after_ms = 100
+branches = [
+  { type = "single", model = "right@2000" },
+  { type = "single", model = "right@150" },
+]
+
+[pipelines.chain]
+tenants = ["a"]
+type = "decompose"
+decomposer = { plugin = "splitter", config = { sequential = true } }
+sub = { type = "single", model = "echo" }
+
+[pipelines.split]
+tenants = ["a"]
+type = "decompose"
+decomposer = { plugin = "splitter" }
+sub = { type = "pipeline", name = "cascade" }
+"#;
+
+impl Gateway {
+    async fn start() -> Gateway {
+        let data = tempfile::tempdir().unwrap();
+        let path = data.path().to_path_buf();
+        let mut g = Self::start_in(&path, None).await;
+        g._data = Some(data);
+        g
+    }
+
+    async fn start_in(data_dir: &Path, mock: Option<mock_upstream::MockUpstream>) -> Gateway {
+        let mock = match mock {
+            Some(m) => m,
+            None => mock_upstream::start().await,
+        };
+        let text = config_text(&mock.base_url, data_dir, PIPELINES);
+        let config = GatewayConfig::parse(&text, "test", Path::new(".")).unwrap();
+        let app = App::build(
+            config,
+            AppOptions {
+                store: true,
+                replay_dataset: None,
+                compile_program: Some(env!("CARGO_BIN_EXE_arbiter").into()),
+            },
+        )
+        .await
+        .unwrap();
+        let auth = Auth::default();
+        for (tenant, t) in &app.config.tenants {
+            for h in &t.api_keys {
+                auth.add(h.clone(), tenant.clone());
+            }
+        }
+        let state = Arc::new(AppState {
+            engine: app.engine.clone(),
+            store: app.store.clone().unwrap(),
+            auth,
+            metrics: Metrics::new(),
+            ready: AtomicBool::new(true),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            serve(listener, state, 1 << 20, Duration::from_secs(5), async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        Gateway {
+            url,
+            mock,
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            task,
+            _data: None,
+        }
+    }
+
+    async fn shutdown(mut self) -> mock_upstream::MockUpstream {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.await.unwrap();
+        self.mock
+    }
+
+    async fn chat_with(&self, key: &str, body: Value, headers: &[(&str, &str)]) -> (u16, Value) {
+        let mut req = self
+            .http
+            .post(format!("{}/v1/chat/completions", self.url))
+            .bearer_auth(key)
+            .json(&body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn chat(&self, model: &str, prompt: &str) -> (u16, Value) {
+        self.chat_with(
+            KEY_A,
+            json!({"model": model, "messages": [{"role": "user", "content": prompt}]}),
+            &[],
+        )
+        .await
+    }
+
+    async fn get(&self, key: &str, path: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn trace(&self, body: &Value) -> Value {
+        let id = body["arbiter"]["trace_id"].as_str().unwrap();
+        let (status, trace) = self.get(KEY_A, &format!("/v1/traces/{id}")).await;
+        assert_eq!(status, 200, "{trace}");
+        trace
+    }
+
+    /// Reads a whole SSE response: the `data:` payloads in order.
+    async fn stream(&self, model: &str, prompt: &str) -> Vec<String> {
+        let resp = self
+            .http
+            .post(format!("{}/v1/chat/completions", self.url))
+            .bearer_auth(KEY_A)
+            .json(&json!({"model": model, "stream": true, "messages": [{"role": "user", "content": prompt}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        let text = tokio::time::timeout(Duration::from_secs(10), resp.text())
+            .await
+            .expect("stream ends")
+            .unwrap();
+        text.split("\n\n")
+            .filter_map(|f| f.strip_prefix("data: "))
+            .map(String::from)
+            .collect()
+    }
+}
+
+fn content(body: &Value) -> &str {
+    body["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or("")
+}
+
+fn attempts(trace: &Value) -> Vec<Value> {
+    trace["attempts"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn single_model_call_with_usage_trace_and_feedback() {
+    let g = Gateway::start().await;
+    let (status, body) = g.chat("right", "What is 2+2?").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(content(&body), "2 + 2 = 4\n#### 4");
+    assert_eq!(body["usage"]["prompt_tokens"], 7);
+    assert_eq!(body["arbiter"]["outcome"], "unverified");
+    assert!(body["arbiter"]["cost_usd"].as_f64().unwrap() > 0.0);
+    let trace = g.trace(&body).await;
+    assert_eq!(attempts(&trace).len(), 1);
+    assert_eq!(trace["attempts"][0]["model"], "right");
+    let fb = g
+        .http
+        .post(format!("{}/v1/feedback", g.url))
+        .bearer_auth(KEY_A)
+        .json(&json!({"request_id": body["arbiter"]["trace_id"], "correct": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fb.status(), 200);
+    let bad = g
+        .http
+        .post(format!("{}/v1/feedback", g.url))
+        .bearer_auth(KEY_A)
+        .json(&json!({"request_id": "nope", "correct": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 404);
+}
+
+#[tokio::test]
+async fn verification_cascade_and_best_of() {
+    let g = Gateway::start().await;
+    let (status, body) = g.chat("verified", "2+2?").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["arbiter"]["outcome"], "accepted");
+    assert_eq!(body["arbiter"]["verdicts"][0]["plugin"], "math");
+
+    // Cascade: the cheap model's wrong answer is rejected, the step above accepted.
+    let (_, body) = g.chat("cascade", "2+2?").await;
+    assert_eq!(body["arbiter"]["model"], "right", "{body}");
+    assert_eq!(body["arbiter"]["candidates_tried"], 2);
+    let trace = g.trace(&body).await;
+    let outcomes: Vec<&str> = trace["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["rejected", "accepted"]);
+
+    // best_of with a cross-candidate step picks the right one of three.
+    let (_, body) = g.chat("best-of", "2+2?").await;
+    assert_eq!(content(&body), "2 + 2 = 4\n#### 4", "{body}");
+    assert_eq!(body["arbiter"]["candidates_tried"], 3);
+}
+
+#[tokio::test]
+async fn router_plugin_picks_and_escalates() {
+    let g = Gateway::start().await;
+    let (status, body) = g.chat("route", "What is 2 + 2?").await;
+    assert_eq!(status, 200, "{body}");
+    let trace = g.trace(&body).await;
+    let a = attempts(&trace);
+    assert_eq!(a[0]["kind"], "router");
+    assert_eq!(a[1]["model"], "wrong", "easy prompt: cheap model first");
+    assert_eq!(a[1]["outcome"], "rejected");
+    assert_eq!(a[2]["model"], "right", "escalated");
+    assert_eq!(body["arbiter"]["outcome"], "accepted");
+}
+
+#[tokio::test]
+async fn race_cancels_the_loser_at_the_upstream() {
+    let g = Gateway::start().await;
+    let started = Instant::now();
+    let (status, body) = g.chat("race", "2+2?").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        started.elapsed() < Duration::from_millis(1800),
+        "the fast branch won: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(body["arbiter"]["model"], "right@150");
+    assert_eq!(body["arbiter"]["cancelled"], 1);
+    // The mock saw the slow request's connection close before it could answer.
+    let mut seen = 0;
+    for _ in 0..100 {
+        seen = g.mock.state.cancelled("right@2000");
+        if seen == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen, 1, "upstream saw the cancellation");
+    let trace = g.trace(&body).await;
+    let cancelled: Vec<Value> = attempts(&trace)
+        .into_iter()
+        .filter(|a| a["outcome"] == "cancelled")
+        .collect();
+    assert_eq!(cancelled.len(), 1);
+    assert_eq!(cancelled[0]["model"], "right@2000");
+    assert!(
+        cancelled[0]["cost_usd"].as_f64().unwrap() > 0.0,
+        "the prompt's cost is recorded"
+    );
+    assert_eq!(cancelled[0]["output_tokens"], 0);
+}
+
+#[tokio::test]
+async fn hedged_requests_start_only_when_needed() {
+    let g = Gateway::start().await;
+    let (_, body) = g.chat("hedge-unneeded", "2+2?").await;
+    assert_eq!(body["arbiter"]["model"], "right");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        g.mock.state.calls("right@300"),
+        0,
+        "the backup never started"
+    );
+
+    let started = Instant::now();
+    let (_, body) = g.chat("hedge-needed", "2+2?").await;
+    assert_eq!(
+        body["arbiter"]["model"], "right@150",
+        "the backup started after 100 ms and won"
+    );
+    assert!(started.elapsed() < Duration::from_millis(1500));
+    assert_eq!(g.mock.state.calls("right@150"), 1);
+}
+
+#[tokio::test]
+async fn retries_honour_retry_after_and_stop_on_client_errors() {
+    let g = Gateway::start().await;
+    for model in ["flaky429", "flaky503"] {
+        let (status, body) = g.chat(model, "2+2?").await;
+        assert_eq!(status, 200, "{model}: {body}");
+        assert_eq!(
+            g.mock.state.calls(model),
+            3,
+            "{model}: two failures, then success"
+        );
+    }
+    let (status, body) = g.chat("bad400", "2+2?").await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["code"], "upstream_error");
+    assert_eq!(g.mock.state.calls("bad400"), 1, "4xx is not retried");
+}
+
+#[tokio::test]
+async fn timeouts_and_broken_upstreams_are_typed_errors_never_hangs() {
+    let g = Gateway::start().await;
+    let started = Instant::now();
+    let (status, body) = g
+        .chat_with(
+            KEY_A,
+            json!({"model": "hang", "messages": [{"role": "user", "content": "hi"}]}),
+            &[("x-arbiter-deadline-ms", "300")],
+        )
+        .await;
+    assert_eq!(status, 504, "{body}");
+    assert_eq!(body["error"]["code"], "deadline_exceeded");
+    assert!(started.elapsed() < Duration::from_secs(3));
+
+    let (status, body) = g.chat("malformed", "hi").await;
+    assert_eq!(status, 502);
+    assert_eq!(body["error"]["code"], "upstream_malformed", "{body}");
+
+    for model in ["broken-stream", "stall-stream"] {
+        let frames = g.stream(model, "hi").await;
+        let last: Value = serde_json::from_str(frames.last().unwrap()).unwrap();
+        assert_eq!(
+            last["error"]["code"], "upstream_stream_broken",
+            "{model}: {frames:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn streaming_passthrough_and_verified() {
+    let g = Gateway::start().await;
+    let frames = g.stream("right", "2+2?").await;
+    assert_eq!(frames.last().unwrap(), "[DONE]");
+    let chunks: Vec<Value> = frames[..frames.len() - 1]
+        .iter()
+        .map(|f| serde_json::from_str(f).unwrap())
+        .collect();
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, "2 + 2 = 4\n#### 4");
+    assert!(chunks.len() >= 4, "streamed piece by piece");
+    let end = chunks.last().unwrap();
+    assert_eq!(end["choices"][0]["finish_reason"], "stop");
+    assert_eq!(end["usage"]["completion_tokens"], 5);
+    let trace_id = end["arbiter"]["trace_id"].as_str().unwrap();
+    let (status, trace) = g.get(KEY_A, &format!("/v1/traces/{trace_id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(trace["answer"], "2 + 2 = 4\n#### 4");
+
+    let frames = g.stream("verified", "2+2?").await;
+    let end: Value = serde_json::from_str(&frames[frames.len() - 2]).unwrap();
+    assert_eq!(end["arbiter"]["outcome"], "accepted");
+}
+
+#[tokio::test]
+async fn budgets_limit_cost_calls_and_adapt_best_of() {
+    let g = Gateway::start().await;
+    // Nothing is started that the budget cannot pay for.
+    let (status, body) = g
+        .chat_with(
+            KEY_A,
+            json!({"model": "right", "messages": [{"role": "user", "content": "hi"}]}),
+            &[("x-arbiter-max-cost-usd", "0.0000001")],
+        )
+        .await;
+    assert_eq!(status, 402, "{body}");
+    assert_eq!(body["error"]["code"], "over_budget");
+    assert_eq!(g.mock.state.calls("right"), 0);
+
+    // One call allowed: the cascade cannot escalate; with on_budget = "error" that is an error.
+    let (status, body) = g
+        .chat_with(
+            KEY_A,
+            json!({"model": "cascade-strict", "messages": [{"role": "user", "content": "2+2?"}]}),
+            &[("x-arbiter-max-calls", "1")],
+        )
+        .await;
+    assert_eq!(status, 402, "{body}");
+    // The request body can carry a budget too; it only tightens.
+    let (status, _) = g
+        .chat_with(KEY_A, json!({"model": "cascade-strict", "messages": [{"role": "user", "content": "2+2?"}], "arbiter": {"budget": {"max_calls": 1}}}), &[])
+        .await;
+    assert_eq!(status, 402);
+
+    // best_of: without a deadline it samples sequentially and stops at the first
+    // accepted answer; a deadline shorter than k x latency makes it parallel.
+    let (_, body) = g.chat("best-of-slow", "2+2?").await;
+    assert_eq!(
+        body["arbiter"]["candidates_tried"], 1,
+        "sequential, early stop: {body}"
+    );
+    assert_eq!(g.mock.state.max_in_flight("right@300"), 1);
+    let (status, body) = g
+        .chat_with(
+            KEY_A,
+            json!({"model": "best-of-slow", "messages": [{"role": "user", "content": "2+2?"}]}),
+            &[("x-arbiter-deadline-ms", "700")],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        g.mock.state.max_in_flight("right@300"),
+        3,
+        "parallel under a tight deadline"
+    );
+    let bad = g
+        .chat_with(
+            KEY_A,
+            json!({"model": "right", "messages": [{"role": "user", "content": "x"}]}),
+            &[("x-arbiter-max-calls", "many")],
+        )
+        .await;
+    assert_eq!(bad.0, 400);
+}
+
+#[tokio::test]
+async fn decomposition_runs_a_dag_and_composes() {
+    let g = Gateway::start().await;
+    let (status, body) = g
+        .chat("chain", "1. first question?\n2. second question?")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let answer = content(&body);
+    assert!(answer.starts_with("1. echo: first question?"), "{answer}");
+    // q2 depends on q1: its prompt carried q1's answer.
+    assert!(
+        answer.contains("2. echo: Previous answer: echo: first question?"),
+        "{answer}"
+    );
+    let trace = g.trace(&body).await;
+    let a = attempts(&trace);
+    let q1 = a
+        .iter()
+        .find(|x| x["node"].as_str().unwrap().ends_with("/q1"))
+        .unwrap();
+    let q2 = a
+        .iter()
+        .find(|x| x["node"].as_str().unwrap().ends_with("/q2"))
+        .unwrap();
+    assert!(
+        q2["started_ms"].as_f64().unwrap()
+            >= q1["started_ms"].as_f64().unwrap() + q1["latency_ms"].as_f64().unwrap() - 1.0
+    );
+
+    // Independent sub-tasks, each through another pipeline (a cascade).
+    let (status, body) = g.chat("split", "1. 2+2?\n2. 2+2 again?").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        content(&body),
+        "1. 2 + 2 = 4\n#### 4\n\n2. 2 + 2 = 4\n#### 4"
+    );
+    assert_eq!(body["arbiter"]["outcome"], "accepted");
+}
+
+#[tokio::test]
+async fn tenants_are_isolated_and_keys_required() {
+    let g = Gateway::start().await;
+    let (status, body) = g
+        .chat_with(
+            "sk-nope",
+            json!({"model": "right", "messages": [{"role": "user", "content": "x"}]}),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["type"], "authentication_error");
+    let (status, body) = g.chat("only-b", "x").await;
+    assert_eq!(status, 404, "tenant a cannot use b's pipeline: {body}");
+    assert_eq!(body["error"]["code"], "model_not_found");
+    let (status, body) = g
+        .chat_with(
+            KEY_B,
+            json!({"model": "only-b", "messages": [{"role": "user", "content": "x"}]}),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let id = body["arbiter"]["trace_id"].as_str().unwrap();
+    assert_eq!(
+        g.get(KEY_A, &format!("/v1/traces/{id}")).await.0,
+        404,
+        "a cannot read b's trace"
+    );
+    assert_eq!(g.get(KEY_B, &format!("/v1/traces/{id}")).await.0, 200);
+    let (_, models) = g.get(KEY_A, "/v1/models").await;
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"cascade") && !ids.contains(&"only-b"),
+        "{ids:?}"
+    );
+    let (status, body) = g
+        .chat_with(KEY_A, json!({"model": "right", "messages": []}), &[])
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let raw = g
+        .http
+        .post(format!("{}/v1/chat/completions", g.url))
+        .bearer_auth(KEY_A)
+        .body("{oops")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 400);
+    assert_eq!(
+        raw.json::<Value>().await.unwrap()["error"]["code"],
+        "invalid_json"
+    );
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let g = Gateway::start().await;
+    g.chat("race", "2+2?").await;
+    for path in ["/healthz", "/readyz"] {
+        assert_eq!(
+            g.http
+                .get(format!("{}{path}", g.url))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    let text = g
+        .http
+        .get(format!("{}/metrics", g.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for metric in [
+        "arbiter_requests_total",
+        "arbiter_request_duration_seconds",
+        "arbiter_model_cost_usd_total",
+        "arbiter_verdicts_total",
+        "arbiter_cancellations_total",
+        "arbiter_plugin_call_seconds",
+    ] {
+        assert!(text.contains(metric), "{metric} missing");
+    }
+}
+
+#[tokio::test]
+async fn traces_survive_restart_and_shutdown_finishes_in_flight_requests() {
+    let data = tempfile::tempdir().unwrap();
+    let g = Gateway::start_in(data.path(), None).await;
+    let (_, body) = g.chat("verified", "2+2?").await;
+    let id = body["arbiter"]["trace_id"].as_str().unwrap().to_string();
+    // A slow request is in flight when shutdown starts; it still completes.
+    let (url, http) = (g.url.clone(), g.http.clone());
+    let slow = tokio::spawn(async move {
+        http.post(format!("{url}/v1/chat/completions"))
+            .bearer_auth(KEY_A)
+            .json(&json!({"model": "right@800", "messages": [{"role": "user", "content": "2+2?"}]}))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mock = g.shutdown().await;
+    assert_eq!(
+        slow.await.unwrap().unwrap(),
+        200,
+        "in-flight request finished during shutdown"
+    );
+    let g = Gateway::start_in(data.path(), Some(mock)).await;
+    let (status, trace) = g.get(KEY_A, &format!("/v1/traces/{id}")).await;
+    assert_eq!(status, 200, "trace kept across restart");
+    assert_eq!(trace["attempts"][0]["verdicts"][0]["plugin"], "math");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_openai_python_client() {
+    let g = Gateway::start().await;
+    let script = common::repo_root().join("tests").join("openai_client.py");
+    let url = format!("{}/v1", g.url);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(script)
+            .arg(url)
+            .arg(KEY_A)
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "openai client failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("json ok") && stdout.contains("stream ok") && stdout.contains("error ok"),
+        "{stdout}"
+    );
+}

@@ -1,0 +1,169 @@
+//! The main job as a user runs it: `arbiter serve` with no configuration (embedded
+//! defaults: replay provider, SQLite, reference plugins), and `arbiter eval`.
+
+mod common;
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+fn arbiter() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_arbiter"));
+    c.current_dir(common::repo_root())
+        .env("CARGO_TARGET_DIR", common::wasm_target_dir());
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_embedded_defaults_answers_and_stops_gracefully() {
+    let data = tempfile::tempdir().unwrap();
+    let mut child = arbiter()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .env_remove("ARBITER_API_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    // First start: a key is generated and printed once; then the listening address.
+    let (key, url) = tokio::task::spawn_blocking(move || {
+        let mut key = None;
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            if line.trim().starts_with("sk-arbiter-") {
+                key = Some(line.trim().to_string());
+            }
+            if let Some(rest) = line.strip_prefix("Arbiter listening on ") {
+                let url = rest.split_whitespace().next().unwrap().to_string();
+                // stdout closes here (the reader is dropped): the gateway must keep serving.
+                return (key.expect("a generated key before the address"), url);
+            }
+        }
+        panic!("the gateway did not start");
+    })
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let prompt = common::dataset("gsm8k-dev.jsonl")[0]["prompt"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let resp: Value = http
+        .post(format!("{url}/chat/completions"))
+        .bearer_auth(&key)
+        .json(&json!({"model": "math-cascade", "messages": [{"role": "user", "content": prompt}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        resp["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("18"),
+        "{resp}"
+    );
+    assert_eq!(resp["arbiter"]["pipeline"], "math-cascade");
+    let unknown = http
+        .post(format!("{url}/chat/completions"))
+        .bearer_auth(&key)
+        .json(&json!({"model": "cheap", "messages": [{"role": "user", "content": "not a recorded prompt"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        unknown.status(),
+        502,
+        "replay answers recorded prompts only, with a clear error"
+    );
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "graceful shutdown exits 0");
+    assert!(data.path().join("traces.db").is_file());
+}
+
+#[test]
+fn eval_reports_pipelines_and_reference_points() {
+    let out = arbiter()
+        .args([
+            "eval",
+            "--pipeline",
+            "math-cascade",
+            "--pipeline",
+            "cheap",
+            "--pipeline",
+            "expensive",
+            "--pipeline",
+            "math-race",
+        ])
+        .args([
+            "--dataset",
+            "data/gsm8k-dev.jsonl",
+            "--limit",
+            "60",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["queries"], 60);
+    let p = |name: &str| {
+        r["pipelines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["pipeline"] == name)
+            .unwrap()
+            .clone()
+    };
+    let (cascade, cheap, expensive, race) = (
+        p("math-cascade"),
+        p("cheap"),
+        p("expensive"),
+        p("math-race"),
+    );
+    let acc = |p: &Value| p["accuracy"].as_f64().unwrap();
+    let cost = |p: &Value| p["cost_per_query_usd"].as_f64().unwrap();
+    assert!(
+        acc(&cascade) > acc(&cheap),
+        "verification + escalation beats the cheap model"
+    );
+    assert!(
+        cost(&cascade) < cost(&expensive) / 2.0,
+        "at well under half the expensive cost"
+    );
+    assert!(cascade["verifier"]["precision"].as_f64().unwrap() > 0.5);
+    assert!(
+        race["cancelled_calls"].as_u64().unwrap() > 0,
+        "races cancel their losers"
+    );
+    assert!(
+        cascade["latency_p50_ms"].as_f64().unwrap() > 0.0,
+        "simulated latencies are measured"
+    );
+    // The dataset's own reference points agree with the single-model pipelines.
+    let models = r["models"].as_array().unwrap();
+    let m = |name: &str| {
+        models.iter().find(|m| m["model"] == name).unwrap()["accuracy"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!((m("mixtral-8x7b-instruct") - acc(&cheap)).abs() < 1e-9);
+    assert!((m("gpt-4-1106-preview") - acc(&expensive)).abs() < 1e-9);
+    assert!(r["oracle"]["accuracy"].as_f64().unwrap() >= acc(&expensive));
+}
