@@ -6,10 +6,13 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::output::{human_bytes, human_duration, micros, print_json, report_error};
+use crate::authoring::cases::{self, CaseReport, Runner};
+use crate::authoring::new::TemplateLanguage;
 use crate::authoring::{self, BuildOptions};
 use crate::runtime::types::*;
 use crate::runtime::{
@@ -43,6 +46,50 @@ pub enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Run test cases (JSON Lines) through the real sandbox: PASS/FAIL per case with wall
+    /// time and fuel, non-zero exit when one fails. Format: docs/plugin-test-cases.md.
+    Test(TestArgs),
+    /// Create a plugin project from a template; it builds and passes its tests as is.
+    New(NewArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// A plugin project, built first (default: the current directory), or a component file.
+    target: Option<PathBuf>,
+    /// The case file (default: cases.jsonl in the project).
+    #[arg(long)]
+    cases: Option<PathBuf>,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The plugin's name and folder: lowercase letters, digits, `-` and `_`.
+    name: String,
+    #[arg(long, value_parser = language_parser())]
+    lang: TemplateLanguage,
+    #[arg(long, value_parser = kind_parser())]
+    kind: PluginKind,
+    /// Create the project folder in this folder (default: the current directory).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+/// Parsers listing the possible values in `--help` and suggesting them on typos.
+fn language_parser() -> impl TypedValueParser<Value = TemplateLanguage> {
+    PossibleValuesParser::new(TemplateLanguage::ALL.map(TemplateLanguage::as_str))
+        .map(|s| s.parse().expect("a listed language"))
+}
+
+fn kind_parser() -> impl TypedValueParser<Value = PluginKind> {
+    PossibleValuesParser::new(PluginKind::ALL.map(PluginKind::as_str))
+        .map(|s| s.parse().expect("a listed kind"))
 }
 
 #[derive(Debug, Clone, Args)]
@@ -156,6 +203,8 @@ pub fn run(cmd: PluginCommand) -> anyhow::Result<ExitCode> {
         PluginCommand::Inspect { json, .. } | PluginCommand::Build { json, .. } => *json,
         PluginCommand::Call(a) => a.json,
         PluginCommand::Bench(a) => a.json,
+        PluginCommand::Test(a) => a.json,
+        PluginCommand::New(a) => a.json,
     };
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let result = rt.block_on(async {
@@ -173,10 +222,14 @@ pub fn run(cmd: PluginCommand) -> anyhow::Result<ExitCode> {
                 verbose,
                 json,
             } => build(dir, out, verbose, json),
+            PluginCommand::Test(args) => test(args).await,
+            PluginCommand::New(args) => new_project(args),
         }
     });
     Ok(match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The report already said which cases failed.
+        Err(e) if e.is::<CasesFailed>() => ExitCode::FAILURE,
         Err(e) => report_error(&e, json),
     })
 }
@@ -766,4 +819,148 @@ fn copy_out(components: &[PathBuf], out: &Path) -> anyhow::Result<Vec<PathBuf>> 
             Ok(dest)
         })
         .collect()
+}
+
+/// `plugin test` ran and some cases failed: exit non-zero without a further message.
+#[derive(Debug, thiserror::Error)]
+#[error("{failed} of {total} cases failed")]
+struct CasesFailed {
+    failed: usize,
+    total: usize,
+}
+
+#[derive(Serialize)]
+struct CaseOut<'a> {
+    component: &'a Path,
+    #[serde(flatten)]
+    report: &'a CaseReport,
+}
+
+async fn test(args: TestArgs) -> anyhow::Result<()> {
+    let target = args.target.clone().unwrap_or_else(|| PathBuf::from("."));
+    let (components, cases_path) = if target.is_dir() {
+        let built = authoring::build(&target, &BuildOptions::default())
+            .with_context(|| format!("building {}", target.display()))?;
+        if !args.json {
+            let state = if built.rebuilt { "built" } else { "up to date" };
+            for c in &built.components {
+                println!("{state}: {}", c.display());
+            }
+        }
+        let cases = args.cases.unwrap_or_else(|| target.join("cases.jsonl"));
+        (built.components, cases)
+    } else if target.is_file() {
+        let cases = args
+            .cases
+            .context("give the case file with --cases when testing a component file")?;
+        (vec![target], cases)
+    } else {
+        bail!("{} does not exist", target.display());
+    };
+    let cases = cases::load(&cases_path)?;
+    let runtime = author_runtime(&args.runtime, true)?;
+    let base = plugin_options(&args.runtime, false)?;
+    let width = cases
+        .iter()
+        .map(|c| c.display_name().chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(48);
+    let mut reports = Vec::new();
+    for component in &components {
+        let bytes =
+            std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
+        let mut runner = Runner::new(runtime.clone(), bytes, base.clone());
+        match runner.load_base().await {
+            Ok(p) if !args.json => {
+                let info = p.info();
+                println!(
+                    "testing {} {} ({}) with {}",
+                    info.name,
+                    info.version,
+                    info.kind,
+                    cases_path.display()
+                );
+            }
+            Ok(_) => {}
+            // Cases may grant the capability themselves; any other load error ends the run.
+            Err(e) if e.code() == "capability_not_granted" => {}
+            Err(e) => {
+                return Err(
+                    anyhow::Error::new(e).context(format!("loading {}", component.display()))
+                )
+            }
+        }
+        for case in &cases {
+            let report = runner.run(case).await;
+            if !args.json {
+                print_case(&report, width);
+            }
+            reports.push((component.as_path(), report));
+        }
+    }
+    let (passed, failed) = cases::summary(reports.iter().map(|(_, r)| r));
+    if args.json {
+        let cases: Vec<CaseOut> = reports
+            .iter()
+            .map(|(component, report)| CaseOut { component, report })
+            .collect();
+        print_json(&serde_json::json!({
+            "passed": passed,
+            "failed": failed,
+            "cases_file": cases_path,
+            "components": components,
+            "cases": cases,
+        }))?;
+    } else {
+        println!(
+            "{passed} passed, {failed} failed ({})",
+            cases_path.display()
+        );
+    }
+    if failed > 0 {
+        return Err(CasesFailed {
+            failed,
+            total: reports.len(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+fn print_case(r: &CaseReport, width: usize) {
+    let fuel = r.fuel.map(|f| format!("  fuel {f}")).unwrap_or_default();
+    println!(
+        "  {}  {:<width$}  {:>10}{fuel}",
+        if r.passed { "PASS" } else { "FAIL" },
+        r.name,
+        human_duration(Duration::from_secs_f64(r.wall_us / 1e6)),
+    );
+    for f in &r.failures {
+        println!(
+            "        {} (line {})",
+            f.replace('\n', "\n        "),
+            r.line
+        );
+    }
+}
+
+fn new_project(args: NewArgs) -> anyhow::Result<()> {
+    let parent = args.dir.unwrap_or_else(|| PathBuf::from("."));
+    let project = authoring::new::create(args.lang, args.kind, &args.name, &parent)?;
+    if args.json {
+        return print_json(&project);
+    }
+    println!(
+        "created {} ({} {}, {} files)",
+        project.dir.display(),
+        project.language,
+        project.kind,
+        project.files.len()
+    );
+    println!("next steps:");
+    println!("  cd {}", project.dir.display());
+    println!("  arbiter plugin build");
+    println!("  arbiter plugin test");
+    Ok(())
 }

@@ -33,7 +33,7 @@ fn tokenize(src: &str) -> Option<Vec<Tok>> {
     while i < chars.len() {
         let c = chars[i];
         match c {
-            ' ' | '\t' | '$' | '€' | '£' => i += 1,
+            c if c.is_whitespace() || matches!(c, '$' | '€' | '£') => i += 1,
             '0'..='9' | '.' => {
                 let start = i;
                 while i < chars.len()

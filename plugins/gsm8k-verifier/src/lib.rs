@@ -18,6 +18,7 @@ pub use steps::{analyze, Analysis};
 struct MathVerifier {
     tolerance: f64,
     require_steps: bool,
+    integer_answer: bool,
 }
 
 impl Verifier for MathVerifier {
@@ -34,6 +35,11 @@ impl Verifier for MathVerifier {
             Some("0.0001"),
         )
         .config_key(
+            "integer-answer",
+            "Reject final answers that are not whole numbers (GSM8K answers always are)",
+            Some("true"),
+        )
+        .config_key(
             "require-steps",
             "Reject answers that show no checkable calculation",
             Some("false"),
@@ -41,7 +47,7 @@ impl Verifier for MathVerifier {
     }
 
     fn new(config: &Config) -> Result<Self, PluginError> {
-        config.deny_unknown(&["tolerance", "require-steps"])?;
+        config.deny_unknown(&["tolerance", "require-steps", "integer-answer"])?;
         let tolerance: f64 = config.parse_or("tolerance", 1e-4)?;
         if !(0.0..1.0).contains(&tolerance) {
             return Err(PluginError::InvalidConfig(format!(
@@ -51,6 +57,7 @@ impl Verifier for MathVerifier {
         Ok(MathVerifier {
             tolerance,
             require_steps: config.parse_or("require-steps", false)?,
+            integer_answer: config.parse_or("integer-answer", true)?,
         })
     }
 
@@ -76,6 +83,8 @@ impl Verifier for MathVerifier {
             Verdict::reject(0.1, "the answer is cut off")
         } else if a.final_answer.is_none() {
             Verdict::reject(0.1, "no final numeric answer")
+        } else if self.integer_answer && a.final_answer.is_some_and(|f| f.fract() != 0.0) {
+            Verdict::reject(0.2, "the final answer is not a whole number")
         } else if wrong > 0 {
             let first = a.steps.iter().find(|s| !s.correct).expect("a wrong step");
             Verdict::reject(

@@ -83,7 +83,11 @@ pub fn analyze(text: &str, tolerance: f64) -> Analysis {
     }
     prose = annotation().replace_all(&prose, " ").into_owned();
 
-    for cap in inline_step().captures_iter(&prose) {
+    // Resume each search at the step's result: in `3 + 4 = 7\n7 * 2 = 14` the `7` is
+    // both the first step's result and the second step's first operand.
+    let mut at = 0;
+    while let Some(cap) = inline_step().captures_at(&prose, at) {
+        at = cap.get(2).map_or(prose.len(), |m| m.start());
         let (lhs, rhs, pct) = (&cap[1], &cap[2], &cap[3]);
         // A percentage on the left is ambiguous in prose ("20% of 50"): skip the step.
         if lhs.contains('%') {
@@ -176,6 +180,13 @@ mod tests {
         assert_eq!(a.steps.len(), 1);
         assert!(a.steps[0].correct, "{:?}", a.steps);
         assert_eq!(a.final_answer, Some(130000.0));
+    }
+
+    #[test]
+    fn chained_steps_on_consecutive_lines() {
+        let a = analyze("3 + 4 = 7\n7 * 2 = 15\n15 - 1 = 14", 1e-4);
+        assert_eq!(a.steps.len(), 3, "{:?}", a.steps);
+        assert!(!a.steps[1].correct);
     }
 
     #[test]

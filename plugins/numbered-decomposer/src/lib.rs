@@ -9,6 +9,7 @@ struct NumberedDecomposer {
     min_parts: usize,
     max_parts: usize,
     include_context: bool,
+    sequential: bool,
 }
 
 /// Recognises a question marker at the start of a line and returns its label and the
@@ -80,14 +81,20 @@ impl Decomposer for NumberedDecomposer {
             "Prefix each sub-task with the text before the questions",
             Some("true"),
         )
+        .config_key(
+            "sequential",
+            "Each question depends on the previous one and sees its answer (a chain, not independent sub-tasks)",
+            Some("false"),
+        )
     }
 
     fn new(config: &Config) -> Result<Self, PluginError> {
-        config.deny_unknown(&["min-parts", "max-parts", "include-context"])?;
+        config.deny_unknown(&["min-parts", "max-parts", "include-context", "sequential"])?;
         let d = NumberedDecomposer {
             min_parts: config.parse_or("min-parts", 2)?,
             max_parts: config.parse_or("max-parts", 20)?,
             include_context: config.parse_or("include-context", true)?,
+            sequential: config.parse_or("sequential", false)?,
         };
         if d.min_parts < 2 || d.max_parts < d.min_parts {
             return Err(PluginError::InvalidConfig(
@@ -115,21 +122,38 @@ impl Decomposer for NumberedDecomposer {
         let subtasks = parts
             .iter()
             .enumerate()
-            .map(|(i, (label, question))| Subtask {
-                id: format!("q{}", i + 1),
-                prompt: if self.include_context && !context.is_empty() {
+            .map(|(i, (label, question))| {
+                let mut prompt = if self.include_context && !context.is_empty() {
                     format!("{context}\n\nQuestion {label}: {question}")
                 } else {
                     question.clone()
-                },
-                depends_on: vec![],
-                route: None,
-                verify: None,
+                };
+                let mut depends_on = vec![];
+                if self.sequential && i > 0 {
+                    // The host replaces `{{q<i>}}` with that sub-task's answer.
+                    prompt = format!("Previous answer: {{{{q{i}}}}}\n\n{prompt}");
+                    depends_on.push(format!("q{i}"));
+                }
+                Subtask {
+                    id: format!("q{}", i + 1),
+                    prompt,
+                    depends_on,
+                    route: None,
+                    verify: None,
+                }
             })
             .collect();
         Ok(Plan {
             subtasks,
-            reason: format!("{} independent questions", parts.len()),
+            reason: format!(
+                "{} {} questions",
+                parts.len(),
+                if self.sequential {
+                    "chained"
+                } else {
+                    "independent"
+                }
+            ),
         })
     }
 
@@ -162,6 +186,31 @@ mod tests {
         assert_eq!(marker("3.5 is a number"), None);
         assert_eq!(marker("Dr. Smith"), None);
         assert_eq!(marker("2024. was a year"), None);
+    }
+
+    #[test]
+    fn sequential_plans_chain_the_answers() {
+        let d = NumberedDecomposer {
+            min_parts: 2,
+            max_parts: 20,
+            include_context: true,
+            sequential: true,
+        };
+        let task = Task {
+            id: "t".into(),
+            messages: vec![Message {
+                role: "user".into(),
+                content: "1. a?\n2. b?".into(),
+            }],
+            tags: vec![],
+            metadata: vec![],
+        };
+        let plan = d.decompose(&task).unwrap();
+        assert!(plan.subtasks[0].depends_on.is_empty());
+        assert_eq!(plan.subtasks[1].depends_on, ["q1"]);
+        assert!(plan.subtasks[1]
+            .prompt
+            .starts_with("Previous answer: {{q1}}"));
     }
 
     #[test]
