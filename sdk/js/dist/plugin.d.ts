@@ -1,0 +1,48 @@
+import type { Config } from './config.js';
+import type { Candidate, Judged, ModelOption, Plan, PluginInfo, RouteDecision, Selection, Subresult, Task, Verdict } from './types.js';
+/** A verifier judges one candidate at a time, and optionally rescores all candidates of
+ * a task together (`select`). */
+export declare abstract class Verifier {
+    /** Builds the verifier from its settings; throw `InvalidConfig` for bad ones. */
+    constructor(_config: Config);
+    /** Metadata shown by `arbiter plugin inspect` and checked by the host at load. */
+    static info(): PluginInfo;
+    /** Builds the plugin from its settings; override for custom construction. */
+    static new<T>(this: new (config: Config) => T, config: Config): T;
+    /** Extra checks of the settings that run only when the host loads a pipeline
+     * (`check-config`), after construction succeeded: for checks too expensive to repeat
+     * in every fresh instance (validating a schema against its meta-schema). Throw
+     * `InvalidConfig` to refuse the settings. */
+    static check(_config: Config): void;
+    abstract verify(task: Task, candidate: Candidate): Verdict;
+    /** Cross-candidate step. The default keeps each candidate's own verdict score (0 for
+     * candidates whose verification failed). */
+    select(_task: Task, candidates: Judged[]): Selection;
+}
+/** A router decides which models to try for a task, in what order, with how many
+ * samples. */
+export declare abstract class Router {
+    constructor(_config: Config);
+    static info(): PluginInfo;
+    static new<T>(this: new (config: Config) => T, config: Config): T;
+    /** Extra checks of the settings that run only when the host loads a pipeline
+     * (`check-config`), after construction succeeded: for checks too expensive to repeat
+     * in every fresh instance (validating a schema against its meta-schema). Throw
+     * `InvalidConfig` to refuse the settings. */
+    static check(_config: Config): void;
+    abstract route(task: Task, options: ModelOption[]): RouteDecision;
+}
+/** A decomposer splits a task into a DAG of sub-tasks and composes their answers. */
+export declare abstract class Decomposer {
+    constructor(_config: Config);
+    static info(): PluginInfo;
+    static new<T>(this: new (config: Config) => T, config: Config): T;
+    /** Extra checks of the settings that run only when the host loads a pipeline
+     * (`check-config`), after construction succeeded: for checks too expensive to repeat
+     * in every fresh instance (validating a schema against its meta-schema). Throw
+     * `InvalidConfig` to refuse the settings. */
+    static check(_config: Config): void;
+    /** An empty plan (no sub-tasks) means the task is answered directly. */
+    abstract decompose(task: Task): Plan;
+    abstract compose(task: Task, results: Subresult[]): string;
+}
