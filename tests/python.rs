@@ -698,3 +698,64 @@ fn inspect_accepts_python_components() {
         .iter()
         .any(|i| i.starts_with("arbiter:plugin/model")));
 }
+
+/// `arbiter eval` with a Python plugin named by its project folder, from a configuration
+/// given by a relative path with a relative data folder: the builder runs componentize-py
+/// in another working directory, so every path it gets must be absolute.
+#[test]
+fn eval_builds_the_code_verifier_from_a_relative_configuration() {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir(work.path().join("cfg")).unwrap();
+    let shipped = std::fs::read_to_string(repo_root().join("config").join("code.toml")).unwrap();
+    let root = repo_root();
+    let config = shipped
+        .replace(
+            "data_dir = \"../.arbiter\"",
+            &format!(
+                "data_dir = \"state\"\n\n[runtime]\ncache_dir = {:?}",
+                root.join("target").join("plugin-test-cache")
+            ),
+        )
+        .replace(
+            "\"../data/humaneval-dev.jsonl\"",
+            &format!("{:?}", root.join("data").join("humaneval-dev.jsonl")),
+        )
+        .replace(
+            "\"../plugins/python-code-verifier\"",
+            &format!("{:?}", root.join("plugins").join("python-code-verifier")),
+        );
+    assert_ne!(config, shipped);
+    std::fs::write(work.path().join("cfg").join("code.toml"), config).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .current_dir(work.path())
+        .env_remove("CARGO_TARGET_DIR")
+        .args(["eval", "--config", "cfg/code.toml"])
+        .args(["--pipeline", "code-single", "--pipeline", "code-race-8"])
+        .args(["--dataset"])
+        .arg(root.join("data").join("humaneval-dev.jsonl"))
+        .args(["--limit", "4", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        work.path().join("cfg/state/plugin-build").is_dir(),
+        "built under the data folder, relative to the configuration"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["queries"], 4);
+    let race = report["pipelines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pipeline"] == "code-race-8")
+        .unwrap();
+    assert!(
+        race["verifier"]["judged"].as_u64().unwrap() >= 4,
+        "the race ran candidates through the code verifier: {race}"
+    );
+    assert!(race["verifier_call_us"].as_f64().unwrap() > 0.0);
+}

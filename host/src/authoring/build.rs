@@ -101,6 +101,19 @@ pub fn build(dir: &Path, options: &BuildOptions) -> Result<BuildOutput, BuildErr
         .canonicalize()
         .map_err(|_| BuildError::NotAProject(dir.to_path_buf()))?;
     let language = detect_language(dir)?;
+    // Builders run tools in other working directories: a relative target folder would
+    // point somewhere else for them.
+    let absolute;
+    let options = match &options.target_dir {
+        Some(t) if t.is_relative() => {
+            absolute = BuildOptions {
+                target_dir: Some(std::path::absolute(t)?),
+                ..options.clone()
+            };
+            &absolute
+        }
+        _ => options,
+    };
     let (components, rebuilt) = match language {
         Language::Rust => super::rust::build_rust(dir, options)?,
         Language::Python => super::python::build_python(dir, options)?,
