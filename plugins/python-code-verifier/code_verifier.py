@@ -93,6 +93,7 @@ SETTINGS = (
     "max-tests",
     "max-output",
     "max-depth",
+    "accept-fraction",
 )
 
 #: Longest failure message (and echoed test) kept per check: the host bounds a reply.
@@ -249,6 +250,13 @@ class CodeVerifier(Verifier):
             .config_key("max-tests", "Tests run per candidate (distinct tests, in order)", "300")
             .config_key("max-output", "Characters of the candidate's output kept in details", "1000")
             .config_key("max-depth", "Recursion limit for candidate code", "150")
+            .config_key(
+                "accept-fraction",
+                "Share of the tests a candidate must pass to be accepted: 1 for tests you "
+                "trust; lower (e.g. 0.5, a majority) for model-generated tests, which are "
+                "often wrong, so even a correct program fails some",
+                "1",
+            )
         )
 
     def __init__(self, config: Config) -> None:
@@ -262,6 +270,11 @@ class CodeVerifier(Verifier):
         self.max_tests = self._positive(config, "max-tests", 300)
         self.max_output = self._positive(config, "max-output", 1000)
         self.max_depth = self._positive(config, "max-depth", 150)
+        self.accept_fraction = config.parse_or("accept-fraction", 1.0)
+        if not 0.0 < self.accept_fraction <= 1.0:
+            raise InvalidConfig(
+                f"setting `accept-fraction` = {self.accept_fraction}: must be in (0, 1]"
+            )
         self.watchdog = Watchdog()
 
     @staticmethod
@@ -295,7 +308,7 @@ class CodeVerifier(Verifier):
             reason = f"{len(run.passed)} of {total} tests passed"
         verdict = (
             Verdict.accept(score, reason)
-            if run.error is None and len(run.passed) == total
+            if run.error is None and len(run.passed) >= self.accept_fraction * total
             else Verdict.reject(score, reason)
         )
         verdict.with_checks(run.checks)
