@@ -227,3 +227,46 @@ fn build_reports_the_component_and_skips_unchanged_projects() {
     let out = arbiter(&["plugin", "build", "/nonexistent/dir"]);
     assert!(!out.status.success());
 }
+
+#[test]
+fn project_folders_are_built_then_used() {
+    let dir = repo_root().join("plugins").join("gsm8k-verifier");
+    let dir = dir.to_str().unwrap();
+    let doc = json_ok(&["plugin", "inspect", dir, "--json"]);
+    assert_eq!(doc["info"]["name"], "gsm8k-verifier");
+    assert!(doc["path"].as_str().unwrap().ends_with(".wasm"));
+    let doc = json_ok(&[
+        "plugin",
+        "call",
+        dir,
+        "--prompt",
+        "2+2?",
+        "--candidate",
+        "2 + 2 = 5\n#### 5",
+        "--json",
+    ]);
+    assert_eq!(doc["steps"][0]["result"]["decision"], "reject");
+    let doc = json_ok(&[
+        "plugin",
+        "bench",
+        dir,
+        "--iterations",
+        "5",
+        "--warmup",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(doc["instantiate_call"]["iterations"], 5);
+    // A folder that is not a plugin project is refused with the reason.
+    let empty = tempfile::tempdir().unwrap();
+    let out = arbiter(&["plugin", "call", empty.path().to_str().unwrap(), "--json"]);
+    assert!(!out.status.success());
+    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("building"),
+        "{err}"
+    );
+}

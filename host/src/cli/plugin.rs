@@ -24,6 +24,7 @@ use crate::runtime::{
 pub enum PluginCommand {
     /// Show a plugin's kind, contract version, metadata, imports/exports, size and compile time.
     Inspect {
+        /// A component, or a plugin project folder (built first).
         file: PathBuf,
         #[command(flatten)]
         runtime: RuntimeArgs,
@@ -116,6 +117,7 @@ pub struct RuntimeArgs {
 
 #[derive(Debug, Args)]
 pub struct CallArgs {
+    /// A component, or a plugin project folder (built first).
     file: PathBuf,
     /// The task's prompt (a single user message).
     #[arg(long)]
@@ -153,6 +155,7 @@ pub struct CallArgs {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
+    /// A component, or a plugin project folder (built first).
     file: PathBuf,
     /// Measured calls per mode.
     #[arg(long, default_value_t = 2000)]
@@ -198,6 +201,33 @@ fn parse_option(s: &str) -> Result<ModelOption, String> {
     }
 }
 
+/// Authors point the tools at their project as often as at a component: a folder is
+/// built (or found up to date) first, as `arbiter plugin test` does.
+fn component_of(path: &Path, json: bool) -> anyhow::Result<PathBuf> {
+    if !path.is_dir() {
+        return Ok(path.to_path_buf());
+    }
+    let built = authoring::build(path, &BuildOptions::default())
+        .with_context(|| format!("building {}", path.display()))?;
+    if built.rebuilt && !json {
+        for c in &built.components {
+            eprintln!("built: {}", c.display());
+        }
+    }
+    match built.components.as_slice() {
+        [one] => Ok(one.clone()),
+        many => anyhow::bail!(
+            "{} builds {} components; name one of them: {}",
+            path.display(),
+            many.len(),
+            many.iter()
+                .map(|c| c.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
 pub fn run(cmd: PluginCommand) -> anyhow::Result<ExitCode> {
     let json = match &cmd {
         PluginCommand::Inspect { json, .. } | PluginCommand::Build { json, .. } => *json,
@@ -213,9 +243,15 @@ pub fn run(cmd: PluginCommand) -> anyhow::Result<ExitCode> {
                 file,
                 runtime,
                 json,
-            } => inspect(&file, &runtime, json).await,
-            PluginCommand::Call(args) => call(args).await,
-            PluginCommand::Bench(args) => bench(args).await,
+            } => inspect(&component_of(&file, json)?, &runtime, json).await,
+            PluginCommand::Call(mut args) => {
+                args.file = component_of(&args.file, args.json)?;
+                call(args).await
+            }
+            PluginCommand::Bench(mut args) => {
+                args.file = component_of(&args.file, args.json)?;
+                bench(args).await
+            }
             PluginCommand::Build {
                 dir,
                 out,
