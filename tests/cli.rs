@@ -179,6 +179,13 @@ fn errors_go_to_stderr_with_a_code() {
     ]);
     let err: Value = serde_json::from_slice(&out.stderr).unwrap();
     assert_eq!(err["error"]["code"], "capability_not_granted");
+    // A missing file is named once, with the reason.
+    let missing = dir.path().join("missing.wasm");
+    let out = arbiter(&["plugin", "inspect", missing.to_str().unwrap(), "--json"]);
+    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(err["error"]["code"], "io");
+    let message = err["error"]["message"].as_str().unwrap();
+    assert_eq!(message.matches("missing.wasm").count(), 1, "{message}");
 }
 
 #[test]

@@ -58,7 +58,7 @@ pub enum Error {
     Plugin(#[from] PluginFailure),
     #[error("plugin cache: {0}")]
     Cache(String),
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("internal error: {0}")]
     Internal(String),
