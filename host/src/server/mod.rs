@@ -15,6 +15,7 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::Router;
 use futures::StreamExt;
 use serde_json::json;
@@ -565,6 +566,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = router(state.clone(), max_body_bytes);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // Streams are many small writes: with Nagle's algorithm each waits for the client's
+    // delayed ACK (~40 ms per response on Linux).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
         let _ = stop_tx.send(true);
