@@ -164,15 +164,34 @@ fn write_op(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The writer thread: commit whatever is queued in one transaction, then acknowledge
-/// the flushes that were waiting for it.
+/// How long the writer lets a batch grow before committing it. Each commit appends every
+/// page it touched to the WAL, so under load one commit per request cost more than the
+/// requests themselves; a crash can lose at most this much more than the commit itself.
+const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(5);
+const MAX_BATCH: usize = 4096;
+
+/// The writer thread: collect what arrives within [`BATCH_WINDOW`] of the first queued
+/// operation (at once when someone waits on a flush), commit it in one transaction, then
+/// acknowledge the flushes that were waiting for it.
 fn writer(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Op>) {
     while let Some(first) = rx.blocking_recv() {
+        let started = std::time::Instant::now();
+        let mut flush = matches!(first, Op::Flush(_));
         let mut batch = vec![first];
-        while batch.len() < 2048 {
+        while batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(op) => batch.push(op),
-                Err(_) => break,
+                Ok(op) => {
+                    flush |= matches!(op, Op::Flush(_));
+                    batch.push(op);
+                }
+                // Shutting down: commit what is here; the outer loop then ends.
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    if flush || started.elapsed() >= BATCH_WINDOW {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
             }
         }
         let result = (|| -> Result<(), StoreError> {
