@@ -186,6 +186,21 @@ fn errors_go_to_stderr_with_a_code() {
     assert_eq!(err["error"]["code"], "io");
     let message = err["error"]["message"].as_str().unwrap();
     assert_eq!(message.matches("missing.wasm").count(), 1, "{message}");
+    // So is a plugin's own error.
+    let out = arbiter(&[
+        "plugin",
+        "call",
+        reference_plugin("json-schema-verifier").to_str().unwrap(),
+        "--prompt",
+        "p",
+        "--candidate",
+        "{}",
+        "--json",
+    ]);
+    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(err["error"]["code"], "plugin_error");
+    let message = err["error"]["message"].as_str().unwrap();
+    assert_eq!(message.matches("`schema`").count(), 1, "{message}");
 }
 
 #[test]

@@ -54,14 +54,22 @@ pub enum Error {
     LogLimit { limit: usize },
     #[error("plugin returned an invalid result: {0}")]
     InvalidOutput(String),
+    // Not `#[from]`: that would make the failure the source too, and error chains
+    // (anyhow's `{:#}`) would print its message twice.
     #[error("plugin reported an error: {0}")]
-    Plugin(#[from] PluginFailure),
+    Plugin(PluginFailure),
     #[error("plugin cache: {0}")]
     Cache(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<PluginFailure> for Error {
+    fn from(f: PluginFailure) -> Self {
+        Error::Plugin(f)
+    }
 }
 
 impl Error {
