@@ -1,12 +1,18 @@
 //! Plugin call latency: a fresh instance per call (instantiate + call) and a warm call,
-//! for a trivial Rust verifier and the reference plugins.
+//! for a trivial Rust verifier, the GSM8K verifier, and the same trivial verifier (the
+//! `arbiter plugin new` template, identical behaviour in every language) in Rust, C,
+//! Python, JavaScript and TypeScript.
 //!
 //!     cargo bench -p arbiter --bench plugin_call
+//!     cargo bench -p arbiter --bench plugin_call -- template/python   # one guest
 //!
-//! Guests are built with the same builder as `arbiter plugin build`.
+//! Guests are built with the same builder as `arbiter plugin build`; a language whose
+//! toolchain is missing is skipped with a message. Python/JS components are compiled
+//! once into `target/plugin-bench-cache`.
 
 use std::path::{Path, PathBuf};
 
+use arbiter::authoring::new::{self, TemplateLanguage};
 use arbiter::authoring::{self, BuildOptions};
 use arbiter::runtime::types::*;
 use arbiter::runtime::{CallContext, Plugin, PluginOptions, Runtime, RuntimeConfig};
@@ -31,20 +37,44 @@ fn build(dir: &Path, file: &str) -> PathBuf {
         .expect("component")
 }
 
+/// The `new` template verifier in `language`, created under `target/bench-templates`.
+fn template(language: TemplateLanguage, name: &str) -> Option<PathBuf> {
+    let parent = repo().join("target/bench-templates");
+    std::fs::create_dir_all(&parent).unwrap();
+    if !parent.join(name).exists() {
+        new::create(language, PluginKind::Verifier, name, &parent).expect("template");
+    }
+    let options = BuildOptions {
+        target_dir: Some(repo().join("target/wasm-plugins")),
+        ..Default::default()
+    };
+    match authoring::build(&parent.join(name), &options) {
+        Ok(out) => out.components.into_iter().next(),
+        Err(e) => {
+            eprintln!("skipping the {name} template: {e}");
+            None
+        }
+    }
+}
+
 fn bench_calls(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
-    let guests = [
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(repo().join("target/plugin-bench-cache")),
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let mut guests = vec![
         (
-            "trivial-rust",
+            "trivial-rust".to_string(),
             build(&repo().join("tests/guests"), "trivial.wasm"),
             "#### 42",
         ),
         (
-            "gsm8k-verifier",
+            "gsm8k-verifier".to_string(),
             build(
                 &repo().join("plugins/gsm8k-verifier"),
                 "gsm8k_verifier.wasm",
@@ -52,6 +82,17 @@ fn bench_calls(c: &mut Criterion) {
             "6 * 7 = <<6*7=42>>42\n#### 42",
         ),
     ];
+    for (language, name) in [
+        (TemplateLanguage::Rust, "rust"),
+        (TemplateLanguage::C, "c"),
+        (TemplateLanguage::Python, "python"),
+        (TemplateLanguage::Js, "js"),
+        (TemplateLanguage::Ts, "ts"),
+    ] {
+        if let Some(path) = template(language, &format!("bench-{name}")) {
+            guests.push((format!("template/{name}"), path, "#### 42"));
+        }
+    }
     let task = Task::from_prompt("bench", "What is 6 * 7?");
     let config = PluginConfig::new();
     for (name, path, answer) in guests {
@@ -71,6 +112,10 @@ fn bench_calls(c: &mut Criterion) {
             .unwrap()
         };
         for (mode, plugin) in [("instantiate+call", load(false)), ("warm call", load(true))] {
+            if mode == "warm call" && !plugin.is_warm() {
+                eprintln!("{name} does not declare itself stateless: no warm call");
+                continue;
+            }
             c.bench_function(&format!("{mode}/{name}"), |b| {
                 b.to_async(&rt).iter(|| async {
                     plugin
