@@ -18,6 +18,19 @@ fn arbiter(args: &[&str]) -> Output {
         .expect("running arbiter")
 }
 
+/// A failing command's `--json` error document (from stderr).
+fn json_err(args: &[&str]) -> Value {
+    let out = arbiter(args);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert!(out.stdout.is_empty(), "{args:?} printed on stdout");
+    serde_json::from_slice(&out.stderr).unwrap_or_else(|e| {
+        panic!(
+            "{args:?}: stderr is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
 fn json_ok(args: &[&str]) -> Value {
     let out = arbiter(args);
     assert!(
@@ -167,37 +180,30 @@ fn errors_go_to_stderr_with_a_code() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = arbiter(&[
-        "plugin",
-        "call",
-        guest("wants-model").to_str().unwrap(),
-        "--prompt",
-        "p",
-        "--candidate",
-        "c",
-        "--json",
-    ]);
-    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+    let wants_model = guest("wants-model");
+    let call = |file: &str, candidate: &str| {
+        json_err(&[
+            "plugin",
+            "call",
+            file,
+            "--prompt",
+            "p",
+            "--candidate",
+            candidate,
+            "--json",
+        ])
+    };
+    let err = call(wants_model.to_str().unwrap(), "c");
     assert_eq!(err["error"]["code"], "capability_not_granted");
     // A missing file is named once, with the reason.
     let missing = dir.path().join("missing.wasm");
-    let out = arbiter(&["plugin", "inspect", missing.to_str().unwrap(), "--json"]);
-    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+    let err = json_err(&["plugin", "inspect", missing.to_str().unwrap(), "--json"]);
     assert_eq!(err["error"]["code"], "io");
     let message = err["error"]["message"].as_str().unwrap();
     assert_eq!(message.matches("missing.wasm").count(), 1, "{message}");
     // So is a plugin's own error.
-    let out = arbiter(&[
-        "plugin",
-        "call",
-        reference_plugin("json-schema-verifier").to_str().unwrap(),
-        "--prompt",
-        "p",
-        "--candidate",
-        "{}",
-        "--json",
-    ]);
-    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+    let schema = reference_plugin("json-schema-verifier");
+    let err = call(schema.to_str().unwrap(), "{}");
     assert_eq!(err["error"]["code"], "plugin_error");
     let message = err["error"]["message"].as_str().unwrap();
     assert_eq!(message.matches("`schema`").count(), 1, "{message}");
@@ -281,9 +287,7 @@ fn project_folders_are_built_then_used() {
     assert_eq!(doc["instantiate_call"]["iterations"], 5);
     // A folder that is not a plugin project is refused with the reason.
     let empty = tempfile::tempdir().unwrap();
-    let out = arbiter(&["plugin", "call", empty.path().to_str().unwrap(), "--json"]);
-    assert!(!out.status.success());
-    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+    let err = json_err(&["plugin", "call", empty.path().to_str().unwrap(), "--json"]);
     assert!(
         err["error"]["message"]
             .as_str()

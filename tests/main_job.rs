@@ -115,11 +115,7 @@ fn eval_reports_pipelines_and_reference_points() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_exit_ok(&out);
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["queries"], 60);
     let p = |name: &str| {

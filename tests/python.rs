@@ -674,11 +674,7 @@ fn inspect_accepts_python_components() {
         .arg(&wasm)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit_ok(&out);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["kind"], "verifier");
     assert_eq!(report["info"]["name"], "python-code-verifier");
@@ -736,11 +732,7 @@ fn eval_builds_the_code_verifier_from_a_relative_configuration() {
         .args(["--limit", "4", "--json"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit_ok(&out);
     assert!(
         work.path().join("cfg/state/plugin-build").is_dir(),
         "built under the data folder, relative to the configuration"

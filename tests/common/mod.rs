@@ -9,6 +9,16 @@ use std::sync::{Mutex, OnceLock};
 use arbiter::authoring::{self, BuildOptions};
 use arbiter::runtime::{CompileIsolation, Runtime, RuntimeConfig};
 
+/// Fails the test with the command's stderr when it did not exit 0.
+pub fn assert_exit_ok(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
