@@ -258,6 +258,42 @@ fn reference_plugins_pass_their_cases() {
     }
 }
 
+/// The Rust reference plugins' own unit tests (they are separate cargo projects, so the
+/// workspace's `cargo test` does not reach them). Among them: the GSM8K verifier's scans
+/// checked against the regular expressions they replaced.
+#[test]
+fn rust_reference_plugins_pass_their_unit_tests() {
+    for name in [
+        "gsm8k-verifier",
+        "json-schema-verifier",
+        "prompt-router",
+        "numbered-decomposer",
+    ] {
+        let manifest = repo_root().join("plugins").join(name).join("Cargo.toml");
+        // Release: the GSM8K scans are compared with regex-lite on ~100k texts.
+        let out = Command::new(env!("CARGO"))
+            .args(["test", "--release", "--quiet", "--manifest-path"])
+            .arg(&manifest)
+            .env(
+                "CARGO_TARGET_DIR",
+                repo_root().join("target").join("plugin-native"),
+            )
+            .output()
+            .expect("running cargo test");
+        assert!(
+            out.status.success(),
+            "{name}'s unit tests failed:\n{}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stdout).contains("test result: ok"),
+            "{name}: {}",
+            text(&out.stdout)
+        );
+    }
+}
+
 #[test]
 fn other_languages_work_or_say_they_are_not_available() {
     let parent = tempfile::tempdir().unwrap();

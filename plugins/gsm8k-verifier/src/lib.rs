@@ -11,6 +11,7 @@
 use arbiter_sdk::prelude::*;
 
 mod arith;
+mod scan;
 mod steps;
 
 pub use steps::{analyze, Analysis};

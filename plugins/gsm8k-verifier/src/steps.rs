@@ -1,10 +1,7 @@
 //! Finds the calculations and the final answer in a free-text math solution.
 
-use std::sync::OnceLock;
-
-use regex_lite::Regex;
-
 use crate::arith::{eval, matches_shown};
+use crate::scan::{self, Span};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
@@ -21,47 +18,6 @@ pub struct Analysis {
     pub truncated: bool,
 }
 
-const NUM: &str = r"\d[\d,]*(?:\.\d+)?|\.\d+";
-
-fn annotation() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r"<<([^<>=]+)=([^<>]*)>>").expect("regex"))
-}
-
-/// `a op b [op c ...] = d`, where every operand is a number (optionally `$`-prefixed)
-/// or a parenthesised group of them.
-fn inline_step() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| {
-        let operand = format!(r"\(?\s*-?\$?(?:{NUM})%?\s*\)?");
-        let op = r"\s*[-+*/x×÷^]\s*";
-        Regex::new(&format!(
-            r"({operand}(?:{op}\(?\s*{operand}\s*\)?)+)\s*=\s*\$?\s*(-?(?:{NUM}))(%?)"
-        ))
-        .expect("regex")
-    })
-}
-
-fn final_marker() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(&format!(r"####\s*\$?\s*(-?(?:{NUM}))")).expect("regex"))
-}
-
-fn answer_phrase() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| {
-        Regex::new(&format!(
-            r"(?i)answer(?:\s+is)?\s*[:=]?\s*\$?\s*(-?(?:{NUM}))"
-        ))
-        .expect("regex")
-    })
-}
-
-fn any_number() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(&format!(r"-?(?:{NUM})")).expect("regex"))
-}
-
 fn parse_num(s: &str) -> Option<f64> {
     s.replace(',', "").trim_end_matches('.').parse().ok()
 }
@@ -69,9 +25,11 @@ fn parse_num(s: &str) -> Option<f64> {
 pub fn analyze(text: &str, tolerance: f64) -> Analysis {
     let mut steps = Vec::new();
     // Annotations first, then blank them out so inline matching does not count them twice.
-    let mut prose = text.to_string();
-    for cap in annotation().captures_iter(text) {
-        let (lhs, rhs) = (&cap[1], cap[2].trim());
+    let annotations = scan::annotations(text);
+    let mut prose = String::with_capacity(text.len());
+    let mut copied = 0;
+    for a in &annotations {
+        let (lhs, rhs) = (a.lhs.of(text), a.rhs.of(text).trim());
         if let (Some(actual), Some(shown)) = (eval(lhs), parse_num(rhs.trim_start_matches('$'))) {
             steps.push(Step {
                 text: format!("{}={}", lhs.trim(), rhs),
@@ -80,15 +38,18 @@ pub fn analyze(text: &str, tolerance: f64) -> Analysis {
                 correct: matches_shown(actual, shown, rhs, tolerance),
             });
         }
+        prose.push_str(&text[copied..a.whole.start]);
+        prose.push(' ');
+        copied = a.whole.end;
     }
-    prose = annotation().replace_all(&prose, " ").into_owned();
+    prose.push_str(&text[copied..]);
 
     // Resume each search at the step's result: in `3 + 4 = 7\n7 * 2 = 14` the `7` is
     // both the first step's result and the second step's first operand.
     let mut at = 0;
-    while let Some(cap) = inline_step().captures_at(&prose, at) {
-        at = cap.get(2).map_or(prose.len(), |m| m.start());
-        let (lhs, rhs, pct) = (&cap[1], &cap[2], &cap[3]);
+    while let Some(m) = scan::inline_step(&prose, at) {
+        at = m.rhs.start;
+        let (lhs, rhs, pct) = (m.lhs.of(&prose), m.rhs.of(&prose), m.percent.of(&prose));
         // A percentage on the left is ambiguous in prose ("20% of 50"): skip the step.
         if lhs.contains('%') {
             continue;
@@ -111,22 +72,12 @@ pub fn analyze(text: &str, tolerance: f64) -> Analysis {
         });
     }
 
-    let final_answer = final_marker()
-        .captures_iter(text)
-        .last()
-        .and_then(|c| parse_num(&c[1]))
-        .or_else(|| {
-            answer_phrase()
-                .captures_iter(text)
-                .last()
-                .and_then(|c| parse_num(&c[1]))
-        })
+    let number = |span: Option<Span>| span.and_then(|s| parse_num(s.of(text)));
+    let final_answer = number(scan::final_marker(text))
+        .or_else(|| number(scan::answer_phrase(text)))
         .or_else(|| {
             let last_line = text.lines().rev().find(|l| !l.trim().is_empty())?;
-            any_number()
-                .find_iter(last_line)
-                .last()
-                .and_then(|m| parse_num(m.as_str()))
+            scan::last_number(last_line).and_then(|s| parse_num(s.of(last_line)))
         });
 
     Analysis {
