@@ -170,8 +170,7 @@ fn inline_step_from(s: &[u8], start: usize) -> Result<InlineStep, usize> {
     };
     let mut end = first_end;
     let mut repeats = 0;
-    loop {
-        let Some(mut j) = operator(s, end) else { break };
+    while let Some(mut j) = operator(s, end) {
         if at(s, j) == b'(' {
             j += 1;
         }
