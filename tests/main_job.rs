@@ -105,6 +105,8 @@ fn eval_reports_pipelines_and_reference_points() {
             "expensive",
             "--pipeline",
             "math-race",
+            "--pipeline",
+            "math-cascade-strict",
         ])
         .args([
             "--dataset",
@@ -144,6 +146,16 @@ fn eval_reports_pipelines_and_reference_points() {
         "at well under half the expensive cost"
     );
     assert!(cascade["verifier"]["precision"].as_f64().unwrap() > 0.5);
+    // The strict verifier rejects everything the default one does, and more: answers
+    // that never mention a number from the question.
+    let strict = p("math-cascade-strict");
+    let accepted = |p: &Value| p["verifier"]["accepted"].as_u64().unwrap();
+    assert!(accepted(&strict) < accepted(&cascade), "{strict:#}");
+    assert!(
+        strict["model_calls_per_query"].as_f64().unwrap()
+            > cascade["model_calls_per_query"].as_f64().unwrap()
+    );
+    assert!(acc(&strict) > acc(&cheap));
     assert!(
         race["cancelled_calls"].as_u64().unwrap() > 0,
         "races cancel their losers"

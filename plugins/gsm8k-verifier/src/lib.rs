@@ -7,6 +7,8 @@
 //!    steps such as `16 - 3 = 13` or `9 * $2 = $18` are re-evaluated.
 //!
 //! A wrong step rejects the candidate; so does a missing final answer or a cut-off text.
+//! With `require-question-numbers`, so does an answer that never mentions a quantity the
+//! question states (it likely left that quantity out of its reasoning).
 
 use arbiter_sdk::prelude::*;
 
@@ -14,12 +16,13 @@ mod arith;
 mod scan;
 mod steps;
 
-pub use steps::{analyze, Analysis};
+pub use steps::{analyze, unused_quantities, Analysis};
 
 struct MathVerifier {
     tolerance: f64,
     require_steps: bool,
     integer_answer: bool,
+    require_question_numbers: bool,
 }
 
 impl Verifier for MathVerifier {
@@ -45,10 +48,20 @@ impl Verifier for MathVerifier {
             "Reject answers that show no checkable calculation",
             Some("false"),
         )
+        .config_key(
+            "require-question-numbers",
+            "Reject answers that never mention a number the question states",
+            Some("false"),
+        )
     }
 
     fn new(config: &Config) -> Result<Self, PluginError> {
-        config.deny_unknown(&["tolerance", "require-steps", "integer-answer"])?;
+        config.deny_unknown(&[
+            "tolerance",
+            "require-steps",
+            "integer-answer",
+            "require-question-numbers",
+        ])?;
         let tolerance: f64 = config.parse_or("tolerance", 1e-4)?;
         if !(0.0..1.0).contains(&tolerance) {
             return Err(PluginError::InvalidConfig(format!(
@@ -59,12 +72,18 @@ impl Verifier for MathVerifier {
             tolerance,
             require_steps: config.parse_or("require-steps", false)?,
             integer_answer: config.parse_or("integer-answer", true)?,
+            require_question_numbers: config.parse_or("require-question-numbers", false)?,
         })
     }
 
-    fn verify(&self, _task: &Task, candidate: &Candidate) -> Result<Verdict, PluginError> {
+    fn verify(&self, task: &Task, candidate: &Candidate) -> Result<Verdict, PluginError> {
         let a = analyze(&candidate.text, self.tolerance);
-        let checks: Vec<Check> = a
+        let unused = if self.require_question_numbers {
+            unused_quantities(task.prompt(), &candidate.text)
+        } else {
+            Vec::new()
+        };
+        let mut checks: Vec<Check> = a
             .steps
             .iter()
             .map(|s| Check {
@@ -73,6 +92,13 @@ impl Verifier for MathVerifier {
                 message: (!s.correct).then(|| format!("evaluates to {}", fmt_num(s.actual))),
             })
             .collect();
+        if self.require_question_numbers {
+            checks.push(Check {
+                name: "uses every number the question states".into(),
+                passed: unused.is_empty(),
+                message: (!unused.is_empty()).then(|| format!("never uses {}", unused.join(", "))),
+            });
+        }
         let wrong = a.steps.iter().filter(|s| !s.correct).count();
         let total = a.steps.len();
         let details = format!(
@@ -93,6 +119,14 @@ impl Verifier for MathVerifier {
                 format!(
                     "{wrong} of {total} calculations are wrong, e.g. `{}`",
                     first.text
+                ),
+            )
+        } else if !unused.is_empty() {
+            Verdict::reject(
+                0.3,
+                format!(
+                    "the answer never uses {} from the question",
+                    unused.join(", ")
                 ),
             )
         } else if total == 0 {

@@ -333,21 +333,26 @@ pub fn answer_phrase(text: &str) -> Option<Span> {
     last
 }
 
-/// The last of the non-overlapping `-?(?:NUM)` in `text`.
-pub fn last_number(text: &str) -> Option<Span> {
+/// Every non-overlapping `-?(?:NUM)` in `text`, left to right.
+pub fn numbers(text: &str) -> impl Iterator<Item = Span> + '_ {
     let s = text.as_bytes();
-    let mut last = None;
     let mut i = 0;
-    while i < s.len() {
-        match signed_num(s, i) {
-            Some(end) => {
-                last = Some(Span { start: i, end });
+    std::iter::from_fn(move || {
+        while i < s.len() {
+            if let Some(end) = signed_num(s, i) {
+                let span = Span { start: i, end };
                 i = end;
+                return Some(span);
             }
-            None => i += 1,
+            i += 1;
         }
-    }
-    last
+        None
+    })
+}
+
+/// The last of [`numbers`].
+pub fn last_number(text: &str) -> Option<Span> {
+    numbers(text).last()
 }
 
 /// The scans against the regular expressions they replaced.

@@ -18,6 +18,31 @@ pub struct Analysis {
     pub truncated: bool,
 }
 
+/// The quantities a question states (as digits) that its answer never mentions, in the
+/// question's order. A percentage also counts as used when the answer writes it as a
+/// fraction (`25%` as `0.25`).
+pub fn unused_quantities(question: &str, answer: &str) -> Vec<String> {
+    let used: Vec<f64> = scan::numbers(answer)
+        .filter_map(|s| parse_num(s.of(answer)))
+        .map(f64::abs)
+        .collect();
+    let mut unused: Vec<String> = Vec::new();
+    for span in scan::numbers(question) {
+        let text = span.of(question).trim_start_matches('-');
+        let Some(value) = parse_num(text) else {
+            continue;
+        };
+        let percent = question[span.end..].starts_with('%');
+        let found = used
+            .iter()
+            .any(|u| (u - value).abs() < 1e-9 || (percent && (u * 100.0 - value).abs() < 1e-6));
+        if !found && !unused.iter().any(|t| t == text) {
+            unused.push(text.to_string());
+        }
+    }
+    unused
+}
+
 fn parse_num(s: &str) -> Option<f64> {
     s.replace(',', "").trim_end_matches('.').parse().ok()
 }
@@ -145,6 +170,23 @@ mod tests {
         assert!(analyze("which is 15 + 25 = <<15+2", 1e-4).truncated);
         assert!(analyze("so the total is 15 +", 1e-4).truncated);
         assert!(!analyze("#### 40", 1e-4).truncated);
+    }
+
+    #[test]
+    fn quantities_the_answer_never_uses() {
+        let q = "Janet has 16 eggs, eats 3 and sells the rest at $2 with a 25% discount.";
+        assert_eq!(
+            unused_quantities(q, "16 - 3 = 13; 13 * 2 = 26; 26 * 0.75 = 19.5, so 0.25 off"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            unused_quantities(q, "16 - 3 = 13, 13 * 2 = 26\n#### 26"),
+            vec!["25".to_string()]
+        );
+        assert_eq!(
+            unused_quantities("Two trains: 1,200 km and 1,200 km.", "#### 7"),
+            vec!["1,200".to_string()]
+        );
     }
 
     #[test]
