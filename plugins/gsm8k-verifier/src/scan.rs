@@ -521,7 +521,8 @@ mod tests {
         ];
         // Mostly arithmetic, where the interplay of numbers and operators is subtle.
         const DENSE: &[&str] = &[
-            "1", "5", ",", ".", " ", "(", ")", "-", "+", "x", "=", "$", "%",
+            "1", "5", ",", ".", " ", "(", ")", "-", "+", "x", "X", "*", "/", "^", "×", "÷", "=",
+            "$", "%",
         ];
         // Numbers whose digits hold other numbers (`1.5,5` holds `5,5`), in calculations.
         const NUMBERS: &[&str] = &[
