@@ -6,7 +6,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::openai::{api_key, endpoint, http_client, sse_events, status_error, transport_error};
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::Uri;
+
+use super::http::{endpoint, HttpClient, Response};
+use super::openai::{api_key, secret_header, sse_events};
 use super::retry::RetryPolicy;
 use super::{
     ChatRequest, ChatResponse, Choice, EventStream, Provider, ProviderError, StreamEvent, Usage,
@@ -59,26 +63,32 @@ fn default_idle_ms() -> u64 {
 }
 
 pub struct AnthropicProvider {
-    client: reqwest::Client,
-    /// Parsed once: parsing (with IDNA host checks) on every request cost ~2% of a
-    /// pass-through request's CPU, and a bad `base_url` is now a load-time error.
-    url: reqwest::Url,
-    api_key: Option<String>,
+    http: HttpClient,
+    /// Parsed once: a bad `base_url` is a load-time error.
+    url: Uri,
+    /// `anthropic-version` and, when configured, `x-api-key` (marked sensitive).
+    headers: Vec<(HeaderName, HeaderValue)>,
     config: AnthropicConfig,
 }
 
 impl AnthropicProvider {
     pub fn new(config: AnthropicConfig) -> Result<Self, ProviderError> {
-        let client = http_client(
+        let http = HttpClient::new(
             Duration::from_millis(config.connect_timeout_ms),
             &config.headers,
         )?;
         let url = endpoint(&config.base_url, "/v1/messages")?;
-        let api_key = api_key(&config.api_key_env)?;
+        let version = HeaderValue::from_str(&config.version).map_err(|_| {
+            ProviderError::Config(format!("version `{}`: not a header value", config.version))
+        })?;
+        let mut headers = vec![(HeaderName::from_static("anthropic-version"), version)];
+        if let Some(key) = api_key(&config.api_key_env)? {
+            headers.push((HeaderName::from_static("x-api-key"), secret_header(&key)?));
+        }
         Ok(AnthropicProvider {
-            client,
+            http,
             url,
-            api_key,
+            headers,
             config,
         })
     }
@@ -119,25 +129,12 @@ impl AnthropicProvider {
         request.timeout.map_or(own, |t| t.min(own))
     }
 
-    async fn send(
-        &self,
-        body: &Value,
-        timeout: Duration,
-    ) -> Result<reqwest::Response, ProviderError> {
-        let mut req = self
-            .client
-            .post(self.url.clone())
-            .header("anthropic-version", &self.config.version)
-            .json(body)
-            .timeout(timeout);
-        if let Some(key) = &self.api_key {
-            req = req.header("x-api-key", key);
-        }
-        let response = req.send().await.map_err(|e| transport_error(e, timeout))?;
-        if !response.status().is_success() {
-            return Err(status_error(response).await);
-        }
-        Ok(response)
+    async fn send(&self, body: &Value, timeout: Duration) -> Result<Response, ProviderError> {
+        let body = serde_json::to_vec(body)
+            .map_err(|e| ProviderError::Config(format!("request body: {e}")))?;
+        self.http
+            .post_json(&self.url, &self.headers, body, timeout)
+            .await
     }
 
     async fn one(&self, request: &ChatRequest) -> Result<(Choice, Usage, String), ProviderError> {
@@ -146,11 +143,7 @@ impl AnthropicProvider {
         self.config
             .retry
             .run(|| async {
-                let response = self.send(&body, timeout).await?;
-                let bytes = response
-                    .bytes()
-                    .await
-                    .map_err(|e| transport_error(e, timeout))?;
+                let bytes = self.send(&body, timeout).await?.bytes().await?;
                 parse_message(&bytes)
             })
             .await

@@ -3,6 +3,7 @@
 //! recorded answers for offline runs and evaluation.
 
 pub mod anthropic;
+mod http;
 pub mod openai;
 pub mod pricing;
 pub mod replay;

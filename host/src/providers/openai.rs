@@ -9,7 +9,11 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::retry::{parse_retry_after, RetryPolicy};
+use hyper::header::{HeaderName, HeaderValue, AUTHORIZATION};
+use hyper::Uri;
+
+use super::http::{endpoint, HttpClient, Response};
+use super::retry::RetryPolicy;
 use super::{
     estimate_prompt_tokens, estimate_tokens, ChatRequest, ChatResponse, Choice, EventStream,
     Message, Provider, ProviderError, StreamEvent, Usage,
@@ -51,48 +55,13 @@ fn default_idle_ms() -> u64 {
 }
 
 pub struct OpenAiProvider {
-    client: reqwest::Client,
+    http: HttpClient,
     /// Parsed once: parsing (with IDNA host checks) on every request cost ~2% of a
     /// pass-through request's CPU, and a bad `base_url` is now a load-time error.
-    url: reqwest::Url,
-    api_key: Option<String>,
+    url: Uri,
+    /// `Authorization: Bearer …`, built once and marked sensitive (kept out of logs).
+    auth: Option<HeaderValue>,
     config: OpenAiConfig,
-}
-
-/// One HTTP client per provider: pooled keep-alive connections, no Nagle delay.
-pub(crate) fn http_client(
-    connect_timeout: Duration,
-    headers: &BTreeMap<String, String>,
-) -> Result<reqwest::Client, ProviderError> {
-    let mut default_headers = reqwest::header::HeaderMap::new();
-    for (k, v) in headers {
-        let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
-            .map_err(|e| ProviderError::Config(format!("header name `{k}`: {e}")))?;
-        let value = reqwest::header::HeaderValue::from_str(v)
-            .map_err(|e| ProviderError::Config(format!("header `{k}`: {e}")))?;
-        default_headers.insert(name, value);
-    }
-    reqwest::Client::builder()
-        .connect_timeout(connect_timeout)
-        .tcp_nodelay(true)
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(256)
-        .default_headers(default_headers)
-        .build()
-        .map_err(|e| ProviderError::Config(format!("HTTP client: {e}")))
-}
-
-/// `base_url` + `path` as a URL, or a configuration error naming the bad value.
-pub(crate) fn endpoint(base_url: &str, path: &str) -> Result<reqwest::Url, ProviderError> {
-    let url = format!("{}{path}", base_url.trim_end_matches('/'));
-    let parsed = reqwest::Url::parse(&url)
-        .map_err(|e| ProviderError::Config(format!("base_url `{base_url}`: {e}")))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(ProviderError::Config(format!(
-            "base_url `{base_url}`: the scheme must be http or https"
-        )));
-    }
-    Ok(parsed)
 }
 
 pub(crate) fn api_key(env: &Option<String>) -> Result<Option<String>, ProviderError> {
@@ -106,48 +75,28 @@ pub(crate) fn api_key(env: &Option<String>) -> Result<Option<String>, ProviderEr
     }
 }
 
-/// Maps a transport error to the typed error the pipeline reports.
-pub(crate) fn transport_error(e: reqwest::Error, timeout: Duration) -> ProviderError {
-    if e.is_timeout() {
-        ProviderError::Timeout(timeout)
-    } else if e.is_connect() || e.is_request() {
-        ProviderError::Connect(e.to_string())
-    } else if e.is_decode() || e.is_body() {
-        ProviderError::Malformed(e.to_string())
-    } else {
-        ProviderError::Connect(e.to_string())
-    }
-}
-
-/// Turns a non-2xx response into `ProviderError::Http` with its `Retry-After`.
-pub(crate) async fn status_error(response: reqwest::Response) -> ProviderError {
-    let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_retry_after);
-    let body = response.text().await.unwrap_or_default();
-    let body: String = body.chars().take(500).collect();
-    ProviderError::Http {
-        status,
-        body,
-        retry_after,
-    }
+/// A header value from a secret, marked sensitive.
+pub(crate) fn secret_header(value: &str) -> Result<HeaderValue, ProviderError> {
+    let mut v = HeaderValue::from_str(value)
+        .map_err(|_| ProviderError::Config("the API key is not a valid header value".into()))?;
+    v.set_sensitive(true);
+    Ok(v)
 }
 
 impl OpenAiProvider {
     pub fn new(config: OpenAiConfig) -> Result<Self, ProviderError> {
-        let client = http_client(
+        let http = HttpClient::new(
             Duration::from_millis(config.connect_timeout_ms),
             &config.headers,
         )?;
         let url = endpoint(&config.base_url, "/chat/completions")?;
-        let api_key = api_key(&config.api_key_env)?;
+        let auth = api_key(&config.api_key_env)?
+            .map(|k| secret_header(&format!("Bearer {k}")))
+            .transpose()?;
         Ok(OpenAiProvider {
-            client,
+            http,
             url,
-            api_key,
+            auth,
             config,
         })
     }
@@ -175,20 +124,14 @@ impl OpenAiProvider {
         &self,
         body: &RequestBody<'_>,
         timeout: Duration,
-    ) -> Result<reqwest::Response, ProviderError> {
-        let mut req = self
-            .client
-            .post(self.url.clone())
-            .json(body)
-            .timeout(timeout);
-        if let Some(key) = &self.api_key {
-            req = req.bearer_auth(key);
-        }
-        let response = req.send().await.map_err(|e| transport_error(e, timeout))?;
-        if !response.status().is_success() {
-            return Err(status_error(response).await);
-        }
-        Ok(response)
+    ) -> Result<Response, ProviderError> {
+        let body = serde_json::to_vec(body)
+            .map_err(|e| ProviderError::Config(format!("request body: {e}")))?;
+        let headers: &[(HeaderName, HeaderValue)] = match &self.auth {
+            Some(a) => &[(AUTHORIZATION, a.clone())],
+            None => &[],
+        };
+        self.http.post_json(&self.url, headers, body, timeout).await
     }
 }
 
@@ -291,11 +234,7 @@ impl Provider for OpenAiProvider {
         self.config
             .retry
             .run(|| async {
-                let response = self.send(&body, timeout).await?;
-                let bytes = response
-                    .bytes()
-                    .await
-                    .map_err(|e| transport_error(e, timeout))?;
+                let bytes = self.send(&body, timeout).await?.bytes().await?;
                 parse_completion(&bytes, request)
             })
             .await
@@ -349,11 +288,11 @@ fn truncate(s: &str) -> String {
 /// returning a `Finish` followed by the connection closing), and malformed chunks are
 /// errors, never a hang.
 pub(crate) fn sse_events(
-    response: reqwest::Response,
+    response: Response,
     idle: Duration,
     parse: fn(&str) -> Result<Vec<StreamEvent>, ProviderError>,
 ) -> EventStream {
-    let mut source = response.bytes_stream().eventsource();
+    let mut source = response.into_stream().eventsource();
     let stream = async_stream_events(move |tx| async move {
         let mut finished = false;
         loop {
@@ -479,23 +418,6 @@ mod tests {
             })]
         );
         assert!(parse_openai_chunk("garbage").is_err());
-    }
-
-    #[test]
-    fn endpoints_are_checked_at_load_time() {
-        let url = endpoint("http://127.0.0.1:8080/v1/", "/chat/completions").unwrap();
-        assert_eq!(url.as_str(), "http://127.0.0.1:8080/v1/chat/completions");
-        for bad in [
-            "127.0.0.1:8080/v1",
-            "ftp://example.com/v1",
-            "http://exa mple.com",
-        ] {
-            let err = endpoint(bad, "/chat/completions").unwrap_err();
-            assert!(
-                matches!(&err, ProviderError::Config(m) if m.contains(bad)),
-                "{bad}: {err:?}"
-            );
-        }
     }
 
     #[test]

@@ -1,0 +1,249 @@
+//! The providers' HTTP transport: hyper-util's pooled client, rustls with Mozilla's roots
+//! for https (HTTP/2 when the server offers it).
+//!
+//! Why not reqwest: it wraps this same client in redirect, retry and URL-reparsing layers
+//! that cost ~35 µs of CPU per upstream call in the gateway benchmark (BENCHMARKS.md §2),
+//! more than everything else a pass-through request does. Providers need none of them:
+//! model APIs do not redirect and retries are our own policy (`retry.rs`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use hyper::{Request, StatusCode, Uri};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::time::Instant;
+
+use super::retry::parse_retry_after;
+use super::ProviderError;
+
+/// One pooled client per provider, with the headers its config adds to every request.
+pub(crate) struct HttpClient {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    headers: HeaderMap,
+}
+
+impl HttpClient {
+    /// Keep-alive connections (idle ones closed after 90 s), no Nagle delay.
+    pub fn new(
+        connect_timeout: Duration,
+        headers: &BTreeMap<String, String>,
+    ) -> Result<Self, ProviderError> {
+        let mut default_headers = HeaderMap::new();
+        for (k, v) in headers {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|e| ProviderError::Config(format!("header name `{k}`: {e}")))?;
+            let value = HeaderValue::from_str(v)
+                .map_err(|e| ProviderError::Config(format!("header `{k}`: {e}")))?;
+            default_headers.insert(name, value);
+        }
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(connect_timeout));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+            .map_err(|e| ProviderError::Config(format!("TLS: {e}")))?
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(256)
+            .build(https);
+        Ok(HttpClient {
+            client,
+            headers: default_headers,
+        })
+    }
+
+    /// POSTs a JSON body. `timeout` bounds the whole exchange: connecting, the response's
+    /// head here, and its body in [`Response::bytes`] / [`Response::into_stream`]. A non-2xx
+    /// answer is `ProviderError::Http` with the start of its body and its `Retry-After`.
+    pub async fn post_json(
+        &self,
+        uri: &Uri,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Response, ProviderError> {
+        let deadline = Instant::now() + timeout;
+        let mut request = Request::post(uri.clone())
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| ProviderError::Config(format!("request to {uri}: {e}")))?;
+        let h = request.headers_mut();
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        for (k, v) in &self.headers {
+            h.insert(k, v.clone());
+        }
+        for (k, v) in headers {
+            h.insert(k, v.clone());
+        }
+        let response = match tokio::time::timeout_at(deadline, self.client.request(request)).await {
+            Err(_) => return Err(ProviderError::Timeout(timeout)),
+            Ok(Err(e)) => return Err(ProviderError::Connect(describe(&e))),
+            Ok(Ok(r)) => r,
+        };
+        let response = Response {
+            inner: response,
+            deadline,
+            timeout,
+        };
+        if !response.status().is_success() {
+            return Err(response.into_status_error().await);
+        }
+        Ok(response)
+    }
+}
+
+/// An upstream response whose body must arrive before the request's deadline.
+pub(crate) struct Response {
+    inner: hyper::Response<Incoming>,
+    deadline: Instant,
+    timeout: Duration,
+}
+
+impl Response {
+    pub fn status(&self) -> StatusCode {
+        self.inner.status()
+    }
+
+    /// The whole body.
+    pub async fn bytes(self) -> Result<Bytes, ProviderError> {
+        let collect = self.inner.into_body().collect();
+        match tokio::time::timeout_at(self.deadline, collect).await {
+            Err(_) => Err(ProviderError::Timeout(self.timeout)),
+            Ok(Err(e)) => Err(ProviderError::Malformed(format!(
+                "reading the response body: {}",
+                describe(&e)
+            ))),
+            Ok(Ok(b)) => Ok(b.to_bytes()),
+        }
+    }
+
+    /// The body's data as it arrives; a timeout or transport error is the last item.
+    pub fn into_stream(self) -> BoxStream<'static, Result<Bytes, ProviderError>> {
+        let state = Some((self.inner.into_body(), self.deadline, self.timeout));
+        let stream = futures::stream::unfold(state, |state| async move {
+            let (mut body, deadline, timeout) = state?;
+            loop {
+                match tokio::time::timeout_at(deadline, body.frame()).await {
+                    Err(_) => return Some((Err(ProviderError::Timeout(timeout)), None)),
+                    Ok(None) => return None,
+                    Ok(Some(Err(e))) => {
+                        let e =
+                            ProviderError::Stream(format!("reading the stream: {}", describe(&e)));
+                        return Some((Err(e), None));
+                    }
+                    Ok(Some(Ok(frame))) => {
+                        // Trailers carry no data: read on.
+                        if let Ok(data) = frame.into_data() {
+                            return Some((Ok(data), Some((body, deadline, timeout))));
+                        }
+                    }
+                }
+            }
+        });
+        Box::pin(stream)
+    }
+
+    async fn into_status_error(self) -> ProviderError {
+        let status = self.status().as_u16();
+        let retry_after = self
+            .inner
+            .headers()
+            .get(hyper::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let body = self.bytes().await.unwrap_or_default();
+        let body: String = String::from_utf8_lossy(&body).chars().take(500).collect();
+        ProviderError::Http {
+            status,
+            body,
+            retry_after,
+        }
+    }
+}
+
+/// An error with its causes: hyper's own messages ("client error (Connect)") say little.
+fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// `base_url` + `path` as a URI, or a configuration error naming the bad value.
+pub(crate) fn endpoint(base_url: &str, path: &str) -> Result<Uri, ProviderError> {
+    let url = format!("{}{path}", base_url.trim_end_matches('/'));
+    let uri: Uri = url
+        .parse()
+        .map_err(|e| ProviderError::Config(format!("base_url `{base_url}`: {e}")))?;
+    match uri.scheme_str() {
+        Some("http" | "https") if uri.host().is_some_and(|h| !h.is_empty()) => Ok(uri),
+        Some("http" | "https") => Err(ProviderError::Config(format!(
+            "base_url `{base_url}`: no host"
+        ))),
+        _ => Err(ProviderError::Config(format!(
+            "base_url `{base_url}`: the scheme must be http or https"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_checked_at_load_time() {
+        let uri = endpoint("http://127.0.0.1:8080/v1/", "/chat/completions").unwrap();
+        assert_eq!(uri.to_string(), "http://127.0.0.1:8080/v1/chat/completions");
+        let uri = endpoint("https://api.anthropic.com", "/v1/messages").unwrap();
+        assert_eq!(uri.to_string(), "https://api.anthropic.com/v1/messages");
+        for bad in [
+            "127.0.0.1:8080/v1",
+            "ftp://example.com/v1",
+            "http://exa mple.com",
+            "http:///v1",
+            "not a url",
+        ] {
+            let err = endpoint(bad, "/chat/completions").unwrap_err();
+            assert!(
+                matches!(&err, ProviderError::Config(m) if m.contains(bad)),
+                "{bad}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_config_headers_are_config_errors() {
+        let mut headers = BTreeMap::new();
+        headers.insert("bad header".to_string(), "x".to_string());
+        assert!(matches!(
+            HttpClient::new(Duration::from_secs(1), &headers),
+            Err(ProviderError::Config(_))
+        ));
+        headers.clear();
+        headers.insert("x-ok".to_string(), "line\nbreak".to_string());
+        assert!(matches!(
+            HttpClient::new(Duration::from_secs(1), &headers),
+            Err(ProviderError::Config(_))
+        ));
+    }
+}
