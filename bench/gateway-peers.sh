@@ -8,12 +8,23 @@
 #   mock-model           pass-through: one upstream call, traced, costed (default)
 #   mock-verified        the answer judged by the Rust GSM8K verifier (warm instance)
 #   mock-verified-fresh  the same with a fresh instance per call
+# or floor:SERVER/CLIENT: bench/floor-proxy, a proxy with no logic (the floor under any
+# gateway's overhead), e.g. floor:hyper/hyper, floor:axum/reqwest; see its source.
 # Other knobs (DURATION, CONCURRENCY, TARGETS, ...) are the harness's own; see its README.
 # Results: the harness prints a table and writes /tmp/peers/results/<timestamp>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${BENCH_PEERS:?set BENCH_PEERS to the bench-peers folder (it has run.sh)}"
 pipeline=${1:-mock-model}
+
+if [[ $pipeline == floor:* ]]; then
+  spec=${pipeline#floor:}
+  (cd bench/floor-proxy && CARGO_TARGET_DIR=$PWD/../../target/floor-proxy cargo build --release)
+  export CUSTOM_NAME=${CUSTOM_NAME:-floor-${spec/\//-}}
+  export CUSTOM_CMD="$PWD/target/floor-proxy/release/floor-proxy --server ${spec%/*} --client ${spec#*/} --listen 127.0.0.1:18090 --upstream http://127.0.0.1:18080/v1/chat/completions"
+  export CUSTOM_URL=http://127.0.0.1:18090/v1/chat/completions
+  exec "$BENCH_PEERS/run.sh"
+fi
 
 cargo build --release -p arbiter
 # Build the verifier now: the harness gives a gateway 60 s to answer.
