@@ -106,6 +106,7 @@ impl HttpClient {
 }
 
 /// An upstream response whose body must arrive before the request's deadline.
+#[derive(Debug)]
 pub(crate) struct Response {
     inner: hyper::Response<Incoming>,
     deadline: Instant,
@@ -245,5 +246,106 @@ mod tests {
             HttpClient::new(Duration::from_secs(1), &headers),
             Err(ProviderError::Config(_))
         ));
+    }
+
+    /// A one-connection server that answers every request with `reply` and then holds
+    /// the connection open (so a short body stalls instead of ending).
+    async fn serve_once(reply: &'static [u8]) -> Uri {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let _ = socket.read(&mut buf).await;
+            socket.write_all(reply).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        });
+        format!("http://{addr}/v1/chat/completions")
+            .parse()
+            .unwrap()
+    }
+
+    fn client() -> HttpClient {
+        HttpClient::new(Duration::from_secs(2), &BTreeMap::new()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_body_that_stalls_after_the_head_times_out() {
+        let uri = serve_once(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"partial\":").await;
+        let timeout = Duration::from_millis(300);
+        let response = client()
+            .post_json(&uri, &[], b"{}".to_vec(), timeout)
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let err = response.bytes().await.unwrap_err();
+        assert!(
+            matches!(err, ProviderError::Timeout(t) if t == timeout),
+            "{err:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_stalls_ends_with_a_timeout() {
+        use futures::StreamExt;
+        let uri =
+            serve_once(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\ndata:\r\n")
+                .await;
+        let timeout = Duration::from_millis(300);
+        let response = client()
+            .post_json(&uri, &[], b"{}".to_vec(), timeout)
+            .await
+            .unwrap();
+        let items: Vec<_> = response.into_stream().collect().await;
+        assert_eq!(items.len(), 2, "{items:?}");
+        assert_eq!(items[0].as_ref().unwrap().as_ref(), b"data:");
+        assert!(
+            matches!(items[1], Err(ProviderError::Timeout(_))),
+            "{items:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn non_2xx_answers_carry_status_body_and_retry_after() {
+        let uri = serve_once(
+            b"HTTP/1.1 429 Too Many Requests\r\nretry-after: 7\r\ncontent-length: 9\r\n\r\nslow down",
+        )
+        .await;
+        let err = client()
+            .post_json(&uri, &[], b"{}".to_vec(), Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        match err {
+            ProviderError::Http {
+                status,
+                body,
+                retry_after,
+            } => {
+                assert_eq!(status, 429);
+                assert_eq!(body, "slow down");
+                assert_eq!(retry_after, Some(Duration::from_secs(7)));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_a_connect_error_with_its_cause() {
+        // Bind and drop: the port is (almost certainly) closed right after.
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let uri: Uri = format!("http://{addr}/v1").parse().unwrap();
+        let err = client()
+            .post_json(&uri, &[], b"{}".to_vec(), Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        match err {
+            ProviderError::Connect(m) => assert!(m.to_lowercase().contains("refused"), "{m}"),
+            other => panic!("{other:?}"),
+        }
     }
 }
