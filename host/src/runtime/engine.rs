@@ -46,7 +46,8 @@ pub struct PoolSizes {
     pub memory_keep_resident: usize,
     pub table_keep_resident: usize,
     /// Find the dirtied pages with Linux's PAGEMAP_SCAN (6.7+; ignored elsewhere), so a
-    /// large keep-resident region costs only what the guest touched.
+    /// large keep-resident region costs only what the guest touched. Not used while swap
+    /// is active, whatever this says: see [`effective_pagemap_scan`].
     pub pagemap_scan: bool,
 }
 
@@ -96,14 +97,34 @@ pub(crate) fn wasmtime_config(
         p.max_component_instance_size(2 << 20);
         p.linear_memory_keep_resident(pool.memory_keep_resident);
         p.table_keep_resident(pool.table_keep_resident);
-        p.pagemap_scan(if pool.pagemap_scan {
-            wasmtime::Enabled::Auto
-        } else {
-            wasmtime::Enabled::No
-        });
+        let swaps = std::fs::read_to_string("/proc/swaps").ok();
+        p.pagemap_scan(effective_pagemap_scan(pool.pagemap_scan, swaps.as_deref()));
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
     }
     config
+}
+
+/// wasmtime 48 resets a pooled memory with PAGEMAP_SCAN by restoring only pages that are
+/// dirty *and present in RAM*: a dirtied page that was swapped out keeps the previous
+/// call's data for the next instance of the plugin (wasmtime 50 scans swapped pages too,
+/// but needs a newer rustc than we build with). So the scan is used only when
+/// `/proc/swaps` lists no swap device; otherwise memories are reset by copying and
+/// `madvise`, which is correct with or without swap. `swaps` is the content of
+/// `/proc/swaps`, `None` when it cannot be read (then swap is assumed).
+pub(crate) fn effective_pagemap_scan(requested: bool, swaps: Option<&str>) -> wasmtime::Enabled {
+    let swap_active = match swaps {
+        // The first line is the column header; each further line is a swap device.
+        Some(table) => table.lines().skip(1).any(|l| !l.trim().is_empty()),
+        None => cfg!(target_os = "linux"),
+    };
+    if !requested {
+        return wasmtime::Enabled::No;
+    }
+    if swap_active {
+        tracing::info!("swap is active: PAGEMAP_SCAN memory resets are off (see engine.rs)");
+        return wasmtime::Enabled::No;
+    }
+    wasmtime::Enabled::Auto
 }
 
 pub(crate) fn build_engine(profile: &EngineProfile, pool: Option<&PoolSizes>) -> Result<Engine> {
@@ -137,5 +158,30 @@ impl EpochTicker {
 impl Drop for EpochTicker {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::effective_pagemap_scan;
+    use wasmtime::Enabled;
+
+    const HEADER: &str = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n";
+
+    #[test]
+    fn pagemap_scan_only_without_swap() {
+        assert_eq!(effective_pagemap_scan(true, Some(HEADER)), Enabled::Auto);
+        let with_swap = format!(
+            "{HEADER}/dev/zram0                              partition\t8388604\t\t0\t\t100\n"
+        );
+        assert_eq!(effective_pagemap_scan(true, Some(&with_swap)), Enabled::No);
+        // Unreadable /proc/swaps on Linux: assume swap.
+        let unknown = if cfg!(target_os = "linux") {
+            Enabled::No
+        } else {
+            Enabled::Auto
+        };
+        assert_eq!(effective_pagemap_scan(true, None), unknown);
+        assert_eq!(effective_pagemap_scan(false, Some(HEADER)), Enabled::No);
     }
 }
