@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use arbiter::runtime::types::*;
 use arbiter::runtime::{
     CallContext, CompileIsolation, CompileLimits, Error, Grants, Limits, LoadSource, ModelAccess,
-    Plugin, PluginOptions, Runtime, RuntimeConfig,
+    Plugin, PluginOptions, PoolSizes, Runtime, RuntimeConfig,
 };
 use common::*;
 
@@ -697,6 +697,102 @@ async fn a_trapped_warm_instance_is_discarded() {
         "2",
         "the warm instance survived the refused call"
     );
+}
+
+/// Waits (bounded) until the host has a fresh instance of `plugin` ready.
+async fn until_prepared(plugin: &Plugin) {
+    let since = Instant::now();
+    while plugin.prepared_instances() == 0 {
+        assert!(
+            since.elapsed() < Duration::from_secs(20),
+            "no instance was prepared"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[tokio::test]
+async fn prepared_instances_serve_one_call_each() {
+    let plugin = load("stateful", opts()).await.unwrap();
+    assert!(!plugin.is_warm());
+    for text in ["x", "trap", "x", "x"] {
+        until_prepared(&plugin).await;
+        let out = plugin
+            .verify(
+                &PluginConfig::new(),
+                &task("q"),
+                &cand(text),
+                CallContext::default(),
+            )
+            .await;
+        if text == "trap" {
+            assert!(matches!(out, Err(Error::Trap { .. })), "{out:?}");
+            continue;
+        }
+        let out = out.unwrap();
+        assert_eq!(out.value.reason, "1", "an instance served a second call");
+        assert_eq!(
+            out.stats.instantiate,
+            Some(Duration::ZERO),
+            "the call waited for its instance to be created"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_instances_stay_within_the_pool() {
+    // 4 slots: 2 for calls in flight (until their instance is torn down), 2 for instances
+    // kept between calls. Three plugins want one prepared instance each.
+    let rt = Runtime::new(RuntimeConfig {
+        pool: PoolSizes {
+            component_instances: 4,
+            ..PoolSizes::default()
+        },
+        max_concurrent_calls: Some(2),
+        ..test_config()
+    })
+    .unwrap();
+    let mut plugins = Vec::new();
+    for _ in 0..3 {
+        plugins.push(rt.load_file(&guest("stateful"), opts()).await.unwrap());
+    }
+    let mut handles = Vec::new();
+    for i in 0..300 {
+        let plugin = plugins[i % 3].clone();
+        handles.push(tokio::spawn(async move { verify(&plugin, "x").await }));
+    }
+    for h in handles {
+        // An oversubscribed pool fails instantiation with a resource limit error.
+        assert_eq!(h.await.unwrap().unwrap().reason, "1");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ready: usize = plugins.iter().map(Plugin::prepared_instances).sum();
+    assert!((1..=2).contains(&ready), "{ready} prepared instances");
+    // Unloading gives the slots back: a new plugin gets its prepared instance.
+    drop(plugins);
+    let fresh = rt.load_file(&guest("stateful"), opts()).await.unwrap();
+    until_prepared(&fresh).await;
+    // With preparation off, every call creates its instance.
+    let unprepared = Runtime::new(RuntimeConfig {
+        prepared_instances_per_plugin: 0,
+        ..test_config()
+    })
+    .unwrap();
+    let plugin = unprepared
+        .load_file(&guest("stateful"), opts())
+        .await
+        .unwrap();
+    let out = plugin
+        .verify(
+            &PluginConfig::new(),
+            &task("q"),
+            &cand("x"),
+            CallContext::default(),
+        )
+        .await
+        .unwrap();
+    assert!(out.stats.instantiate.unwrap() > Duration::ZERO);
+    assert_eq!(plugin.prepared_instances(), 0);
 }
 
 // ---------------------------------------------------------------- cache and compilation

@@ -62,6 +62,9 @@ pub struct RuntimeConfig {
     pub max_concurrent_calls: Option<usize>,
     /// Warm instances kept per stateless plugin (0 disables warm reuse everywhere).
     pub warm_instances_per_plugin: usize,
+    /// Fresh instances made ahead of demand per plugin that gets a fresh instance per
+    /// call (0: create each one when the call arrives). Each still serves one call.
+    pub prepared_instances_per_plugin: usize,
 }
 
 mod tick_ms {
@@ -90,6 +93,7 @@ impl Default for RuntimeConfig {
             max_component_bytes: 64 << 20,
             epoch_tick: Duration::from_millis(1),
             warm_instances_per_plugin: 8,
+            prepared_instances_per_plugin: 1,
         }
     }
 }
@@ -108,7 +112,10 @@ pub(crate) struct RuntimeInner {
     linkers: Vec<Linker<CallState>>,
     cache: ArtifactCache,
     components: Mutex<HashMap<String, Component>>,
-    pub(crate) calls: tokio::sync::Semaphore,
+    /// A call holds a permit until its instance is torn down, which for prepared
+    /// instances happens after the reply, in the background.
+    pub(crate) calls: Arc<tokio::sync::Semaphore>,
+    /// Pool slots left for instances kept between calls (warm and prepared ones).
     pub(crate) warm_budget: std::sync::atomic::AtomicUsize,
     _ticker: EpochTicker,
 }
@@ -134,7 +141,7 @@ impl Runtime {
         let warm_total = pool.saturating_sub(concurrent);
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
-                calls: tokio::sync::Semaphore::new(concurrent),
+                calls: Arc::new(tokio::sync::Semaphore::new(concurrent)),
                 warm_budget: std::sync::atomic::AtomicUsize::new(warm_total),
                 engine,
                 config,

@@ -1,12 +1,15 @@
 //! Calling a loaded plugin: a fresh instance per call (or a warm one for plugins that
 //! declare themselves stateless), under a deadline, memory cap, log and output budgets.
+//! Fresh instances are made ahead of demand and torn down after the reply (`Prepared`),
+//! so a call waits for neither.
 
 use std::collections::HashSet;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::component::{ComponentExportIndex, Func, Instance, InstancePre, TypedFunc};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
@@ -46,7 +49,8 @@ pub struct LoadReport {
 pub struct CallStats {
     /// Wall time of the whole call, instantiation included.
     pub wall: Duration,
-    /// Time spent creating the instance (`None` when a warm instance was reused).
+    /// Time the call waited for its instance to be created: zero when one had been
+    /// prepared ahead, `None` when a warm instance was reused.
     pub instantiate: Option<Duration>,
     /// Instructions executed, when the engine meters fuel.
     pub fuel: Option<u64>,
@@ -252,6 +256,143 @@ struct WarmInstance {
     instance: Instance,
 }
 
+/// Fresh instances made before any call needs them. Creating an instance (and tearing
+/// the previous one down) is a large share of a fresh call: ~2/3 of a trivial Rust call,
+/// hundreds of µs for an interpreter. A call takes a prepared instance, and after the
+/// reply one background task drops the used store and makes the replacement. Every
+/// instance still serves exactly one call; what moves is when the work is done, not how
+/// much of it there is (a saturated host sees no gain, and makes instances inline when
+/// none is ready). Prepared instances take their pool slots from the same budget as warm
+/// ones, and a used store keeps its call's permit until it is gone, so the pool is never
+/// oversubscribed.
+struct Prepared {
+    runtime: Arc<RuntimeInner>,
+    pre: InstancePre<CallState>,
+    limits: Limits,
+    target: usize,
+    state: Mutex<PreparedState>,
+    /// Set when a background instantiation failed: calls then instantiate inline, where
+    /// the failure reaches the caller instead of a log line.
+    disabled: AtomicBool,
+}
+
+#[derive(Default)]
+struct PreparedState {
+    ready: Vec<WarmInstance>,
+    /// Instantiations under way; counted so concurrent refills do not overshoot.
+    pending: usize,
+}
+
+impl Prepared {
+    fn take(&self) -> Option<WarmInstance> {
+        self.state.lock().ok()?.ready.pop()
+    }
+
+    fn ready(&self) -> usize {
+        self.state.lock().map(|s| s.ready.len()).unwrap_or(0)
+    }
+
+    /// After a call: drop its store (then its permit), and top the ready list up.
+    fn retire(self: &Arc<Self>, used: Store<CallState>, permit: OwnedSemaphorePermit) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            drop(used);
+            drop(permit);
+            this.refill().await;
+        });
+    }
+
+    /// Reserves a pool slot for one more instance, if one is wanted and available.
+    fn reserve(&self) -> Option<Reservation<'_>> {
+        if self.disabled.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut state = self.state.lock().ok()?;
+        if state.ready.len() + state.pending >= self.target {
+            return None;
+        }
+        self.runtime
+            .warm_budget
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| n.checked_sub(1))
+            .ok()?;
+        state.pending += 1;
+        Some(Reservation {
+            prepared: self,
+            filled: false,
+        })
+    }
+
+    async fn refill(&self) {
+        while let Some(mut slot) = self.reserve() {
+            match self.instantiate().await {
+                Ok(instance) => slot.fill(instance),
+                Err(e) => {
+                    self.disabled.store(true, Ordering::Relaxed);
+                    tracing::warn!(error = %e, "preparing a plugin instance failed; instantiating per call from now on");
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn instantiate(&self) -> wasmtime::Result<WarmInstance> {
+        let mut store = Store::new(
+            &self.runtime.engine,
+            CallState::new(&self.limits, CallContext::default()),
+        );
+        store.limiter(|s| &mut s.limiter);
+        let due = Instant::now() + self.limits.deadline;
+        arm(
+            &mut store,
+            due,
+            &self.limits,
+            self.runtime.config.profile.fuel,
+        )
+        .map_err(|e| wasmtime::format_err!("{e}"))?;
+        let instance = self.pre.instantiate_async(&mut store).await?;
+        Ok(WarmInstance { store, instance })
+    }
+}
+
+/// A reserved pool slot: filled with an instance, or given back when dropped unfilled
+/// (a failed instantiation, or the refill task cancelled when its tokio runtime ends).
+struct Reservation<'a> {
+    prepared: &'a Prepared,
+    filled: bool,
+}
+
+impl Reservation<'_> {
+    fn fill(&mut self, instance: WarmInstance) {
+        if let Ok(mut state) = self.prepared.state.lock() {
+            state.pending -= 1;
+            state.ready.push(instance);
+            self.filled = true;
+        }
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if self.filled {
+            return;
+        }
+        if let Ok(mut state) = self.prepared.state.lock() {
+            state.pending -= 1;
+        }
+        self.prepared
+            .runtime
+            .warm_budget
+            .fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        let n = self.state.lock().map(|s| s.ready.len()).unwrap_or(0);
+        self.runtime.warm_budget.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
 /// A loaded plugin. Cheap to clone; calls may run concurrently.
 #[derive(Clone)]
 pub struct Plugin {
@@ -267,6 +408,7 @@ struct PluginInner {
     report: LoadReport,
     options: PluginOptions,
     warm: Option<Mutex<Vec<WarmInstance>>>,
+    prepared: Option<Arc<Prepared>>,
 }
 
 impl Drop for PluginInner {
@@ -309,6 +451,7 @@ impl Plugin {
             report,
             options,
             warm: None,
+            prepared: None,
         };
         inner.typecheck().await?;
         let info = match inner.execute(Call::Info, CallContext::default()).await? {
@@ -326,6 +469,20 @@ impl Plugin {
             && info.stateless
             && inner.runtime.config.warm_instances_per_plugin > 0;
         inner.warm = warm.then(|| Mutex::new(Vec::new()));
+        let target = inner.runtime.config.prepared_instances_per_plugin;
+        if !warm && target > 0 {
+            let prepared = Arc::new(Prepared {
+                runtime: inner.runtime.clone(),
+                pre: inner.pre.clone(),
+                limits: inner.options.limits.clone(),
+                target,
+                state: Mutex::new(PreparedState::default()),
+                disabled: AtomicBool::new(false),
+            });
+            let first = prepared.clone();
+            tokio::spawn(async move { first.refill().await });
+            inner.prepared = Some(prepared);
+        }
         inner.info = info;
         Ok(Plugin {
             inner: Arc::new(inner),
@@ -355,6 +512,11 @@ impl Plugin {
     /// True when calls reuse warm instances.
     pub fn is_warm(&self) -> bool {
         self.inner.warm.is_some()
+    }
+
+    /// Fresh instances ready for the next calls (see `RuntimeConfig::prepared_instances_per_plugin`).
+    pub fn prepared_instances(&self) -> usize {
+        self.inner.prepared.as_ref().map_or(0, |p| p.ready())
     }
 
     fn expect(&self, kind: PluginKind) -> Result<()> {
@@ -664,10 +826,11 @@ impl PluginInner {
     /// Runs one call end to end; the single place deadlines, limits and error
     /// classification are applied, whatever the plugin kind.
     async fn execute(&self, call: Call, ctx: CallContext) -> Result<(Reply, CallStats)> {
-        let _permit = self
+        let permit = self
             .runtime
             .calls
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| Error::Internal("runtime is shutting down".into()))?;
         let deadline = ctx
@@ -680,8 +843,8 @@ impl PluginInner {
         // The epoch callback stops guest code at the deadline; this outer timeout also
         // stops a call blocked in a host import (a slow model), a little later.
         let grace = Duration::from_millis(20) + deadline / 10;
-        match tokio::time::timeout(deadline + grace, self.execute_inner(call, ctx, deadline)).await
-        {
+        let run = self.execute_inner(call, ctx, deadline, permit);
+        match tokio::time::timeout(deadline + grace, run).await {
             Ok(result) => result,
             Err(_) => Err(Error::DeadlineExceeded(deadline)),
         }
@@ -692,12 +855,21 @@ impl PluginInner {
         call: Call,
         ctx: CallContext,
         deadline: Duration,
+        permit: OwnedSemaphorePermit,
     ) -> Result<(Reply, CallStats)> {
         let started = Instant::now();
         let due = started + deadline;
         let warm = self.warm.as_ref().and_then(|p| p.lock().ok()?.pop());
-        let (mut store, instance, instantiate) = match warm {
-            Some(w) => {
+        let prepared = match (&warm, &self.prepared) {
+            (None, Some(p)) => p.take(),
+            _ => None,
+        };
+        if prepared.is_some() {
+            // Its slot comes back to the budget; the replacement takes one again.
+            self.runtime.warm_budget.fetch_add(1, Ordering::Relaxed);
+        }
+        let (mut store, instance, instantiate) = match (warm, prepared) {
+            (Some(w), _) => {
                 let mut store = w.store;
                 store.data_mut().ctx = ctx;
                 store.data_mut().limiter.memory_refused = None;
@@ -711,7 +883,19 @@ impl PluginInner {
                 )?;
                 (store, w.instance, None)
             }
-            None => {
+            (None, Some(p)) => {
+                // Never called: nothing in it came from a request.
+                let mut store = p.store;
+                store.data_mut().ctx = ctx;
+                arm(
+                    &mut store,
+                    due,
+                    self.limits(),
+                    self.runtime.config.profile.fuel,
+                )?;
+                (store, p.instance, Some(Duration::ZERO))
+            }
+            (None, None) => {
                 let mut store =
                     Store::new(&self.runtime.engine, CallState::new(self.limits(), ctx));
                 store.limiter(|s| &mut s.limiter);
@@ -733,12 +917,17 @@ impl PluginInner {
         let reply = match result {
             Ok(reply) => reply,
             // Classify before the logs are drained: a trap's message carries stderr's tail.
-            Err(e) => return Err(self.classify(e, &store, deadline)),
+            Err(e) => {
+                let err = self.classify(e, &store, deadline);
+                self.retire(false, store, instance, permit);
+                return Err(err);
+            }
         };
         let fuel = self.fuel_used(&store);
         let logs = store.data().logs.take();
         let size = reply_bytes(&reply);
         if size > self.limits().output_bytes {
+            self.retire(false, store, instance, permit);
             return Err(Error::OutputTooLarge {
                 size,
                 limit: self.limits().output_bytes,
@@ -750,8 +939,29 @@ impl PluginInner {
             fuel,
             logs,
         };
-        self.return_warm(store, instance);
+        self.retire(true, store, instance, permit);
         Ok((reply, stats))
+    }
+
+    /// Disposes of a used instance: back to the warm pool if `healthy` and the plugin is
+    /// warm, torn down in the background if instances are prepared, dropped here otherwise.
+    fn retire(
+        &self,
+        healthy: bool,
+        store: Store<CallState>,
+        instance: Instance,
+        permit: OwnedSemaphorePermit,
+    ) {
+        if self.warm.is_some() {
+            if healthy {
+                self.return_warm(store, instance);
+            }
+            return;
+        }
+        match &self.prepared {
+            Some(p) => p.retire(store, permit),
+            None => drop((store, permit)),
+        }
     }
 
     fn fuel_used(&self, store: &Store<CallState>) -> Option<u64> {
