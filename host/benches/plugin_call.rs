@@ -1,4 +1,5 @@
-//! Plugin call latency: a fresh instance per call (instantiate + call) and a warm call,
+//! Plugin call latency: a fresh instance per call (instantiate + call), a fresh instance
+//! prepared ahead of the call (what a gateway that is not saturated sees), and a warm call,
 //! for a trivial Rust verifier, the GSM8K verifier, and the same trivial verifier (the
 //! `arbiter plugin new` template, identical behaviour in every language) in Rust, C,
 //! Python, JavaScript and TypeScript.
@@ -11,6 +12,7 @@
 //! once into `target/plugin-bench-cache`.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use arbiter::authoring::new::{self, TemplateLanguage};
 use arbiter::authoring::{self, BuildOptions};
@@ -62,11 +64,17 @@ fn bench_calls(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let runtime = Runtime::new(RuntimeConfig {
+    let config = RuntimeConfig {
         cache_dir: Some(repo().join("target/plugin-bench-cache")),
         ..RuntimeConfig::default()
+    };
+    // Instances made only when a call arrives: the full cost of a fresh instance.
+    let unprepared = Runtime::new(RuntimeConfig {
+        prepared_instances_per_plugin: 0,
+        ..config.clone()
     })
     .unwrap();
+    let runtime = Runtime::new(config).unwrap();
     let mut guests = vec![
         (
             "trivial-rust".to_string(),
@@ -101,7 +109,7 @@ fn bench_calls(c: &mut Criterion) {
             model: "bench".into(),
             text: answer.into(),
         };
-        let load = |warm: bool| -> Plugin {
+        let load = |runtime: &Runtime, warm: bool| -> Plugin {
             rt.block_on(runtime.load_file(
                 &path,
                 PluginOptions {
@@ -111,7 +119,35 @@ fn bench_calls(c: &mut Criterion) {
             ))
             .unwrap()
         };
-        for (mode, plugin) in [("instantiate+call", load(false)), ("warm call", load(true))] {
+        // Each call starts once the next instance is ready, as between requests on a
+        // gateway with spare time; only the call itself is timed.
+        let prepared = load(&runtime, false);
+        c.bench_function(&format!("prepared call/{name}"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    rt.block_on(async {
+                        while prepared.prepared_instances() == 0 {
+                            tokio::task::yield_now().await;
+                        }
+                    });
+                    let t = Instant::now();
+                    rt.block_on(prepared.verify(
+                        &config,
+                        &task,
+                        &candidate,
+                        CallContext::default(),
+                    ))
+                    .unwrap();
+                    total += t.elapsed();
+                }
+                total
+            })
+        });
+        for (mode, plugin) in [
+            ("instantiate+call", load(&unprepared, false)),
+            ("warm call", load(&runtime, true)),
+        ] {
             if mode == "warm call" && !plugin.is_warm() {
                 eprintln!("{name} does not declare itself stateless: no warm call");
                 continue;

@@ -172,6 +172,10 @@ pub struct BenchArgs {
     /// Meter fuel during the benchmark (off by default, as on the serving path).
     #[arg(long)]
     fuel: bool,
+    /// Idle time before each measured call, in every mode: calls that arrive after a
+    /// pause (as on a lightly loaded gateway) find colder caches than back-to-back ones.
+    #[arg(long, default_value_t = 0)]
+    pause_us: u64,
     #[command(flatten)]
     runtime: RuntimeArgs,
     #[arg(long)]
@@ -731,10 +735,13 @@ async fn one_call(
     Ok(())
 }
 
+/// Times `args.iterations` calls. With `await_prepared`, each call starts only once the
+/// host has an instance ready for it, as it would on a gateway that is not saturated.
 async fn measure(
     plugin: &Plugin,
     args: &BenchArgs,
     config: &PluginConfig,
+    await_prepared: bool,
 ) -> anyhow::Result<Percentiles> {
     let task = Task::from_prompt("bench", args.prompt.clone());
     let candidate = Candidate {
@@ -747,6 +754,19 @@ async fn measure(
     }
     let mut samples = Vec::with_capacity(args.iterations);
     for _ in 0..args.iterations {
+        if args.pause_us > 0 {
+            tokio::time::sleep(Duration::from_micros(args.pause_us)).await;
+        }
+        if await_prepared {
+            let since = Instant::now();
+            while plugin.prepared_instances() == 0 {
+                anyhow::ensure!(
+                    since.elapsed() < Duration::from_secs(30),
+                    "no instance was prepared within 30 s"
+                );
+                tokio::time::sleep(Duration::from_micros(50)).await;
+            }
+        }
         let t = Instant::now();
         one_call(plugin, config, &task, &candidate).await?;
         samples.push(t.elapsed());
@@ -756,16 +776,29 @@ async fn measure(
 
 async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let runtime = author_runtime(&args.runtime, args.fuel)?;
+    // The whole cost of a fresh instance: nothing made ahead of the call.
+    let mut unprepared = runtime.config().clone();
+    unprepared.prepared_instances_per_plugin = 0;
+    let unprepared = Runtime::new(unprepared)?;
     let config: PluginConfig = args.config.iter().cloned().collect();
+    let fresh = unprepared
+        .load_file(&args.file, plugin_options(&args.runtime, false)?)
+        .await?;
+    let cold = measure(&fresh, &args, &config, false).await?;
+    drop((fresh, unprepared));
     let fresh = runtime
         .load_file(&args.file, plugin_options(&args.runtime, false)?)
         .await?;
-    let cold = measure(&fresh, &args, &config).await?;
+    let prepared = if runtime.config().prepared_instances_per_plugin > 0 {
+        Some(measure(&fresh, &args, &config, true).await?)
+    } else {
+        None
+    };
     let warm_plugin = runtime
         .load_file(&args.file, plugin_options(&args.runtime, true)?)
         .await?;
     let warm = if warm_plugin.is_warm() {
-        Some(measure(&warm_plugin, &args, &config).await?)
+        Some(measure(&warm_plugin, &args, &config, false).await?)
     } else {
         None
     };
@@ -773,6 +806,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         "plugin": fresh.info(),
         "fuel_metering": args.fuel,
         "instantiate_call": cold,
+        "prepared_call": prepared,
         "warm_call": warm,
         "warm_note": if warm.is_none() { Some("the plugin does not declare itself stateless: every call gets a fresh instance") } else { None },
     });
@@ -791,6 +825,10 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         )
     };
     line("instantiate+call", &cold);
+    match &prepared {
+        Some(p) => line("prepared call", p),
+        None => println!("prepared call      n/a: prepared_instances_per_plugin is 0"),
+    }
     match &warm {
         Some(w) => line("warm call", w),
         None => println!("warm call          n/a: the plugin is not stateless"),
