@@ -336,19 +336,9 @@ impl Prepared {
     }
 
     async fn instantiate(&self) -> wasmtime::Result<WarmInstance> {
-        let mut store = Store::new(
-            &self.runtime.engine,
-            CallState::new(&self.limits, CallContext::default()),
-        );
-        store.limiter(|s| &mut s.limiter);
         let due = Instant::now() + self.limits.deadline;
-        arm(
-            &mut store,
-            due,
-            &self.limits,
-            self.runtime.config.profile.fuel,
-        )
-        .map_err(|e| wasmtime::format_err!("{e}"))?;
+        let mut store = new_store(&self.runtime, &self.limits, CallContext::default(), due)
+            .map_err(|e| wasmtime::format_err!("{e}"))?;
         let instance = self.pre.instantiate_async(&mut store).await?;
         Ok(WarmInstance { store, instance })
     }
@@ -799,18 +789,8 @@ impl PluginInner {
 
     /// Typechecks the exports on a throwaway instance before any call uses them.
     async fn typecheck(&self) -> Result<()> {
-        let mut store = Store::new(
-            &self.runtime.engine,
-            CallState::new(self.limits(), CallContext::default()),
-        );
-        store.limiter(|s| &mut s.limiter);
         let due = Instant::now() + self.limits().deadline;
-        arm(
-            &mut store,
-            due,
-            self.limits(),
-            self.runtime.config.profile.fuel,
-        )?;
+        let mut store = new_store(&self.runtime, self.limits(), CallContext::default(), due)?;
         let instance = match self.pre.instantiate_async(&mut store).await {
             Ok(i) => i,
             Err(e) => return Err(self.classify(e, &store, self.limits().deadline)),
@@ -860,51 +840,28 @@ impl PluginInner {
         let started = Instant::now();
         let due = started + deadline;
         let warm = self.warm.as_ref().and_then(|p| p.lock().ok()?.pop());
-        let prepared = match (&warm, &self.prepared) {
-            (None, Some(p)) => p.take(),
-            _ => None,
-        };
-        if prepared.is_some() {
-            // Its slot comes back to the budget; the replacement takes one again.
-            self.runtime.warm_budget.fetch_add(1, Ordering::Relaxed);
-        }
-        let (mut store, instance, instantiate) = match (warm, prepared) {
-            (Some(w), _) => {
-                let mut store = w.store;
-                store.data_mut().ctx = ctx;
-                store.data_mut().limiter.memory_refused = None;
-                store.data_mut().limiter.table_refused = None;
+        let reused = warm.is_some();
+        // A prepared instance was never called: nothing in it came from a request.
+        let kept = warm.or_else(|| self.prepared.as_ref()?.take());
+        let (mut store, instance, instantiate) = match kept {
+            Some(w) => {
+                // Its pool slot goes back to the budget (the call's permit covers it now).
                 self.runtime.warm_budget.fetch_add(1, Ordering::Relaxed);
+                let mut store = w.store;
+                let state = store.data_mut();
+                state.ctx = ctx;
+                state.limiter.memory_refused = None;
+                state.limiter.table_refused = None;
                 arm(
                     &mut store,
                     due,
                     self.limits(),
                     self.runtime.config.profile.fuel,
                 )?;
-                (store, w.instance, None)
+                (store, w.instance, (!reused).then_some(Duration::ZERO))
             }
-            (None, Some(p)) => {
-                // Never called: nothing in it came from a request.
-                let mut store = p.store;
-                store.data_mut().ctx = ctx;
-                arm(
-                    &mut store,
-                    due,
-                    self.limits(),
-                    self.runtime.config.profile.fuel,
-                )?;
-                (store, p.instance, Some(Duration::ZERO))
-            }
-            (None, None) => {
-                let mut store =
-                    Store::new(&self.runtime.engine, CallState::new(self.limits(), ctx));
-                store.limiter(|s| &mut s.limiter);
-                arm(
-                    &mut store,
-                    due,
-                    self.limits(),
-                    self.runtime.config.profile.fuel,
-                )?;
+            None => {
+                let mut store = new_store(&self.runtime, self.limits(), ctx, due)?;
                 let instance = match self.pre.instantiate_async(&mut store).await {
                     Ok(i) => i,
                     Err(e) => return Err(self.classify(e, &store, deadline)),
@@ -1065,6 +1022,19 @@ fn runaway_recursion(err: &wasmtime::Error) -> bool {
     }
     let top: HashSet<u32> = frames.iter().take(32).map(|f| f.func_index()).collect();
     top.len() <= 3
+}
+
+/// A store for one instance: the call's state and memory limiter, deadline and fuel armed.
+fn new_store(
+    runtime: &RuntimeInner,
+    limits: &Limits,
+    ctx: CallContext,
+    due: Instant,
+) -> Result<Store<CallState>> {
+    let mut store = Store::new(&runtime.engine, CallState::new(limits, ctx));
+    store.limiter(|s| &mut s.limiter);
+    arm(&mut store, due, limits, runtime.config.profile.fuel)?;
+    Ok(store)
 }
 
 /// Sets the deadline (epoch callback: yield each tick, fail once due) and the fuel budget.
