@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use arbiter::runtime::types::*;
 use arbiter::runtime::{
     CallContext, CompileIsolation, CompileLimits, Error, Grants, Limits, LoadSource, ModelAccess,
-    Plugin, PluginOptions, PoolSizes, Runtime, RuntimeConfig,
+    Outcome, Plugin, PluginOptions, PoolSizes, Runtime, RuntimeConfig,
 };
 use common::*;
 
@@ -52,7 +52,8 @@ fn cfg(pairs: &[(&str, &str)]) -> PluginConfig {
         .collect()
 }
 
-async fn verify(plugin: &Plugin, text: &str) -> Result<Verdict, Error> {
+/// One verify call with an empty config, with its stats.
+async fn call(plugin: &Plugin, text: &str) -> Result<Outcome<Verdict>, Error> {
     plugin
         .verify(
             &PluginConfig::new(),
@@ -61,7 +62,10 @@ async fn verify(plugin: &Plugin, text: &str) -> Result<Verdict, Error> {
             CallContext::default(),
         )
         .await
-        .map(|o| o.value)
+}
+
+async fn verify(plugin: &Plugin, text: &str) -> Result<Verdict, Error> {
+    call(plugin, text).await.map(|o| o.value)
 }
 
 // ---------------------------------------------------------------- reference plugins
@@ -717,14 +721,7 @@ async fn prepared_instances_serve_one_call_each() {
     assert!(!plugin.is_warm());
     for text in ["x", "trap", "x", "x"] {
         until_prepared(&plugin).await;
-        let out = plugin
-            .verify(
-                &PluginConfig::new(),
-                &task("q"),
-                &cand(text),
-                CallContext::default(),
-            )
-            .await;
+        let out = call(&plugin, text).await;
         if text == "trap" {
             assert!(matches!(out, Err(Error::Trap { .. })), "{out:?}");
             continue;
@@ -782,15 +779,7 @@ async fn prepared_instances_stay_within_the_pool() {
         .load_file(&guest("stateful"), opts())
         .await
         .unwrap();
-    let out = plugin
-        .verify(
-            &PluginConfig::new(),
-            &task("q"),
-            &cand("x"),
-            CallContext::default(),
-        )
-        .await
-        .unwrap();
+    let out = call(&plugin, "x").await.unwrap();
     assert!(out.stats.instantiate.unwrap() > Duration::ZERO);
     assert_eq!(plugin.prepared_instances(), 0);
 }
