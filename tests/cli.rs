@@ -221,7 +221,7 @@ fn bench_reports_percentiles() {
         "5",
         "--json",
     ]);
-    for mode in ["instantiate_call", "warm_call"] {
+    for mode in ["instantiate_call", "prepared_call", "warm_call"] {
         let p = &doc[mode];
         assert_eq!(p["iterations"], 50, "{mode}");
         assert!(p["p50_us"].as_f64().unwrap() > 0.0);
@@ -241,6 +241,7 @@ fn bench_reports_percentiles() {
         "--json",
     ]);
     assert!(doc["warm_call"].is_null());
+    assert_eq!(doc["prepared_call"]["iterations"], 1);
 }
 
 #[test]
