@@ -219,6 +219,8 @@ fn bench_reports_percentiles() {
         "50",
         "--warmup",
         "5",
+        "--pause-us",
+        "100",
         "--json",
     ]);
     for mode in ["instantiate_call", "prepared_call", "warm_call"] {

@@ -277,6 +277,10 @@ pub fn run(cmd: PluginCommand) -> anyhow::Result<ExitCode> {
 /// The author tools' runtime: a small pool, the on-disk cache, compilation in a limited
 /// child process (this same binary), fuel metering unless benchmarking.
 pub fn author_runtime(args: &RuntimeArgs, fuel: bool) -> anyhow::Result<Runtime> {
+    Ok(Runtime::new(author_config(args, fuel)?)?)
+}
+
+fn author_config(args: &RuntimeArgs, fuel: bool) -> anyhow::Result<RuntimeConfig> {
     let cache_dir = if args.no_cache {
         None
     } else {
@@ -305,7 +309,7 @@ pub fn author_runtime(args: &RuntimeArgs, fuel: bool) -> anyhow::Result<Runtime>
     config.prepared_instances_per_plugin = 0;
     config.cache_dir = cache_dir;
     config.compile = CompileIsolation::Subprocess { program };
-    Ok(Runtime::new(config)?)
+    Ok(config)
 }
 
 pub fn default_cache_dir() -> PathBuf {
@@ -768,7 +772,8 @@ async fn measure(
                     since.elapsed() < Duration::from_secs(30),
                     "no instance was prepared within 30 s"
                 );
-                tokio::time::sleep(Duration::from_micros(50)).await;
+                // tokio's timer ticks in milliseconds: a call waits at least this long.
+                tokio::time::sleep(Duration::from_millis(1)).await;
             }
         }
         let t = Instant::now();
@@ -788,9 +793,10 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let cold = measure(&fresh, &args, &config, false).await?;
     drop((fresh, unprepared));
     // As the gateway runs fresh instances: one made ahead per plugin.
-    let mut prepared = author_runtime(&args.runtime, args.fuel)?.config().clone();
-    prepared.prepared_instances_per_plugin = 1;
-    let runtime = Runtime::new(prepared)?;
+    let runtime = Runtime::new(RuntimeConfig {
+        prepared_instances_per_plugin: 1,
+        ..author_config(&args.runtime, args.fuel)?
+    })?;
     let fresh = runtime
         .load_file(&args.file, plugin_options(&args.runtime, false)?)
         .await?;

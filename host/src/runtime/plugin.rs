@@ -4,7 +4,7 @@
 //! so a call waits for neither.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -271,9 +271,6 @@ struct Prepared {
     limits: Limits,
     target: usize,
     state: Mutex<PreparedState>,
-    /// Set when a background instantiation failed: calls then instantiate inline, where
-    /// the failure reaches the caller instead of a log line.
-    disabled: AtomicBool,
 }
 
 #[derive(Default)]
@@ -304,9 +301,6 @@ impl Prepared {
 
     /// Reserves a pool slot for one more instance, if one is wanted and available.
     fn reserve(&self) -> Option<Reservation<'_>> {
-        if self.disabled.load(Ordering::Relaxed) {
-            return None;
-        }
         let mut state = self.state.lock().ok()?;
         if state.ready.len() + state.pending >= self.target {
             return None;
@@ -322,13 +316,15 @@ impl Prepared {
         })
     }
 
+    /// A failure only ends this refill (its slot goes back): the next call instantiates
+    /// inline, where the same failure reaches the caller as a typed error, and only a
+    /// call that instantiated successfully triggers another refill.
     async fn refill(&self) {
         while let Some(mut slot) = self.reserve() {
             match self.instantiate().await {
                 Ok(instance) => slot.fill(instance),
                 Err(e) => {
-                    self.disabled.store(true, Ordering::Relaxed);
-                    tracing::warn!(error = %e, "preparing a plugin instance failed; instantiating per call from now on");
+                    tracing::warn!(error = %e, "preparing a plugin instance failed");
                     return;
                 }
             }
@@ -467,7 +463,6 @@ impl Plugin {
                 limits: inner.options.limits.clone(),
                 target,
                 state: Mutex::new(PreparedState::default()),
-                disabled: AtomicBool::new(false),
             });
             let first = prepared.clone();
             tokio::spawn(async move { first.refill().await });
