@@ -622,6 +622,246 @@ async fn hostile_plugins_do_not_disturb_other_calls() {
     }
 }
 
+// ---------------------------------------------------------------- the ABI boundary
+
+/// Where `tests/guests/abi-liar.wat` puts the bytes it returns.
+const LIAR_BUF: u32 = 8192;
+
+/// The ABI-level liar as a component: its WAT, the contract's `verifier` world embedded,
+/// encoded by the same `wit-component` the C builds use.
+fn abi_liar() -> Vec<u8> {
+    abi_liar_with(|wat| wat)
+}
+
+/// The liar with its WAT edited first.
+fn abi_liar_with(edit: impl FnOnce(String) -> String) -> Vec<u8> {
+    use wit_bindgen_core::wit_parser::Resolve;
+    let root = repo_root();
+    let wat = std::fs::read_to_string(root.join("tests/guests/abi-liar.wat")).unwrap();
+    let mut module = wat::parse_str(edit(wat)).unwrap();
+    let mut resolve = Resolve::default();
+    let (package, _) = resolve.push_dir(root.join("wit/v0.1.0")).unwrap();
+    let world = resolve.select_world(&[package], Some("verifier")).unwrap();
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+        false, // the legacy `interface#function` export names the WAT uses
+    )
+    .unwrap();
+    wit_component::ComponentEncoder::default()
+        .module(&module)
+        .unwrap()
+        .validate(true)
+        .encode()
+        .unwrap()
+}
+
+fn put_u32(image: &mut [u8], at: usize, value: u32) {
+    image[at..at + 4].copy_from_slice(&value.to_le_bytes());
+}
+
+/// A well-formed `result<verdict, plugin-error>` as the canonical ABI lays it out:
+/// `ok` at 0; the verdict at 8 (score f64, decision u8 at 16, reason at 20, checks at 28,
+/// details option at 36); one check at 72 (name, passed at 80, message option at 84);
+/// string bytes from 100.
+fn verdict_image() -> Vec<u8> {
+    let mut b = vec![0u8; 128];
+    b[8..16].copy_from_slice(&0.75f64.to_le_bytes());
+    b[16] = 0; // accept
+    put_u32(&mut b, 20, LIAR_BUF + 100); // reason "fine"
+    put_u32(&mut b, 24, 4);
+    put_u32(&mut b, 28, LIAR_BUF + 72); // one check
+    put_u32(&mut b, 32, 1);
+    b[36] = 1; // details: some("{}")
+    put_u32(&mut b, 40, LIAR_BUF + 110);
+    put_u32(&mut b, 44, 2);
+    put_u32(&mut b, 72, LIAR_BUF + 104); // check name "sum=3"
+    put_u32(&mut b, 76, 5);
+    b[80] = 1; // passed
+    b[84] = 0; // message: none
+    b[100..104].copy_from_slice(b"fine");
+    b[104..109].copy_from_slice(b"sum=3");
+    b[110..112].copy_from_slice(b"{}");
+    b
+}
+
+/// Has the liar return `image`, `misalign` bytes past its aligned buffer.
+async fn lie(plugin: &Plugin, image: &[u8], misalign: u32) -> Result<Verdict, Error> {
+    let text: String = image.iter().map(|b| format!("{b:02x}")).collect();
+    let candidate = Candidate {
+        index: misalign,
+        model: "m".into(),
+        text,
+    };
+    plugin
+        .verify(
+            &PluginConfig::new(),
+            &task("q"),
+            &candidate,
+            CallContext::default(),
+        )
+        .await
+        .map(|o| o.value)
+}
+
+/// Canonical-ABI lifting is where hosts have had bugs (string transcoding, `flags`): a
+/// guest that returns out-of-bounds pointers, invalid UTF-8, unknown discriminants or a
+/// misaligned return area gets a typed `invalid_output` error, never a host panic, and
+/// the next call is unaffected.
+#[tokio::test]
+async fn malformed_values_from_a_guest_are_invalid_output() {
+    let plugin = shared_runtime().load(abi_liar(), opts()).await.unwrap();
+
+    // The baseline proves the layout above is the one the host lifts.
+    let v = lie(&plugin, &verdict_image(), 0).await.unwrap();
+    assert_eq!(
+        (v.score, v.decision, v.reason.as_str()),
+        (0.75, Decision::Accept, "fine")
+    );
+    assert_eq!(v.checks.len(), 1);
+    assert_eq!(
+        (v.checks[0].name.as_str(), v.checks[0].passed),
+        ("sum=3", true)
+    );
+    assert_eq!(v.details, Some(serde_json::json!({})));
+
+    // `err(failed("fine"))` is the plugin's own error, not a malformed value.
+    let mut failed = verdict_image();
+    failed[0] = 1;
+    failed[8] = 2;
+    put_u32(&mut failed, 12, LIAR_BUF + 100);
+    put_u32(&mut failed, 16, 4);
+    let err = lie(&plugin, &failed, 0).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Plugin(PluginFailure::Failed(m)) if m == "fine"),
+        "{err:?}"
+    );
+
+    type Edit = fn(&mut Vec<u8>);
+    let cases: [(&str, Edit, u32); 11] = [
+        ("result discriminant 2", |b| b[0] = 2, 0),
+        ("decision discriminant 3", |b| b[16] = 3, 0),
+        ("details option discriminant 2", |b| b[36] = 2, 0),
+        ("message option discriminant 7", |b| b[84] = 7, 0),
+        (
+            "plugin-error discriminant 3",
+            |b| {
+                b[0] = 1;
+                b[8] = 3
+            },
+            0,
+        ),
+        (
+            "reason past the end of memory",
+            |b| put_u32(b, 20, 0xffff_fff0),
+            0,
+        ),
+        (
+            "reason longer than memory",
+            |b| put_u32(b, 24, 0x7fff_ffff),
+            0,
+        ),
+        (
+            "reason not UTF-8",
+            |b| b[100..102].copy_from_slice(&[0xff, 0xfe]),
+            0,
+        ),
+        (
+            "a quarter-billion checks",
+            |b| put_u32(b, 32, 0x1000_0000),
+            0,
+        ),
+        (
+            "checks list misaligned",
+            |b| put_u32(b, 28, LIAR_BUF + 73),
+            0,
+        ),
+        ("return area misaligned", |_| {}, 4),
+    ];
+    for (what, edit, misalign) in cases {
+        let mut image = verdict_image();
+        edit(&mut image);
+        let err = lie(&plugin, &image, misalign).await.unwrap_err();
+        assert!(matches!(err, Error::InvalidOutput(_)), "{what}: {err:?}");
+        assert!(err.is_call_failure(), "{what}");
+    }
+
+    // Seeded random edits of the well-formed image: every outcome is a verdict the host
+    // accepted or a typed call failure. Both must occur, or the edits test nothing.
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let (mut accepted, mut refused) = (0, 0);
+    for _ in 0..2_000 {
+        let mut image = verdict_image();
+        for _ in 0..1 + next() % 4 {
+            let at = (next() % 112) as usize;
+            let interesting = [0x00, 0x01, 0x02, 0x03, 0x7f, 0x80, 0xfe, 0xff];
+            image[at] = if next() % 2 == 0 {
+                interesting[(next() % 8) as usize]
+            } else {
+                next() as u8
+            };
+        }
+        let misalign = if next() % 16 == 0 {
+            (next() % 8) as u32
+        } else {
+            0
+        };
+        match lie(&plugin, &image, misalign).await {
+            Ok(v) => {
+                assert!((0.0..=1.0).contains(&v.score), "{v:?}");
+                accepted += 1;
+            }
+            Err(e) => {
+                assert!(
+                    matches!(e, Error::InvalidOutput(_) | Error::Plugin(_)),
+                    "{image:02x?}: {e:?}"
+                );
+                refused += 1;
+            }
+        }
+    }
+    assert!(accepted > 100 && refused > 100, "{accepted} / {refused}");
+    assert_eq!(
+        lie(&plugin, &verdict_image(), 0).await.unwrap().reason,
+        "fine"
+    );
+}
+
+/// The host moves arguments into memory the guest's `cabi_realloc` hands out: an
+/// allocation past the end of memory or misaligned fails that call alone, typed.
+#[tokio::test]
+async fn a_lying_allocator_fails_the_call_not_the_host() {
+    let honest = shared_runtime().load(abi_liar(), opts()).await.unwrap();
+    for (what, allocation) in [
+        ("past the end of memory", "(i32.const -16)"),
+        ("misaligned", "(i32.or (local.get $p) (i32.const 1))"),
+    ] {
+        let component = abi_liar_with(|wat| {
+            let marker = "(local.get $p)) ;; the allocation";
+            assert!(wat.contains(marker));
+            wat.replace(marker, &format!("{allocation}) ;; the allocation"))
+        });
+        let liar = shared_runtime().load(component, opts()).await.unwrap();
+        let err = lie(&liar, &verdict_image(), 0).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidOutput(m) if m.contains("realloc")),
+            "{what}: {err:?}"
+        );
+        assert_eq!(
+            lie(&honest, &verdict_image(), 0).await.unwrap().reason,
+            "fine"
+        );
+    }
+}
+
 // ---------------------------------------------------------------- instances
 
 #[tokio::test]

@@ -788,7 +788,9 @@ impl PluginInner {
         let mut store = new_store(&self.runtime, self.limits(), CallContext::default(), due)?;
         let instance = match self.pre.instantiate_async(&mut store).await {
             Ok(i) => i,
-            Err(e) => return Err(self.classify(e, &store, self.limits().deadline)),
+            Err(e) => {
+                return Err(self.classify(e, &store, self.limits().deadline, Stage::Instantiate))
+            }
         };
         self.exports.typecheck(&mut store, &instance).map_err(|e| {
             Error::WrongWorld(format!(
@@ -859,7 +861,7 @@ impl PluginInner {
                 let mut store = new_store(&self.runtime, self.limits(), ctx, due)?;
                 let instance = match self.pre.instantiate_async(&mut store).await {
                     Ok(i) => i,
-                    Err(e) => return Err(self.classify(e, &store, deadline)),
+                    Err(e) => return Err(self.classify(e, &store, deadline, Stage::Instantiate)),
                 };
                 (store, instance, Some(started.elapsed()))
             }
@@ -870,7 +872,7 @@ impl PluginInner {
             Ok(reply) => reply,
             // Classify before the logs are drained: a trap's message carries stderr's tail.
             Err(e) => {
-                let err = self.classify(e, &store, deadline);
+                let err = self.classify(e, &store, deadline, Stage::Call);
                 self.retire(false, store, instance, permit);
                 return Err(err);
             }
@@ -949,6 +951,7 @@ impl PluginInner {
         err: wasmtime::Error,
         store: &Store<CallState>,
         deadline: Duration,
+        stage: Stage,
     ) -> Error {
         let state = store.data();
         let backtrace = err
@@ -993,6 +996,12 @@ impl PluginInner {
                 let text = format!("{err:#}");
                 if text.contains("resource limit exceeded") || text.contains("instance limit") {
                     Error::ResourceLimit(text)
+                } else if stage == Stage::Call && backtrace.is_none() {
+                    // Raised by the host outside any guest frame: lifting the guest's
+                    // values (or lowering into memory it handed out) broke the canonical
+                    // ABI: a pointer out of bounds or misaligned, invalid UTF-8, an
+                    // unknown discriminant.
+                    Error::InvalidOutput(text)
                 } else {
                     Error::Trap {
                         message: text,
@@ -1002,6 +1011,14 @@ impl PluginInner {
             }
         }
     }
+}
+
+/// What a failed wasmtime operation was doing, for [`PluginInner::classify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Instantiate,
+    /// The export call, including moving its arguments and result across the boundary.
+    Call,
 }
 
 /// Languages compiled to wasm keep a shadow stack in linear memory; overflowing it shows
