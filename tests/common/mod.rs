@@ -83,6 +83,50 @@ pub fn shared_runtime() -> Runtime {
         .clone()
 }
 
+/// Builds `dir` into `target` (under the shared wasm target) with the warm-up snapshot
+/// on or off.
+pub fn build_with_warm_up(dir: &Path, target: &str, warm_up: bool) -> authoring::BuildOutput {
+    let options = BuildOptions {
+        target_dir: Some(wasm_target_dir().join(target)),
+        no_warm_up: !warm_up,
+        ..BuildOptions::default()
+    };
+    authoring::build(dir, &options).unwrap_or_else(|e| panic!("building {}: {e}", dir.display()))
+}
+
+/// Runs `cases` against `component` with fuel metering, a fresh instance per call: the
+/// total fuel (the guest's instructions, so deterministic) and each case's result as JSON.
+/// Every case must pass.
+pub async fn run_metered(component: &Path, cases: &[authoring::cases::Case]) -> (u64, Vec<String>) {
+    let runtime = Runtime::new(RuntimeConfig {
+        profile: arbiter::runtime::EngineProfile {
+            fuel: true,
+            ..Default::default()
+        },
+        ..test_config()
+    })
+    .expect("runtime");
+    let bytes = std::fs::read(component).expect("component");
+    let mut runner =
+        authoring::cases::Runner::new(runtime, bytes, arbiter::runtime::PluginOptions::default());
+    let (mut fuel, mut results) = (0, Vec::new());
+    for case in cases {
+        let report = runner.run(case).await;
+        assert!(
+            report.passed,
+            "{}: line {} {}: {:?} {:?}",
+            component.display(),
+            report.line,
+            report.name,
+            report.failures,
+            report.error
+        );
+        fuel += report.fuel.unwrap_or(0);
+        results.push(serde_json::to_string(&report.result).expect("json"));
+    }
+    (fuel, results)
+}
+
 /// Reads a JSONL dataset shipped in `data/`.
 pub fn dataset(name: &str) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(repo_root().join("data").join(name)).expect("dataset");

@@ -61,6 +61,9 @@ pub struct BuildOptions {
     pub target_dir: Option<PathBuf>,
     /// Pass the build tool's output through instead of capturing it.
     pub verbose: bool,
+    /// Skip the warm-up snapshot of Python and JavaScript/TypeScript plugins
+    /// (`authoring::snapshot`).
+    pub no_warm_up: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -70,6 +73,9 @@ pub struct BuildOutput {
     pub components: Vec<PathBuf>,
     /// False when nothing changed since the last build.
     pub rebuilt: bool,
+    /// What the warm-up snapshot did (Python and JavaScript/TypeScript builds that ran).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warm_up: Option<super::snapshot::WarmUp>,
     #[serde(serialize_with = "ser_ms")]
     pub duration: Duration,
 }
@@ -114,16 +120,18 @@ pub fn build(dir: &Path, options: &BuildOptions) -> Result<BuildOutput, BuildErr
         }
         _ => options,
     };
-    let (components, rebuilt) = match language {
-        Language::Rust => super::rust::build_rust(dir, options)?,
+    let none = |(components, rebuilt)| (components, rebuilt, None);
+    let (components, rebuilt, warm_up) = match language {
+        Language::Rust => none(super::rust::build_rust(dir, options)?),
         Language::Python => super::python::build_python(dir, options)?,
-        Language::C => super::c::build_c(dir, options)?,
+        Language::C => none(super::c::build_c(dir, options)?),
         Language::JavaScript | Language::TypeScript => super::js::build_js(dir, options)?,
     };
     Ok(BuildOutput {
         language,
         components,
         rebuilt,
+        warm_up,
         duration: started.elapsed(),
     })
 }

@@ -788,6 +788,17 @@ impl Runner {
     }
 }
 
+/// Makes the calls of `case` for their effect on the plugin's instance only (the
+/// build-time warm-up, `authoring::snapshot`); results and failures are not kept.
+pub(crate) async fn warm_up_with(plugin: &Plugin, case: &Case) {
+    if !case.problems(plugin.kind()).is_empty() {
+        return;
+    }
+    let mut tally = Tally::default();
+    let mut result = CaseResult::default();
+    let _ = execute(plugin, case, &mut tally, &mut result).await;
+}
+
 /// The calls of one case, in the order the gateway makes them: `check-config`, then the
 /// kind's calls. Results land in `result` as they come, so a later failure keeps them.
 async fn execute(

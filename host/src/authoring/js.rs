@@ -40,6 +40,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::build::{BuildError, BuildOptions, Language};
+use super::snapshot::{self, WarmUp};
 use super::{freshness, wit};
 
 /// The manifest every non-cargo plugin project carries (`docs/plugin-manifest.md`).
@@ -703,7 +704,7 @@ fn refused_import(name: &str) -> bool {
 pub(super) fn build_js(
     dir: &Path,
     options: &BuildOptions,
-) -> Result<(Vec<PathBuf>, bool), BuildError> {
+) -> Result<(Vec<PathBuf>, bool, Option<WarmUp>), BuildError> {
     build_with(dir, options, OsStr::new("node"))
 }
 
@@ -711,7 +712,7 @@ fn build_with(
     dir: &Path,
     options: &BuildOptions,
     node: &OsStr,
-) -> Result<(Vec<PathBuf>, bool), BuildError> {
+) -> Result<(Vec<PathBuf>, bool, Option<WarmUp>), BuildError> {
     let manifest = read_manifest(dir)?;
     let language = manifest.language().map_err(|m| invalid(dir, m))?;
     let typescript = language == Language::TypeScript;
@@ -741,7 +742,11 @@ fn build_with(
     let work = target.join("js-build").join(&manifest.name);
     let main = entry_module(&manifest, &entry).map_err(|m| invalid(dir, m))?;
 
-    let sources = freshness::sources(dir, SOURCE_EXTENSIONS)?;
+    let mut sources = freshness::sources(dir, SOURCE_EXTENSIONS)?;
+    // The warm-up runs the example cases: a change to them changes the component.
+    if !options.no_warm_up && dir.join(snapshot::CASES_FILE).is_file() {
+        sources.push(dir.join(snapshot::CASES_FILE));
+    }
     let mut extra: Vec<&str> = vec![
         &node_version,
         &tool_versions,
@@ -756,9 +761,14 @@ fn build_with(
             .iter()
             .flat_map(|(_, files)| files.iter().map(|(_, t)| *t)),
     );
+    extra.push(if options.no_warm_up {
+        "no-warm-up"
+    } else {
+        "warm-up"
+    });
     let fingerprint = freshness::fingerprint(&sources, &extra)?;
     if freshness::is_fresh(&output, &fingerprint) {
-        return Ok((vec![output], false));
+        return Ok((vec![output], false, None));
     }
 
     install_project_dependencies(dir, options.verbose)?;
@@ -840,9 +850,14 @@ fn build_with(
             ),
         });
     }
+    let warm_up = if options.no_warm_up {
+        WarmUp::Off
+    } else {
+        snapshot::warm_up(dir, &partial)
+    };
     std::fs::rename(&partial, &output)?;
     freshness::record(&output, &fingerprint)?;
-    Ok((vec![output], true))
+    Ok((vec![output], true, Some(warm_up)))
 }
 
 #[cfg(test)]

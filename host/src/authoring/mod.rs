@@ -15,6 +15,7 @@ pub mod js;
 pub mod new;
 pub mod python;
 mod rust;
+pub mod snapshot;
 pub mod wit;
 
 pub use build::{build, detect_language, BuildError, BuildOptions, BuildOutput, Language};

@@ -22,6 +22,7 @@ use std::process::{Command, Stdio};
 use serde::Deserialize;
 
 use super::build::{BuildError, BuildOptions};
+use super::snapshot::{self, WarmUp};
 use super::{freshness, wit};
 
 /// The manifest every non-cargo plugin project carries.
@@ -273,7 +274,7 @@ fn app_module(manifest: &PythonManifest) -> Result<String, String> {
 pub(super) fn build_python(
     dir: &Path,
     options: &BuildOptions,
-) -> Result<(Vec<PathBuf>, bool), BuildError> {
+) -> Result<(Vec<PathBuf>, bool, Option<WarmUp>), BuildError> {
     build_with(dir, options, OsStr::new("componentize-py"))
 }
 
@@ -281,7 +282,7 @@ fn build_with(
     dir: &Path,
     options: &BuildOptions,
     program: &OsStr,
-) -> Result<(Vec<PathBuf>, bool), BuildError> {
+) -> Result<(Vec<PathBuf>, bool, Option<WarmUp>), BuildError> {
     let manifest = read_manifest(dir)?;
     let world = manifest.world().map_err(|m| invalid(dir, m))?;
     let tool_version = check_tool(program)?;
@@ -302,7 +303,11 @@ fn build_with(
     let app = app_module(&manifest).map_err(|m| invalid(dir, m))?;
     write_if_changed(&app_dir.join(format!("{APP_MODULE}.py")), &app)?;
 
-    let sources = freshness::sources(dir, &[".py", ".toml"])?;
+    let mut sources = freshness::sources(dir, &[".py", ".toml"])?;
+    // The warm-up runs the example cases: a change to them changes the component.
+    if !options.no_warm_up && dir.join(snapshot::CASES_FILE).is_file() {
+        sources.push(dir.join(snapshot::CASES_FILE));
+    }
     let mut extra: Vec<&str> = vec![&tool_version, world, &app, wit::latest()];
     extra.extend(SDK_FILES.iter().flat_map(|(n, t)| [*n, *t]));
     let wit_texts: Vec<&str> = wit::VERSIONS
@@ -310,9 +315,14 @@ fn build_with(
         .flat_map(|(_, files)| files.iter().map(|(_, t)| *t))
         .collect();
     extra.extend(wit_texts);
+    extra.push(if options.no_warm_up {
+        "no-warm-up"
+    } else {
+        "warm-up"
+    });
     let fingerprint = freshness::fingerprint(&sources, &extra)?;
     if freshness::is_fresh(&output, &fingerprint) {
-        return Ok((vec![output], false));
+        return Ok((vec![output], false, None));
     }
 
     // Build next to the output and rename, so a failed or concurrent build never leaves
@@ -365,9 +375,14 @@ fn build_with(
             output: text.trim().to_string(),
         });
     }
+    let warm_up = if options.no_warm_up {
+        WarmUp::Off
+    } else {
+        snapshot::warm_up(dir, &partial)
+    };
     std::fs::rename(&partial, &output)?;
     freshness::record(&output, &fingerprint)?;
-    Ok((vec![output], true))
+    Ok((vec![output], true, Some(warm_up)))
 }
 
 #[cfg(test)]

@@ -44,6 +44,10 @@ pub enum PluginCommand {
         /// Show the build tool's own output.
         #[arg(long, short)]
         verbose: bool,
+        /// Python and JS/TS: do not snapshot a stateless plugin after running its example
+        /// cases (by default its fresh instances start warm; docs/plugin-authoring.md).
+        #[arg(long)]
+        no_warm_up: bool,
         #[arg(long)]
         json: bool,
     },
@@ -260,8 +264,9 @@ pub fn run(cmd: PluginCommand) -> anyhow::Result<ExitCode> {
                 dir,
                 out,
                 verbose,
+                no_warm_up,
                 json,
-            } => build(dir, out, verbose, json),
+            } => build(dir, out, verbose, no_warm_up, json),
             PluginCommand::Test(args) => test(args).await,
             PluginCommand::New(args) => new_project(args),
         }
@@ -844,11 +849,13 @@ fn build(
     dir: Option<PathBuf>,
     out: Option<PathBuf>,
     verbose: bool,
+    no_warm_up: bool,
     json: bool,
 ) -> anyhow::Result<()> {
     let dir = dir.unwrap_or_else(|| PathBuf::from("."));
     let options = BuildOptions {
         verbose,
+        no_warm_up,
         ..BuildOptions::default()
     };
     let result = authoring::build(&dir, &options)?;
@@ -861,6 +868,7 @@ fn build(
             "language": result.language,
             "components": components,
             "rebuilt": result.rebuilt,
+            "warm_up": result.warm_up,
             "duration_ms": result.duration.as_secs_f64() * 1e3,
         }));
     }
@@ -878,6 +886,9 @@ fn build(
             human_bytes(size),
             human_duration(result.duration)
         );
+    }
+    if let Some(warm_up) = &result.warm_up {
+        println!("warm-up: {warm_up}");
     }
     Ok(())
 }

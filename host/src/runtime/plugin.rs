@@ -18,6 +18,7 @@ use super::bindings::{self, arbiter::plugin::types as wit};
 use super::cache::LoadSource;
 use super::error::{Error, Result};
 use super::inspect::{ComponentSummary, Grants};
+use super::kept::KeptInstance;
 use super::limits::Limits;
 use super::state::{CallContext, CallState, LogLimitHit};
 use super::types::*;
@@ -497,6 +498,21 @@ impl Plugin {
     /// True when calls reuse warm instances.
     pub fn is_warm(&self) -> bool {
         self.inner.warm.is_some()
+    }
+
+    /// Takes a warm instance out of the pool for good (after the calls it served), to
+    /// read its state; `None` when the plugin is not warm or none is idle.
+    pub fn take_warm_instance(&self) -> Option<KeptInstance> {
+        let w = self.inner.warm.as_ref()?.lock().ok()?.pop()?;
+        // Its pool slot goes back to the budget when the store is dropped; count it now.
+        self.inner
+            .runtime
+            .warm_budget
+            .fetch_add(1, Ordering::Relaxed);
+        Some(KeptInstance {
+            store: w.store,
+            instance: w.instance,
+        })
     }
 
     /// Fresh instances ready for the next calls (see `RuntimeConfig::prepared_instances_per_plugin`).

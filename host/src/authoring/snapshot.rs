@@ -1,0 +1,170 @@
+//! Build-time pre-initialisation after warm-up calls, for the interpreted languages
+//! (Python, JavaScript, TypeScript).
+//!
+//! componentize-py and componentize-js already snapshot the interpreter once the plugin's
+//! module is loaded, but a fresh instance's first call still pays for everything an
+//! interpreter does lazily on first use. In a JS component the export bindings run in a
+//! realm of their own whose `Promise` and async-function classes SpiderMonkey creates on
+//! the first call (about a quarter of a fresh call in `perf`); Python specialises its
+//! bytecode and fills caches. A warm instance has all of that done.
+//!
+//! A plugin that declares itself `stateless` promises that calls leave nothing behind
+//! that matters, which is what lets the host reuse warm instances at all. For such a
+//! plugin the build runs the project's example cases (`cases.jsonl`, the same file
+//! `arbiter plugin test` runs) on one warm instance and writes that instance's memory and
+//! globals back into the component with `component-init-transform` (the transform
+//! componentize-py uses for its own snapshot). Every fresh instance then starts where a
+//! warm one would be, and still serves exactly one call. Stateful plugins, projects
+//! without usable cases, and any failure leave the component exactly as built.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::cases::{self, Case};
+use crate::runtime::{
+    CompileIsolation, KeptInstance, Limits, PluginOptions, Runtime, RuntimeConfig,
+};
+
+/// The cases file the warm-up reads, next to the plugin's manifest.
+pub const CASES_FILE: &str = "cases.jsonl";
+
+/// At most this many cases are run: enough to reach every common path, few enough that
+/// the build stays quick.
+const MAX_CASES: usize = 32;
+
+/// What the warm-up step did to a component.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum WarmUp {
+    /// The component now starts from the state after `cases` example cases.
+    Applied { cases: usize },
+    /// The component is unchanged, for this reason.
+    Skipped { reason: String },
+    /// Turned off (`--no-warm-up`).
+    Off,
+}
+
+impl std::fmt::Display for WarmUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WarmUp::Applied { cases } => {
+                write!(f, "snapshot taken after {cases} example case(s)")
+            }
+            WarmUp::Skipped { reason } => write!(f, "skipped: {reason}"),
+            WarmUp::Off => f.write_str("off"),
+        }
+    }
+}
+
+/// Cases the warm-up can run on one instance: no expected error (a case that traps on
+/// purpose would discard the instance), and the plugin's own limits and grants.
+fn usable(case: &Case) -> bool {
+    case.expect.error.is_none()
+        && case.expect.error_contains.is_none()
+        && case.limits.is_none()
+        && case.grants.is_empty()
+}
+
+/// Replaces `component` (a file) by its snapshot after running the usable cases of
+/// `project/cases.jsonl` on one warm instance, when the plugin is stateless.
+pub fn warm_up(project: &Path, component: &Path) -> WarmUp {
+    let skipped = |reason: String| WarmUp::Skipped { reason };
+    let cases_path = project.join(CASES_FILE);
+    if !cases_path.is_file() {
+        return skipped(format!("no {CASES_FILE} with example calls"));
+    }
+    let cases: Vec<Case> = match cases::load(&cases_path) {
+        Ok(c) => c.into_iter().filter(usable).take(MAX_CASES).collect(),
+        Err(e) => return skipped(format!("{e}")),
+    };
+    if cases.is_empty() {
+        return skipped(format!(
+            "{CASES_FILE} has no case without an expected error, limits or grants"
+        ));
+    }
+    let bytes = match std::fs::read(component) {
+        Ok(b) => b,
+        Err(e) => return skipped(format!("{}: {e}", component.display())),
+    };
+    // `build` is synchronous and may be called from async code: a thread of its own.
+    let ran = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(snapshot(bytes, cases))
+    })
+    .join();
+    let (snapshot, count) = match ran {
+        Ok(Ok(done)) => done,
+        Ok(Err(reason)) => return skipped(reason),
+        Err(_) => return skipped("the warm-up panicked".into()),
+    };
+    let tmp = component.with_extension(format!("warm-{}", std::process::id()));
+    match std::fs::write(&tmp, &snapshot).and_then(|()| std::fs::rename(&tmp, component)) {
+        Ok(()) => WarmUp::Applied { cases: count },
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            skipped(format!("writing {}: {e}", component.display()))
+        }
+    }
+}
+
+/// The snapshot of `component` after `cases`, and how many cases ran.
+async fn snapshot(component: Vec<u8>, cases: Vec<Case>) -> Result<(Vec<u8>, usize), String> {
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: None,
+        compile: CompileIsolation::InProcess,
+        warm_instances_per_plugin: 1,
+        prepared_instances_per_plugin: 0,
+        ..RuntimeConfig::default()
+    })
+    .map_err(|e| format!("starting a runtime: {e}"))?;
+    let count = cases.len();
+    let options = PluginOptions {
+        warm: true,
+        limits: Limits {
+            deadline: Duration::from_secs(30),
+            ..Limits::default()
+        },
+        ..PluginOptions::default()
+    };
+    let snapshot = component_init_transform::initialize(&component, move |instrumented| {
+        Box::pin(async move {
+            let kept = run_cases(&runtime, instrumented, options, &cases).await?;
+            Ok(Box::new(kept) as Box<dyn component_init_transform::Invoker>)
+        })
+    })
+    .await
+    .map_err(|e| format!("{e:#}"))?;
+    // What the runtime checks before compiling, so a bad transform fails the warm-up
+    // (keeping the component as built) instead of the next load.
+    crate::runtime::precheck(&snapshot)
+        .map_err(|e| format!("the snapshot does not validate: {e}"))?;
+    Ok((snapshot, count))
+}
+
+/// Loads the instrumented component warm, runs the cases and keeps the warm instance.
+async fn run_cases(
+    runtime: &Runtime,
+    instrumented: Vec<u8>,
+    options: PluginOptions,
+    cases: &[Case],
+) -> anyhow::Result<KeptInstance> {
+    let plugin = runtime
+        .load(instrumented, options)
+        .await
+        .map_err(|e| anyhow::anyhow!("loading the component: {e}"))?;
+    if !plugin.info().stateless {
+        anyhow::bail!("the plugin is not stateless (its info() says calls keep state)");
+    }
+    for case in cases {
+        cases::warm_up_with(&plugin, case).await;
+    }
+    plugin
+        .take_warm_instance()
+        .ok_or_else(|| anyhow::anyhow!("no instance survived the example cases"))
+}
