@@ -437,22 +437,7 @@ async fn the_warm_up_snapshot_keeps_results_and_cuts_a_fresh_calls_work() {
         parent.path(),
     )
     .unwrap();
-    let warm = build_with_warm_up(&project.dir, "warm-up-on", true);
-    let plain = build_with_warm_up(&project.dir, "warm-up-off", false);
-    assert!(
-        matches!(warm.warm_up, Some(WarmUp::Applied { .. })),
-        "{:?}",
-        warm.warm_up
-    );
-    assert_eq!(plain.warm_up, Some(WarmUp::Off));
-    let cases = cases::load(&project.dir.join("cases.jsonl")).unwrap();
-    let (warm_fuel, warm_results) = run_metered(&warm.components[0], &cases).await;
-    let (plain_fuel, plain_results) = run_metered(&plain.components[0], &cases).await;
-    assert_eq!(warm_results, plain_results);
-    assert!(
-        warm_fuel * 10 < plain_fuel * 6,
-        "snapshot {warm_fuel} vs plain {plain_fuel} instructions"
-    );
+    check_warm_up_snapshot(&project.dir).await;
 }
 
 #[tokio::test]

@@ -83,15 +83,37 @@ pub fn shared_runtime() -> Runtime {
         .clone()
 }
 
-/// Builds `dir` into `target` (under the shared wasm target) with the warm-up snapshot
-/// on or off.
-pub fn build_with_warm_up(dir: &Path, target: &str, warm_up: bool) -> authoring::BuildOutput {
+/// Builds `dir` into `target` with the warm-up snapshot on or off.
+pub fn build_with_warm_up(dir: &Path, target: &Path, warm_up: bool) -> authoring::BuildOutput {
     let options = BuildOptions {
-        target_dir: Some(wasm_target_dir().join(target)),
+        target_dir: Some(target.to_path_buf()),
         no_warm_up: !warm_up,
         ..BuildOptions::default()
     };
     authoring::build(dir, &options).unwrap_or_else(|e| panic!("building {}: {e}", dir.display()))
+}
+
+/// Builds the project in `dir` with and without the warm-up snapshot and checks that the
+/// snapshot gives every case the same result for under 60% of the guest instructions
+/// (fuel counts them, so this is deterministic).
+pub async fn check_warm_up_snapshot(dir: &Path) {
+    use arbiter::authoring::snapshot::WarmUp;
+    let warm = build_with_warm_up(dir, &wasm_target_dir().join("warm-up-on"), true);
+    let plain = build_with_warm_up(dir, &wasm_target_dir().join("warm-up-off"), false);
+    assert!(
+        matches!(warm.warm_up, Some(WarmUp::Applied { .. })),
+        "{:?}",
+        warm.warm_up
+    );
+    assert_eq!(plain.warm_up, Some(WarmUp::Off));
+    let cases = authoring::cases::load(&dir.join("cases.jsonl")).expect("cases");
+    let (warm_fuel, warm_results) = run_metered(&warm.components[0], &cases).await;
+    let (plain_fuel, plain_results) = run_metered(&plain.components[0], &cases).await;
+    assert_eq!(warm_results, plain_results);
+    assert!(
+        warm_fuel * 10 < plain_fuel * 6,
+        "snapshot {warm_fuel} vs plain {plain_fuel} instructions"
+    );
 }
 
 /// Runs `cases` against `component` with fuel metering, a fresh instance per call: the
