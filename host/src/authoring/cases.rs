@@ -790,13 +790,15 @@ impl Runner {
 
 /// Makes the calls of `case` for their effect on the plugin's instance only (the
 /// build-time warm-up, `authoring::snapshot`); results and failures are not kept.
-pub(crate) async fn warm_up_with(plugin: &Plugin, case: &Case) {
+/// False when the case does not fit the plugin's kind and nothing ran.
+pub(crate) async fn warm_up_with(plugin: &Plugin, case: &Case) -> bool {
     if !case.problems(plugin.kind()).is_empty() {
-        return;
+        return false;
     }
     let mut tally = Tally::default();
     let mut result = CaseResult::default();
     let _ = execute(plugin, case, &mut tally, &mut result).await;
+    true
 }
 
 /// The calls of one case, in the order the gateway makes them: `check-config`, then the

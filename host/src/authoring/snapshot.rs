@@ -18,6 +18,8 @@
 //! without usable cases, and any failure leave the component exactly as built.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -123,7 +125,8 @@ async fn snapshot(component: Vec<u8>, cases: Vec<Case>) -> Result<(Vec<u8>, usiz
         ..RuntimeConfig::default()
     })
     .map_err(|e| format!("starting a runtime: {e}"))?;
-    let count = cases.len();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let counter = ran.clone();
     let options = PluginOptions {
         warm: true,
         limits: Limits {
@@ -134,7 +137,7 @@ async fn snapshot(component: Vec<u8>, cases: Vec<Case>) -> Result<(Vec<u8>, usiz
     };
     let snapshot = component_init_transform::initialize(&component, move |instrumented| {
         Box::pin(async move {
-            let kept = run_cases(&runtime, instrumented, options, &cases).await?;
+            let kept = run_cases(&runtime, instrumented, options, &cases, &counter).await?;
             Ok(Box::new(kept) as Box<dyn component_init_transform::Invoker>)
         })
     })
@@ -144,7 +147,7 @@ async fn snapshot(component: Vec<u8>, cases: Vec<Case>) -> Result<(Vec<u8>, usiz
     // (keeping the component as built) instead of the next load.
     crate::runtime::precheck(&snapshot)
         .map_err(|e| format!("the snapshot does not validate: {e}"))?;
-    Ok((snapshot, count))
+    Ok((snapshot, ran.load(Ordering::Relaxed)))
 }
 
 /// Loads the instrumented component warm, runs the cases and keeps the warm instance.
@@ -153,6 +156,7 @@ async fn run_cases(
     instrumented: Vec<u8>,
     options: PluginOptions,
     cases: &[Case],
+    ran: &AtomicUsize,
 ) -> anyhow::Result<KeptInstance> {
     let plugin = runtime
         .load(instrumented, options)
@@ -162,7 +166,12 @@ async fn run_cases(
         anyhow::bail!("the plugin is not stateless (its info() says calls keep state)");
     }
     for case in cases {
-        cases::warm_up_with(&plugin, case).await;
+        if cases::warm_up_with(&plugin, case).await {
+            ran.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    if ran.load(Ordering::Relaxed) == 0 {
+        anyhow::bail!("none of the cases fits a {}", plugin.kind());
     }
     plugin
         .take_warm_instance()
