@@ -341,3 +341,38 @@ fn other_languages_work_or_say_they_are_not_available() {
     ]);
     assert!(!out.status.success());
 }
+
+/// The build's warm-up compiles with Winch; a component Winch refuses (here: a tail call)
+/// is snapshotted with Cranelift instead, and the snapshot answers its cases as before.
+#[tokio::test]
+async fn the_warm_up_falls_back_to_cranelift_when_winch_refuses_a_component() {
+    use arbiter::authoring::snapshot::{warm_up, WarmUp};
+    let dir = tempfile::tempdir().unwrap();
+    let hex: String = verdict_image().iter().map(|b| format!("{b:02x}")).collect();
+    let case = serde_json::json!({
+        "name": "a well-formed verdict",
+        "prompt": "q",
+        "candidate": hex,
+        "expect": {"decision": "accept", "score": [0.75, 0.75], "checks_failed": 0},
+    });
+    let cases_file = dir.path().join("cases.jsonl");
+    std::fs::write(&cases_file, format!("{case}\n")).unwrap();
+    let cases = arbiter::authoring::cases::load(&cases_file).unwrap();
+    type Edit = fn(String) -> String;
+    let variants: [(&str, Edit); 2] = [
+        ("plain", stateless_liar),
+        ("tail-calling", |wat| tail_calling_liar(stateless_liar(wat))),
+    ];
+    for (name, edit) in variants {
+        let built = abi_liar_with(edit);
+        let file = dir.path().join(format!("{name}.wasm"));
+        std::fs::write(&file, &built).unwrap();
+        assert_eq!(
+            warm_up(dir.path(), &file),
+            WarmUp::Applied { cases: 1 },
+            "{name}"
+        );
+        assert_ne!(std::fs::read(&file).unwrap(), built, "{name}");
+        run_metered(&file, &cases).await;
+    }
+}

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use arbiter::runtime::types::*;
 use arbiter::runtime::{
-    CallContext, CompileIsolation, CompileLimits, Error, Grants, Limits, LoadSource, ModelAccess,
-    Outcome, Plugin, PluginOptions, PoolSizes, Runtime, RuntimeConfig,
+    CallContext, CompileIsolation, CompileLimits, Compiler, EngineProfile, Error, Grants, Limits,
+    LoadSource, ModelAccess, Outcome, Plugin, PluginOptions, PoolSizes, Runtime, RuntimeConfig,
 };
 use common::*;
 
@@ -622,70 +622,86 @@ async fn hostile_plugins_do_not_disturb_other_calls() {
     }
 }
 
+// ---------------------------------------------------------------- compilers
+
+/// A runtime compiling with `compiler`, fuel metered.
+fn runtime_with(compiler: Compiler) -> Runtime {
+    Runtime::new(RuntimeConfig {
+        profile: EngineProfile {
+            compiler,
+            fuel: true,
+            ..EngineProfile::default()
+        },
+        ..test_config()
+    })
+    .expect("runtime")
+}
+
+/// Winch, the baseline compiler the build's warm-up uses, runs a plugin as Cranelift
+/// does: the same verdicts, metered, under the same deadline. (Its fuel counts differ by
+/// ~1%: the two charge some control operators differently.)
+#[tokio::test]
+async fn winch_runs_plugins_as_cranelift_does() {
+    let gsm8k = reference_plugin("gsm8k-verifier");
+    let mut runs = Vec::new();
+    for compiler in [Compiler::Cranelift, Compiler::Winch] {
+        let runtime = runtime_with(compiler);
+        let plugin = runtime.load_file(&gsm8k, opts()).await.unwrap();
+        let mut run = Vec::new();
+        for text in ["2 + 2 = 4\n#### 4", "2 + 2 = 5\n#### 5", "I cannot say."] {
+            let out = plugin
+                .verify(
+                    &PluginConfig::new(),
+                    &task("What is 2+2?"),
+                    &cand(text),
+                    CallContext::default(),
+                )
+                .await
+                .unwrap();
+            let fuel = out.stats.fuel.expect("fuel is metered");
+            assert!(fuel > 0);
+            run.push((out.value, fuel));
+        }
+        let spin = runtime
+            .load_file(&guest("spin"), limited(200))
+            .await
+            .unwrap();
+        fails_within(Duration::from_secs(3), verify(&spin, "x"), |e| {
+            matches!(e, Error::DeadlineExceeded(_))
+        })
+        .await;
+        runs.push(run);
+    }
+    let (cranelift, winch) = (&runs[0], &runs[1]);
+    assert_ne!(cranelift[0].0.decision, cranelift[1].0.decision);
+    for ((c_verdict, c_fuel), (w_verdict, w_fuel)) in cranelift.iter().zip(winch) {
+        assert_eq!(c_verdict, w_verdict);
+        assert!(
+            c_fuel.abs_diff(*w_fuel) * 20 < *c_fuel,
+            "fuel {c_fuel} vs {w_fuel}"
+        );
+    }
+}
+
+/// A proposal Winch does not implement is a load error, not a crash; Cranelift runs the
+/// same component (the warm-up falls back to it: `tests/authoring.rs`).
+#[tokio::test]
+async fn winch_refuses_a_tail_call_with_an_error() {
+    let component = abi_liar_with(tail_calling_liar);
+    let err = runtime_with(Compiler::Winch)
+        .load(component.clone(), opts())
+        .await
+        .map(|p| p.info().name.clone())
+        .unwrap_err();
+    assert!(err.to_string().contains("tail"), "{err}");
+    let plugin = runtime_with(Compiler::Cranelift)
+        .load(component, opts())
+        .await
+        .unwrap();
+    assert_eq!(plugin.info().name, "abi-liar");
+}
+
 // ---------------------------------------------------------------- the ABI boundary
-
-/// Where `tests/guests/abi-liar.wat` puts the bytes it returns.
-const LIAR_BUF: u32 = 8192;
-
-/// The ABI-level liar as a component: its WAT, the contract's `verifier` world embedded,
-/// encoded by the same `wit-component` the C builds use.
-fn abi_liar() -> Vec<u8> {
-    abi_liar_with(|wat| wat)
-}
-
-/// The liar with its WAT edited first.
-fn abi_liar_with(edit: impl FnOnce(String) -> String) -> Vec<u8> {
-    use wit_bindgen_core::wit_parser::Resolve;
-    let root = repo_root();
-    let wat = std::fs::read_to_string(root.join("tests/guests/abi-liar.wat")).unwrap();
-    let mut module = wat::parse_str(edit(wat)).unwrap();
-    let mut resolve = Resolve::default();
-    let (package, _) = resolve.push_dir(root.join("wit/v0.1.0")).unwrap();
-    let world = resolve.select_world(&[package], Some("verifier")).unwrap();
-    wit_component::embed_component_metadata(
-        &mut module,
-        &resolve,
-        world,
-        wit_component::StringEncoding::UTF8,
-        false, // the legacy `interface#function` export names the WAT uses
-    )
-    .unwrap();
-    wit_component::ComponentEncoder::default()
-        .module(&module)
-        .unwrap()
-        .validate(true)
-        .encode()
-        .unwrap()
-}
-
-fn put_u32(image: &mut [u8], at: usize, value: u32) {
-    image[at..at + 4].copy_from_slice(&value.to_le_bytes());
-}
-
-/// A well-formed `result<verdict, plugin-error>` as the canonical ABI lays it out:
-/// `ok` at 0; the verdict at 8 (score f64, decision u8 at 16, reason at 20, checks at 28,
-/// details option at 36); one check at 72 (name, passed at 80, message option at 84);
-/// string bytes from 100.
-fn verdict_image() -> Vec<u8> {
-    let mut b = vec![0u8; 128];
-    b[8..16].copy_from_slice(&0.75f64.to_le_bytes());
-    b[16] = 0; // accept
-    put_u32(&mut b, 20, LIAR_BUF + 100); // reason "fine"
-    put_u32(&mut b, 24, 4);
-    put_u32(&mut b, 28, LIAR_BUF + 72); // one check
-    put_u32(&mut b, 32, 1);
-    b[36] = 1; // details: some("{}")
-    put_u32(&mut b, 40, LIAR_BUF + 110);
-    put_u32(&mut b, 44, 2);
-    put_u32(&mut b, 72, LIAR_BUF + 104); // check name "sum=3"
-    put_u32(&mut b, 76, 5);
-    b[80] = 1; // passed
-    b[84] = 0; // message: none
-    b[100..104].copy_from_slice(b"fine");
-    b[104..109].copy_from_slice(b"sum=3");
-    b[110..112].copy_from_slice(b"{}");
-    b
-}
 
 /// Has the liar return `image`, `misalign` bytes past its aligned buffer.
 async fn lie(plugin: &Plugin, image: &[u8], misalign: u32) -> Result<Verdict, Error> {

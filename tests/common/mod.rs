@@ -157,3 +157,90 @@ pub fn dataset(name: &str) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).expect("json line"))
         .collect()
 }
+
+// ---------------------------------------------------------------- the ABI-level liar
+
+/// Where `tests/guests/abi-liar.wat` puts the bytes it returns.
+pub const LIAR_BUF: u32 = 8192;
+
+/// The ABI-level liar as a component: its WAT, the contract's `verifier` world embedded,
+/// encoded by the same `wit-component` the C builds use.
+pub fn abi_liar() -> Vec<u8> {
+    abi_liar_with(|wat| wat)
+}
+
+/// The liar with its WAT edited first.
+pub fn abi_liar_with(edit: impl FnOnce(String) -> String) -> Vec<u8> {
+    use wit_bindgen_core::wit_parser::Resolve;
+    let root = repo_root();
+    let wat = std::fs::read_to_string(root.join("tests/guests/abi-liar.wat")).unwrap();
+    let mut module = wat::parse_str(edit(wat)).unwrap();
+    let mut resolve = Resolve::default();
+    let (package, _) = resolve.push_dir(root.join("wit/v0.1.0")).unwrap();
+    let world = resolve.select_world(&[package], Some("verifier")).unwrap();
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+        false, // the legacy `interface#function` export names the WAT uses
+    )
+    .unwrap();
+    wit_component::ComponentEncoder::default()
+        .module(&module)
+        .unwrap()
+        .validate(true)
+        .encode()
+        .unwrap()
+}
+
+pub fn put_u32(image: &mut [u8], at: usize, value: u32) {
+    image[at..at + 4].copy_from_slice(&value.to_le_bytes());
+}
+
+/// A well-formed `result<verdict, plugin-error>` as the canonical ABI lays it out:
+/// `ok` at 0; the verdict at 8 (score f64, decision u8 at 16, reason at 20, checks at 28,
+/// details option at 36); one check at 72 (name, passed at 80, message option at 84);
+/// string bytes from 100.
+pub fn verdict_image() -> Vec<u8> {
+    let mut b = vec![0u8; 128];
+    b[8..16].copy_from_slice(&0.75f64.to_le_bytes());
+    b[16] = 0; // accept
+    put_u32(&mut b, 20, LIAR_BUF + 100); // reason "fine"
+    put_u32(&mut b, 24, 4);
+    put_u32(&mut b, 28, LIAR_BUF + 72); // one check
+    put_u32(&mut b, 32, 1);
+    b[36] = 1; // details: some("{}")
+    put_u32(&mut b, 40, LIAR_BUF + 110);
+    put_u32(&mut b, 44, 2);
+    put_u32(&mut b, 72, LIAR_BUF + 104); // check name "sum=3"
+    put_u32(&mut b, 76, 5);
+    b[80] = 1; // passed
+    b[84] = 0; // message: none
+    b[100..104].copy_from_slice(b"fine");
+    b[104..109].copy_from_slice(b"sum=3");
+    b[110..112].copy_from_slice(b"{}");
+    b
+}
+
+/// The liar with a `stateless` info, so the build's warm-up snapshots it.
+pub fn stateless_liar(wat: String) -> String {
+    wat.replace(
+        r#""\00\00\00\00"                  ;; stateless false"#,
+        r#""\01\00\00\00"                  ;; stateless true"#,
+    )
+}
+
+/// The liar with its `info` export reached by a tail call (`return_call`), a proposal
+/// Cranelift implements and Winch, the baseline compiler, does not.
+pub fn tail_calling_liar(wat: String) -> String {
+    let info = "(func (export \"arbiter:plugin/verification@0.1.0#info\") (result i32)\n    (i32.const 64))";
+    assert!(
+        wat.contains(info),
+        "abi-liar.wat changed: update tail_calling_liar"
+    );
+    wat.replace(
+        info,
+        "(func $info (result i32) (i32.const 64))\n  (func (export \"arbiter:plugin/verification@0.1.0#info\") (result i32)\n    (return_call $info))",
+    )
+}

@@ -743,10 +743,7 @@ fn build_with(
     let main = entry_module(&manifest, &entry).map_err(|m| invalid(dir, m))?;
 
     let mut sources = freshness::sources(dir, SOURCE_EXTENSIONS)?;
-    // The warm-up runs the example cases: a change to them changes the component.
-    if !options.no_warm_up && dir.join(snapshot::CASES_FILE).is_file() {
-        sources.push(dir.join(snapshot::CASES_FILE));
-    }
+    let warm_up_marker = snapshot::fingerprint_inputs(dir, !options.no_warm_up, &mut sources);
     let mut extra: Vec<&str> = vec![
         &node_version,
         &tool_versions,
@@ -761,11 +758,7 @@ fn build_with(
             .iter()
             .flat_map(|(_, files)| files.iter().map(|(_, t)| *t)),
     );
-    extra.push(if options.no_warm_up {
-        "no-warm-up"
-    } else {
-        "warm-up"
-    });
+    extra.push(warm_up_marker);
     let fingerprint = freshness::fingerprint(&sources, &extra)?;
     if freshness::is_fresh(&output, &fingerprint) {
         return Ok((vec![output], false, None));
@@ -850,11 +843,7 @@ fn build_with(
             ),
         });
     }
-    let warm_up = if options.no_warm_up {
-        WarmUp::Off
-    } else {
-        snapshot::warm_up(dir, &partial)
-    };
+    let warm_up = snapshot::apply(dir, &partial, !options.no_warm_up);
     std::fs::rename(&partial, &output)?;
     freshness::record(&output, &fingerprint)?;
     Ok((vec![output], true, Some(warm_up)))

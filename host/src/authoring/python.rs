@@ -304,10 +304,7 @@ fn build_with(
     write_if_changed(&app_dir.join(format!("{APP_MODULE}.py")), &app)?;
 
     let mut sources = freshness::sources(dir, &[".py", ".toml"])?;
-    // The warm-up runs the example cases: a change to them changes the component.
-    if !options.no_warm_up && dir.join(snapshot::CASES_FILE).is_file() {
-        sources.push(dir.join(snapshot::CASES_FILE));
-    }
+    let warm_up_marker = snapshot::fingerprint_inputs(dir, !options.no_warm_up, &mut sources);
     let mut extra: Vec<&str> = vec![&tool_version, world, &app, wit::latest()];
     extra.extend(SDK_FILES.iter().flat_map(|(n, t)| [*n, *t]));
     let wit_texts: Vec<&str> = wit::VERSIONS
@@ -315,11 +312,7 @@ fn build_with(
         .flat_map(|(_, files)| files.iter().map(|(_, t)| *t))
         .collect();
     extra.extend(wit_texts);
-    extra.push(if options.no_warm_up {
-        "no-warm-up"
-    } else {
-        "warm-up"
-    });
+    extra.push(warm_up_marker);
     let fingerprint = freshness::fingerprint(&sources, &extra)?;
     if freshness::is_fresh(&output, &fingerprint) {
         return Ok((vec![output], false, None));
@@ -375,11 +368,7 @@ fn build_with(
             output: text.trim().to_string(),
         });
     }
-    let warm_up = if options.no_warm_up {
-        WarmUp::Off
-    } else {
-        snapshot::warm_up(dir, &partial)
-    };
+    let warm_up = snapshot::apply(dir, &partial, !options.no_warm_up);
     std::fs::rename(&partial, &output)?;
     freshness::record(&output, &fingerprint)?;
     Ok((vec![output], true, Some(warm_up)))

@@ -17,7 +17,7 @@
 //! warm one would be, and still serves exactly one call. Stateful plugins, projects
 //! without usable cases, and any failure leave the component exactly as built.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +26,8 @@ use serde::Serialize;
 
 use super::cases::{self, Case};
 use crate::runtime::{
-    CompileIsolation, KeptInstance, Limits, PluginOptions, Runtime, RuntimeConfig,
+    CompileIsolation, Compiler, EngineProfile, KeptInstance, Limits, Plugin, PluginOptions,
+    Runtime, RuntimeConfig,
 };
 
 /// The cases file the warm-up reads, next to the plugin's manifest.
@@ -67,6 +68,34 @@ fn usable(case: &Case) -> bool {
         && case.expect.error_contains.is_none()
         && case.limits.is_none()
         && case.grants.is_empty()
+}
+
+/// Adds what the warm-up reads to a build's fingerprint sources (the cases it runs: a
+/// change to them changes the component) and returns the fingerprint's marker for the
+/// switch.
+pub fn fingerprint_inputs(
+    project: &Path,
+    enabled: bool,
+    sources: &mut Vec<PathBuf>,
+) -> &'static str {
+    let cases = project.join(CASES_FILE);
+    if enabled && cases.is_file() {
+        sources.push(cases);
+    }
+    if enabled {
+        "warm-up"
+    } else {
+        "no-warm-up"
+    }
+}
+
+/// A build's last step before the component is renamed into place.
+pub fn apply(project: &Path, component: &Path, enabled: bool) -> WarmUp {
+    if enabled {
+        warm_up(project, component)
+    } else {
+        WarmUp::Off
+    }
 }
 
 /// Replaces `component` (a file) by its snapshot after running the usable cases of
@@ -115,16 +144,30 @@ pub fn warm_up(project: &Path, component: &Path) -> WarmUp {
     }
 }
 
-/// The snapshot of `component` after `cases`, and how many cases ran.
-async fn snapshot(component: Vec<u8>, cases: Vec<Case>) -> Result<(Vec<u8>, usize), String> {
-    let runtime = Runtime::new(RuntimeConfig {
+/// A runtime for the warm-up run alone: no cache, nothing prepared, one warm instance.
+fn warm_up_runtime(compiler: Compiler) -> Result<Runtime, String> {
+    Runtime::new(RuntimeConfig {
+        profile: EngineProfile {
+            compiler,
+            ..EngineProfile::default()
+        },
         cache_dir: None,
         compile: CompileIsolation::InProcess,
         warm_instances_per_plugin: 1,
         prepared_instances_per_plugin: 0,
         ..RuntimeConfig::default()
     })
-    .map_err(|e| format!("starting a runtime: {e}"))?;
+    .map_err(|e| format!("starting a runtime: {e}"))
+}
+
+/// The snapshot of `component` after `cases`, and how many cases ran.
+///
+/// The instrumented component runs a handful of calls and is thrown away, so it is
+/// compiled with Winch, the baseline compiler: ~1 s for an interpreter instead of
+/// Cranelift's ~11 s. Only memory and globals go into the snapshot, and those do not
+/// depend on the code generator. Should Winch refuse the component (a proposal it does
+/// not implement), Cranelift compiles it instead.
+async fn snapshot(component: Vec<u8>, cases: Vec<Case>) -> Result<(Vec<u8>, usize), String> {
     let ran = Arc::new(AtomicUsize::new(0));
     let counter = ran.clone();
     let options = PluginOptions {
@@ -137,7 +180,8 @@ async fn snapshot(component: Vec<u8>, cases: Vec<Case>) -> Result<(Vec<u8>, usiz
     };
     let snapshot = component_init_transform::initialize(&component, move |instrumented| {
         Box::pin(async move {
-            let kept = run_cases(&runtime, instrumented, options, &cases, &counter).await?;
+            let plugin = load(instrumented, options).await?;
+            let kept = run_cases(plugin, &cases, &counter).await?;
             Ok(Box::new(kept) as Box<dyn component_init_transform::Invoker>)
         })
     })
@@ -150,18 +194,28 @@ async fn snapshot(component: Vec<u8>, cases: Vec<Case>) -> Result<(Vec<u8>, usiz
     Ok((snapshot, ran.load(Ordering::Relaxed)))
 }
 
-/// Loads the instrumented component warm, runs the cases and keeps the warm instance.
+/// Loads the instrumented component with Winch, or with Cranelift if Winch refuses it.
+async fn load(instrumented: Vec<u8>, options: PluginOptions) -> anyhow::Result<Plugin> {
+    let winch = warm_up_runtime(Compiler::Winch).map_err(anyhow::Error::msg)?;
+    match winch.load(instrumented.clone(), options.clone()).await {
+        Ok(plugin) => Ok(plugin),
+        Err(winch_error) => {
+            tracing::info!(error = %winch_error, "Winch refused the warm-up component; compiling it with Cranelift");
+            let cranelift = warm_up_runtime(Compiler::Cranelift).map_err(anyhow::Error::msg)?;
+            cranelift
+                .load(instrumented, options)
+                .await
+                .map_err(|e| anyhow::anyhow!("loading the component: {e}"))
+        }
+    }
+}
+
+/// Runs the cases on the plugin's warm instance and keeps that instance.
 async fn run_cases(
-    runtime: &Runtime,
-    instrumented: Vec<u8>,
-    options: PluginOptions,
+    plugin: Plugin,
     cases: &[Case],
     ran: &AtomicUsize,
 ) -> anyhow::Result<KeptInstance> {
-    let plugin = runtime
-        .load(instrumented, options)
-        .await
-        .map_err(|e| anyhow::anyhow!("loading the component: {e}"))?;
     if !plugin.info().stateless {
         anyhow::bail!("the plugin is not stateless (its info() says calls keep state)");
     }

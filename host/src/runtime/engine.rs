@@ -18,6 +18,24 @@ pub struct EngineProfile {
     pub fuel: bool,
     /// Deepest wasm stack a call may use, in bytes.
     pub max_wasm_stack: usize,
+    /// Which code generator compiles plugins.
+    #[serde(default)]
+    pub compiler: Compiler,
+}
+
+/// wasmtime's two code generators. Both run the same wasm with the same results, limits
+/// and sandbox; they trade compile time against speed of the compiled code.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compiler {
+    /// Cranelift, the optimising compiler: what serves calls.
+    #[default]
+    Cranelift,
+    /// Winch, the baseline compiler: one pass, about ten times quicker to compile an
+    /// interpreter-sized component, slower code. For code that runs a few calls and is
+    /// thrown away, such as the build's warm-up run (`authoring/snapshot.rs`). It refuses
+    /// a few proposals (tail calls, exceptions, relaxed SIMD, GC) with a compile error.
+    Winch,
 }
 
 impl Default for EngineProfile {
@@ -25,6 +43,7 @@ impl Default for EngineProfile {
         EngineProfile {
             fuel: false,
             max_wasm_stack: 512 << 10,
+            compiler: Compiler::Cranelift,
         }
     }
 }
@@ -73,6 +92,10 @@ pub(crate) fn wasmtime_config(
     pool: Option<&PoolSizes>,
 ) -> wasmtime::Config {
     let mut config = wasmtime::Config::new();
+    config.strategy(match profile.compiler {
+        Compiler::Cranelift => wasmtime::Strategy::Cranelift,
+        Compiler::Winch => wasmtime::Strategy::Winch,
+    });
     config.epoch_interruption(true);
     config.consume_fuel(profile.fuel);
     config.max_wasm_stack(profile.max_wasm_stack);

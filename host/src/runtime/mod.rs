@@ -31,7 +31,7 @@ pub use bindings::{CONTRACT_PACKAGE, CONTRACT_VERSION};
 pub use cache::{
     compile_worker_main, component_digest, CompileIsolation, CompileLimits, LoadSource,
 };
-pub use engine::{EngineProfile, PoolSizes};
+pub use engine::{Compiler, EngineProfile, PoolSizes};
 pub use error::{Error, Result};
 pub use host::{ModelAccess, StatsSource};
 pub use inspect::{precheck, ComponentSummary, Grants};
