@@ -649,15 +649,7 @@ async fn winch_runs_plugins_as_cranelift_does() {
         let plugin = runtime.load_file(&gsm8k, opts()).await.unwrap();
         let mut run = Vec::new();
         for text in ["2 + 2 = 4\n#### 4", "2 + 2 = 5\n#### 5", "I cannot say."] {
-            let out = plugin
-                .verify(
-                    &PluginConfig::new(),
-                    &task("What is 2+2?"),
-                    &cand(text),
-                    CallContext::default(),
-                )
-                .await
-                .unwrap();
+            let out = call(&plugin, text).await.unwrap();
             let fuel = out.stats.fuel.expect("fuel is metered");
             assert!(fuel > 0);
             run.push((out.value, fuel));
