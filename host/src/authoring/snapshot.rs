@@ -163,8 +163,8 @@ fn warm_up_runtime(compiler: Compiler) -> Result<Runtime, String> {
 /// The snapshot of `component` after `cases`, and how many cases ran.
 ///
 /// The instrumented component runs a handful of calls and is thrown away, so it is
-/// compiled with Winch, the baseline compiler: ~1 s for an interpreter instead of
-/// Cranelift's ~11 s. Only memory and globals go into the snapshot, and those do not
+/// compiled with Winch, the baseline compiler: ~3 s for an interpreter where Cranelift
+/// takes 12–17 s (BENCHMARKS.md). Only memory and globals go into the snapshot, and those do not
 /// depend on the code generator. Should Winch refuse the component (a proposal it does
 /// not implement), Cranelift compiles it instead.
 async fn snapshot(component: Vec<u8>, cases: Vec<Case>) -> Result<(Vec<u8>, usize), String> {
