@@ -225,8 +225,13 @@ pub fn verdict_image() -> Vec<u8> {
 
 /// The liar with a `stateless` info, so the build's warm-up snapshots it.
 pub fn stateless_liar(wat: String) -> String {
+    let stateful = r#""\00\00\00\00"                  ;; stateless false"#;
+    assert!(
+        wat.contains(stateful),
+        "abi-liar.wat changed: update stateless_liar"
+    );
     wat.replace(
-        r#""\00\00\00\00"                  ;; stateless false"#,
+        stateful,
         r#""\01\00\00\00"                  ;; stateless true"#,
     )
 }

@@ -164,9 +164,9 @@ fn warm_up_runtime(compiler: Compiler) -> Result<Runtime, String> {
 ///
 /// The instrumented component runs a handful of calls and is thrown away, so it is
 /// compiled with Winch, the baseline compiler: ~3 s for an interpreter where Cranelift
-/// takes 12–17 s (BENCHMARKS.md). Only memory and globals go into the snapshot, and those do not
-/// depend on the code generator. Should Winch refuse the component (a proposal it does
-/// not implement), Cranelift compiles it instead.
+/// takes 12–17 s (BENCHMARKS.md). Only memory and globals go into the snapshot, and
+/// those do not depend on the code generator. Should Winch refuse the component (a
+/// proposal it does not implement), Cranelift compiles it instead.
 async fn snapshot(component: Vec<u8>, cases: Vec<Case>) -> Result<(Vec<u8>, usize), String> {
     let ran = Arc::new(AtomicUsize::new(0));
     let counter = ran.clone();
