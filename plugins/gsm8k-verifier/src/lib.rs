@@ -8,7 +8,11 @@
 //!
 //! A wrong step rejects the candidate; so does a missing final answer or a cut-off text.
 //! With `require-question-numbers`, so does an answer that never mentions a quantity the
-//! question states (it likely left that quantity out of its reasoning).
+//! question states (it likely left that quantity out of its reasoning). With
+//! `final-from-last-step`, so does an answer whose final number is not what its last
+//! calculation gave (it skipped or redid work it does not show); with
+//! `require-final-marker`, one without the `#### N` line a GSM8K-style prompt asks for (a
+//! model that leaves its format has often rambled or stopped early).
 
 use arbiter_sdk::prelude::*;
 
@@ -23,6 +27,8 @@ struct MathVerifier {
     require_steps: bool,
     integer_answer: bool,
     require_question_numbers: bool,
+    final_from_last_step: bool,
+    require_final_marker: bool,
 }
 
 impl Verifier for MathVerifier {
@@ -53,6 +59,16 @@ impl Verifier for MathVerifier {
             "Reject answers that never mention a number the question states",
             Some("false"),
         )
+        .config_key(
+            "final-from-last-step",
+            "Reject answers whose final number is not the result of their last calculation",
+            Some("false"),
+        )
+        .config_key(
+            "require-final-marker",
+            "Reject answers without a `#### N` final-answer line",
+            Some("false"),
+        )
     }
 
     fn new(config: &Config) -> Result<Self, PluginError> {
@@ -61,6 +77,8 @@ impl Verifier for MathVerifier {
             "require-steps",
             "integer-answer",
             "require-question-numbers",
+            "final-from-last-step",
+            "require-final-marker",
         ])?;
         let tolerance: f64 = config.parse_or("tolerance", 1e-4)?;
         if !(0.0..1.0).contains(&tolerance) {
@@ -73,6 +91,8 @@ impl Verifier for MathVerifier {
             require_steps: config.parse_or("require-steps", false)?,
             integer_answer: config.parse_or("integer-answer", true)?,
             require_question_numbers: config.parse_or("require-question-numbers", false)?,
+            final_from_last_step: config.parse_or("final-from-last-step", false)?,
+            require_final_marker: config.parse_or("require-final-marker", false)?,
         })
     }
 
@@ -99,6 +119,28 @@ impl Verifier for MathVerifier {
                 message: (!unused.is_empty()).then(|| format!("never uses {}", unused.join(", "))),
             });
         }
+        // The last calculation in the text, when the answer states something else.
+        let off_last = match (self.final_from_last_step, a.steps.last(), a.final_answer) {
+            (true, Some(last), Some(answer)) if !states(last.shown, answer, self.tolerance) => {
+                Some(last)
+            }
+            _ => None,
+        };
+        if self.final_from_last_step {
+            checks.push(Check {
+                name: "the final answer is the last calculation's result".into(),
+                passed: off_last.is_none(),
+                message: off_last
+                    .map(|s| format!("the last calculation gives {}", fmt_num(s.shown))),
+            });
+        }
+        if self.require_final_marker {
+            checks.push(Check {
+                name: "a `#### N` final-answer line".into(),
+                passed: a.marked,
+                message: (!a.marked).then(|| "missing".to_string()),
+            });
+        }
         let wrong = a.steps.iter().filter(|s| !s.correct).count();
         let total = a.steps.len();
         let details = format!(
@@ -110,6 +152,8 @@ impl Verifier for MathVerifier {
             Verdict::reject(0.1, "the answer is cut off")
         } else if a.final_answer.is_none() {
             Verdict::reject(0.1, "no final numeric answer")
+        } else if self.require_final_marker && !a.marked {
+            Verdict::reject(0.2, "no `#### N` final-answer line")
         } else if self.integer_answer && a.final_answer.is_some_and(|f| f.fract() != 0.0) {
             Verdict::reject(0.2, "the final answer is not a whole number")
         } else if wrong > 0 {
@@ -119,6 +163,14 @@ impl Verifier for MathVerifier {
                 format!(
                     "{wrong} of {total} calculations are wrong, e.g. `{}`",
                     first.text
+                ),
+            )
+        } else if let Some(last) = off_last {
+            Verdict::reject(
+                0.3,
+                format!(
+                    "the final answer is not the result of the last calculation `{}`",
+                    last.text
                 ),
             )
         } else if !unused.is_empty() {
@@ -177,6 +229,12 @@ impl Verifier for MathVerifier {
             reason: "score-weighted vote over final answers".into(),
         })
     }
+}
+
+/// Whether `answer` states the value `result`: the same number, or a fraction given as a
+/// percentage (`7/20 = 0.35`, so 35%).
+fn states(result: f64, answer: f64, tolerance: f64) -> bool {
+    arith::close(result, answer, tolerance) || arith::close(result * 100.0, answer, tolerance)
 }
 
 fn fmt_num(x: f64) -> String {

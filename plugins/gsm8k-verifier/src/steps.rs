@@ -5,6 +5,8 @@ use crate::scan::{self, Span};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
+    /// Byte offset of the step's result in the answer: which step came last.
+    pub at: usize,
     pub text: String,
     pub actual: f64,
     pub shown: f64,
@@ -15,6 +17,8 @@ pub struct Step {
 pub struct Analysis {
     pub steps: Vec<Step>,
     pub final_answer: Option<f64>,
+    /// The final answer came from a `#### N` line, the format GSM8K's few-shot prompt asks for.
+    pub marked: bool,
     pub truncated: bool,
 }
 
@@ -52,11 +56,14 @@ pub fn analyze(text: &str, tolerance: f64) -> Analysis {
     // Annotations first, then blank them out so inline matching does not count them twice.
     let annotations = scan::annotations(text);
     let mut prose = String::with_capacity(text.len());
+    // (offset in `prose`, bytes removed before it): maps prose offsets back to the answer.
+    let mut removed: Vec<(usize, usize)> = Vec::new();
     let mut copied = 0;
     for a in &annotations {
         let (lhs, rhs) = (a.lhs.of(text), a.rhs.of(text).trim());
         if let (Some(actual), Some(shown)) = (eval(lhs), parse_num(rhs.trim_start_matches('$'))) {
             steps.push(Step {
+                at: a.rhs.start,
                 text: format!("{}={}", lhs.trim(), rhs),
                 actual,
                 shown,
@@ -66,6 +73,7 @@ pub fn analyze(text: &str, tolerance: f64) -> Analysis {
         prose.push_str(&text[copied..a.whole.start]);
         prose.push(' ');
         copied = a.whole.end;
+        removed.push((prose.len(), copied - prose.len()));
     }
     prose.push_str(&text[copied..]);
 
@@ -89,7 +97,13 @@ pub fn analyze(text: &str, tolerance: f64) -> Analysis {
         {
             continue;
         }
+        let shift = removed
+            .iter()
+            .rev()
+            .find(|(from, _)| *from <= m.rhs.start)
+            .map_or(0, |(_, by)| *by);
         steps.push(Step {
+            at: m.rhs.start + shift,
             text: format!("{} = {}{}", lhs.trim(), rhs, pct),
             actual,
             shown,
@@ -97,8 +111,12 @@ pub fn analyze(text: &str, tolerance: f64) -> Analysis {
         });
     }
 
+    steps.sort_by_key(|s| s.at);
+
     let number = |span: Option<Span>| span.and_then(|s| parse_num(s.of(text)));
-    let final_answer = number(scan::final_marker(text))
+    let marker = number(scan::final_marker(text));
+    let marked = marker.is_some();
+    let final_answer = marker
         .or_else(|| number(scan::answer_phrase(text)))
         .or_else(|| {
             let last_line = text.lines().rev().find(|l| !l.trim().is_empty())?;
@@ -108,6 +126,7 @@ pub fn analyze(text: &str, tolerance: f64) -> Analysis {
     Analysis {
         steps,
         final_answer,
+        marked,
         truncated: is_truncated(text),
     }
 }
@@ -163,6 +182,20 @@ mod tests {
         let a = analyze("3 + 4 = 7\n7 * 2 = 15\n15 - 1 = 14", 1e-4);
         assert_eq!(a.steps.len(), 3, "{:?}", a.steps);
         assert!(!a.steps[1].correct);
+    }
+
+    #[test]
+    fn steps_are_in_text_order_with_offsets_in_the_answer() {
+        let text = "16 - 3 = 13, 13 - 4 = 9; 9 * $2 = $<<9*2=18>>18, and 18 + 2 = 20.\n#### 20";
+        let a = analyze(text, 1e-4);
+        let shown: Vec<f64> = a.steps.iter().map(|s| s.shown).collect();
+        assert_eq!(shown, [13.0, 9.0, 18.0, 20.0], "{:?}", a.steps);
+        for s in &a.steps {
+            let at = &text[s.at..];
+            assert!(at.starts_with(&crate::fmt_num(s.shown)), "{s:?} at {at}");
+        }
+        assert!(a.marked);
+        assert!(!analyze("2 + 2 = 4, so 4.", 1e-4).marked);
     }
 
     #[test]
