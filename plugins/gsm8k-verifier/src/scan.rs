@@ -216,6 +216,27 @@ fn inline_step_from(s: &[u8], start: usize) -> Result<InlineStep, usize> {
     })
 }
 
+/// Where the expression continuing a step's result ends, when the step is one link of a
+/// chain of equalities (`4 * 125 - 2 = 500 - 2 = 498`: from after `500`, the end of
+/// `500 - 2`). `None` unless operators and operands follow and then an `=`.
+pub fn chained_rhs_end(text: &str, from: usize) -> Option<usize> {
+    let s = text.as_bytes();
+    let mut end = from;
+    while let Some(j) = operator(s, end) {
+        match operand(s, j) {
+            Ok(k) => end = k,
+            Err(_) => break,
+        }
+    }
+    let end = if end > from {
+        // `operand` swallows trailing white space; the expression ends before it.
+        from + text[from..end].trim_end().len()
+    } else {
+        return None;
+    };
+    (at(s, skip_space(s, end)) == b'=').then_some(end)
+}
+
 /// The leftmost inline step that starts at or after `from`.
 pub fn inline_step(text: &str, from: usize) -> Option<InlineStep> {
     let s = text.as_bytes();

@@ -1,6 +1,6 @@
 //! Finds the calculations and the final answer in a free-text math solution.
 
-use crate::arith::{eval, matches_shown};
+use crate::arith::{close, eval, matches_shown};
 use crate::scan::{self, Span};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +52,15 @@ fn parse_num(s: &str) -> Option<f64> {
 }
 
 pub fn analyze(text: &str, tolerance: f64) -> Analysis {
+    // Markdown-escaped multiplication (`220 \* 40/100`) as plain `*`; same length, so
+    // offsets stay those of the answer.
+    let unescaped;
+    let text = if text.contains("\\*") {
+        unescaped = text.replace("\\*", " *");
+        unescaped.as_str()
+    } else {
+        text
+    };
     let mut steps = Vec::new();
     // Annotations first, then blank them out so inline matching does not count them twice.
     let annotations = scan::annotations(text);
@@ -84,7 +93,9 @@ pub fn analyze(text: &str, tolerance: f64) -> Analysis {
         at = m.rhs.start;
         let (lhs, rhs, pct) = (m.lhs.of(&prose), m.rhs.of(&prose), m.percent.of(&prose));
         // A percentage on the left is ambiguous in prose ("20% of 50"): skip the step.
-        if lhs.contains('%') {
+        // So is a left side that an operator precedes: it is the tail of an expression
+        // with a term we cannot read (`x * 4 + 8 = 40`).
+        if lhs.contains('%') || follows_operator(&prose[..m.lhs.start]) {
             continue;
         }
         let (Some(actual), Some(shown)) = (eval(lhs), parse_num(rhs)) else {
@@ -97,6 +108,34 @@ pub fn analyze(text: &str, tolerance: f64) -> Analysis {
         {
             continue;
         }
+        // `4 * 125 - 2 = 500 - 2 = 498` is two true equalities, not a wrong `= 500`: a
+        // result that goes on as an expression up to the next `=` is that expression.
+        let mut correct = matches_shown(actual, shown, rhs, tolerance);
+        let mut text = format!("{} = {}{}", lhs.trim(), rhs, pct);
+        let mut shown = shown;
+        // A fraction as the result: `1/3 * 1/2 = 1/6`.
+        if !correct && pct.is_empty() {
+            let after = &prose[m.rhs.end..];
+            if let Some((denominator, len)) = denominator(after) {
+                if close(actual, shown / denominator, tolerance) {
+                    correct = true;
+                    shown /= denominator;
+                    text = format!("{} = {}{}", lhs.trim(), rhs, &after[..len]);
+                }
+            }
+        }
+        if !correct && pct.is_empty() {
+            let chained = scan::chained_rhs_end(&prose, m.rhs.end)
+                .map(|end| &prose[m.rhs.start..end])
+                .and_then(|expr| Some((expr, eval(expr)?)));
+            if let Some((expr, value)) = chained {
+                if close(actual, value, tolerance) {
+                    correct = true;
+                    shown = value;
+                    text = format!("{} = {}", lhs.trim(), expr);
+                }
+            }
+        }
         let shift = removed
             .iter()
             .rev()
@@ -104,10 +143,10 @@ pub fn analyze(text: &str, tolerance: f64) -> Analysis {
             .map_or(0, |(_, by)| *by);
         steps.push(Step {
             at: m.rhs.start + shift,
-            text: format!("{} = {}{}", lhs.trim(), rhs, pct),
+            text,
             actual,
             shown,
-            correct: matches_shown(actual, shown, rhs, tolerance),
+            correct,
         });
     }
 
@@ -129,6 +168,24 @@ pub fn analyze(text: &str, tolerance: f64) -> Analysis {
         marked,
         truncated: is_truncated(text),
     }
+}
+
+/// Whether the text ends with an operator that would take the next number as its right
+/// operand (white space aside). Not `-`: it is also a dash or a sign.
+fn follows_operator(before: &str) -> bool {
+    matches!(
+        before.trim_end().chars().last(),
+        Some('*' | '/' | '+' | '^' | '×' | '÷')
+    )
+}
+
+/// `/6` right after a result written as a fraction (`1/6`): the denominator and the
+/// length of `/6`.
+fn denominator(after: &str) -> Option<(f64, usize)> {
+    let digits = after.strip_prefix('/')?;
+    let len = digits.bytes().take_while(u8::is_ascii_digit).count();
+    let d: f64 = digits[..len].parse().ok()?;
+    (d != 0.0).then_some((d, len + 1))
 }
 
 /// Signs that generation stopped mid-answer (the token limit): an annotation left open,
@@ -196,6 +253,58 @@ mod tests {
         }
         assert!(a.marked);
         assert!(!analyze("2 + 2 = 4, so 4.", 1e-4).marked);
+    }
+
+    #[test]
+    fn chains_of_equalities() {
+        // Each link is a true equality.
+        let a = analyze(
+            "Alex weighs 4 * 125 - 2 = 500 - 2 = 498 pounds.\n#### 498",
+            1e-4,
+        );
+        assert!(a.steps.iter().all(|s| s.correct), "{:?}", a.steps);
+        assert_eq!(a.steps.last().map(|s| s.shown), Some(498.0));
+        // The same with the GSM8K annotation in the middle of the chain.
+        let a = analyze("4 * 125 - 2 = 500 - 2 = <<4*125-2=498>>498 pounds.", 1e-4);
+        assert!(a.steps.iter().all(|s| s.correct), "{:?}", a.steps);
+        // A running tally written as a chain still reads step by step.
+        let a = analyze("3 + 4 = 7 * 2 = 14", 1e-4);
+        assert!(a.steps.iter().all(|s| s.correct), "{:?}", a.steps);
+        // A wrong link is still wrong either way.
+        let a = analyze("4 * 125 - 2 = 500 - 3 = 497", 1e-4);
+        assert!(a.steps.iter().any(|s| !s.correct), "{:?}", a.steps);
+        // An expression that does not lead to another `=` is not a chain.
+        let a = analyze("4 * 125 - 2 = 500 - 2 pounds", 1e-4);
+        assert!(!a.steps[0].correct, "{:?}", a.steps);
+    }
+
+    #[test]
+    fn forms_models_write_arithmetic_in() {
+        let ok = |text: &str| {
+            let a = analyze(text, 1e-4);
+            assert!(!a.steps.is_empty(), "{text}: no step");
+            assert!(a.steps.iter().all(|s| s.correct), "{text}: {:?}", a.steps);
+            a
+        };
+        // Markdown-escaped multiplication.
+        let a =
+            ok("so that's 220 \\* 40/100 = <<220*40/100=88>>88 ruined castles, 220 \\* 2 = 440.");
+        assert_eq!(a.steps.last().map(|s| s.shown), Some(440.0));
+        assert_eq!(a.steps.last().map(|s| s.at), Some(73));
+        // A fraction as the result.
+        let a = ok("each color makes up 1/3 * 1/2 = 1/6 of the total mural.");
+        assert!(
+            (a.steps[0].shown - 1.0 / 6.0).abs() < 1e-12,
+            "{:?}",
+            a.steps
+        );
+        // An equation with an unknown is not checked as arithmetic.
+        let a = analyze("x * 4 + 8 = 40, so 4x = 32 and x = 32 / 4 = 8", 1e-4);
+        assert!(a.steps.iter().all(|s| s.correct), "{:?}", a.steps);
+        assert_eq!(a.steps.len(), 1, "{:?}", a.steps);
+        // Still caught: a wrong fraction, a wrong escaped product.
+        assert!(!analyze("1/3 * 1/2 = 1/5", 1e-4).steps[0].correct);
+        assert!(!analyze("220 \\* 2 = 400", 1e-4).steps[0].correct);
     }
 
     #[test]
