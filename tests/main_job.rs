@@ -45,28 +45,41 @@ async fn serve_on_embedded_defaults_answers_and_stops_gracefully() {
     .await
     .unwrap();
     let http = reqwest::Client::new();
-    let prompt = common::dataset("gsm8k-dev.jsonl")[0]["prompt"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    // The README's `curl` example, as written there.
+    let readme = std::fs::read_to_string(common::repo_root().join("README.md")).unwrap();
+    let body = readme
+        .split("-d '")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("a `curl -d '{...}'` example in the README");
+    let body: Value = serde_json::from_str(body).expect("the README's request is JSON");
     let resp: Value = http
         .post(format!("{url}/chat/completions"))
         .bearer_auth(&key)
-        .json(&json!({"model": "math-cascade", "messages": [{"role": "user", "content": prompt}]}))
+        .json(&body)
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
+    // Its prompt is a recorded one (spacing aside), answered by a recorded answer.
+    let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let asked = words(body["messages"][0]["content"].as_str().unwrap());
+    let row = common::dataset("gsm8k-dev.jsonl")
+        .into_iter()
+        .find(|r| words(r["prompt"].as_str().unwrap()) == asked)
+        .expect("the README's prompt is in data/gsm8k-dev.jsonl");
+    let answer = resp["choices"][0]["message"]["content"].as_str();
     assert!(
-        resp["choices"][0]["message"]["content"]
-            .as_str()
+        row["candidates"]
+            .as_array()
             .unwrap()
-            .contains("18"),
+            .iter()
+            .any(|c| c["text"].as_str() == answer),
         "{resp}"
     );
-    assert_eq!(resp["arbiter"]["pipeline"], "math-cascade");
+    assert_eq!(resp["arbiter"]["pipeline"], body["model"]);
     let unknown = http
         .post(format!("{url}/chat/completions"))
         .bearer_auth(&key)

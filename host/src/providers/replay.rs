@@ -2,7 +2,9 @@
 //! are evaluated offline with real model outputs.
 //!
 //! Dataset: JSON Lines of `{"id", "prompt", "candidates": [{"model", "text", "correct"}],
-//! ...}` (see `data/README.md`). A request is matched by its last user message; asking
+//! ...}` (see `data/README.md`). A request is matched by its last user message (typed
+//! quotes, dashes and runs of white space count as their plain forms, so a prompt typed
+//! by hand finds its recording); asking
 //! model M for sample index i returns M's recorded answers in a seeded, per-prompt
 //! permutation, so K samples are K distinct recordings (cycling when fewer exist) and
 //! every run is reproducible. Latency is simulated per model (log-normal, seeded per
@@ -95,9 +97,36 @@ pub fn load_dataset(path: &Path) -> Result<Vec<Record>, ProviderError> {
 }
 
 pub struct ReplayProvider {
-    /// Prompt text -> (model -> recorded answers in dataset order).
-    index: HashMap<String, HashMap<String, Vec<(u32, RecordedAnswer)>>>,
+    /// Matching key of a prompt -> its recordings.
+    index: HashMap<String, Recorded>,
+    /// A recorded prompt, quoted when a request misses (so the user sees what matches).
+    example: Option<String>,
     config: ReplayConfig,
+}
+
+struct Recorded {
+    /// The prompt as recorded (trimmed): what seeds derive from, however it was typed.
+    prompt: String,
+    /// Model -> recorded answers in dataset order.
+    by_model: HashMap<String, Vec<(u32, RecordedAnswer)>>,
+}
+
+/// The form prompts are matched in: typographic quotes and dashes as ASCII, white space
+/// runs as one space, no surrounding space.
+fn match_key(prompt: &str) -> String {
+    let mut key = String::with_capacity(prompt.len());
+    for word in prompt.split_whitespace() {
+        if !key.is_empty() {
+            key.push(' ');
+        }
+        key.extend(word.chars().map(|c| match c {
+            '\u{2018}' | '\u{2019}' | '\u{201B}' | '\u{2032}' => '\'',
+            '\u{201C}' | '\u{201D}' | '\u{201F}' | '\u{2033}' => '"',
+            '\u{2010}'..='\u{2015}' | '\u{2212}' => '-',
+            c => c,
+        }));
+    }
+    key
 }
 
 fn seed_of(parts: impl Hash) -> u64 {
@@ -114,17 +143,25 @@ impl ReplayProvider {
     }
 
     pub fn from_records(records: Vec<Record>, config: ReplayConfig) -> Self {
-        let mut index: HashMap<String, HashMap<String, Vec<(u32, RecordedAnswer)>>> =
-            HashMap::new();
+        let mut index: HashMap<String, Recorded> = HashMap::new();
+        let example = records.first().map(|r| r.prompt.trim().to_string());
         for r in records {
-            let by_model = index.entry(r.prompt.trim().to_string()).or_default();
+            let prompt = r.prompt.trim();
+            let recorded = index.entry(match_key(prompt)).or_insert_with(|| Recorded {
+                prompt: prompt.to_string(),
+                by_model: HashMap::new(),
+            });
             for c in r.candidates {
-                let list = by_model.entry(c.model.clone()).or_default();
+                let list = recorded.by_model.entry(c.model.clone()).or_default();
                 let i = list.len() as u32;
                 list.push((i, c));
             }
         }
-        ReplayProvider { index, config }
+        ReplayProvider {
+            index,
+            example,
+            config,
+        }
     }
 
     pub fn prompts(&self) -> usize {
@@ -154,21 +191,34 @@ impl ReplayProvider {
 #[async_trait::async_trait]
 impl Provider for ReplayProvider {
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
-        let prompt = request
+        let asked = request
             .messages
             .iter()
             .rev()
             .find(|m| m.role == "user")
-            .map(|m| m.content.trim())
-            .unwrap_or("");
-        let by_model = self.index.get(prompt).ok_or_else(|| {
+            .map_or("", |m| m.content.as_str());
+        let recorded = self.index.get(&match_key(asked)).ok_or_else(|| {
+            let mut body = format!(
+                "this prompt is not in the replay dataset {} (the replay provider only \
+                 answers its {} recorded prompts",
+                self.config.dataset.display(),
+                self.index.len()
+            );
+            if let Some(e) = &self.example {
+                let short: String = e.chars().take(80).collect();
+                let more = if short.len() < e.len() { "..." } else { "" };
+                body.push_str(&format!(", such as \"{short}{more}\""));
+            }
+            body.push(')');
             ProviderError::Http {
                 status: 404,
-                body: "this prompt is not in the replay dataset (the replay provider only answers recorded prompts)".into(),
+                body,
                 retry_after: None,
             }
         })?;
-        let answers = by_model
+        let prompt = recorded.prompt.as_str();
+        let answers = recorded
+            .by_model
             .get(&request.model)
             .ok_or_else(|| ProviderError::UnknownModel(request.model.clone()))?;
         // A seeded permutation per (prompt, model): sample i is the i-th element.
@@ -290,6 +340,65 @@ mod tests {
             p.chat(&r).await,
             Err(ProviderError::UnknownModel(_))
         ));
+    }
+
+    /// A prompt typed by hand (straight quotes, other spacing) finds its recording, and
+    /// gets the very samples and latencies the recorded text gets.
+    #[tokio::test(start_paused = true)]
+    async fn typed_prompts_match_their_recording() {
+        let recorded =
+            "Janet\u{2019}s ducks lay 16 eggs \u{2014} \u{201C}fresh\u{201D}.\n  How much?";
+        let typed = "  Janet's ducks lay 16 eggs - \"fresh\". How   much?\n";
+        let record = |prompt: &str| Record {
+            id: prompt.into(),
+            prompt: prompt.into(),
+            reference: None,
+            candidates: ["a", "b", "c"]
+                .iter()
+                .map(|t| RecordedAnswer {
+                    model: "m".into(),
+                    text: t.to_string(),
+                    correct: None,
+                })
+                .collect(),
+            extra: BTreeMap::new(),
+        };
+        let p = ReplayProvider::from_records(
+            vec![record(recorded), record("Other question?")],
+            ReplayConfig {
+                dataset: PathBuf::from("data/x.jsonl"),
+                seed: 7,
+                latency: BTreeMap::new(),
+                default_latency: Some(LatencyModel {
+                    median_ms: 100.0,
+                    p95_ms: 300.0,
+                }),
+            },
+        );
+        assert_eq!(p.prompts(), 2);
+        let timed = |prompt: &'static str| {
+            let p = &p;
+            async move {
+                let t = tokio::time::Instant::now();
+                let r = p.chat(&req(prompt, 3, 0)).await.unwrap();
+                (r.choices, t.elapsed())
+            }
+        };
+        let (exact, exact_latency) = timed(recorded).await;
+        let (hand, hand_latency) = timed(typed).await;
+        assert_eq!(hand, exact);
+        assert_eq!(hand_latency, exact_latency);
+        // Words still have to match.
+        let err = p.chat(&req("Janet's ducks lay 17 eggs", 1, 0)).await;
+        let Err(ProviderError::Http { status, body, .. }) = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(status, 404);
+        assert!(
+            body.contains("data/x.jsonl") && body.contains("2 recorded prompts"),
+            "{body}"
+        );
+        assert!(body.contains("such as \"Janet\u{2019}s ducks"), "{body}");
     }
 
     #[tokio::test(start_paused = true)]
