@@ -204,7 +204,7 @@ impl GatewayConfig {
     /// loaded from that file: in this source tree when it is present, else in a checkout
     /// in the current directory.
     pub fn embedded() -> Result<GatewayConfig, ConfigError> {
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+        let repo = lexical(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../config"));
         let base = if repo.join("../data").is_dir() {
             repo
         } else {
@@ -213,11 +213,14 @@ impl GatewayConfig {
         Self::parse(EMBEDDED_DEFAULT, "embedded default config", &base)
     }
 
+    /// A path from the configuration, relative to its folder. `..` is taken as written
+    /// (`config/../data` is `data`), as a reader of the file takes it, and so messages
+    /// show the short path.
     pub fn resolve(&self, p: &Path) -> PathBuf {
         if p.is_absolute() {
             p.to_path_buf()
         } else {
-            self.base_dir.join(p)
+            lexical(&self.base_dir.join(p))
         }
     }
 
@@ -284,6 +287,27 @@ fn is_key_hash(s: &str) -> bool {
         .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// `a/b/../c` as `a/c`, `./a` as `a`; a `..` with nothing to remove stays.
+fn lexical(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,6 +317,29 @@ mod tests {
         let c = GatewayConfig::embedded().unwrap();
         assert!(!c.pipelines.is_empty());
         assert!(c.models.contains_key("gpt-4-1106-preview"));
+    }
+
+    #[test]
+    fn config_paths_read_as_written() {
+        let at = |base: &str, p: &str| {
+            let mut c = GatewayConfig::parse("", "t", Path::new(base)).unwrap();
+            c.base_dir = PathBuf::from(base);
+            c.resolve(Path::new(p))
+        };
+        assert_eq!(
+            at("/srv/arbiter/config", "../data/x.jsonl"),
+            PathBuf::from("/srv/arbiter/data/x.jsonl")
+        );
+        assert_eq!(at("config", "./../plugins/p"), PathBuf::from("plugins/p"));
+        assert_eq!(at(".", "../../up"), PathBuf::from("../../up"));
+        assert_eq!(at("config", ".."), PathBuf::from("."));
+        assert_eq!(at("config", "/abs/../x"), PathBuf::from("/abs/../x"));
+        let embedded = GatewayConfig::embedded().unwrap();
+        assert!(
+            !embedded.base_dir.to_string_lossy().contains(".."),
+            "{}",
+            embedded.base_dir.display()
+        );
     }
 
     /// The example configurations the README points to must load, and every file they

@@ -105,8 +105,15 @@ async fn serve_main(config: GatewayConfig, api_key: Option<String>) -> anyhow::R
         "Arbiter listening on http://{addr}/v1 (traces in {})",
         app.data_dir.display()
     ));
+    let width = app
+        .engine
+        .pipelines
+        .keys()
+        .map(String::len)
+        .max()
+        .unwrap_or(0);
     for (name, p) in &app.engine.pipelines {
-        say(format_args!("  pipeline {name:<18} {}", p.description));
+        say(format_args!("  pipeline {name:<width$} {}", p.description));
     }
     let state = Arc::new(AppState {
         engine: app.engine.clone(),
