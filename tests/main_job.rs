@@ -14,12 +14,11 @@ fn arbiter() -> Command {
     c
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_on_embedded_defaults_answers_and_stops_gracefully() {
-    let data = tempfile::tempdir().unwrap();
-    let mut child = arbiter()
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path())
+/// Starts `command` (an `arbiter serve`) on a free port; returns the process with the key
+/// it printed and its URL.
+async fn serve(mut command: Command) -> (std::process::Child, String, String) {
+    let mut child = command
+        .args(["--listen", "127.0.0.1:0"])
         .env_remove("ARBITER_API_KEY")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -44,6 +43,23 @@ async fn serve_on_embedded_defaults_answers_and_stops_gracefully() {
     })
     .await
     .unwrap();
+    (child, key, url)
+}
+
+fn terminate(child: &std::process::Child) {
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(child),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_embedded_defaults_answers_and_stops_gracefully() {
+    let data = tempfile::tempdir().unwrap();
+    let mut command = arbiter();
+    command.args(["serve", "--data-dir"]).arg(data.path());
+    let (mut child, key, url) = serve(command).await;
     let http = reqwest::Client::new();
     // The README's `curl` example, as written there.
     let readme = std::fs::read_to_string(common::repo_root().join("README.md")).unwrap();
@@ -92,17 +108,36 @@ async fn serve_on_embedded_defaults_answers_and_stops_gracefully() {
         502,
         "replay answers recorded prompts only, with a clear error"
     );
-    rustix::process::kill_process(
-        rustix::process::Pid::from_child(&child),
-        rustix::process::Signal::TERM,
-    )
-    .unwrap();
+    terminate(&child);
     let status = tokio::task::spawn_blocking(move || child.wait())
         .await
         .unwrap()
         .unwrap();
     assert!(status.success(), "graceful shutdown exits 0");
     assert!(data.path().join("traces.db").is_file());
+}
+
+/// `--data-dir` on the command line is relative to where it is typed, like every other
+/// path a user types there; the configuration's own paths are relative to its folder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relative_data_dir_is_relative_to_the_working_directory() {
+    let cwd = tempfile::tempdir().unwrap();
+    let mut command = arbiter();
+    command
+        .current_dir(cwd.path())
+        .args(["serve", "--data-dir", "here"]);
+    let (mut child, _, url) = serve(command).await;
+    let health = reqwest::get(format!("{}/healthz", url.trim_end_matches("/v1")))
+        .await
+        .unwrap();
+    assert!(health.status().is_success());
+    terminate(&child);
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success());
+    assert!(cwd.path().join("here").join("traces.db").is_file());
 }
 
 #[test]

@@ -47,7 +47,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
         config.server.listen = l;
     }
     if let Some(d) = args.data_dir {
-        config.server.data_dir = d;
+        // Relative to where the user typed it, not to the configuration's folder.
+        config.server.data_dir =
+            std::path::absolute(&d).with_context(|| format!("data folder {}", d.display()))?;
     }
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = config.server.worker_threads {
