@@ -17,6 +17,7 @@
 use arbiter_sdk::prelude::*;
 
 mod arith;
+mod labelled;
 mod scan;
 mod steps;
 

@@ -1,6 +1,7 @@
 //! Finds the calculations and the final answer in a free-text math solution.
 
 use crate::arith::{close, eval, matches_shown};
+use crate::labelled;
 use crate::scan::{self, Span};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +87,14 @@ pub fn analyze(text: &str, tolerance: f64) -> Analysis {
     }
     prose.push_str(&text[copied..]);
 
+    let in_answer = |at: usize| {
+        at + removed
+            .iter()
+            .rev()
+            .find(|(from, _)| *from <= at)
+            .map_or(0, |(_, by)| *by)
+    };
+
     // Resume each search at the step's result: in `3 + 4 = 7\n7 * 2 = 14` the `7` is
     // both the first step's result and the second step's first operand.
     let mut at = 0;
@@ -136,17 +145,28 @@ pub fn analyze(text: &str, tolerance: f64) -> Analysis {
                 }
             }
         }
-        let shift = removed
-            .iter()
-            .rev()
-            .find(|(from, _)| *from <= m.rhs.start)
-            .map_or(0, |(_, by)| *by);
         steps.push(Step {
-            at: m.rhs.start + shift,
+            at: in_answer(m.rhs.start),
             text,
             actual,
             shown,
             correct,
+        });
+    }
+
+    for l in labelled::labelled_steps(&prose, tolerance) {
+        if steps
+            .iter()
+            .any(|s| s.shown == l.shown && (s.actual - l.actual).abs() < 1e-9)
+        {
+            continue;
+        }
+        steps.push(Step {
+            at: in_answer(l.shown_start),
+            text: format!("{} = {}", l.expr, &prose[l.shown_start..l.shown_end]),
+            actual: l.actual,
+            shown: l.shown,
+            correct: true,
         });
     }
 
