@@ -25,27 +25,66 @@ pub struct Analysis {
 
 /// The quantities a question states (as digits) that its answer never mentions, in the
 /// question's order. A percentage also counts as used when the answer writes it as a
-/// fraction (`25%` as `0.25`).
+/// fraction (`25%` as `0.25`); a fraction (`1/4`) when the answer writes its value or its
+/// denominator (`20/4`, `3/4`). Clock times (`5 PM`, `1:00`) are not quantities: answers
+/// turn them into durations.
 pub fn unused_quantities(question: &str, answer: &str) -> Vec<String> {
     let used: Vec<f64> = scan::numbers(answer)
         .filter_map(|s| parse_num(s.of(answer)))
         .map(f64::abs)
         .collect();
+    let mentions = |v: f64| used.iter().any(|u| (u - v).abs() < 1e-9);
+    let spans: Vec<Span> = scan::numbers(question).collect();
     let mut unused: Vec<String> = Vec::new();
-    for span in scan::numbers(question) {
+    let mut k = 0;
+    while k < spans.len() {
+        let span = spans[k];
+        k += 1;
         let text = span.of(question).trim_start_matches('-');
         let Some(value) = parse_num(text) else {
             continue;
         };
-        let percent = question[span.end..].starts_with('%');
-        let found = used
-            .iter()
-            .any(|u| (u - value).abs() < 1e-9 || (percent && (u * 100.0 - value).abs() < 1e-6));
-        if !found && !unused.iter().any(|t| t == text) {
-            unused.push(text.to_string());
+        let after = &question[span.end..];
+        if is_clock_time(&question[..span.start], after) {
+            continue;
+        }
+        // `a/b`: one quantity, its value a/b.
+        let denominator = spans
+            .get(k)
+            .filter(|d| d.start == span.end + 1 && after.starts_with('/'))
+            .and_then(|d| Some((*d, parse_num(d.of(question))?)));
+        let (shown, found) = if let Some((d, b)) = denominator {
+            k += 1;
+            let fraction = value / b;
+            (
+                &question[span.start..d.end],
+                b != 0.0 && (mentions(fraction) || mentions(fraction * 100.0) || mentions(b)),
+            )
+        } else {
+            let percent = after.starts_with('%');
+            (
+                text,
+                mentions(value) || (percent && mentions(value / 100.0)),
+            )
+        };
+        if !found && !unused.iter().any(|t| t == shown) {
+            unused.push(shown.to_string());
         }
     }
     unused
+}
+
+/// A number that is part of a time of day: `5 PM`, `9am`, `1:00`, or the `00` of it.
+fn is_clock_time(before: &str, after: &str) -> bool {
+    let after = after.trim_start_matches(' ').to_ascii_lowercase();
+    let hh_mm = after.len() >= 3
+        && after.starts_with(':')
+        && after.as_bytes()[1..3].iter().all(u8::is_ascii_digit);
+    hh_mm
+        || before.ends_with(':')
+        || ["am", "pm", "a.m.", "p.m."].iter().any(|m| {
+            after.starts_with(m) && !after[m.len()..].starts_with(|c: char| c.is_ascii_alphabetic())
+        })
 }
 
 fn parse_num(s: &str) -> Option<f64> {
@@ -348,6 +387,38 @@ mod tests {
         assert_eq!(
             unused_quantities("Two trains: 1,200 km and 1,200 km.", "#### 7"),
             vec!["1,200".to_string()]
+        );
+    }
+
+    #[test]
+    fn what_counts_as_a_question_quantity() {
+        let q = "From 5 PM to 9 PM, 2 hours free; 1/4 of 40 guests left at 10:30. Each paid $15.";
+        // Times of day, and a fraction read through its denominator.
+        assert_eq!(
+            unused_quantities(q, "40 * 3/4 = 30 guests; 4 - 2 = 2 hours * $15 = $30"),
+            Vec::<String>::new()
+        );
+        // ... or through its value.
+        assert_eq!(
+            unused_quantities(q, "40 * 0.25 = 10 left; 2 * $15 = $30"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            unused_quantities(q, "40 - 10 = 30; 2 * 15 = 30"),
+            vec!["1/4".to_string()]
+        );
+        assert_eq!(
+            unused_quantities(q, "1/4 of them"),
+            vec!["2".to_string(), "40".to_string(), "15".to_string()]
+        );
+        // "am" only as a word of its own.
+        assert_eq!(
+            unused_quantities("I am 5 among 7", "#### 5"),
+            vec!["7".to_string()]
+        );
+        assert_eq!(
+            unused_quantities("5 amps and 7", "#### 7"),
+            vec!["5".to_string()]
         );
     }
 
