@@ -96,6 +96,47 @@ async fn serve_on_embedded_defaults_answers_and_stops_gracefully() {
         "{resp}"
     );
     assert_eq!(resp["arbiter"]["pipeline"], body["model"]);
+    // The README's Python example, with the key and address of this gateway.
+    let python = readme
+        .split("```python\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a Python example in the README")
+        .replace("http://127.0.0.1:8080/v1", &url);
+    let program = format!("KEY = {key:?}\n{python}");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("python3").arg("-c").arg(program).output()
+    })
+    .await
+    .unwrap()
+    .expect("python3");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the README's Python example failed:\n{printed}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // It prints the answer with its model, then the streamed answer: two recorded answers.
+    let football = common::dataset("gsm8k-dev.jsonl")
+        .into_iter()
+        .find(|r| {
+            r["prompt"]
+                .as_str()
+                .unwrap()
+                .starts_with("A football team played 22")
+        })
+        .expect("the README's Python question is recorded");
+    let recorded: usize = football["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| printed.matches(c["text"].as_str().unwrap()).count())
+        .sum();
+    assert_eq!(recorded, 2, "{printed}");
+    assert!(
+        printed.contains("mixtral-8x7b-instruct") || printed.contains("gpt-4-1106-preview"),
+        "{printed}"
+    );
     let unknown = http
         .post(format!("{url}/chat/completions"))
         .bearer_auth(&key)
