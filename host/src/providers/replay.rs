@@ -2,14 +2,13 @@
 //! are evaluated offline with real model outputs.
 //!
 //! Dataset: JSON Lines of `{"id", "prompt", "candidates": [{"model", "text", "correct"}],
-//! ...}` (see `data/README.md`). A request is matched by its last user message (typed
+//! ...}` (see `data/README.md`). A request is matched by its last user message; typed
 //! quotes, dashes and runs of white space count as their plain forms, so a prompt typed
-//! by hand finds its recording); asking
-//! model M for sample index i returns M's recorded answers in a seeded, per-prompt
-//! permutation, so K samples are K distinct recordings (cycling when fewer exist) and
-//! every run is reproducible. Latency is simulated per model (log-normal, seeded per
-//! sample), and usage is estimated at ~4 characters per token like the datasets'
-//! reference costs.
+//! by hand finds its recording. Asking model M for sample index i returns M's recorded
+//! answers in a seeded, per-prompt permutation, so K samples are K distinct recordings
+//! (cycling when fewer exist) and every run is reproducible. Latency is simulated per
+//! model (log-normal, seeded per sample), and usage is estimated at ~4 characters per
+//! token like the datasets' reference costs.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};

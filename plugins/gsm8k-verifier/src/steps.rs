@@ -159,7 +159,7 @@ pub fn analyze(text: &str, tolerance: f64) -> Analysis {
         // `4 * 125 - 2 = 500 - 2 = 498` is two true equalities, not a wrong `= 500`: a
         // result that goes on as an expression up to the next `=` is that expression.
         let mut correct = matches_shown(actual, shown, rhs, tolerance);
-        let mut text = format!("{} = {}{}", lhs.trim(), rhs, pct);
+        let mut written = format!("{} = {}{}", lhs.trim(), rhs, pct);
         let mut shown = shown;
         // A fraction as the result: `1/3 * 1/2 = 1/6`.
         if !correct && pct.is_empty() {
@@ -168,7 +168,7 @@ pub fn analyze(text: &str, tolerance: f64) -> Analysis {
                 if close(actual, shown / denominator, tolerance) {
                     correct = true;
                     shown /= denominator;
-                    text = format!("{} = {}{}", lhs.trim(), rhs, &after[..len]);
+                    written = format!("{} = {}{}", lhs.trim(), rhs, &after[..len]);
                 }
             }
         }
@@ -180,13 +180,13 @@ pub fn analyze(text: &str, tolerance: f64) -> Analysis {
                 if close(actual, value, tolerance) {
                     correct = true;
                     shown = value;
-                    text = format!("{} = {}", lhs.trim(), expr);
+                    written = format!("{} = {}", lhs.trim(), expr);
                 }
             }
         }
         steps.push(Step {
             at: in_answer(m.rhs.start),
-            text,
+            text: written,
             actual,
             shown,
             correct,
