@@ -19,9 +19,9 @@ pub struct Labelled {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Tok {
-    /// A number (with an optional leading `$`); `percent` when `%` follows.
+    /// A number's digits (`text[start..end]`, after an optional `$`); `percent` when `%`
+    /// follows. Parsed only when a calculation is found: most numbers are not in one.
     Num {
-        value: f64,
         start: usize,
         end: usize,
         percent: bool,
@@ -42,7 +42,7 @@ const MAX_NOTE: usize = 40;
 
 fn tokens(text: &str) -> Vec<Tok> {
     let s = text.as_bytes();
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(text.len() / 4);
     let mut i = 0;
     while i < s.len() {
         let c = s[i];
@@ -60,22 +60,21 @@ fn tokens(text: &str) -> Vec<Tok> {
                         j += 1;
                     }
                 }
-                let number = text[digits..j].trim_end_matches(',').replace(',', "");
-                match number.parse() {
-                    Ok(value) if j > digits => {
-                        let percent = s.get(j) == Some(&b'%');
-                        out.push(Tok::Num {
-                            value,
-                            start: digits,
-                            end: j,
-                            percent,
-                        });
-                        i = j + usize::from(percent);
-                    }
-                    _ => {
-                        out.push(Tok::Break);
-                        i = j.max(i + 1);
-                    }
+                // A trailing comma is punctuation (`30, 40`), not part of the number.
+                while j > digits && s[j - 1] == b',' {
+                    j -= 1;
+                }
+                if j > digits {
+                    let percent = s.get(j) == Some(&b'%');
+                    out.push(Tok::Num {
+                        start: digits,
+                        end: j,
+                        percent,
+                    });
+                    i = j + usize::from(percent);
+                } else {
+                    out.push(Tok::Break);
+                    i += 1;
                 }
             }
             b'a'..=b'z' | b'A'..=b'Z' => {
@@ -127,19 +126,14 @@ fn tokens(text: &str) -> Vec<Tok> {
     out
 }
 
-/// The operand at `i`: its value and where its label ends; whether it had one.
-fn operand(toks: &[Tok], i: usize) -> Option<(f64, usize, bool)> {
-    let Some(Tok::Num {
-        value,
-        percent: false,
-        ..
-    }) = toks.get(i)
-    else {
+/// The operand at `i`: where its label ends, and whether it had one.
+fn operand(toks: &[Tok], i: usize) -> Option<(usize, bool)> {
+    let Some(Tok::Num { percent: false, .. }) = toks.get(i) else {
         return None;
     };
     let mut j = i + 1;
     if toks.get(j) == Some(&Tok::Note) {
-        return Some((*value, j + 1, true));
+        return Some((j + 1, true));
     }
     while j < toks.len() && j - i <= MAX_LABEL_WORDS && toks[j] == Tok::Word {
         j += 1;
@@ -147,7 +141,7 @@ fn operand(toks: &[Tok], i: usize) -> Option<(f64, usize, bool)> {
     if toks.get(j) == Some(&Tok::Note) {
         j += 1;
     }
-    Some((*value, j, j > i + 1))
+    Some((j, j > i + 1))
 }
 
 /// The labelled calculations that check out within `tolerance`, left to right.
@@ -156,23 +150,20 @@ pub fn labelled_steps(text: &str, tolerance: f64) -> Vec<Labelled> {
     let mut found = Vec::new();
     let mut i = 0;
     while i < toks.len() {
-        let Some(step) = labelled_at(&toks, i) else {
+        let Some((expr, rhs_index)) = labelled_at(text, &toks, i) else {
             i += 1;
             continue;
         };
-        let (expr, rhs_index) = step;
-        if let (
-            Some(actual),
-            Tok::Num {
-                value, start, end, ..
-            },
-        ) = (crate::arith::eval(&expr), toks[rhs_index])
-        {
-            if crate::arith::close(actual, value, tolerance) {
+        let Tok::Num { start, end, .. } = toks[rhs_index] else {
+            unreachable!("labelled_at ends on a number");
+        };
+        let shown = text[start..end].replace(',', "").parse::<f64>().ok();
+        if let (Some(actual), Some(shown)) = (crate::arith::eval(&expr), shown) {
+            if crate::arith::close(actual, shown, tolerance) {
                 found.push(Labelled {
                     expr,
                     actual,
-                    shown: value,
+                    shown,
                     shown_start: start,
                     shown_end: end,
                 });
@@ -185,21 +176,34 @@ pub fn labelled_steps(text: &str, tolerance: f64) -> Vec<Labelled> {
 }
 
 /// `operand (op operand)+ = number` at `i` with at least one labelled operand: the
-/// expression and the index of the result.
-fn labelled_at(toks: &[Tok], i: usize) -> Option<(String, usize)> {
-    let (first, mut j, mut labelled) = operand(toks, i)?;
-    let mut expr = first.to_string();
+/// expression without its labels and the index of the result.
+fn labelled_at(text: &str, toks: &[Tok], i: usize) -> Option<(String, usize)> {
+    let (mut j, mut labelled) = operand(toks, i)?;
     let mut terms = 1;
-    while let Some(Tok::Op(op)) = toks.get(j) {
-        let (value, next, l) = operand(toks, j + 1)?;
-        expr.push_str(&format!(" {op} {value}"));
+    while let Some(Tok::Op(_)) = toks.get(j) {
+        let (next, l) = operand(toks, j + 1)?;
         labelled |= l;
         terms += 1;
         j = next;
     }
     let rhs = j + 1;
     let is_result = matches!(toks.get(rhs), Some(Tok::Num { percent: false, .. }));
-    (terms > 1 && labelled && toks.get(j) == Some(&Tok::Eq) && is_result).then_some((expr, rhs))
+    if !(terms > 1 && labelled && toks.get(j) == Some(&Tok::Eq) && is_result) {
+        return None;
+    }
+    let mut expr = String::new();
+    for t in &toks[i..j] {
+        match *t {
+            Tok::Num { start, end, .. } => expr.push_str(&text[start..end]),
+            Tok::Op(op) => {
+                expr.push(' ');
+                expr.push(op);
+                expr.push(' ');
+            }
+            _ => {}
+        }
+    }
+    Some((expr, rhs))
 }
 
 #[cfg(test)]

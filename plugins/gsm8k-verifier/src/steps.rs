@@ -95,7 +95,7 @@ pub fn analyze(text: &str, tolerance: f64) -> Analysis {
     // Markdown-escaped multiplication (`220 \* 40/100`) as plain `*`; same length, so
     // offsets stay those of the answer.
     let unescaped;
-    let text = if text.contains("\\*") {
+    let text = if text.as_bytes().contains(&b'\\') && text.contains("\\*") {
         unescaped = text.replace("\\*", " *");
         unescaped.as_str()
     } else {
