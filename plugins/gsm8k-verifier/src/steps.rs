@@ -76,14 +76,14 @@ pub fn unused_quantities(question: &str, answer: &str) -> Vec<String> {
 
 /// A number that is part of a time of day: `5 PM`, `9am`, `1:00`, or the `00` of it.
 fn is_clock_time(before: &str, after: &str) -> bool {
-    let after = after.trim_start_matches(' ').to_ascii_lowercase();
-    let hh_mm = after.len() >= 3
-        && after.starts_with(':')
-        && after.as_bytes()[1..3].iter().all(u8::is_ascii_digit);
+    let after = after.trim_start_matches(' ').as_bytes();
+    let hh_mm = after.len() >= 3 && after[0] == b':' && after[1..3].iter().all(u8::is_ascii_digit);
     hh_mm
         || before.ends_with(':')
         || ["am", "pm", "a.m.", "p.m."].iter().any(|m| {
-            after.starts_with(m) && !after[m.len()..].starts_with(|c: char| c.is_ascii_alphabetic())
+            after.len() >= m.len()
+                && after[..m.len()].eq_ignore_ascii_case(m.as_bytes())
+                && !after.get(m.len()).is_some_and(u8::is_ascii_alphabetic)
         })
 }
 
