@@ -1,6 +1,6 @@
 //! The wasmtime engine: pooling allocator, epoch interruption and optional fuel.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -155,39 +155,138 @@ pub(crate) fn build_engine(profile: &EngineProfile, pool: Option<&PoolSizes>) ->
         .map_err(|e| Error::Internal(format!("cannot create the wasmtime engine: {e:#}")))
 }
 
-/// Advances the engine's epoch every `tick` so deadlines fire and long calls yield to
-/// the async executor. Stops when dropped.
+/// How often the epoch advances while no guest code runs. Deadlines are only checked on
+/// a tick, so this bounds how late a deadline fires should guest code ever run without
+/// [`EpochTicker::busy`]; it saves the idle gateway 1,000 wakeups a second.
+pub(crate) const IDLE_TICK: Duration = Duration::from_millis(100);
+
+/// Advances the engine's epoch every `tick` while guest code runs (so deadlines fire and
+/// long calls yield to the async executor) and every `idle` otherwise. Stops when dropped.
 pub(crate) struct EpochTicker {
-    stop: Arc<AtomicBool>,
+    shared: Arc<TickerShared>,
+    thread: std::thread::Thread,
+}
+
+struct TickerShared {
+    stop: AtomicBool,
+    /// Guest executions in progress (instantiations and calls).
+    busy: AtomicUsize,
+    /// Epochs advanced so far; lets tests see the ticker's pace.
+    ticks: AtomicU64,
+}
+
+/// Keeps the ticker at its fast pace while guest code may run.
+pub(crate) struct Busy {
+    shared: Arc<TickerShared>,
 }
 
 impl EpochTicker {
-    pub(crate) fn start(engine: Engine, tick: Duration) -> EpochTicker {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        std::thread::Builder::new()
+    pub(crate) fn start(engine: Engine, tick: Duration, idle: Duration) -> EpochTicker {
+        let shared = Arc::new(TickerShared {
+            stop: AtomicBool::new(false),
+            busy: AtomicUsize::new(0),
+            ticks: AtomicU64::new(0),
+        });
+        let state = shared.clone();
+        let handle = std::thread::Builder::new()
             .name("arbiter-epoch".into())
             .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(tick);
+                while !state.stop.load(Ordering::Relaxed) {
+                    if state.busy.load(Ordering::Acquire) > 0 {
+                        std::thread::sleep(tick);
+                    } else {
+                        // `busy` unparks this thread; an unpark that comes before the
+                        // park makes it return at once, so no wake-up is lost.
+                        std::thread::park_timeout(idle);
+                    }
                     engine.increment_epoch();
+                    state.ticks.fetch_add(1, Ordering::Relaxed);
                 }
             })
             .expect("spawning the epoch ticker thread");
-        EpochTicker { stop }
+        EpochTicker {
+            shared,
+            thread: handle.thread().clone(),
+        }
+    }
+
+    /// Marks guest code as running until the guard drops. Every instantiation and call
+    /// holds one, so its deadline is checked every `tick`, not every [`IDLE_TICK`].
+    pub(crate) fn busy(&self) -> Busy {
+        if self.shared.busy.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.thread.unpark();
+        }
+        Busy {
+            shared: self.shared.clone(),
+        }
+    }
+
+    #[cfg(test)]
+    fn ticks(&self) -> u64 {
+        self.shared.ticks.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.shared.busy.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
 impl Drop for EpochTicker {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.shared.stop.store(true, Ordering::Relaxed);
+        self.thread.unpark();
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{effective_pagemap_scan, Compiler, EngineProfile};
+    use super::{effective_pagemap_scan, Compiler, EngineProfile, EpochTicker};
+    use std::time::{Duration, Instant};
     use wasmtime::Enabled;
+
+    /// Ticks in `window` of `ticker`; a parked thread may wake spuriously now and then.
+    fn ticks_within(ticker: &EpochTicker, window: Duration) -> u64 {
+        let before = ticker.ticks();
+        std::thread::sleep(window);
+        ticker.ticks() - before
+    }
+
+    #[test]
+    fn the_epoch_ticker_runs_fast_only_while_guest_code_runs() {
+        let hour = Duration::from_secs(3600);
+        let ticker =
+            EpochTicker::start(wasmtime::Engine::default(), Duration::from_millis(1), hour);
+        let idle = ticks_within(&ticker, Duration::from_millis(50));
+        assert!(idle <= 2, "{idle} ticks while idle");
+
+        let busy = ticker.busy();
+        let start = ticker.ticks();
+        let waited = Instant::now();
+        while ticker.ticks() < start + 5 {
+            assert!(
+                waited.elapsed() < Duration::from_secs(30),
+                "a busy guard did not wake the ticker"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // A second guard keeps it fast after the first is gone.
+        let nested = ticker.busy();
+        drop(busy);
+        let start = ticker.ticks();
+        while ticker.ticks() < start + 5 {
+            assert!(
+                waited.elapsed() < Duration::from_secs(30),
+                "the ticker slowed with a guard held"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(nested);
+        std::thread::sleep(Duration::from_millis(20));
+        let idle = ticks_within(&ticker, Duration::from_millis(50));
+        assert!(idle <= 2, "{idle} ticks after the last guard dropped");
+    }
 
     /// An operator's `[runtime.profile]` may name just the setting it changes.
     #[test]

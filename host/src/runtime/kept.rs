@@ -12,6 +12,8 @@ use super::state::CallState;
 pub struct KeptInstance {
     pub(crate) store: Store<CallState>,
     pub(crate) instance: Instance,
+    /// Its getters run guest code: deadlines at the fast tick while it exists.
+    pub(crate) _busy: super::engine::Busy,
 }
 
 impl KeptInstance {

@@ -56,7 +56,9 @@ pub struct RuntimeConfig {
     pub compile_limits: CompileLimits,
     /// Largest component accepted, in bytes (default 64 MiB).
     pub max_component_bytes: usize,
-    /// Epoch tick: the precision of deadlines and how often long calls yield (default 1 ms).
+    /// Epoch tick while guest code runs: the precision of deadlines and how often long
+    /// calls yield (default 1 ms). With no guest code running the epoch advances every
+    /// 100 ms, so an idle host does not wake up a thousand times a second.
     #[serde(with = "tick_ms", rename = "epoch_tick_ms")]
     pub epoch_tick: Duration,
     /// Calls running at once across all plugins; more wait in line. Default (and at most):
@@ -119,7 +121,7 @@ pub(crate) struct RuntimeInner {
     pub(crate) calls: Arc<tokio::sync::Semaphore>,
     /// Pool slots left for instances kept between calls (warm and prepared ones).
     pub(crate) warm_budget: std::sync::atomic::AtomicUsize,
-    _ticker: EpochTicker,
+    pub(crate) ticker: EpochTicker,
 }
 
 impl Runtime {
@@ -134,7 +136,7 @@ impl Runtime {
             linkers.push(build_linker(&engine, grants)?);
         }
         let cache = ArtifactCache::new(config.cache_dir.clone(), &engine, &config.profile)?;
-        let ticker = EpochTicker::start(engine.clone(), config.epoch_tick);
+        let ticker = EpochTicker::start(engine.clone(), config.epoch_tick, engine::IDLE_TICK);
         let pool = config.pool.component_instances as usize;
         let concurrent = config
             .max_concurrent_calls
@@ -150,7 +152,7 @@ impl Runtime {
                 linkers,
                 cache,
                 components: Mutex::new(HashMap::new()),
-                _ticker: ticker,
+                ticker,
             }),
         })
     }

@@ -333,6 +333,7 @@ impl Prepared {
     }
 
     async fn instantiate(&self) -> wasmtime::Result<WarmInstance> {
+        let _busy = self.runtime.ticker.busy();
         let due = Instant::now() + self.limits.deadline;
         let mut store = new_store(&self.runtime, &self.limits, CallContext::default(), due)
             .map_err(|e| wasmtime::format_err!("{e}"))?;
@@ -512,6 +513,7 @@ impl Plugin {
         Some(KeptInstance {
             store: w.store,
             instance: w.instance,
+            _busy: self.inner.runtime.ticker.busy(),
         })
     }
 
@@ -800,6 +802,7 @@ impl PluginInner {
 
     /// Typechecks the exports on a throwaway instance before any call uses them.
     async fn typecheck(&self) -> Result<()> {
+        let _busy = self.runtime.ticker.busy();
         let due = Instant::now() + self.limits().deadline;
         let mut store = new_store(&self.runtime, self.limits(), CallContext::default(), due)?;
         let instance = match self.pre.instantiate_async(&mut store).await {
@@ -850,6 +853,7 @@ impl PluginInner {
         deadline: Duration,
         permit: OwnedSemaphorePermit,
     ) -> Result<(Reply, CallStats)> {
+        let _busy = self.runtime.ticker.busy();
         let started = Instant::now();
         let due = started + deadline;
         let warm = self.warm.as_ref().and_then(|p| p.lock().ok()?.pop());
