@@ -44,7 +44,14 @@ impl App {
             .with_context(|| format!("creating {}", data_dir.display()))?;
 
         let store = if options.store {
-            Some(Arc::new(TraceStore::open(&data_dir.join("traces.db"))?))
+            let retention = config
+                .server
+                .trace_retention_days
+                .map(|days| std::time::Duration::from_secs(u64::from(days) * 86_400));
+            Some(Arc::new(TraceStore::open(
+                &data_dir.join("traces.db"),
+                retention,
+            )?))
         } else {
             None
         };

@@ -65,6 +65,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Tokio worker threads (default: the CPUs this process may run on).
     pub worker_threads: Option<usize>,
+    /// Delete traces (with their attempts and feedback) older than this many days.
+    /// Unset: keep every trace. A pass-through request takes ~0.65 KB of the store.
+    pub trace_retention_days: Option<u32>,
 }
 
 impl Default for ServerConfig {
@@ -75,6 +78,7 @@ impl Default for ServerConfig {
             shutdown_grace_ms: 30_000,
             max_body_bytes: 4 << 20,
             worker_threads: None,
+            trace_retention_days: None,
         }
     }
 }

@@ -84,6 +84,7 @@ CREATE TABLE IF NOT EXISTS feedback (
     request_id TEXT NOT NULL, tenant TEXT NOT NULL, created_at INTEGER NOT NULL,
     correct INTEGER, score REAL, note TEXT
 );
+CREATE INDEX IF NOT EXISTS feedback_request ON feedback(request_id);
 CREATE TABLE IF NOT EXISTS api_keys (
     key_hash TEXT PRIMARY KEY, tenant TEXT NOT NULL, label TEXT NOT NULL, created_at INTEGER NOT NULL
 );
@@ -181,8 +182,34 @@ const MAX_BATCH: usize = 4096;
 /// The writer thread: collect what arrives within [`BATCH_WINDOW`] of the first queued
 /// operation (at once when someone waits on a flush), commit it in one transaction, then
 /// acknowledge the flushes that were waiting for it.
-fn writer(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Op>) {
-    while let Some(first) = rx.blocking_recv() {
+fn writer(
+    mut conn: Connection,
+    mut rx: mpsc::UnboundedReceiver<Op>,
+    retention: Option<std::time::Duration>,
+) {
+    let mut pruned_at: Option<std::time::Instant> = None;
+    // Old traces left by the last pass: pruning goes on between batches until none are.
+    let mut backlog = false;
+    loop {
+        if let Some(keep) = retention {
+            if backlog || pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                let cutoff = now_ms() - i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+                backlog = prune(&mut conn, cutoff, PRUNE_CHUNK, PRUNE_CHUNKS_PER_PASS)
+                    .unwrap_or_else(|e| {
+                        tracing::error!(error = %e, "pruning old traces failed");
+                        false
+                    });
+                pruned_at = Some(std::time::Instant::now());
+                if backlog && rx.is_empty() {
+                    continue;
+                }
+            }
+        }
+        // An idle store sleeps here: nothing new needs room, and old traces go with the
+        // next batch (or at the next start).
+        let Some(first) = rx.blocking_recv() else {
+            break;
+        };
         let started = std::time::Instant::now();
         let mut flush = matches!(first, Op::Flush(_));
         let mut batch = vec![first];
@@ -221,6 +248,64 @@ fn writer(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Op>) {
     }
 }
 
+/// How often (at most) the writer deletes traces past their retention, and how many
+/// requests it deletes per transaction (so traces queued meanwhile wait one chunk at most).
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+const PRUNE_CHUNK: usize = 2_000;
+const PRUNE_CHUNKS_PER_PASS: usize = 10;
+
+/// The tenants that have requests, read from the `(tenant, created_at)` index one
+/// tenant at a time rather than by scanning it.
+const TENANTS: &str = "
+WITH RECURSIVE t(name) AS (
+    SELECT min(tenant) FROM requests
+    UNION ALL
+    SELECT (SELECT min(tenant) FROM requests WHERE tenant > t.name) FROM t WHERE t.name IS NOT NULL
+)
+SELECT name FROM t WHERE name IS NOT NULL";
+
+/// Deletes requests created before `cutoff_ms` (Unix ms), with their attempts and
+/// feedback, found per tenant on the `(tenant, created_at)` index: `chunk` requests per
+/// transaction, at most `max_chunks` transactions. True if old requests may be left.
+/// Freed pages are reused by new traces; the file does not shrink.
+fn prune(
+    conn: &mut Connection,
+    cutoff_ms: i64,
+    chunk: usize,
+    max_chunks: usize,
+) -> Result<bool, StoreError> {
+    let tenants = conn
+        .prepare(TENANTS)?
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let old = "SELECT id FROM requests WHERE tenant = ?1 AND created_at < ?2 LIMIT ?3";
+    let mut chunks = 0;
+    for tenant in tenants {
+        loop {
+            if chunks == max_chunks {
+                return Ok(true);
+            }
+            chunks += 1;
+            let tx = conn.transaction()?;
+            let args = params![tenant, cutoff_ms, chunk as i64];
+            tx.execute(
+                &format!("DELETE FROM attempts WHERE request_id IN ({old})"),
+                args,
+            )?;
+            tx.execute(
+                &format!("DELETE FROM feedback WHERE request_id IN ({old})"),
+                args,
+            )?;
+            let gone = tx.execute(&format!("DELETE FROM requests WHERE id IN ({old})"), args)?;
+            tx.commit()?;
+            if gone < chunk {
+                break;
+            }
+        }
+    }
+    Ok(false)
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -230,7 +315,12 @@ fn now_ms() -> i64 {
 
 impl TraceStore {
     /// Opens (or creates) the store at `path` and rebuilds statistics from recent attempts.
-    pub fn open(path: &Path) -> Result<TraceStore, StoreError> {
+    /// With `retention`, requests older than that are deleted at start and then at most
+    /// once a minute while traces are written; without, every trace is kept.
+    pub fn open(
+        path: &Path,
+        retention: Option<std::time::Duration>,
+    ) -> Result<TraceStore, StoreError> {
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
@@ -242,7 +332,7 @@ impl TraceStore {
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = std::thread::Builder::new()
             .name("arbiter-traces".into())
-            .spawn(move || writer(conn, rx))
+            .spawn(move || writer(conn, rx, retention))
             .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
         Ok(TraceStore {
             tx,
@@ -489,7 +579,7 @@ mod tests {
     async fn statistics_warm_up_reads_only_the_newest_requests() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("traces.db");
-        let store = TraceStore::open(&path).unwrap();
+        let store = TraceStore::open(&path, None).unwrap();
         for i in 0..200 {
             let mut t = trace(&format!("r{i}"), "a");
             // The newest twenty carry their own model, so the warm-up's choice is visible.
@@ -518,12 +608,92 @@ mod tests {
         );
     }
 
+    fn count(conn: &Connection, table: &str) -> i64 {
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn pruning_deletes_old_requests_with_their_attempts_and_feedback() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("traces.db");
+        let store = TraceStore::open(&path, None).unwrap();
+        // Seven old requests, then three new ones, then one old that finished late; one
+        // of the old ones is another tenant's.
+        for i in 0..11 {
+            let mut t = trace(&format!("r{i}"), if i == 3 { "b" } else { "a" });
+            t.created_at = if (7..10).contains(&i) { 2_000 } else { 1_000 };
+            store.record(t).unwrap();
+        }
+        for id in ["r0", "r8"] {
+            let feedback = Feedback {
+                request_id: id.into(),
+                correct: Some(true),
+                score: None,
+                note: None,
+            };
+            assert!(store.feedback("a", feedback).await.unwrap());
+        }
+        store.flush().await.unwrap();
+
+        let mut conn = open(&path).unwrap();
+        // Chunks of three, two per pass: six old ones go, more may be left.
+        assert!(prune(&mut conn, 1_500, 3, 2).unwrap());
+        assert_eq!(count(&conn, "requests"), 5);
+        assert!(!prune(&mut conn, 1_500, 3, 10).unwrap());
+        assert_eq!(count(&conn, "requests"), 3, "the new ones stay");
+        assert_eq!(count(&conn, "attempts"), 3);
+        assert_eq!(count(&conn, "feedback"), 1, "r0's feedback went with it");
+        drop(conn);
+
+        for (id, kept) in [
+            ("r0", false),
+            ("r6", false),
+            ("r7", true),
+            ("r9", true),
+            ("r10", false),
+        ] {
+            assert_eq!(store.trace("a", id).await.unwrap().is_some(), kept, "{id}");
+        }
+        assert!(
+            store.trace("b", "r3").await.unwrap().is_none(),
+            "other tenants too"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_store_with_retention_drops_old_traces_when_it_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("traces.db");
+        let day = 86_400_000;
+        {
+            let store = TraceStore::open(&path, None).unwrap();
+            let mut old = trace("old", "a");
+            old.created_at = now_ms() - 3 * day;
+            let mut recent = trace("recent", "a");
+            recent.created_at = now_ms() - day / 2;
+            store.record(old).unwrap();
+            store.record(recent).unwrap();
+        }
+        // Without retention nothing is deleted.
+        let store = TraceStore::open(&path, None).unwrap();
+        store.flush().await.unwrap();
+        assert!(store.trace("a", "old").await.unwrap().is_some());
+        drop(store);
+
+        let two_days = std::time::Duration::from_secs(2 * 86_400);
+        let store = TraceStore::open(&path, Some(two_days)).unwrap();
+        store.flush().await.unwrap();
+        assert!(store.trace("a", "old").await.unwrap().is_none());
+        assert!(store.trace("a", "recent").await.unwrap().is_some());
+    }
+
     #[tokio::test]
     async fn traces_survive_a_restart_and_stay_with_their_tenant() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("traces.db");
         {
-            let store = TraceStore::open(&path).unwrap();
+            let store = TraceStore::open(&path, None).unwrap();
             store.record(trace("r1", "a")).unwrap();
             // Read-your-writes: visible right after recording.
             assert_eq!(
@@ -543,7 +713,7 @@ mod tests {
             store.record(trace("r2", "a")).unwrap();
             // Dropped without an explicit flush: the writer drains its queue first.
         }
-        let store = TraceStore::open(&path).unwrap();
+        let store = TraceStore::open(&path, None).unwrap();
         let t = store
             .trace("a", "r2")
             .await
