@@ -35,32 +35,50 @@ impl Agg {
         }
     }
 
-    fn stats(&self) -> ModelStats {
-        let mut l: Vec<f64> = self.latencies.iter().copied().collect();
-        l.sort_by(f64::total_cmp);
-        let pct = |q: f64| {
-            if l.is_empty() {
-                0.0
-            } else {
-                l[((l.len() - 1) as f64 * q).round() as usize]
-            }
-        };
-        ModelStats {
+    /// Copies what a query needs, so percentiles are computed outside the book's lock.
+    fn snapshot(&self) -> (ModelStats, Vec<f64>) {
+        let stats = ModelStats {
             attempts: self.attempts,
             success_rate: if self.judged == 0 {
                 0.0
             } else {
                 self.successes as f64 / self.judged as f64
             },
-            latency_p50_ms: pct(0.5),
-            latency_p95_ms: pct(0.95),
+            latency_p50_ms: 0.0,
+            latency_p95_ms: 0.0,
+        };
+        (stats, self.latencies.iter().copied().collect())
+    }
+}
+
+/// The `q` quantile of `l` (nearest rank), selected without sorting all of it.
+fn quantile(l: &mut [f64], q: f64) -> f64 {
+    if l.is_empty() {
+        return 0.0;
+    }
+    let rank = ((l.len() - 1) as f64 * q).round() as usize;
+    *l.select_nth_unstable_by(rank, f64::total_cmp).1
+}
+
+/// A model's figures overall and per tag, so a lookup by `&str` needs no allocation.
+#[derive(Default)]
+struct ModelAggs {
+    all: Agg,
+    by_tag: HashMap<String, Agg>,
+}
+
+impl ModelAggs {
+    fn tag(&mut self, tag: &str) -> &mut Agg {
+        if !self.by_tag.contains_key(tag) {
+            self.by_tag.insert(tag.to_string(), Agg::default());
         }
+        self.by_tag.get_mut(tag).expect("inserted above")
     }
 }
 
 #[derive(Default)]
 pub struct StatsBook {
-    by_key: Mutex<HashMap<(String, Option<String>), Agg>>,
+    by_model: Mutex<HashMap<String, ModelAggs>>,
 }
 
 /// Success of an attempt as far as it is known: accepted or rejected by verifiers,
@@ -85,14 +103,11 @@ impl StatsBook {
         latency_ms: Option<f64>,
         success: Option<bool>,
     ) {
-        let mut map = self.by_key.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry((model.to_string(), None))
-            .or_default()
-            .add(latency_ms, success);
+        let mut map = self.by_model.lock().unwrap_or_else(|p| p.into_inner());
+        let aggs = model_aggs(&mut map, model);
+        aggs.all.add(latency_ms, success);
         for t in tags {
-            map.entry((model.to_string(), Some(t.clone())))
-                .or_default()
-                .add(latency_ms, success);
+            aggs.tag(t).add(latency_ms, success);
         }
     }
 
@@ -115,24 +130,39 @@ impl StatsBook {
 
     /// Ground truth from feedback on a request's chosen model.
     pub fn feedback(&self, model: &str, tags: &[String], correct: bool) {
-        let mut map = self.by_key.lock().unwrap_or_else(|p| p.into_inner());
-        let mut bump = |key: (String, Option<String>)| {
-            let agg = map.entry(key).or_default();
+        let mut map = self.by_model.lock().unwrap_or_else(|p| p.into_inner());
+        let aggs = model_aggs(&mut map, model);
+        let bump = |agg: &mut Agg| {
             agg.judged += 1;
             agg.successes += u64::from(correct);
         };
-        bump((model.to_string(), None));
+        bump(&mut aggs.all);
         for t in tags {
-            bump((model.to_string(), Some(t.clone())));
+            bump(aggs.tag(t));
         }
     }
 }
 
+fn model_aggs<'a>(map: &'a mut HashMap<String, ModelAggs>, model: &str) -> &'a mut ModelAggs {
+    if !map.contains_key(model) {
+        map.insert(model.to_string(), ModelAggs::default());
+    }
+    map.get_mut(model).expect("inserted above")
+}
+
 impl StatsSource for StatsBook {
     fn query(&self, model: &str, tag: Option<&str>) -> Option<ModelStats> {
-        let map = self.by_key.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&(model.to_string(), tag.map(String::from)))
-            .map(Agg::stats)
+        let (mut stats, mut latencies) = {
+            let map = self.by_model.lock().unwrap_or_else(|p| p.into_inner());
+            let aggs = map.get(model)?;
+            match tag {
+                None => aggs.all.snapshot(),
+                Some(t) => aggs.by_tag.get(t)?.snapshot(),
+            }
+        };
+        stats.latency_p50_ms = quantile(&mut latencies, 0.5);
+        stats.latency_p95_ms = quantile(&mut latencies, 0.95);
+        Some(stats)
     }
 }
 
@@ -156,9 +186,30 @@ mod tests {
         assert_eq!(s.attempts, 11);
         assert!((s.success_rate - 0.5).abs() < 1e-9);
         assert_eq!(s.latency_p50_ms, 50.0);
+        assert_eq!(s.latency_p95_ms, 1000.0);
         assert_eq!(book.query("m", Some("math")).unwrap().attempts, 10);
         assert!(book.query("m", Some("code")).is_none());
         book.feedback("m", &[], true);
         assert!(book.query("m", None).unwrap().success_rate > 0.5);
+        book.feedback("m", &["math".into()], false);
+        assert!(book.query("m", Some("math")).unwrap().success_rate < 0.5);
+        assert!(book.query("other", None).is_none());
+    }
+
+    #[test]
+    fn percentiles_by_nearest_rank_in_any_arrival_order() {
+        let book = StatsBook::new();
+        // 1..=101 ms, shuffled deterministically.
+        for i in 0..101u64 {
+            book.add("m", &[], Some(((i * 37) % 101 + 1) as f64), None);
+        }
+        let s = book.query("m", None).unwrap();
+        assert_eq!((s.latency_p50_ms, s.latency_p95_ms), (51.0, 96.0));
+        // Only the newest WINDOW latencies count.
+        for _ in 0..WINDOW {
+            book.add("m", &[], Some(7.0), None);
+        }
+        let s = book.query("m", None).unwrap();
+        assert_eq!((s.latency_p50_ms, s.latency_p95_ms), (7.0, 7.0));
     }
 }
