@@ -577,8 +577,7 @@ mod tests {
     /// rowid, then their attempts by key.
     #[tokio::test]
     async fn statistics_warm_up_reads_only_the_newest_requests() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("traces.db");
+        let (_dir, path) = scratch();
         let store = TraceStore::open(&path, None).unwrap();
         for i in 0..200 {
             let mut t = trace(&format!("r{i}"), "a");
@@ -608,6 +607,13 @@ mod tests {
         );
     }
 
+    /// A store path in a folder removed when the first value drops.
+    fn scratch() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("traces.db");
+        (dir, path)
+    }
+
     fn count(conn: &Connection, table: &str) -> i64 {
         conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
             .unwrap()
@@ -615,8 +621,7 @@ mod tests {
 
     #[tokio::test]
     async fn pruning_deletes_old_requests_with_their_attempts_and_feedback() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("traces.db");
+        let (_dir, path) = scratch();
         let store = TraceStore::open(&path, None).unwrap();
         // Seven old requests, then three new ones, then one old that finished late; one
         // of the old ones is another tenant's.
@@ -663,8 +668,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_store_with_retention_drops_old_traces_when_it_opens() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("traces.db");
+        let (_dir, path) = scratch();
         let day = 86_400_000;
         {
             let store = TraceStore::open(&path, None).unwrap();
@@ -690,8 +694,7 @@ mod tests {
 
     #[tokio::test]
     async fn traces_survive_a_restart_and_stay_with_their_tenant() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("traces.db");
+        let (_dir, path) = scratch();
         {
             let store = TraceStore::open(&path, None).unwrap();
             store.record(trace("r1", "a")).unwrap();
