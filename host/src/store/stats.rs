@@ -67,15 +67,6 @@ struct ModelAggs {
     by_tag: HashMap<String, Agg>,
 }
 
-impl ModelAggs {
-    fn tag(&mut self, tag: &str) -> &mut Agg {
-        if !self.by_tag.contains_key(tag) {
-            self.by_tag.insert(tag.to_string(), Agg::default());
-        }
-        self.by_tag.get_mut(tag).expect("inserted above")
-    }
-}
-
 #[derive(Default)]
 pub struct StatsBook {
     by_model: Mutex<HashMap<String, ModelAggs>>,
@@ -104,10 +95,10 @@ impl StatsBook {
         success: Option<bool>,
     ) {
         let mut map = self.by_model.lock().unwrap_or_else(|p| p.into_inner());
-        let aggs = model_aggs(&mut map, model);
+        let aggs = slot(&mut map, model);
         aggs.all.add(latency_ms, success);
         for t in tags {
-            aggs.tag(t).add(latency_ms, success);
+            slot(&mut aggs.by_tag, t).add(latency_ms, success);
         }
     }
 
@@ -131,23 +122,25 @@ impl StatsBook {
     /// Ground truth from feedback on a request's chosen model.
     pub fn feedback(&self, model: &str, tags: &[String], correct: bool) {
         let mut map = self.by_model.lock().unwrap_or_else(|p| p.into_inner());
-        let aggs = model_aggs(&mut map, model);
+        let aggs = slot(&mut map, model);
         let bump = |agg: &mut Agg| {
             agg.judged += 1;
             agg.successes += u64::from(correct);
         };
         bump(&mut aggs.all);
         for t in tags {
-            bump(aggs.tag(t));
+            bump(slot(&mut aggs.by_tag, t));
         }
     }
 }
 
-fn model_aggs<'a>(map: &'a mut HashMap<String, ModelAggs>, model: &str) -> &'a mut ModelAggs {
-    if !map.contains_key(model) {
-        map.insert(model.to_string(), ModelAggs::default());
+/// The entry for `key`, allocating the key only when it is new (`entry` would take an
+/// owned `String` on every lookup).
+fn slot<'a, V: Default>(map: &'a mut HashMap<String, V>, key: &str) -> &'a mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), V::default());
     }
-    map.get_mut(model).expect("inserted above")
+    map.get_mut(key).expect("inserted above")
 }
 
 impl StatsSource for StatsBook {
