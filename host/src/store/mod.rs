@@ -182,20 +182,16 @@ const MAX_BATCH: usize = 4096;
 /// The writer thread: collect what arrives within [`BATCH_WINDOW`] of the first queued
 /// operation (at once when someone waits on a flush), commit it in one transaction, then
 /// acknowledge the flushes that were waiting for it.
-fn writer(
-    mut conn: Connection,
-    mut rx: mpsc::UnboundedReceiver<Op>,
-    retention: Option<std::time::Duration>,
-) {
+fn writer(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Op>, retention: Option<Retention>) {
     let mut pruned_at: Option<std::time::Instant> = None;
     // Old traces left by the last pass: pruning goes on between batches until none are.
     let mut backlog = false;
     loop {
-        if let Some(keep) = retention {
+        if let Some(r) = retention {
             if backlog || pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
-                let cutoff = now_ms() - i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
-                backlog = prune(&mut conn, cutoff, PRUNE_CHUNK, PRUNE_CHUNKS_PER_PASS)
-                    .unwrap_or_else(|e| {
+                let cutoff = now_ms() - i64::try_from(r.keep.as_millis()).unwrap_or(i64::MAX);
+                backlog =
+                    prune(&mut conn, cutoff, r.chunk, r.chunks_per_pass).unwrap_or_else(|e| {
                         tracing::error!(error = %e, "pruning old traces failed");
                         false
                     });
@@ -248,11 +244,27 @@ fn writer(
     }
 }
 
-/// How often (at most) the writer deletes traces past their retention, and how many
-/// requests it deletes per transaction (so traces queued meanwhile wait one chunk at most).
+/// How long traces are kept, and how the writer deletes older ones: at most once every
+/// `PRUNE_EVERY` (more often while a backlog is left), `chunk` requests per transaction,
+/// at most `chunks_per_pass` transactions between batches of new traces.
+#[derive(Debug, Clone, Copy)]
+struct Retention {
+    keep: std::time::Duration,
+    chunk: usize,
+    chunks_per_pass: usize,
+}
+
 const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
-const PRUNE_CHUNK: usize = 2_000;
-const PRUNE_CHUNKS_PER_PASS: usize = 10;
+
+impl Retention {
+    fn keep(keep: std::time::Duration) -> Retention {
+        Retention {
+            keep,
+            chunk: 2_000,
+            chunks_per_pass: 10,
+        }
+    }
+}
 
 /// The tenants that have requests, read from the `(tenant, created_at)` index one
 /// tenant at a time rather than by scanning it.
@@ -263,6 +275,27 @@ WITH RECURSIVE t(name) AS (
     SELECT (SELECT min(tenant) FROM requests WHERE tenant > t.name) FROM t WHERE t.name IS NOT NULL
 )
 SELECT name FROM t WHERE name IS NOT NULL";
+
+/// One chunk of a tenant's requests created before a time: `?1` tenant, `?2` cutoff
+/// (Unix ms), `?3` chunk size; attempts and feedback first, then the requests.
+macro_rules! expired {
+    () => {
+        "SELECT id FROM requests WHERE tenant = ?1 AND created_at < ?2 LIMIT ?3"
+    };
+}
+const PRUNE: [&str; 3] = [
+    concat!(
+        "DELETE FROM attempts WHERE request_id IN (",
+        expired!(),
+        ")"
+    ),
+    concat!(
+        "DELETE FROM feedback WHERE request_id IN (",
+        expired!(),
+        ")"
+    ),
+    concat!("DELETE FROM requests WHERE id IN (", expired!(), ")"),
+];
 
 /// Deletes requests created before `cutoff_ms` (Unix ms), with their attempts and
 /// feedback, found per tenant on the `(tenant, created_at)` index: `chunk` requests per
@@ -278,7 +311,6 @@ fn prune(
         .prepare(TENANTS)?
         .query_map([], |r| r.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;
-    let old = "SELECT id FROM requests WHERE tenant = ?1 AND created_at < ?2 LIMIT ?3";
     let mut chunks = 0;
     for tenant in tenants {
         loop {
@@ -287,17 +319,14 @@ fn prune(
             }
             chunks += 1;
             let tx = conn.transaction()?;
-            let args = params![tenant, cutoff_ms, chunk as i64];
-            tx.execute(
-                &format!("DELETE FROM attempts WHERE request_id IN ({old})"),
-                args,
-            )?;
-            tx.execute(
-                &format!("DELETE FROM feedback WHERE request_id IN ({old})"),
-                args,
-            )?;
-            let gone = tx.execute(&format!("DELETE FROM requests WHERE id IN ({old})"), args)?;
+            let mut gone = 0;
+            for sql in PRUNE {
+                gone = tx
+                    .prepare_cached(sql)?
+                    .execute(params![tenant, cutoff_ms, chunk as i64])?;
+            }
             tx.commit()?;
+            // `gone` counts the requests, deleted last.
             if gone < chunk {
                 break;
             }
@@ -321,6 +350,10 @@ impl TraceStore {
         path: &Path,
         retention: Option<std::time::Duration>,
     ) -> Result<TraceStore, StoreError> {
+        Self::open_with(path, retention.map(Retention::keep))
+    }
+
+    fn open_with(path: &Path, retention: Option<Retention>) -> Result<TraceStore, StoreError> {
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
@@ -690,6 +723,38 @@ mod tests {
         store.flush().await.unwrap();
         assert!(store.trace("a", "old").await.unwrap().is_none());
         assert!(store.trace("a", "recent").await.unwrap().is_some());
+    }
+
+    /// A backlog larger than one pass keeps being pruned without waiting for the next
+    /// minute or for new traces.
+    #[tokio::test]
+    async fn pruning_continues_until_the_backlog_is_gone() {
+        let (_dir, path) = scratch();
+        {
+            let store = TraceStore::open(&path, None).unwrap();
+            for i in 0..9 {
+                let mut t = trace(&format!("r{i}"), "a");
+                t.created_at = 1_000;
+                store.record(t).unwrap();
+            }
+        }
+        let small = Retention {
+            keep: std::time::Duration::from_secs(86_400),
+            chunk: 2,
+            chunks_per_pass: 1,
+        };
+        let _store = TraceStore::open_with(&path, Some(small)).unwrap();
+        let conn = open(&path).unwrap();
+        let waited = std::time::Instant::now();
+        while count(&conn, "requests") > 0 {
+            assert!(
+                waited.elapsed() < std::time::Duration::from_secs(30),
+                "{} old requests left after one-chunk passes",
+                count(&conn, "requests")
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(count(&conn, "attempts"), 0);
     }
 
     #[tokio::test]
