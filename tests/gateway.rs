@@ -49,10 +49,17 @@ fn config_text(mock_url: &str, data_dir: &Path, pipelines: &str) -> String {
         "right@2000",
         "wrong@100",
         "right@150",
+        "params",
+        "cut",
     ];
     let mut models_toml = String::new();
     for m in models {
-        let price = if m.starts_with("wrong") { 0.1 } else { 1.0 };
+        // `params` is the cheapest, so a judge plugin's own calls go to it.
+        let price = match m {
+            "params" => 0.01,
+            m if m.starts_with("wrong") => 0.1,
+            _ => 1.0,
+        };
         models_toml.push_str(&format!(
             "[models.\"{m}\"]\nprovider = \"mock\"\ninput_price = {price}\noutput_price = {price}\nexpected_latency_ms = 300\n"
         ));
@@ -83,6 +90,10 @@ config = {{ cheap = "wrong", expensive = "right", threshold = 0.9 }}
 [plugins.splitter]
 path = "{splitter}"
 
+[plugins.judge]
+path = "{judge}"
+grants = ["model"]
+
 [tenants.a]
 api_keys = ["{ka}"]
 
@@ -100,6 +111,7 @@ model = "right"
         math = reference_plugin("gsm8k-verifier").display(),
         router = reference_plugin("prompt-router").display(),
         splitter = reference_plugin("numbered-decomposer").display(),
+        judge = common::guest("wants-model").display(),
         ka = hash_key(KEY_A),
         kb = hash_key(KEY_B),
     )
@@ -183,6 +195,14 @@ tenants = ["a"]
 type = "decompose"
 decomposer = { plugin = "splitter", config = { sequential = true } }
 sub = { type = "single", model = "echo" }
+
+[pipelines.judged-params]
+tenants = ["a"]
+type = "cascade"
+steps = [
+  { type = "single", model = "params", verify = [{ plugin = "judge" }] },
+  { type = "single", model = "params" },
+]
 
 [pipelines.split]
 tenants = ["a"]
@@ -476,10 +496,127 @@ async fn retries_honour_retry_after_and_stop_on_client_errors() {
             "{model}: two failures, then success"
         );
     }
+    // The upstream refused the request itself: the caller's to fix, so a 400 as OpenAI
+    // would send, with the upstream's reason.
     let (status, body) = g.chat("bad400", "2+2?").await;
-    assert_eq!(status, 502, "{body}");
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["type"], "invalid_request_error");
     assert_eq!(body["error"]["code"], "upstream_error");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 400: bad request"),
+        "{body}"
+    );
     assert_eq!(g.mock.state.calls("bad400"), 1, "4xx is not retried");
+}
+
+/// OpenAI's sampling parameters reach the upstream on every model call of a pipeline;
+/// a judge plugin's own calls carry only its own; what no pipeline can honour is refused
+/// by name rather than ignored; the provider's finish reason comes back.
+#[tokio::test]
+async fn sampling_parameters_reach_every_model_call_or_are_refused() {
+    let g = Gateway::start().await;
+    let sampling = json!({
+        "max_completion_tokens": 64, "temperature": 0.5, "top_p": 0.9, "stop": ["END", "\n\n"],
+        "seed": 11, "presence_penalty": 0.25, "frequency_penalty": -0.25,
+        "logit_bias": {"50256": -100}, "response_format": {"type": "json_object"}, "user": "u-7",
+    });
+    let expected = json!({
+        "max_tokens": 64, "temperature": 0.5, "top_p": 0.9, "stop": ["END", "\n\n"],
+        "seed": 11, "presence_penalty": 0.25, "frequency_penalty": -0.25,
+        "logit_bias": {"50256": -100.0}, "response_format": {"type": "json_object"}, "user": "u-7",
+    });
+    let mut body = sampling.clone();
+    body["messages"] = json!([{"role": "user", "content": "hi"}]);
+    body["logprobs"] = json!(false);
+
+    body["model"] = json!("params");
+    let (status, reply) = g.chat_with(KEY_A, body.clone(), &[]).await;
+    assert_eq!(status, 200, "{reply}");
+    let seen: Value = serde_json::from_str(content(&reply)).unwrap();
+    assert_eq!(seen, expected);
+
+    // Through a cascade whose verifier asks a model itself: both steps get the caller's
+    // parameters, the judge's call only its own `max_tokens`.
+    body["model"] = json!("judged-params");
+    let (status, reply) = g.chat_with(KEY_A, body.clone(), &[]).await;
+    assert_eq!(status, 200, "{reply}");
+    let trace = g.trace(&reply).await;
+    let calls: Vec<Value> = attempts(&trace)
+        .into_iter()
+        .filter(|a| a["kind"] == "model")
+        .map(|a| serde_json::from_str(a["text"].as_str().unwrap()).unwrap())
+        .collect();
+    assert_eq!(
+        calls,
+        vec![expected.clone(), json!({"max_tokens": 4}), expected.clone()],
+        "{trace}"
+    );
+    assert_eq!(g.mock.state.calls("params"), 4);
+
+    let refused = [
+        (
+            "tools",
+            json!([{"type": "function", "function": {"name": "f"}}]),
+        ),
+        ("functions", json!([{"name": "f"}])),
+        ("logprobs", json!(true)),
+        ("top_logprobs", json!(3)),
+        ("audio", json!({"voice": "alloy", "format": "wav"})),
+        ("modalities", json!(["text", "audio"])),
+    ];
+    for (param, value) in refused {
+        let mut bad = body.clone();
+        bad["model"] = json!("params");
+        bad[param] = value;
+        let (status, reply) = g.chat_with(KEY_A, bad, &[]).await;
+        assert_eq!(status, 400, "{param}: {reply}");
+        assert_eq!(reply["error"]["code"], "unsupported_parameter", "{reply}");
+        assert_eq!(reply["error"]["param"], param, "{reply}");
+    }
+    let invalid = [
+        ("temperature", json!(2.5)),
+        ("top_p", json!(1.5)),
+        ("stop", json!(["a", "b", "c", "d", "e"])),
+        ("response_format", json!({"type": "yaml"})),
+    ];
+    for (param, value) in invalid {
+        let mut bad = body.clone();
+        bad["model"] = json!("params");
+        bad[param] = value;
+        let (status, reply) = g.chat_with(KEY_A, bad, &[]).await;
+        assert_eq!(status, 400, "{param}: {reply}");
+        assert_eq!(reply["error"]["code"], "invalid_value", "{reply}");
+        assert_eq!(reply["error"]["param"], param, "{reply}");
+    }
+    assert_eq!(
+        g.mock.state.calls("params"),
+        4,
+        "refused before any model call"
+    );
+
+    // `stop` as one string, as the API also takes it.
+    body["model"] = json!("params");
+    body["stop"] = json!("END");
+    let (_, reply) = g.chat_with(KEY_A, body, &[]).await;
+    let seen: Value = serde_json::from_str(content(&reply)).unwrap();
+    assert_eq!(seen["stop"], json!(["END"]));
+
+    // The finish reason is the provider's, in both shapes and in the trace.
+    let (status, reply) = g.chat("cut", "2+2?").await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["choices"][0]["finish_reason"], "length");
+    assert_eq!(
+        g.trace(&reply).await["attempts"][0]["finish_reason"],
+        "length"
+    );
+    let frames = g.stream("cut", "2+2?").await;
+    let end: Value = serde_json::from_str(&frames[frames.len() - 2]).unwrap();
+    assert_eq!(end["choices"][0]["finish_reason"], "length");
+    let (_, reply) = g.chat("right", "2+2?").await;
+    assert_eq!(reply["choices"][0]["finish_reason"], "stop");
 }
 
 #[tokio::test]
@@ -786,7 +923,9 @@ async fn official_openai_python_client() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("json ok") && stdout.contains("stream ok") && stdout.contains("error ok"),
+        ["json ok", "stream ok", "error ok", "parameters ok"]
+            .iter()
+            .all(|line| stdout.contains(line)),
         "{stdout}"
     );
 }

@@ -1,5 +1,6 @@
 """Calls a running Arbiter gateway with the official `openai` package: JSON, streaming
 and an error, as an application would. Usage: openai_client.py BASE_URL API_KEY"""
+import json
 import sys
 
 import openai
@@ -31,3 +32,27 @@ try:
 except openai.NotFoundError as e:
     assert e.code == "model_not_found", e
 print("error ok")
+
+# Sampling parameters as the SDK sends them reach the upstream (`params` echoes them).
+r = client.chat.completions.create(
+    model="params",
+    messages=[{"role": "user", "content": "x"}],
+    stop="END",
+    seed=5,
+    top_p=0.5,
+    response_format={"type": "json_object"},
+)
+seen = json.loads(r.choices[0].message.content)
+assert seen == {"stop": ["END"], "seed": 5, "top_p": 0.5, "response_format": {"type": "json_object"}}, seen
+assert r.choices[0].finish_reason == "stop", r
+
+try:
+    client.chat.completions.create(
+        model="params",
+        messages=[{"role": "user", "content": "x"}],
+        tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+    )
+    raise SystemExit("expected an error")
+except openai.BadRequestError as e:
+    assert e.code == "unsupported_parameter" and e.param == "tools", e
+print("parameters ok")

@@ -5,7 +5,9 @@
 //! Models: `right` ("2 + 2 = 4 / #### 4"), `wrong` ("2 + 2 = 5 / #### 5"), `echo`
 //! (repeats the prompt), `flaky429` / `flaky503` (fail twice, then answer like `right`),
 //! `bad400`, `malformed` (invalid JSON), `hang` (never answers), `broken-stream` (one
-//! chunk, then the connection closes), `stall-stream` (one chunk, then silence).
+//! chunk, then the connection closes), `stall-stream` (one chunk, then silence),
+//! `params` (answers with the request's other parameters as JSON: what reached the
+//! upstream), `cut` (like `right`, but stopped by `length`).
 //! A suffix `@<ms>` delays the answer, e.g. `right@500`.
 #![allow(dead_code)]
 
@@ -107,8 +109,15 @@ pub async fn start() -> MockUpstream {
     }
 }
 
-fn text_for(model: &str, prompt: &str) -> String {
+fn text_for(model: &str, prompt: &str, req: &Value) -> String {
     match model {
+        "params" => {
+            let mut rest = req.as_object().cloned().unwrap_or_default();
+            for k in ["model", "messages", "stream", "stream_options"] {
+                rest.remove(k);
+            }
+            Value::Object(rest).to_string()
+        }
         "wrong" => "2 + 2 = 5\n#### 5".into(),
         "echo" => format!("echo: {prompt}"),
         _ => "2 + 2 = 4\n#### 4".into(),
@@ -173,7 +182,8 @@ async fn handle(State(state): State<Arc<MockState>>, body: Bytes) -> Response {
             sse(Body::from_stream(body))
         }
         _ => {
-            let text = text_for(&model, &prompt);
+            let text = text_for(&model, &prompt, &req);
+            let finish = if model == "cut" { "length" } else { "stop" };
             if stream {
                 let words: Vec<String> = text.split_inclusive(' ').map(String::from).collect();
                 let mut frames: Vec<Result<Bytes, std::io::Error>> = words
@@ -187,7 +197,7 @@ async fn handle(State(state): State<Arc<MockState>>, body: Bytes) -> Response {
                     .collect();
                 frames.push(Ok(Bytes::from(format!(
                     "data: {}\n\n",
-                    json!({"choices": [{"delta": {}, "finish_reason": "stop"}]})
+                    json!({"choices": [{"delta": {}, "finish_reason": finish}]})
                 ))));
                 frames.push(Ok(Bytes::from(format!(
                     "data: {}\n\n",
@@ -200,7 +210,7 @@ async fn handle(State(state): State<Arc<MockState>>, body: Bytes) -> Response {
                     "id": "mock",
                     "object": "chat.completion",
                     "model": full,
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
                     "usage": {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12},
                 }))
                 .into_response()

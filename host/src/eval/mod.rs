@@ -328,8 +328,7 @@ pub async fn run(
                             target: pipeline.clone(),
                             task,
                             budget: Default::default(),
-                            max_tokens: None,
-                            temperature: None,
+                            sampling: Default::default(),
                         };
                         let result = engine.execute(request).await;
                         bar.inc(1);

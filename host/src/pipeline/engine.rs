@@ -15,7 +15,7 @@ use super::budget::{Budget, BudgetError, BudgetLimits, OnBudget};
 use super::spec::{settings, Node, PluginRef, SampleMode, VerifierRef};
 use super::trace::*;
 use crate::providers::{
-    estimate_prompt_tokens, ChatRequest, Price, Provider, ProviderError, Usage,
+    estimate_prompt_tokens, ChatRequest, Price, Provider, ProviderError, Sampling, Usage,
 };
 use crate::runtime::types::*;
 use crate::runtime::{CallContext, ModelAccess, Plugin, StatsSource};
@@ -130,8 +130,8 @@ pub struct ExecRequest {
     pub task: Task,
     /// Limits from the request (headers); they only tighten the pipeline's.
     pub budget: BudgetLimits,
-    pub max_tokens: Option<u32>,
-    pub temperature: Option<f32>,
+    /// The caller's sampling parameters, applied to every model call of the pipeline.
+    pub sampling: Sampling,
 }
 
 pub struct ExecResult {
@@ -144,8 +144,7 @@ pub struct ExecResult {
 pub struct RequestCtx {
     pub budget: Budget,
     tenant: String,
-    max_tokens: Option<u32>,
-    temperature: Option<f32>,
+    sampling: Sampling,
     attempts: Mutex<Vec<AttemptRecord>>,
     samples: Mutex<HashMap<String, u32>>,
     best: Mutex<Option<Answer>>,
@@ -275,9 +274,16 @@ impl ModelAccess for JudgeAccess {
             messages: request.messages,
             ..Task::default()
         };
+        // The judge's own parameters: the caller's `stop` or `response_format` are for
+        // the answer, and would only garble a judgement.
+        let sampling = Sampling {
+            max_tokens: request.max_tokens,
+            temperature: request.temperature,
+            ..Sampling::default()
+        };
         match self
             .engine
-            .call_model(&self.ctx, &self.path, &model, &task)
+            .call_model(&self.ctx, &self.path, &model, &task, &sampling)
             .await
         {
             Ok((s, usage)) => Ok(Completion {
@@ -354,8 +360,7 @@ impl Engine {
         let ctx = Arc::new(RequestCtx {
             budget: Budget::new(limits),
             tenant: request.tenant.clone(),
-            max_tokens: request.max_tokens,
-            temperature: request.temperature,
+            sampling: request.sampling.clone(),
             attempts: Mutex::new(Vec::new()),
             samples: Mutex::new(HashMap::new()),
             best: Mutex::new(None),
@@ -447,7 +452,10 @@ impl Engine {
                     verify,
                     threshold,
                 } => {
-                    let s = self.call_model(ctx, &path, model, task).await?.0;
+                    let s = self
+                        .call_model(ctx, &path, model, task, &ctx.sampling)
+                        .await?
+                        .0;
                     self.judged_answer(
                         ctx,
                         &path,
@@ -578,6 +586,7 @@ impl Engine {
         path: &str,
         model: &str,
         task: &Task,
+        sampling: &Sampling,
     ) -> Result<(Sampled, Usage), ExecError> {
         let entry = self
             .models
@@ -587,7 +596,7 @@ impl Engine {
         let input_estimate = estimate_prompt_tokens(&task.messages);
         let estimate = entry.price.cost(Usage {
             input_tokens: input_estimate,
-            output_tokens: ctx.max_tokens.unwrap_or(DEFAULT_OUTPUT_ESTIMATE),
+            output_tokens: sampling.max_tokens.unwrap_or(DEFAULT_OUTPUT_ESTIMATE),
         });
         let base = AttemptRecord {
             seq: 0,
@@ -605,6 +614,7 @@ impl Engine {
             score: None,
             error: None,
             text: None,
+            finish_reason: None,
             label: None,
         };
         let reservation = match ctx.budget.reserve(estimate) {
@@ -633,8 +643,7 @@ impl Engine {
         let request = ChatRequest {
             model: entry.upstream.clone(),
             messages: task.messages.clone(),
-            max_tokens: ctx.max_tokens,
-            temperature: ctx.temperature,
+            sampling: sampling.clone(),
             n: 1,
             sample_index: sample,
             timeout: ctx.budget.remaining(),
@@ -667,6 +676,7 @@ impl Engine {
                     r.outcome = AttemptOutcome::Unverified;
                     r.text = Some(text.clone());
                     r.label = choice.correct;
+                    r.finish_reason = choice.finish_reason;
                     if let Some(s) = choice.sample {
                         r.sample = Some(s);
                     }
@@ -927,7 +937,10 @@ impl Engine {
         let one = |i: u32| {
             let p = format!("{path}/best_of[{i}]");
             async move {
-                let s = self.call_model(ctx, &p, model_of(i), task).await?.0;
+                let s = self
+                    .call_model(ctx, &p, model_of(i), task, &ctx.sampling)
+                    .await?
+                    .0;
                 let j = if verify.is_empty() {
                     None
                 } else {
@@ -1212,6 +1225,7 @@ impl Engine {
             score: None,
             error,
             text: None,
+            finish_reason: None,
             label: None,
         });
         result

@@ -89,6 +89,9 @@ pub struct AttemptRecord {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// Why the model stopped (`stop`, `length`, ...), as the provider said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
     /// Ground-truth label of a replayed answer; evaluation only, never stored.
     #[serde(skip)]
     pub label: Option<bool>,

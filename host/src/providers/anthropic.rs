@@ -94,7 +94,25 @@ impl AnthropicProvider {
     }
 
     /// System messages become the top-level `system` field; the rest keep their roles.
-    fn body(&self, request: &ChatRequest, stream: bool) -> Value {
+    /// OpenAI's sampling parameters map to Anthropic's where it has them (`top_p`,
+    /// `stop` as `stop_sequences`, `user` as `metadata.user_id`); `seed` is dropped, as
+    /// OpenAI itself treats it as best effort. Penalties, `logit_bias` and structured
+    /// output have no counterpart, so a request for them is refused rather than
+    /// answered as if they had been applied.
+    fn body(&self, request: &ChatRequest, stream: bool) -> Result<Value, ProviderError> {
+        let sampling = &request.sampling;
+        let unsupported = [
+            ("presence_penalty", sampling.presence_penalty.is_some()),
+            ("frequency_penalty", sampling.frequency_penalty.is_some()),
+            ("logit_bias", sampling.logit_bias.is_some()),
+            ("response_format", sampling.wants_structured_output()),
+        ];
+        if let Some((name, _)) = unsupported.iter().find(|(_, set)| *set) {
+            return Err(ProviderError::Unsupported(format!(
+                "`{name}` is not supported by the Anthropic Messages API (model `{}`)",
+                request.model
+            )));
+        }
         let system: Vec<&str> = request
             .messages
             .iter()
@@ -109,19 +127,28 @@ impl AnthropicProvider {
             .collect();
         let mut body = json!({
             "model": request.model,
-            "max_tokens": request.max_tokens.unwrap_or(self.config.default_max_tokens),
+            "max_tokens": sampling.max_tokens.unwrap_or(self.config.default_max_tokens),
             "messages": messages,
         });
         if !system.is_empty() {
             body["system"] = json!(system.join("\n\n"));
         }
-        if let Some(t) = request.temperature {
+        if let Some(t) = sampling.temperature {
             body["temperature"] = json!(t);
+        }
+        if let Some(p) = sampling.top_p {
+            body["top_p"] = json!(p);
+        }
+        if !sampling.stop.is_empty() {
+            body["stop_sequences"] = json!(sampling.stop);
+        }
+        if let Some(user) = &sampling.user {
+            body["metadata"] = json!({ "user_id": user });
         }
         if stream {
             body["stream"] = json!(true);
         }
-        body
+        Ok(body)
     }
 
     fn timeout(&self, request: &ChatRequest) -> Duration {
@@ -138,7 +165,7 @@ impl AnthropicProvider {
     }
 
     async fn one(&self, request: &ChatRequest) -> Result<(Choice, Usage, String), ProviderError> {
-        let body = self.body(request, false);
+        let body = self.body(request, false)?;
         let timeout = self.timeout(request);
         self.config
             .retry
@@ -260,7 +287,7 @@ impl Provider for AnthropicProvider {
     }
 
     async fn chat_stream(&self, request: &ChatRequest) -> Result<EventStream, ProviderError> {
-        let body = self.body(request, true);
+        let body = self.body(request, true)?;
         let timeout = self.timeout(request);
         let response = self.config.retry.run(|| self.send(&body, timeout)).await?;
         Ok(sse_events(
@@ -294,7 +321,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let body = p.body(&req, false);
+        let body = p.body(&req, false).unwrap();
         assert_eq!(body["system"], "be brief");
         assert_eq!(body["messages"].as_array().unwrap().len(), 1);
         assert_eq!(body["max_tokens"], 1024);
@@ -315,5 +342,62 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ev, vec![StreamEvent::Delta("a".into())]);
+    }
+
+    #[test]
+    fn sampling_maps_to_anthropic_names_or_is_refused() {
+        let p = AnthropicProvider::new(AnthropicConfig {
+            api_key_env: None,
+            ..serde_json::from_str("{}").unwrap()
+        })
+        .unwrap();
+        let with = |sampling: Value| ChatRequest {
+            model: "claude".into(),
+            messages: vec![Message::user("hi")],
+            sampling: serde_json::from_value(sampling).unwrap(),
+            ..Default::default()
+        };
+        let body = p
+            .body(
+                &with(
+                    json!({"max_tokens": 9, "temperature": 0.5, "top_p": 0.25, "stop": "END",
+                    "seed": 3, "user": "u-1", "response_format": {"type": "text"}}),
+                ),
+                false,
+            )
+            .unwrap();
+        assert_eq!(body["max_tokens"], 9);
+        assert_eq!(body["temperature"], 0.5);
+        assert_eq!(body["top_p"], 0.25);
+        assert_eq!(body["stop_sequences"], json!(["END"]));
+        assert_eq!(body["metadata"], json!({"user_id": "u-1"}));
+        assert!(body.get("seed").is_none() && body.get("response_format").is_none());
+        let plain = p.body(&with(json!({})), false).unwrap();
+        for absent in [
+            "top_p",
+            "stop_sequences",
+            "metadata",
+            "temperature",
+            "stream",
+        ] {
+            assert!(plain.get(absent).is_none(), "{absent}: {plain}");
+        }
+        for (sampling, name) in [
+            (json!({"presence_penalty": 0.1}), "presence_penalty"),
+            (json!({"frequency_penalty": 0.1}), "frequency_penalty"),
+            (json!({"logit_bias": {"1": 5}}), "logit_bias"),
+            (
+                json!({"response_format": {"type": "json_object"}}),
+                "response_format",
+            ),
+        ] {
+            let err = p.body(&with(sampling), true).unwrap_err();
+            assert!(
+                matches!(&err, ProviderError::Unsupported(m) if m.contains(name)),
+                "{err:?}"
+            );
+            assert!(!err.is_retryable());
+            assert_eq!(err.code(), "unsupported_parameter");
+        }
     }
 }

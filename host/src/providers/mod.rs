@@ -8,6 +8,7 @@ pub mod openai;
 pub mod pricing;
 pub mod replay;
 pub mod retry;
+pub mod sampling;
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use futures::Stream;
 use serde::{Deserialize, Serialize};
 
 pub use pricing::Price;
+pub use sampling::Sampling;
 
 use crate::runtime::types::Message;
 
@@ -25,8 +27,7 @@ pub struct ChatRequest {
     /// The model's name at the provider.
     pub model: String,
     pub messages: Vec<Message>,
-    pub max_tokens: Option<u32>,
-    pub temperature: Option<f32>,
+    pub sampling: Sampling,
     /// Samples in one call (providers without `n` are called `n` times).
     pub n: u32,
     /// Which samples of the request these are (0 for the first call of a request, then
@@ -95,6 +96,9 @@ pub enum ProviderError {
     UnknownModel(String),
     #[error("provider is misconfigured: {0}")]
     Config(String),
+    /// The request asks for something this provider's API cannot do.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl ProviderError {
@@ -125,6 +129,7 @@ impl ProviderError {
             ProviderError::Stream(_) => "upstream_stream_broken",
             ProviderError::UnknownModel(_) => "unknown_model",
             ProviderError::Config(_) => "provider_config",
+            ProviderError::Unsupported(_) => "unsupported_parameter",
         }
     }
 }

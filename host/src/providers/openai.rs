@@ -16,7 +16,7 @@ use super::http::{endpoint, HttpClient, Response};
 use super::retry::RetryPolicy;
 use super::{
     estimate_prompt_tokens, estimate_tokens, ChatRequest, ChatResponse, Choice, EventStream,
-    Message, Provider, ProviderError, StreamEvent, Usage,
+    Message, Provider, ProviderError, Sampling, StreamEvent, Usage,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,8 +105,7 @@ impl OpenAiProvider {
         RequestBody {
             model: &request.model,
             messages: &request.messages,
-            max_tokens: request.max_tokens,
-            temperature: request.temperature,
+            sampling: &request.sampling,
             n: (request.n > 1).then_some(request.n),
             stream: stream.then_some(true),
             stream_options: stream.then_some(StreamOptions {
@@ -142,10 +141,9 @@ impl OpenAiProvider {
 struct RequestBody<'a> {
     model: &'a str,
     messages: &'a [Message],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_tokens: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    temperature: Option<f32>,
+    /// Every parameter the caller set, as OpenAI names them.
+    #[serde(flatten)]
+    sampling: &'a Sampling,
     #[serde(skip_serializing_if = "Option::is_none")]
     n: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -438,12 +436,23 @@ mod tests {
             json(&request, false),
             r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#
         );
-        request.max_tokens = Some(16);
-        request.temperature = Some(0.7);
+        request.sampling.max_tokens = Some(16);
+        request.sampling.temperature = Some(0.7);
         request.n = 3;
         assert_eq!(
             json(&request, true),
             r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":16,"temperature":0.7,"n":3,"stream":true,"stream_options":{"include_usage":true}}"#
+        );
+        request.n = 1;
+        request.sampling = serde_json::from_value(serde_json::json!({
+            "top_p": 0.9, "stop": "END", "seed": 7, "presence_penalty": 0.5,
+            "frequency_penalty": -0.5, "logit_bias": {"42": -100}, "user": "u-1",
+            "response_format": {"type": "json_object"},
+        }))
+        .unwrap();
+        assert_eq!(
+            json(&request, false),
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"top_p":0.9,"stop":["END"],"seed":7,"presence_penalty":0.5,"frequency_penalty":-0.5,"logit_bias":{"42":-100.0},"response_format":{"type":"json_object"},"user":"u-1"}"#
         );
     }
 }

@@ -14,6 +14,8 @@ pub struct ApiError {
     pub kind: &'static str,
     pub code: String,
     pub message: String,
+    /// The request parameter at fault, when one is.
+    pub param: Option<&'static str>,
 }
 
 impl ApiError {
@@ -28,7 +30,13 @@ impl ApiError {
             kind,
             code: code.into(),
             message: message.into(),
+            param: None,
         }
+    }
+
+    pub fn with_param(mut self, param: &'static str) -> ApiError {
+        self.param = Some(param);
+        self
     }
 
     pub fn bad_request(code: &str, message: impl Into<String>) -> ApiError {
@@ -68,7 +76,7 @@ impl ApiError {
     }
 
     pub fn body(&self) -> serde_json::Value {
-        json!({ "error": { "message": self.message, "type": self.kind, "param": null, "code": self.code } })
+        json!({ "error": { "message": self.message, "type": self.kind, "param": self.param, "code": self.code } })
     }
 }
 
@@ -86,6 +94,14 @@ impl From<&ExecError> for ApiError {
                 }
                 crate::providers::ProviderError::Http { status: 429, .. } => {
                     (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error")
+                }
+                // The upstream refused the request itself (a parameter it does not
+                // take, a prompt too long): the caller's to fix, as with OpenAI.
+                crate::providers::ProviderError::Http {
+                    status: 400 | 422, ..
+                }
+                | crate::providers::ProviderError::Unsupported(_) => {
+                    (StatusCode::BAD_REQUEST, "invalid_request_error")
                 }
                 _ => (StatusCode::BAD_GATEWAY, "upstream_error"),
             },

@@ -117,7 +117,7 @@ async fn chat(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let tenant = tenant(state, headers)?;
-    let request: ChatCompletionRequest = serde_json::from_slice(&body)
+    let mut request: ChatCompletionRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))?;
     if request.messages.is_empty() {
         return Err(ApiError::bad_request(
@@ -131,8 +131,8 @@ async fn chat(
             "n > 1 is not supported: a pipeline returns its one chosen answer (use a best_of pipeline to sample several)",
         ));
     }
-    let messages = request
-        .messages
+    let sampling = request.take_sampling()?;
+    let messages = std::mem::take(&mut request.messages)
         .into_iter()
         .map(|m| m.into_message())
         .collect::<Result<Vec<_>, _>>()
@@ -162,8 +162,7 @@ async fn chat(
         target: request.model.clone(),
         task,
         budget,
-        max_tokens: request.max_completion_tokens.or(request.max_tokens),
-        temperature: request.temperature,
+        sampling,
     };
     if request.stream {
         if let Ok((Node::Single { model, verify, .. }, limits, _)) =
@@ -254,7 +253,11 @@ fn stream_answer(trace: &RequestTrace, model: &str) -> Response {
             None,
         ))),
         Ok(openai::sse(&chunk(
-            vec![openai::delta(None, false, Some("stop"))],
+            vec![openai::delta(
+                None,
+                false,
+                Some(openai::finish_reason(trace)),
+            )],
             Some(openai::usage_of(trace)),
             Some(openai::arbiter_object(trace)),
         ))),
@@ -282,8 +285,7 @@ fn stream_passthrough(
         let request = ChatRequest {
             model: entry.upstream.clone(),
             messages: exec.task.messages.clone(),
-            max_tokens: exec.max_tokens,
-            temperature: exec.temperature,
+            sampling: exec.sampling.clone(),
             n: 1,
             sample_index: 0,
             timeout: limits.deadline_ms.map(Duration::from_millis),
@@ -297,6 +299,7 @@ fn stream_passthrough(
         };
         let mut outcome = AttemptOutcome::Unverified;
         let mut error: Option<String> = None;
+        let mut finish = "stop".to_string();
         let chunk = |choices, usage, arbiter| Chunk {
             id: &id,
             object: "chat.completion.chunk",
@@ -319,7 +322,6 @@ fn stream_passthrough(
                     .await;
             }
             Ok(mut events) => {
-                let mut finish = "stop".to_string();
                 let mut sent_role = false;
                 loop {
                     let event = match events.next().await {
@@ -380,6 +382,7 @@ fn stream_passthrough(
                         entry.price.cost(usage),
                         outcome,
                         &text,
+                        Some(finish.clone()),
                         None,
                     );
                     trace.outcome = RequestOutcome::Unverified;
@@ -409,6 +412,7 @@ fn stream_passthrough(
             cost,
             outcome,
             &text,
+            (outcome != AttemptOutcome::Failed).then_some(finish),
             error,
         );
         state
@@ -433,6 +437,7 @@ fn trace_of(
     cost: f64,
     outcome: AttemptOutcome,
     text: &str,
+    finish_reason: Option<String>,
     error: Option<String>,
 ) -> RequestTrace {
     let ms = latency.as_secs_f64() * 1e3;
@@ -470,6 +475,7 @@ fn trace_of(
             score: None,
             error,
             text: Some(text.into()),
+            finish_reason,
             label: None,
         }],
     }

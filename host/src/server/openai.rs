@@ -2,10 +2,13 @@
 
 use std::collections::BTreeMap;
 
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::pipeline::{AttemptKind, AttemptOutcome, BudgetLimits, RequestTrace};
+use super::errors::ApiError;
+use crate::pipeline::{AttemptKind, AttemptOutcome, AttemptRecord, BudgetLimits, RequestTrace};
+use crate::providers::Sampling;
 use crate::runtime::types::Message;
 
 #[derive(Debug, Deserialize)]
@@ -22,12 +25,90 @@ pub struct ChatCompletionRequest {
     pub max_completion_tokens: Option<u32>,
     #[serde(default)]
     pub temperature: Option<f32>,
+    #[serde(default)]
+    pub top_p: Option<f32>,
+    #[serde(default, deserialize_with = "crate::providers::sampling::one_or_many")]
+    pub stop: Vec<String>,
+    #[serde(default)]
+    pub seed: Option<i64>,
+    #[serde(default)]
+    pub presence_penalty: Option<f32>,
+    #[serde(default)]
+    pub frequency_penalty: Option<f32>,
+    #[serde(default)]
+    pub logit_bias: Option<BTreeMap<String, f32>>,
+    #[serde(default)]
+    pub response_format: Option<Value>,
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Tool calling, log-probabilities and audio are not offered: a request for them is
+    /// refused, where ignoring it would return an answer the caller did not ask for.
+    #[serde(default)]
+    pub tools: Option<IgnoredAny>,
+    #[serde(default)]
+    pub functions: Option<IgnoredAny>,
+    #[serde(default)]
+    pub logprobs: Option<bool>,
+    #[serde(default)]
+    pub top_logprobs: Option<u32>,
+    #[serde(default)]
+    pub audio: Option<IgnoredAny>,
+    #[serde(default)]
+    pub modalities: Option<Vec<String>>,
     /// OpenAI's request metadata: passed to plugins as task metadata.
     #[serde(default)]
     pub metadata: Option<BTreeMap<String, String>>,
     /// Arbiter's extension: tags, metadata and budget for this request.
     #[serde(default)]
     pub arbiter: Option<ArbiterOptions>,
+}
+
+impl ChatCompletionRequest {
+    /// The sampling parameters, checked; or the first parameter asked for that no
+    /// pipeline can honour.
+    pub fn take_sampling(&mut self) -> Result<Sampling, ApiError> {
+        let refused = [
+            ("tools", self.tools.is_some(), "tool calling"),
+            ("functions", self.functions.is_some(), "function calling"),
+            ("logprobs", self.logprobs == Some(true), "log-probabilities"),
+            (
+                "top_logprobs",
+                self.top_logprobs.is_some_and(|n| n > 0),
+                "log-probabilities",
+            ),
+            ("audio", self.audio.is_some(), "audio output"),
+            (
+                "modalities",
+                self.modalities
+                    .as_ref()
+                    .is_some_and(|m| m.iter().any(|m| m != "text")),
+                "output other than text",
+            ),
+        ];
+        if let Some((param, _, what)) = refused.iter().find(|(_, asked, _)| *asked) {
+            return Err(ApiError::bad_request(
+                "unsupported_parameter",
+                format!("`{param}`: {what} is not supported by this gateway (text answers only)"),
+            )
+            .with_param(param));
+        }
+        let sampling = Sampling {
+            max_tokens: self.max_completion_tokens.or(self.max_tokens),
+            temperature: self.temperature,
+            top_p: self.top_p,
+            stop: std::mem::take(&mut self.stop),
+            seed: self.seed,
+            presence_penalty: self.presence_penalty,
+            frequency_penalty: self.frequency_penalty,
+            logit_bias: self.logit_bias.take(),
+            response_format: self.response_format.take(),
+            user: self.user.take(),
+        };
+        sampling.check().map_err(|(param, message)| {
+            ApiError::bad_request("invalid_value", message).with_param(param)
+        })?;
+        Ok(sampling)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -97,6 +178,22 @@ impl WireMessage {
     }
 }
 
+/// The model call whose answer was returned (none for a composed answer).
+fn chosen(trace: &RequestTrace) -> Option<&AttemptRecord> {
+    trace
+        .attempts
+        .iter()
+        .rfind(|a| a.kind == AttemptKind::Model && a.text.is_some() && a.text == trace.answer)
+}
+
+/// Why the chosen answer ended, as its provider said (`length` tells a caller the
+/// answer was cut off); `stop` for composed answers.
+pub fn finish_reason(trace: &RequestTrace) -> &str {
+    chosen(trace)
+        .and_then(|a| a.finish_reason.as_deref())
+        .unwrap_or("stop")
+}
+
 /// Arbiter's account of the request, added to every response.
 pub fn arbiter_object(trace: &RequestTrace) -> Value {
     let models: Vec<_> = trace
@@ -104,10 +201,7 @@ pub fn arbiter_object(trace: &RequestTrace) -> Value {
         .iter()
         .filter(|a| a.kind == AttemptKind::Model)
         .collect();
-    let chosen = trace
-        .attempts
-        .iter()
-        .rfind(|a| a.kind == AttemptKind::Model && a.text.is_some() && a.text == trace.answer);
+    let chosen = chosen(trace);
     json!({
         "trace_id": trace.id,
         "pipeline": trace.pipeline,
@@ -139,7 +233,7 @@ pub fn completion(trace: &RequestTrace, requested_model: &str, created: i64) -> 
         "choices": [{
             "index": 0,
             "message": { "role": "assistant", "content": trace.answer.clone().unwrap_or_default() },
-            "finish_reason": "stop",
+            "finish_reason": finish_reason(trace),
         }],
         "usage": usage_of(trace),
         "arbiter": arbiter_object(trace),

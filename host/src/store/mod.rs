@@ -601,6 +601,7 @@ mod tests {
                 score: Some(0.9),
                 error: None,
                 text: Some("42".into()),
+                finish_reason: Some("stop".into()),
                 label: None,
             }],
         }
