@@ -23,7 +23,7 @@ use serde_json::json;
 use self::auth::Auth;
 use self::errors::ApiError;
 use self::metrics::Metrics;
-use self::openai::{ChatCompletionRequest, Chunk};
+use self::openai::ChatCompletionRequest;
 use crate::pipeline::{
     AttemptKind, AttemptOutcome, AttemptRecord, BudgetLimits, Engine, ExecRequest, Node,
     RequestOutcome, RequestTrace,
@@ -231,33 +231,25 @@ fn sse_response(body: Body) -> Response {
 fn stream_answer(trace: &RequestTrace, model: &str) -> Response {
     let id = format!("chatcmpl-{}", trace.id);
     let created = now_s();
-    let chunk = |choices, usage, arbiter| Chunk {
+    let head = openai::StreamHead {
         id: &id,
-        object: "chat.completion.chunk",
         created,
         model,
-        choices,
-        usage,
-        arbiter,
     };
     let text = trace.answer.clone().unwrap_or_default();
     let frames: Vec<Result<Bytes, std::io::Error>> = vec![
-        Ok(openai::sse(&chunk(
-            vec![openai::delta(None, true, None)],
+        Ok(openai::sse(&head.chunk(
+            openai::delta(None, true, None),
             None,
             None,
         ))),
-        Ok(openai::sse(&chunk(
-            vec![openai::delta(Some(&text), false, None)],
+        Ok(openai::sse(&head.chunk(
+            openai::delta(Some(&text), false, None),
             None,
             None,
         ))),
-        Ok(openai::sse(&chunk(
-            vec![openai::delta(
-                None,
-                false,
-                Some(openai::finish_reason(trace)),
-            )],
+        Ok(openai::sse(&head.chunk(
+            openai::delta(None, false, Some(openai::finish_reason(trace))),
             Some(openai::usage_of(trace)),
             Some(openai::arbiter_object(trace)),
         ))),
@@ -300,14 +292,10 @@ fn stream_passthrough(
         let mut outcome = AttemptOutcome::Unverified;
         let mut error: Option<String> = None;
         let mut finish = "stop".to_string();
-        let chunk = |choices, usage, arbiter| Chunk {
+        let head = openai::StreamHead {
             id: &id,
-            object: "chat.completion.chunk",
             created,
             model: &requested,
-            choices,
-            usage,
-            arbiter,
         };
         match entry.provider.chat_stream(&request).await {
             Err(e) => {
@@ -332,8 +320,8 @@ fn stream_passthrough(
                         Ok(StreamEvent::Delta(d)) => {
                             text.push_str(&d);
                             let role = !std::mem::replace(&mut sent_role, true);
-                            Some(openai::sse(&chunk(
-                                vec![openai::delta(Some(&d), role, None)],
+                            Some(openai::sse(&head.chunk(
+                                openai::delta(Some(&d), role, None),
                                 None,
                                 None,
                             )))
@@ -386,8 +374,8 @@ fn stream_passthrough(
                         None,
                     );
                     trace.outcome = RequestOutcome::Unverified;
-                    let end = chunk(
-                        vec![openai::delta(None, false, Some(&finish))],
+                    let end = head.chunk(
+                        openai::delta(None, false, Some(&finish)),
                         Some(openai::usage_of(&trace)),
                         Some(openai::arbiter_object(&trace)),
                     );
