@@ -8,12 +8,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use crate::runtime::types::*;
-use crate::runtime::{CallContext, CallStats, Grants, Plugin, PluginOptions, Runtime};
+use crate::runtime::{CallContext, CallStats, Grants, Plugin, PluginOptions, Runtime, StatsSource};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CasesError {
@@ -57,8 +58,43 @@ pub struct Case {
     pub limits: Option<CaseLimits>,
     #[serde(default)]
     pub grants: Vec<String>,
+    /// What the `stats` capability answers in this case (it needs the `stats` grant).
+    #[serde(default)]
+    pub stats: Vec<CaseStats>,
     #[serde(default)]
     pub expect: Expect,
+}
+
+/// One model's recorded outcomes, overall or for one tag, as the host would report them.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseStats {
+    pub model: String,
+    #[serde(default)]
+    pub tag: Option<String>,
+    pub attempts: u64,
+    pub success_rate: f64,
+    #[serde(default)]
+    pub latency_p50_ms: f64,
+    #[serde(default)]
+    pub latency_p95_ms: f64,
+}
+
+/// Serves a case's `stats` through the capability.
+struct CaseStatsSource(Vec<CaseStats>);
+
+impl StatsSource for CaseStatsSource {
+    fn query(&self, model: &str, tag: Option<&str>) -> Option<ModelStats> {
+        self.0
+            .iter()
+            .find(|s| s.model == model && s.tag.as_deref() == tag)
+            .map(|s| ModelStats {
+                attempts: s.attempts,
+                success_rate: s.success_rate,
+                latency_p50_ms: s.latency_p50_ms,
+                latency_p95_ms: s.latency_p95_ms,
+            })
+    }
 }
 
 /// Per-case overrides of the plugin's limits.
@@ -811,7 +847,12 @@ async fn execute(
 ) -> Result<(), CallFailure> {
     let config = case.plugin_config();
     let task = case.build_task();
-    let ctx = CallContext::default;
+    let stats = (!case.stats.is_empty())
+        .then(|| Arc::new(CaseStatsSource(case.stats.clone())) as Arc<dyn StatsSource>);
+    let ctx = || CallContext {
+        stats: stats.clone(),
+        ..CallContext::default()
+    };
     tally
         .call("check-config", plugin.check_config(&config))
         .await?;
