@@ -238,6 +238,7 @@ fn reference_plugins_pass_their_cases() {
         "gsm8k-verifier",
         "json-schema-verifier",
         "prompt-router",
+        "outcome-router",
         "numbered-decomposer",
     ] {
         let dir = repo_root().join("plugins").join(name);
@@ -267,6 +268,7 @@ fn rust_reference_plugins_pass_their_unit_tests() {
         "gsm8k-verifier",
         "json-schema-verifier",
         "prompt-router",
+        "outcome-router",
         "numbered-decomposer",
     ] {
         let manifest = repo_root().join("plugins").join(name).join("Cargo.toml");

@@ -52,6 +52,7 @@ fn inspect_every_reference_plugin() {
         ("gsm8k-verifier", "verifier"),
         ("json-schema-verifier", "verifier"),
         ("prompt-router", "router"),
+        ("outcome-router", "router"),
         ("numbered-decomposer", "decomposer"),
     ] {
         let path = reference_plugin(name);

@@ -22,6 +22,7 @@ use serde_json::{json, Value};
 
 const KEY_A: &str = "sk-test-tenant-a";
 const KEY_B: &str = "sk-test-tenant-b";
+const KEY_C: &str = "sk-test-tenant-c";
 
 struct Gateway {
     url: String,
@@ -94,11 +95,19 @@ path = "{splitter}"
 path = "{judge}"
 grants = ["model"]
 
+[plugins.learner]
+path = "{learner}"
+grants = ["stats"]
+config = {{ min-attempts = 3, explore-every = 0 }}
+
 [tenants.a]
 api_keys = ["{ka}"]
 
 [tenants.b]
 api_keys = ["{kb}"]
+
+[tenants.c]
+api_keys = ["{kc}"]
 
 [pipelines.only-b]
 tenants = ["b"]
@@ -114,6 +123,8 @@ model = "right"
         judge = common::guest("wants-model").display(),
         ka = hash_key(KEY_A),
         kb = hash_key(KEY_B),
+        kc = hash_key(KEY_C),
+        learner = reference_plugin("outcome-router").display(),
     )
 }
 
@@ -203,6 +214,19 @@ steps = [
   { type = "single", model = "params", verify = [{ plugin = "judge" }] },
   { type = "single", model = "params" },
 ]
+
+[pipelines.learned]
+tenants = ["a", "b"]
+type = "route"
+router = { plugin = "learner" }
+models = ["wrong", "right"]
+verify = [{ plugin = "math" }]
+
+[pipelines.learned-open]
+tenants = ["c"]
+type = "route"
+router = { plugin = "learner" }
+models = ["wrong", "right"]
 
 [pipelines.split]
 tenants = ["a"]
@@ -617,6 +641,63 @@ async fn sampling_parameters_reach_every_model_call_or_are_refused() {
     assert_eq!(end["choices"][0]["finish_reason"], "length");
     let (_, reply) = g.chat("right", "2+2?").await;
     assert_eq!(reply["choices"][0]["finish_reason"], "stop");
+}
+
+/// The feedback loop: a router granted `stats` stops calling a model whose recorded
+/// outcomes on the task's tag are failures, judged by verifiers or by users' feedback;
+/// and what it reads is its own tenant's traffic only.
+#[tokio::test]
+async fn routers_learn_from_their_own_tenants_outcomes_only() {
+    let g = Gateway::start().await;
+    let tagged = [("x-arbiter-tags", "arith")];
+    let ask =
+        |model: &str| json!({"model": model, "messages": [{"role": "user", "content": "2+2?"}]});
+
+    // Tenant a: the cheap model's answers are rejected by the verifier three times...
+    for i in 0..3 {
+        let (status, reply) = g.chat_with(KEY_A, ask("learned"), &tagged).await;
+        assert_eq!(status, 200, "{reply}");
+        assert_eq!(
+            reply["arbiter"]["candidates_tried"], 2,
+            "request {i}: {reply}"
+        );
+        assert_eq!(reply["arbiter"]["model"], "right");
+    }
+    assert_eq!(g.mock.state.calls("wrong"), 3);
+    // ... so the router skips it.
+    let (_, reply) = g.chat_with(KEY_A, ask("learned"), &tagged).await;
+    assert_eq!(reply["arbiter"]["candidates_tried"], 1, "{reply}");
+    assert_eq!(reply["arbiter"]["outcome"], "accepted");
+    assert_eq!(g.mock.state.calls("wrong"), 3);
+
+    // Tenant b, same pipeline and tag, has no outcomes of its own: it starts cheap.
+    let (_, reply) = g.chat_with(KEY_B, ask("learned"), &tagged).await;
+    assert_eq!(reply["arbiter"]["candidates_tried"], 2, "{reply}");
+    assert_eq!(g.mock.state.calls("wrong"), 4);
+
+    // Tenant c has no verifier: unjudged answers teach nothing, however many...
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let (status, reply) = g.chat_with(KEY_C, ask("learned-open"), &tagged).await;
+        assert_eq!(status, 200, "{reply}");
+        assert_eq!(reply["arbiter"]["model"], "wrong", "{reply}");
+        ids.push(reply["arbiter"]["trace_id"].clone());
+    }
+    // ... until its users say the answers were wrong.
+    for id in &ids[..3] {
+        let fb = g
+            .http
+            .post(format!("{}/v1/feedback", g.url))
+            .bearer_auth(KEY_C)
+            .json(&json!({"request_id": id, "correct": false}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(fb.status(), 200);
+    }
+    let (_, reply) = g.chat_with(KEY_C, ask("learned-open"), &tagged).await;
+    assert_eq!(reply["arbiter"]["model"], "right", "{reply}");
+    assert_eq!(g.mock.state.calls("wrong"), 8);
 }
 
 #[tokio::test]

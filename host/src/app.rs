@@ -11,12 +11,12 @@ use anyhow::{bail, Context};
 use crate::authoring::{self, BuildOptions};
 use crate::config::{GatewayConfig, ProviderConfig};
 use crate::pipeline::spec::settings;
-use crate::pipeline::{Engine, ModelEntry, PipelineDef, PluginEntry};
+use crate::pipeline::{Engine, ModelEntry, OutcomeStats, PipelineDef, PluginEntry};
 use crate::providers::anthropic::AnthropicProvider;
 use crate::providers::openai::OpenAiProvider;
 use crate::providers::replay::{ReplayConfig, ReplayProvider};
 use crate::providers::{Price, Provider};
-use crate::runtime::{CompileIsolation, Grants, PluginOptions, Runtime, StatsSource};
+use crate::runtime::{CompileIsolation, Grants, PluginOptions, Runtime};
 use crate::store::{StatsBook, TraceStore};
 
 pub struct AppOptions {
@@ -191,7 +191,7 @@ impl App {
             models,
             plugins,
             pipelines,
-            stats: Some(stats.clone() as Arc<dyn StatsSource>),
+            stats: Some(stats.clone() as Arc<dyn OutcomeStats>),
         });
         Ok(App {
             engine,

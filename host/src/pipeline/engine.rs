@@ -243,7 +243,30 @@ pub struct Engine {
     pub models: HashMap<String, ModelEntry>,
     pub plugins: HashMap<String, PluginEntry>,
     pub pipelines: BTreeMap<String, PipelineDef>,
-    pub stats: Option<Arc<dyn StatsSource>>,
+    pub stats: Option<Arc<dyn OutcomeStats>>,
+}
+
+/// Outcome statistics kept per tenant. A tenant's routers and plans see its own traffic
+/// only: counts, success rates and latencies by tag would otherwise tell one tenant
+/// about another's requests.
+pub trait OutcomeStats: Send + Sync {
+    /// The figures plugins see: `attempts` counts the attempts whose outcome is known
+    /// (verified, failed, or judged by feedback), the ones the success rate is over.
+    fn query(&self, tenant: &str, model: &str, tag: Option<&str>) -> Option<ModelStats>;
+    /// How many recent attempts were timed, and their median latency in ms.
+    fn latency(&self, tenant: &str, model: &str) -> Option<(usize, f64)>;
+}
+
+/// What a plugin of one tenant is given through the `stats` capability.
+struct TenantStats {
+    stats: Arc<dyn OutcomeStats>,
+    tenant: String,
+}
+
+impl StatsSource for TenantStats {
+    fn query(&self, model: &str, tag: Option<&str>) -> Option<ModelStats> {
+        self.stats.query(&self.tenant, model, tag)
+    }
 }
 
 /// Serves the `model` capability to judge plugins, billed to the request.
@@ -749,7 +772,12 @@ impl Engine {
         let mut call = ctx.call_context();
         let grants = entry.plugin.options().grants;
         if grants.stats {
-            call.stats = self.stats.clone();
+            call.stats = self.stats.clone().map(|stats| {
+                Arc::new(TenantStats {
+                    stats,
+                    tenant: ctx.tenant.clone(),
+                }) as Arc<dyn StatsSource>
+            });
         }
         if grants.model {
             call.model = Some(Arc::new(JudgeAccess {
@@ -888,14 +916,14 @@ impl Engine {
         })
     }
 
-    fn expected_latency(&self, model: &str) -> Duration {
+    fn expected_latency(&self, tenant: &str, model: &str) -> Duration {
         let configured = self
             .models
             .get(model)
             .map(|m| m.expected_latency)
             .unwrap_or(Duration::from_secs(1));
-        match self.stats.as_ref().and_then(|s| s.query(model, None)) {
-            Some(s) if s.attempts >= 5 => Duration::from_secs_f64(s.latency_p50_ms / 1e3),
+        match self.stats.as_ref().and_then(|s| s.latency(tenant, model)) {
+            Some((timed, p50_ms)) if timed >= 5 => Duration::from_secs_f64(p50_ms / 1e3),
             _ => configured,
         }
     }
@@ -928,8 +956,9 @@ impl Engine {
             SampleMode::Auto => {
                 select
                     || ctx.budget.remaining().is_some_and(|left| {
-                        let worst: Duration =
-                            (0..k).map(|i| self.expected_latency(model_of(i))).sum();
+                        let worst: Duration = (0..k)
+                            .map(|i| self.expected_latency(&ctx.tenant, model_of(i)))
+                            .sum();
                         left < worst
                     })
             }
@@ -1060,7 +1089,7 @@ impl Engine {
                 name: name.into(),
                 input_price: entry.map_or(0.0, |e| e.price.input),
                 output_price: entry.map_or(0.0, |e| e.price.output),
-                stats: model.and_then(|m| self.stats.as_ref()?.query(m, None)),
+                stats: model.and_then(|m| self.stats.as_ref()?.query(&ctx.tenant, m, None)),
             }
         };
         let mut options: Vec<ModelOption> = models.iter().map(|m| option(m, Some(m))).collect();

@@ -8,7 +8,8 @@ pub mod trace;
 
 pub use budget::{BudgetLimits, OnBudget};
 pub use engine::{
-    Answer, Engine, ExecError, ExecRequest, ExecResult, ModelEntry, PipelineDef, PluginEntry,
+    Answer, Engine, ExecError, ExecRequest, ExecResult, ModelEntry, OutcomeStats, PipelineDef,
+    PluginEntry,
 };
 pub use spec::Node;
 pub use trace::{

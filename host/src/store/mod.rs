@@ -95,8 +95,8 @@ PRAGMA user_version = 1;
 const WARM_REQUESTS: usize = 20_000;
 
 const WARM_QUERY: &str = "
-WITH recent AS (SELECT rowid AS n, id, tags FROM requests ORDER BY rowid DESC LIMIT ?1)
-SELECT a.record, recent.tags FROM recent JOIN attempts a ON a.request_id = recent.id
+WITH recent AS (SELECT rowid AS n, id, tenant, tags FROM requests ORDER BY rowid DESC LIMIT ?1)
+SELECT a.record, recent.tags, recent.tenant FROM recent JOIN attempts a ON a.request_id = recent.id
 ORDER BY recent.n DESC, a.seq DESC";
 
 fn open(path: &Path) -> Result<Connection, StoreError> {
@@ -382,22 +382,26 @@ impl TraceStore {
     fn warm_stats(conn: &Connection, stats: &StatsBook, limit: usize) -> Result<(), StoreError> {
         let mut q = conn.prepare(WARM_QUERY)?;
         let rows = q.query_map(params![limit as i64], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+            ))
         })?;
         let mut traces = Vec::new();
         for row in rows {
-            let (record, tags) = row?;
+            let (record, tags, tenant) = row?;
             if let (Ok(a), Ok(tags)) = (
                 serde_json::from_str::<AttemptRecord>(&record),
                 serde_json::from_str::<Vec<String>>(&tags),
             ) {
-                traces.push((a, tags));
+                traces.push((a, tags, tenant));
             }
         }
-        for (a, tags) in traces.into_iter().rev() {
+        for (a, tags, tenant) in traces.into_iter().rev() {
             let t = RequestTrace {
                 id: String::new(),
-                tenant: String::new(),
+                tenant,
                 pipeline: String::new(),
                 created_at: 0,
                 latency_ms: 0.0,
@@ -518,7 +522,7 @@ impl TraceStore {
             return Ok(false);
         };
         if let (Some(correct), Some(model)) = (feedback.correct, &trace.model) {
-            self.stats.feedback(model, &trace.tags, correct);
+            self.stats.feedback(tenant, model, &trace.tags, correct);
         }
         self.send(Op::Feedback {
             tenant: tenant.into(),
@@ -568,8 +572,8 @@ impl Drop for TraceStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::OutcomeStats;
     use crate::pipeline::{AttemptKind, AttemptOutcome, RequestOutcome};
-    use crate::runtime::StatsSource;
 
     fn trace(id: &str, tenant: &str) -> RequestTrace {
         RequestTrace {
@@ -614,7 +618,9 @@ mod tests {
         let (_dir, path) = scratch();
         let store = TraceStore::open(&path, None).unwrap();
         for i in 0..200 {
-            let mut t = trace(&format!("r{i}"), "a");
+            // The newest ten are another tenant's: each tenant's figures are rebuilt apart.
+            let tenant = if i >= 190 { "b" } else { "a" };
+            let mut t = trace(&format!("r{i}"), tenant);
             // The newest twenty carry their own model, so the warm-up's choice is visible.
             if i >= 180 {
                 t.attempts[0].model = "newest".into();
@@ -626,8 +632,11 @@ mod tests {
         let conn = open(&path).unwrap();
         let stats = StatsBook::new();
         TraceStore::warm_stats(&conn, &stats, 20).unwrap();
-        assert_eq!(stats.query("newest", None).map(|s| s.attempts), Some(20));
-        assert_eq!(stats.query("m", None).map(|s| s.attempts), None);
+        for tenant in ["a", "b"] {
+            let newest = stats.query(tenant, "newest", None).map(|s| s.attempts);
+            assert_eq!(newest, Some(10), "{tenant}");
+            assert_eq!(stats.query(tenant, "m", None).map(|s| s.attempts), None);
+        }
 
         let mut q = conn.prepare(WARM_QUERY).unwrap();
         let rows = q.query_map(params![20], |_| Ok(())).unwrap().count();
@@ -790,7 +799,10 @@ mod tests {
             .expect("kept across restart");
         assert_eq!(t, trace("r2", "a"));
         assert_eq!(
-            store.stats.query("m", Some("math")).map(|s| s.attempts),
+            store
+                .stats
+                .query("a", "m", Some("math"))
+                .map(|s| s.attempts),
             Some(2),
             "stats rebuilt"
         );

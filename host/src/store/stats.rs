@@ -1,20 +1,19 @@
 //! Per-model outcome statistics (success rate, latency percentiles), overall and per
 //! tag, kept in memory from recorded attempts and feedback: what routers read through
-//! the `stats` capability, and what `best_of` plans with.
+//! the `stats` capability, and what `best_of` plans with. Each tenant has its own book.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
-use crate::pipeline::{AttemptKind, AttemptOutcome, RequestTrace};
+use crate::pipeline::{AttemptKind, AttemptOutcome, OutcomeStats, RequestTrace};
 use crate::runtime::types::ModelStats;
-use crate::runtime::StatsSource;
 
 /// Latencies kept per key for percentiles.
 const WINDOW: usize = 512;
 
 #[derive(Default)]
 struct Agg {
-    attempts: u64,
+    /// Attempts whose outcome is known: verified, failed, or judged by feedback.
     judged: u64,
     successes: u64,
     latencies: VecDeque<f64>,
@@ -22,7 +21,6 @@ struct Agg {
 
 impl Agg {
     fn add(&mut self, latency_ms: Option<f64>, success: Option<bool>) {
-        self.attempts += 1;
         if let Some(s) = success {
             self.judged += 1;
             self.successes += u64::from(s);
@@ -37,8 +35,10 @@ impl Agg {
 
     /// Copies what a query needs, so percentiles are computed outside the book's lock.
     fn snapshot(&self) -> (ModelStats, Vec<f64>) {
+        // `attempts` counts what the success rate is computed from: a model whose answers
+        // nobody judged has 0, not a success rate of 0 over many attempts.
         let stats = ModelStats {
-            attempts: self.attempts,
+            attempts: self.judged,
             success_rate: if self.judged == 0 {
                 0.0
             } else {
@@ -67,9 +67,10 @@ struct ModelAggs {
     by_tag: HashMap<String, Agg>,
 }
 
+/// Tenant → model → figures.
 #[derive(Default)]
 pub struct StatsBook {
-    by_model: Mutex<HashMap<String, ModelAggs>>,
+    by_tenant: Mutex<HashMap<String, HashMap<String, ModelAggs>>>,
 }
 
 /// Success of an attempt as far as it is known: accepted or rejected by verifiers,
@@ -89,13 +90,14 @@ impl StatsBook {
 
     pub fn add(
         &self,
+        tenant: &str,
         model: &str,
         tags: &[String],
         latency_ms: Option<f64>,
         success: Option<bool>,
     ) {
-        let mut map = self.by_model.lock().unwrap_or_else(|p| p.into_inner());
-        let aggs = slot(&mut map, model);
+        let mut map = self.by_tenant.lock().unwrap_or_else(|p| p.into_inner());
+        let aggs = slot(slot(&mut map, tenant), model);
         aggs.all.add(latency_ms, success);
         for t in tags {
             slot(&mut aggs.by_tag, t).add(latency_ms, success);
@@ -114,15 +116,21 @@ impl StatsBook {
             )
             .then_some(a.latency_ms);
             if latency.is_some() || a.outcome == AttemptOutcome::Failed {
-                self.add(&a.model, &trace.tags, latency, success_of(a.outcome));
+                self.add(
+                    &trace.tenant,
+                    &a.model,
+                    &trace.tags,
+                    latency,
+                    success_of(a.outcome),
+                );
             }
         }
     }
 
     /// Ground truth from feedback on a request's chosen model.
-    pub fn feedback(&self, model: &str, tags: &[String], correct: bool) {
-        let mut map = self.by_model.lock().unwrap_or_else(|p| p.into_inner());
-        let aggs = slot(&mut map, model);
+    pub fn feedback(&self, tenant: &str, model: &str, tags: &[String], correct: bool) {
+        let mut map = self.by_tenant.lock().unwrap_or_else(|p| p.into_inner());
+        let aggs = slot(slot(&mut map, tenant), model);
         let bump = |agg: &mut Agg| {
             agg.judged += 1;
             agg.successes += u64::from(correct);
@@ -143,11 +151,20 @@ fn slot<'a, V: Default>(map: &'a mut HashMap<String, V>, key: &str) -> &'a mut V
     map.get_mut(key).expect("inserted above")
 }
 
-impl StatsSource for StatsBook {
-    fn query(&self, model: &str, tag: Option<&str>) -> Option<ModelStats> {
+impl OutcomeStats for StatsBook {
+    fn latency(&self, tenant: &str, model: &str) -> Option<(usize, f64)> {
+        let mut latencies: Vec<f64> = {
+            let map = self.by_tenant.lock().unwrap_or_else(|p| p.into_inner());
+            let agg = &map.get(tenant)?.get(model)?.all;
+            agg.latencies.iter().copied().collect()
+        };
+        Some((latencies.len(), quantile(&mut latencies, 0.5)))
+    }
+
+    fn query(&self, tenant: &str, model: &str, tag: Option<&str>) -> Option<ModelStats> {
         let (mut stats, mut latencies) = {
-            let map = self.by_model.lock().unwrap_or_else(|p| p.into_inner());
-            let aggs = map.get(model)?;
+            let map = self.by_tenant.lock().unwrap_or_else(|p| p.into_inner());
+            let aggs = map.get(tenant)?.get(model)?;
             match tag {
                 None => aggs.all.snapshot(),
                 Some(t) => aggs.by_tag.get(t)?.snapshot(),
@@ -168,25 +185,67 @@ mod tests {
         let book = StatsBook::new();
         for i in 0..10 {
             book.add(
+                "t",
                 "m",
                 &["math".into()],
                 Some(i as f64 * 10.0),
                 Some(i % 2 == 0),
             );
         }
-        book.add("m", &[], Some(1000.0), None);
-        let s = book.query("m", None).unwrap();
-        assert_eq!(s.attempts, 11);
+        book.add("t", "m", &[], Some(1000.0), None);
+        let s = book.query("t", "m", None).unwrap();
+        // The unverified attempt counts for latency, not towards the success rate.
+        assert_eq!(s.attempts, 10);
         assert!((s.success_rate - 0.5).abs() < 1e-9);
         assert_eq!(s.latency_p50_ms, 50.0);
         assert_eq!(s.latency_p95_ms, 1000.0);
-        assert_eq!(book.query("m", Some("math")).unwrap().attempts, 10);
-        assert!(book.query("m", Some("code")).is_none());
-        book.feedback("m", &[], true);
-        assert!(book.query("m", None).unwrap().success_rate > 0.5);
-        book.feedback("m", &["math".into()], false);
-        assert!(book.query("m", Some("math")).unwrap().success_rate < 0.5);
-        assert!(book.query("other", None).is_none());
+        assert_eq!(book.query("t", "m", Some("math")).unwrap().attempts, 10);
+        assert!(book.query("t", "m", Some("code")).is_none());
+        book.feedback("t", "m", &[], true);
+        assert!(book.query("t", "m", None).unwrap().success_rate > 0.5);
+        book.feedback("t", "m", &["math".into()], false);
+        assert!(book.query("t", "m", Some("math")).unwrap().success_rate < 0.5);
+        assert!(book.query("t", "other", None).is_none());
+
+        // Answers nobody judged: no success rate to speak of, but latencies.
+        book.add("t", "open", &[], Some(40.0), None);
+        book.add("t", "open", &[], Some(60.0), None);
+        let s = book.query("t", "open", None).unwrap();
+        assert_eq!((s.attempts, s.latency_p95_ms), (0, 60.0));
+        assert_eq!(book.latency("t", "open"), Some((2, 60.0)));
+        assert_eq!(book.latency("u", "open"), None);
+    }
+
+    /// One tenant's traffic, tags and feedback are invisible in another's figures.
+    #[test]
+    fn each_tenant_sees_only_its_own_outcomes() {
+        let book = StatsBook::new();
+        for i in 0..4 {
+            book.add(
+                "a",
+                "m",
+                &["secret".into()],
+                Some(10.0 + i as f64),
+                Some(true),
+            );
+        }
+        book.add("b", "m", &[], Some(900.0), Some(false));
+        book.feedback("b", "m", &["secret".into()], false);
+        let a = book.query("a", "m", None).unwrap();
+        assert_eq!((a.attempts, a.success_rate), (4, 1.0));
+        assert_eq!(a.latency_p95_ms, 13.0);
+        let b = book.query("b", "m", None).unwrap();
+        assert_eq!(
+            (b.attempts, b.success_rate, b.latency_p50_ms),
+            (2, 0.0, 900.0)
+        );
+        assert_eq!(book.query("a", "m", Some("secret")).unwrap().attempts, 4);
+        assert_eq!(
+            book.query("b", "m", Some("secret")).map(|s| s.attempts),
+            Some(1),
+            "b's own feedback under its own tag, none of a's attempts"
+        );
+        assert!(book.query("c", "m", None).is_none());
     }
 
     #[test]
@@ -194,15 +253,15 @@ mod tests {
         let book = StatsBook::new();
         // 1..=101 ms, shuffled deterministically.
         for i in 0..101u64 {
-            book.add("m", &[], Some(((i * 37) % 101 + 1) as f64), None);
+            book.add("t", "m", &[], Some(((i * 37) % 101 + 1) as f64), None);
         }
-        let s = book.query("m", None).unwrap();
+        let s = book.query("t", "m", None).unwrap();
         assert_eq!((s.latency_p50_ms, s.latency_p95_ms), (51.0, 96.0));
         // Only the newest WINDOW latencies count.
         for _ in 0..WINDOW {
-            book.add("m", &[], Some(7.0), None);
+            book.add("t", "m", &[], Some(7.0), None);
         }
-        let s = book.query("m", None).unwrap();
+        let s = book.query("t", "m", None).unwrap();
         assert_eq!((s.latency_p50_ms, s.latency_p95_ms), (7.0, 7.0));
     }
 }

@@ -203,7 +203,10 @@ class Selection:
 
 @dataclass
 class ModelStats:
-    """Observed outcomes of a model, from the host's trace store."""
+    """Observed outcomes of a model, from the host's trace store (this tenant's requests
+    only). `attempts` counts the attempts whose outcome is known (verified, failed or
+    judged by feedback), the ones `success_rate` is over; latencies cover the recent timed
+    attempts, judged or not."""
 
     attempts: int
     success_rate: float

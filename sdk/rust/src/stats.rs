@@ -5,7 +5,11 @@
 
 use crate::types::ModelStats;
 
-/// Observed outcomes of `model` (for tasks tagged `tag` when given).
+/// Observed outcomes of `model` (for tasks tagged `tag` when given), from this tenant's
+/// requests only. `attempts` counts the attempts whose outcome is known (accepted or
+/// rejected by a verifier, failed, or judged by feedback): the success rate is over
+/// those, so a model whose answers nobody judged shows 0 attempts. Latencies cover the
+/// recent timed attempts, judged or not.
 pub fn query(model: &str, tag: Option<&str>) -> Option<ModelStats> {
     crate::bindings::arbiter::plugin::stats::query(model, tag)
 }
