@@ -303,13 +303,18 @@ mod tests {
     use super::*;
     use crate::runtime::types::Message;
 
-    #[test]
-    fn maps_system_messages_and_parses_replies() {
-        let p = AnthropicProvider::new(AnthropicConfig {
+    /// The defaults, with no API key to look up.
+    fn provider() -> AnthropicProvider {
+        AnthropicProvider::new(AnthropicConfig {
             api_key_env: None,
             ..serde_json::from_str("{}").unwrap()
         })
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn maps_system_messages_and_parses_replies() {
+        let p = provider();
         let req = ChatRequest {
             model: "claude".into(),
             messages: vec![
@@ -346,11 +351,7 @@ mod tests {
 
     #[test]
     fn sampling_maps_to_anthropic_names_or_is_refused() {
-        let p = AnthropicProvider::new(AnthropicConfig {
-            api_key_env: None,
-            ..serde_json::from_str("{}").unwrap()
-        })
-        .unwrap();
+        let p = provider();
         let with = |sampling: Value| ChatRequest {
             model: "claude".into(),
             messages: vec![Message::user("hi")],
