@@ -890,6 +890,17 @@ async fn tenants_are_isolated_and_keys_required() {
         ids.contains(&"cascade") && !ids.contains(&"only-b"),
         "{ids:?}"
     );
+    let (status, model) = g.get(KEY_A, "/v1/models/cascade").await;
+    assert_eq!((status, &model["id"]), (200, &json!("cascade")), "{model}");
+    assert_eq!(model["arbiter"]["kind"], "pipeline");
+    let (status, model) = g.get(KEY_A, "/v1/models/only-b").await;
+    assert_eq!(status, 404, "a cannot see b's pipeline: {model}");
+    assert_eq!(model["error"]["code"], "model_not_found");
+    assert_eq!(g.get(KEY_B, "/v1/models/only-b").await.0, 200);
+    assert_eq!(
+        g.get(KEY_A, "/v1/models/right").await.1["arbiter"]["kind"],
+        "model"
+    );
     let (status, body) = g
         .chat_with(KEY_A, json!({"model": "right", "messages": []}), &[])
         .await;

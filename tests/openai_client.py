@@ -31,6 +31,12 @@ try:
     raise SystemExit("expected an error")
 except openai.NotFoundError as e:
     assert e.code == "model_not_found", e
+assert client.models.retrieve("verified").id == "verified"
+try:
+    client.models.retrieve("only-b")
+    raise SystemExit("expected an error")
+except openai.NotFoundError as e:
+    assert e.code == "model_not_found", e
 print("error ok")
 
 # Sampling parameters as the SDK sends them reach the upstream (`params` echoes them).

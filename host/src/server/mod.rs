@@ -44,6 +44,8 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/models", get(models))
+        // Model names may hold slashes (`meta-llama/Llama-3.1-8B`).
+        .route("/v1/models/{*id}", get(model))
         .route("/v1/traces/{id}", get(trace))
         .route("/v1/feedback", post(feedback))
         .route("/healthz", get(|| async { "ok" }))
@@ -479,12 +481,36 @@ async fn models(
         .engine
         .targets_of(&tenant)
         .into_iter()
-        .map(|(id, kind)| {
-            let description = state.engine.pipelines.get(&id).map(|p| p.description.clone()).unwrap_or_default();
-            json!({ "id": id, "object": "model", "created": created, "owned_by": "arbiter", "arbiter": { "kind": kind, "description": description } })
-        })
+        .map(|(id, kind)| model_object(&state.engine, &id, kind, created))
         .collect();
     Ok(axum::Json(json!({ "object": "list", "data": data })).into_response())
+}
+
+/// `GET /v1/models/{id}` (the SDKs' `models.retrieve`): one of the tenant's targets.
+async fn model(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let tenant = tenant(&state, &headers)?;
+    let kind = state
+        .engine
+        .targets_of(&tenant)
+        .into_iter()
+        .find_map(|(t, kind)| (t == id).then_some(kind))
+        .ok_or_else(|| {
+            ApiError::not_found("model_not_found", format!("no model or pipeline `{id}`"))
+        })?;
+    Ok(axum::Json(model_object(&state.engine, &id, kind, now_s())).into_response())
+}
+
+fn model_object(engine: &Engine, id: &str, kind: &str, created: i64) -> serde_json::Value {
+    let description = engine
+        .pipelines
+        .get(id)
+        .map(|p| p.description.clone())
+        .unwrap_or_default();
+    json!({ "id": id, "object": "model", "created": created, "owned_by": "arbiter", "arbiter": { "kind": kind, "description": description } })
 }
 
 async fn trace(
