@@ -593,6 +593,7 @@ async fn sampling_parameters_reach_every_model_call_or_are_refused() {
         ("top_logprobs", json!(3), refused),
         ("audio", json!({"voice": "alloy", "format": "wav"}), refused),
         ("modalities", json!(["text", "audio"]), refused),
+        ("n", json!(2), refused),
         ("temperature", json!(2.5), invalid),
         ("top_p", json!(1.5), invalid),
         ("stop", json!(["a", "b", "c", "d", "e"]), invalid),
@@ -918,6 +919,67 @@ async fn tenants_are_isolated_and_keys_required() {
         raw.json::<Value>().await.unwrap()["error"]["code"],
         "invalid_json"
     );
+}
+
+/// Requests the router itself refuses (too large, unknown path, wrong method) get
+/// OpenAI's error shape too: axum's defaults are plain text or an empty body, which
+/// OpenAI clients cannot read as an error.
+#[tokio::test]
+async fn router_refusals_are_openai_errors() {
+    let g = Gateway::start().await;
+    let huge = "x".repeat(1 << 20);
+    for path in ["/v1/chat/completions", "/v1/feedback"] {
+        let reply = g
+            .http
+            .post(format!("{}{path}", g.url))
+            .bearer_auth(KEY_A)
+            .json(&json!({"model": "right", "messages": [{"role": "user", "content": huge}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 413, "{path}");
+        let error = reply.json::<Value>().await.unwrap();
+        assert_eq!(error["error"]["code"], "request_too_large", "{error}");
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("1048576 bytes"),
+            "{error}"
+        );
+    }
+    assert_eq!(g.mock.state.calls("right"), 0);
+
+    let reply = g
+        .http
+        .get(format!("{}/v1/embeddings", g.url))
+        .bearer_auth(KEY_A)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 404);
+    let error = reply.json::<Value>().await.unwrap();
+    assert_eq!(
+        (&error["error"]["code"], &error["error"]["message"]),
+        (
+            &json!("unknown_url"),
+            &json!("Invalid URL (GET /v1/embeddings)")
+        ),
+    );
+
+    let reply = g
+        .http
+        .get(format!("{}/v1/chat/completions", g.url))
+        .bearer_auth(KEY_A)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 405);
+    let error = reply.json::<Value>().await.unwrap();
+    assert_eq!(error["error"]["code"], "method_not_allowed", "{error}");
+
+    // A body the server accepts still works after all that.
+    assert_eq!(g.chat("right", "2+2?").await.0, 200);
 }
 
 #[tokio::test]

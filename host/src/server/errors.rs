@@ -1,7 +1,9 @@
 //! Errors in OpenAI's JSON shape (`{"error": {"message", "type", "param", "code"}}`), so
 //! OpenAI clients surface them as they would OpenAI's own.
 
-use axum::http::StatusCode;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -112,6 +114,65 @@ impl From<&ExecError> for ApiError {
         };
         ApiError::new(status, kind, e.code(), e.to_string())
     }
+}
+
+/// The largest request body the router takes, put in each request's extensions so that
+/// the error for a larger one can say what the limit is.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// A request body whose rejections (too large, broken transfer) are OpenAI-shaped errors
+/// like every other: axum's own `Bytes` rejections are plain text, which OpenAI clients
+/// report as an unparseable response rather than as the error it is.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<RawBody, ApiError> {
+        let limit = req.extensions().get::<BodyLimit>().copied();
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|e| match (e.status(), limit) {
+                (StatusCode::PAYLOAD_TOO_LARGE, limit) => ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "invalid_request_error",
+                    "request_too_large",
+                    match limit {
+                        Some(BodyLimit(n)) => format!(
+                            "the request body is larger than this gateway's limit of {n} bytes (server.max_body_bytes)"
+                        ),
+                        None => "the request body is larger than this gateway's limit (server.max_body_bytes)".into(),
+                    },
+                ),
+                (status, _) => ApiError::new(
+                    status,
+                    "invalid_request_error",
+                    "invalid_body",
+                    format!("request body: {}", e.body_text()),
+                ),
+            })
+    }
+}
+
+/// Unknown paths answer as OpenAI does, with its error shape, so a client that calls an
+/// endpoint the gateway lacks learns which one.
+pub async fn unknown_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(
+        "unknown_url",
+        format!("Invalid URL ({method} {})", uri.path()),
+    )
+}
+
+/// A known path called with the wrong method.
+pub async fn wrong_method(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request_error",
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
 }
 
 impl IntoResponse for ApiError {

@@ -16,12 +16,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
+use axum::Extension;
 use axum::Router;
 use futures::StreamExt;
 use serde_json::json;
 
 use self::auth::Auth;
-use self::errors::ApiError;
+use self::errors::{ApiError, BodyLimit, RawBody};
 use self::metrics::Metrics;
 use self::openai::ChatCompletionRequest;
 use crate::pipeline::{
@@ -51,7 +52,10 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
+        .fallback(errors::unknown_route)
+        .method_not_allowed_fallback(errors::wrong_method)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(Extension(BodyLimit(max_body_bytes)))
         .with_state(state)
 }
 
@@ -102,9 +106,13 @@ fn header_budget(headers: &HeaderMap) -> Result<BudgetLimits, ApiError> {
 async fn chat_completions(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<RawBody, ApiError>,
 ) -> Response {
-    match chat(&state, &headers, body).await {
+    let result = match body {
+        Ok(RawBody(body)) => chat(&state, &headers, body).await,
+        Err(e) => Err(e),
+    };
+    match result {
         Ok(r) => r,
         Err(e) => {
             state.metrics.error(&e.code);
@@ -122,23 +130,23 @@ async fn chat(
     let mut request: ChatCompletionRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))?;
     if request.messages.is_empty() {
-        return Err(ApiError::bad_request(
-            "invalid_messages",
-            "`messages` must not be empty",
-        ));
+        return Err(
+            ApiError::bad_request("invalid_messages", "`messages` must not be empty")
+                .with_param("messages"),
+        );
     }
     if request.n.unwrap_or(1) != 1 {
         return Err(ApiError::bad_request(
-            "unsupported_n",
+            "unsupported_parameter",
             "n > 1 is not supported: a pipeline returns its one chosen answer (use a best_of pipeline to sample several)",
-        ));
+        ).with_param("n"));
     }
     let sampling = request.take_sampling()?;
     let messages = std::mem::take(&mut request.messages)
         .into_iter()
         .map(|m| m.into_message())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|m| ApiError::bad_request("invalid_messages", m))?;
+        .map_err(|m| ApiError::bad_request("invalid_messages", m).with_param("messages"))?;
     let options = request.arbiter.unwrap_or_default();
     let mut metadata = request.metadata.unwrap_or_default();
     metadata.extend(options.metadata);
@@ -532,7 +540,7 @@ async fn trace(
 async fn feedback(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let tenant = tenant(&state, &headers)?;
     let fb: Feedback = serde_json::from_slice(&body)
