@@ -534,6 +534,29 @@ async fn retries_honour_retry_after_and_stop_on_client_errors() {
         "{body}"
     );
     assert_eq!(g.mock.state.calls("bad400"), 1, "4xx is not retried");
+
+    // Streamed, the refusal comes before any byte of an answer: the same status and
+    // error, not a 200 whose stream holds an error. The attempt is traced as failed.
+    let reply = g
+        .http
+        .post(format!("{}/v1/chat/completions", g.url))
+        .bearer_auth(KEY_A)
+        .json(&json!({"model": "bad400", "stream": true, "messages": [{"role": "user", "content": "2+2?"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 400);
+    let body: Value = reply.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "upstream_error", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    let id = message
+        .rsplit_once("(trace ")
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("no trace id: {message}"));
+    let (status, trace) = g.get(KEY_A, &format!("/v1/traces/{id}")).await;
+    assert_eq!(status, 200, "{trace}");
+    assert_eq!(trace["outcome"], "failed");
+    assert_eq!(trace["attempts"][0]["outcome"], "failed");
 }
 
 /// OpenAI's sampling parameters reach the upstream on every model call of a pipeline;
@@ -763,6 +786,20 @@ async fn budgets_limit_cost_calls_and_adapt_best_of() {
         .await;
     assert_eq!(status, 402, "{body}");
     assert_eq!(body["error"]["code"], "over_budget");
+    assert_eq!(g.mock.state.calls("right"), 0);
+    // A cost limit is a real amount: NaN would lift it without a word.
+    let ask = json!({"model": "right", "messages": [{"role": "user", "content": "hi"}]});
+    for usd in ["NaN", "-1", "inf"] {
+        let (status, body) = g
+            .chat_with(KEY_A, ask.clone(), &[("x-arbiter-max-cost-usd", usd)])
+            .await;
+        assert_eq!(status, 400, "{usd}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_header");
+    }
+    let mut negative = ask.clone();
+    negative["arbiter"] = json!({"budget": {"max_cost_usd": -3}});
+    let (status, body) = g.chat_with(KEY_A, negative, &[]).await;
+    assert_eq!(status, 400, "{body}");
     assert_eq!(g.mock.state.calls("right"), 0);
 
     // One call allowed: the cascade cannot escalate; with on_budget = "error" that is an error.

@@ -12,9 +12,25 @@ use tokio::time::Instant;
 #[serde(default, deny_unknown_fields)]
 pub struct BudgetLimits {
     pub deadline_ms: Option<u64>,
+    #[serde(deserialize_with = "cost_limit")]
     pub max_cost_usd: Option<f64>,
     pub max_calls: Option<u32>,
     pub max_depth: Option<u32>,
+}
+
+/// A cost limit must be a real amount: NaN compares false with everything, so it would
+/// lift the limit without a word, and a negative one refuses every call.
+pub fn valid_cost(usd: f64) -> bool {
+    usd.is_finite() && usd >= 0.0
+}
+
+fn cost_limit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    match Option::<f64>::deserialize(d)? {
+        Some(usd) if !valid_cost(usd) => Err(serde::de::Error::custom(format!(
+            "max_cost_usd must be a finite amount >= 0, not {usd}"
+        ))),
+        limit => Ok(limit),
+    }
 }
 
 impl BudgetLimits {
@@ -220,5 +236,26 @@ mod tests {
             Some(500),
             "a request cannot loosen the operator's limit"
         );
+    }
+
+    #[test]
+    fn cost_limits_are_real_amounts() {
+        let parse = |json: &str| serde_json::from_str::<BudgetLimits>(json);
+        assert_eq!(
+            parse(r#"{"max_cost_usd": 0.5}"#).unwrap().max_cost_usd,
+            Some(0.5)
+        );
+        assert_eq!(
+            parse(r#"{"max_cost_usd": 0}"#).unwrap().max_cost_usd,
+            Some(0.0)
+        );
+        assert_eq!(parse("{}").unwrap().max_cost_usd, None);
+        let negative = parse(r#"{"max_cost_usd": -1}"#).unwrap_err().to_string();
+        assert!(negative.contains("finite amount >= 0"), "{negative}");
+        // TOML, the configuration's language, can spell NaN and infinity.
+        for bad in ["nan", "inf", "-0.01"] {
+            let toml = format!("max_cost_usd = {bad}");
+            assert!(toml::from_str::<BudgetLimits>(&toml).is_err(), "{toml}");
+        }
     }
 }

@@ -95,9 +95,16 @@ fn header_num<T: std::str::FromStr>(
 
 /// Budget from `x-arbiter-*` headers (they can only tighten the pipeline's own).
 fn header_budget(headers: &HeaderMap) -> Result<BudgetLimits, ApiError> {
+    let max_cost_usd = header_num(headers, "x-arbiter-max-cost-usd")?;
+    if max_cost_usd.is_some_and(|usd| !crate::pipeline::budget::valid_cost(usd)) {
+        return Err(ApiError::bad_request(
+            "invalid_header",
+            "header `x-arbiter-max-cost-usd` must be a finite amount >= 0",
+        ));
+    }
     Ok(BudgetLimits {
         deadline_ms: header_num(headers, "x-arbiter-deadline-ms")?,
-        max_cost_usd: header_num(headers, "x-arbiter-max-cost-usd")?,
+        max_cost_usd,
         max_calls: header_num(headers, "x-arbiter-max-calls")?,
         max_depth: header_num(headers, "x-arbiter-max-depth")?,
     })
@@ -179,13 +186,14 @@ async fn chat(
             state.engine.resolve(&tenant, &request.model)
         {
             if verify.is_empty() {
-                return Ok(stream_passthrough(
+                return stream_passthrough(
                     state.clone(),
                     exec,
                     model,
                     limits.tightened_by(budget),
                     request.model,
-                ));
+                )
+                .await;
             }
         }
     }
@@ -271,14 +279,18 @@ fn stream_answer(trace: &RequestTrace, model: &str) -> Response {
 /// Streams a plain model call straight through, chunk by chunk. If the client goes
 /// away, the upstream stream is dropped (its connection closed) and the attempt is
 /// recorded as cancelled.
-fn stream_passthrough(
+async fn stream_passthrough(
     state: Arc<AppState>,
     exec: ExecRequest,
     model: String,
     limits: BudgetLimits,
     requested: String,
-) -> Response {
+) -> Result<Response, ApiError> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(32);
+    // Whether the upstream took the request, known before the response status is sent.
+    let (opened_tx, opened) = tokio::sync::oneshot::channel::<Result<(), ApiError>>();
+    // The call runs in its own task, so that a client gone before the answer still
+    // leaves a trace (cancelled) and the upstream connection is closed, not leaked.
     tokio::spawn(async move {
         let started = tokio::time::Instant::now();
         let created_at = now_s() * 1000;
@@ -307,93 +319,103 @@ fn stream_passthrough(
             created,
             model: &requested,
         };
-        match entry.provider.chat_stream(&request).await {
+        let events = match entry.provider.chat_stream(&request).await {
+            // Refused before any byte of the answer: the caller gets the status and error
+            // a JSON request would, not a 200 whose stream holds an error.
             Err(e) => {
                 outcome = AttemptOutcome::Failed;
                 error = Some(format!("{}: {e}", e.code()));
-                let api = ApiError::from(&crate::pipeline::ExecError::Provider {
+                let mut api = ApiError::from(&crate::pipeline::ExecError::Provider {
                     model: model.clone(),
                     error: e,
                 });
-                let _ = tx
-                    .send(Ok(Bytes::from(format!("data: {}\n\n", api.body()))))
-                    .await;
+                api.message = format!("{} (trace {})", api.message, exec.id);
+                let _ = opened_tx.send(Err(api));
+                None
             }
-            Ok(mut events) => {
-                let mut sent_role = false;
-                loop {
-                    let event = match events.next().await {
-                        None => break,
-                        Some(e) => e,
-                    };
-                    let frame = match event {
-                        Ok(StreamEvent::Delta(d)) => {
-                            text.push_str(&d);
-                            let role = !std::mem::replace(&mut sent_role, true);
-                            Some(openai::sse(&head.chunk(
-                                openai::delta(Some(&d), role, None),
-                                None,
-                                None,
-                            )))
-                        }
-                        Ok(StreamEvent::Usage(u)) => {
-                            if u.input_tokens > 0 {
-                                usage.input_tokens = u.input_tokens;
-                            }
-                            usage.output_tokens = usage.output_tokens.max(u.output_tokens);
-                            None
-                        }
-                        Ok(StreamEvent::Finish(r)) => {
-                            finish = r;
-                            None
-                        }
-                        Err(e) => {
-                            outcome = AttemptOutcome::Failed;
-                            error = Some(format!("{}: {e}", e.code()));
-                            let api = ApiError::from(&crate::pipeline::ExecError::Provider {
-                                model: model.clone(),
-                                error: e,
-                            });
-                            Some(Bytes::from(format!("data: {}\n\n", api.body())))
-                        }
-                    };
-                    if let Some(frame) = frame {
-                        if tx.send(Ok(frame)).await.is_err() {
-                            outcome = AttemptOutcome::Cancelled;
-                            break;
-                        }
+            Ok(events) => match opened_tx.send(Ok(())) {
+                Ok(()) => Some(events),
+                Err(_) => {
+                    outcome = AttemptOutcome::Cancelled;
+                    None
+                }
+            },
+        };
+        if let Some(mut events) = events {
+            let mut sent_role = false;
+            loop {
+                let event = match events.next().await {
+                    None => break,
+                    Some(e) => e,
+                };
+                let frame = match event {
+                    Ok(StreamEvent::Delta(d)) => {
+                        text.push_str(&d);
+                        let role = !std::mem::replace(&mut sent_role, true);
+                        Some(openai::sse(&head.chunk(
+                            openai::delta(Some(&d), role, None),
+                            None,
+                            None,
+                        )))
                     }
-                    if outcome == AttemptOutcome::Failed {
+                    Ok(StreamEvent::Usage(u)) => {
+                        if u.input_tokens > 0 {
+                            usage.input_tokens = u.input_tokens;
+                        }
+                        usage.output_tokens = usage.output_tokens.max(u.output_tokens);
+                        None
+                    }
+                    Ok(StreamEvent::Finish(r)) => {
+                        finish = r;
+                        None
+                    }
+                    // Broken after the status went out: the error can only be a frame.
+                    Err(e) => {
+                        outcome = AttemptOutcome::Failed;
+                        error = Some(format!("{}: {e}", e.code()));
+                        let api = ApiError::from(&crate::pipeline::ExecError::Provider {
+                            model: model.clone(),
+                            error: e,
+                        });
+                        Some(Bytes::from(format!("data: {}\n\n", api.body())))
+                    }
+                };
+                if let Some(frame) = frame {
+                    if tx.send(Ok(frame)).await.is_err() {
+                        outcome = AttemptOutcome::Cancelled;
                         break;
                     }
                 }
-                if usage.output_tokens == 0 {
-                    usage.output_tokens = crate::providers::estimate_tokens(&text);
+                if outcome == AttemptOutcome::Failed {
+                    break;
                 }
-                if outcome == AttemptOutcome::Unverified {
-                    let mut trace = trace_of(
-                        &exec,
-                        &model,
-                        created_at,
-                        started.elapsed(),
-                        usage,
-                        entry.price.cost(usage),
-                        outcome,
-                        &text,
-                        Some(finish.clone()),
-                        None,
-                    );
-                    trace.outcome = RequestOutcome::Unverified;
-                    let end = head.chunk(
-                        openai::delta(None, false, Some(&finish)),
-                        Some(openai::usage_of(&trace)),
-                        Some(openai::arbiter_object(&trace)),
-                    );
-                    if tx.send(Ok(openai::sse(&end))).await.is_err()
-                        || tx.send(Ok(Bytes::from_static(openai::DONE))).await.is_err()
-                    {
-                        outcome = AttemptOutcome::Cancelled;
-                    }
+            }
+            if usage.output_tokens == 0 {
+                usage.output_tokens = crate::providers::estimate_tokens(&text);
+            }
+            if outcome == AttemptOutcome::Unverified {
+                let mut trace = trace_of(
+                    &exec,
+                    &model,
+                    created_at,
+                    started.elapsed(),
+                    usage,
+                    entry.price.cost(usage),
+                    outcome,
+                    &text,
+                    Some(finish.clone()),
+                    None,
+                );
+                trace.outcome = RequestOutcome::Unverified;
+                let end = head.chunk(
+                    openai::delta(None, false, Some(&finish)),
+                    Some(openai::usage_of(&trace)),
+                    Some(openai::arbiter_object(&trace)),
+                );
+                if tx.send(Ok(openai::sse(&end))).await.is_err()
+                    || tx.send(Ok(Bytes::from_static(openai::DONE))).await.is_err()
+                {
+                    outcome = AttemptOutcome::Cancelled;
                 }
             }
         }
@@ -420,9 +442,15 @@ fn stream_passthrough(
             tracing::error!(error = %e, "could not queue the trace");
         }
     });
-    sse_response(Body::from_stream(
-        tokio_stream::wrappers::ReceiverStream::new(rx),
-    ))
+    match opened.await {
+        Ok(Ok(())) => Ok(sse_response(Body::from_stream(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        ))),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(ApiError::internal(
+            "the upstream call ended without a result",
+        )),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
