@@ -258,6 +258,24 @@ impl GatewayConfig {
             if self.models.contains_key(name) {
                 return bad(format!("pipeline `{name}` has the same name as a model"));
             }
+            p.node
+                .check()
+                .map_err(|m| ConfigError::Invalid(format!("pipeline `{name}`: {m}")))?;
+            // A reference must resolve for every tenant the pipeline serves, or that
+            // tenant's requests would fail as if the pipeline did not exist.
+            let mut refs = Vec::new();
+            p.node.pipelines(&mut refs);
+            for r in refs {
+                match self.pipelines.get(r) {
+                    Some(q) => {
+                        if let Some(t) = p.tenants.iter().find(|t| !q.tenants.contains(t)) {
+                            return bad(format!("pipeline `{name}` uses pipeline `{r}`, which tenant `{t}` may not use"));
+                        }
+                    }
+                    None if self.models.contains_key(r) => {}
+                    None => return bad(format!("pipeline `{name}` uses unknown pipeline `{r}`")),
+                }
+            }
             let mut models = Vec::new();
             p.node.models(&mut models);
             if let Some(m) = models.iter().find(|m| !self.models.contains_key(*m)) {
@@ -395,6 +413,9 @@ mod tests {
         let ok = format!("{base}[pipelines.p]\ntype = \"single\"\nmodel = \"m\"\nbudget = {{ deadline_ms = 100 }}\n");
         let c = GatewayConfig::parse(&ok, "t", Path::new(".")).unwrap();
         assert_eq!(c.pipelines["p"].budget.deadline_ms, Some(100));
+        // References to a pipeline its tenants share, and to a model, are fine.
+        let refs = format!("{ok}[pipelines.q]\ntype = \"race\"\nbranches = [{{ type = \"pipeline\", name = \"p\" }}, {{ type = \"pipeline\", name = \"m\" }}]\n");
+        GatewayConfig::parse(&refs, "t", Path::new(".")).unwrap();
         assert_eq!(c.pipelines["p"].tenants, ["default"]);
         for (bad, needle) in [
             (format!("{base}[pipelines.p]\ntype = \"single\"\nmodel = \"nope\"\n"), "unknown model"),
@@ -402,6 +423,15 @@ mod tests {
             (format!("{base}[pipelines.p]\ntype = \"single\"\nmodle = \"m\"\n"), "modle"),
             (format!("{base}[tenants.a]\napi_keys = [\"sk-plain\"]\n"), "not `sha256"),
             ("[models.m]\nprovider = \"gone\"\ninput_price = 1\noutput_price = 1\n".to_string(), "unknown provider"),
+            (format!("{base}[pipelines.p]\ntype = \"cascade\"\nsteps = []\n"), "cascade has no steps"),
+            (format!("{base}[pipelines.p]\ntype = \"best_of\"\nmodels = [\"m\"]\nk = 0\n"), "k >= 1"),
+            (format!("{base}[pipelines.p]\ntype = \"race\"\n"), "race needs branches"),
+            (format!("{base}[plugins.r]\npath = \"r.wasm\"\n[pipelines.p]\ntype = \"route\"\nrouter = {{ plugin = \"r\" }}\n"), "neither models nor branches"),
+            (format!("{base}[pipelines.p]\ntype = \"cascade\"\nsteps = [{{ type = \"single\", model = \"m\", threshold = 7 }}]\n"), "threshold 7"),
+            (format!("{base}[plugins.v]\npath = \"v.wasm\"\n[pipelines.p]\ntype = \"single\"\nmodel = \"m\"\nverify = [{{ plugin = \"v\", weight = -1 }}]\n"), "weight -1"),
+            (format!("{base}[pipelines.p]\ntype = \"single\"\nmodel = \"m\"\nbudget = {{ max_cost_usd = nan }}\n"), "finite amount"),
+            (format!("{base}[pipelines.p]\ntype = \"pipeline\"\nname = \"nowhere\"\n"), "unknown pipeline `nowhere`"),
+            (format!("{base}[tenants.a]\n[pipelines.q]\ntype = \"single\"\nmodel = \"m\"\n[pipelines.p]\ntype = \"cascade\"\ntenants = [\"a\"]\nsteps = [{{ type = \"pipeline\", name = \"q\" }}]\n"), "tenant `a` may not use"),
         ] {
             let err = GatewayConfig::parse(&bad, "t", Path::new(".")).unwrap_err().to_string();
             assert!(err.contains(needle), "{err}");

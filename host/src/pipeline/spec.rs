@@ -188,6 +188,103 @@ impl Node {
         }
     }
 
+    /// Structural mistakes the engine would otherwise meet at the first request: empty
+    /// strategies, no samples, thresholds and weights that are not scores.
+    pub fn check(&self) -> Result<(), String> {
+        fn threshold(t: &Option<f64>) -> Result<(), String> {
+            match t {
+                Some(t) if !(0.0..=1.0).contains(t) => {
+                    Err(format!("threshold {t} is not a score in [0, 1]"))
+                }
+                _ => Ok(()),
+            }
+        }
+        fn verifiers(v: &[VerifierRef]) -> Result<(), String> {
+            if let Some(r) = v
+                .iter()
+                .find(|r| !(r.weight.is_finite() && r.weight >= 0.0))
+            {
+                return Err(format!(
+                    "verifier `{}` has weight {}; weights are finite and >= 0",
+                    r.plugin, r.weight
+                ));
+            }
+            Ok(())
+        }
+        match self {
+            Node::Single {
+                verify,
+                threshold: t,
+                ..
+            } => {
+                verifiers(verify)?;
+                threshold(t)
+            }
+            Node::BestOf {
+                models,
+                k,
+                verify,
+                threshold: t,
+                ..
+            } => {
+                if models.is_empty() || *k == 0 {
+                    return Err("best_of needs at least one model and k >= 1".into());
+                }
+                verifiers(verify)?;
+                threshold(t)
+            }
+            Node::Cascade { steps } => {
+                if steps.is_empty() {
+                    return Err("cascade has no steps".into());
+                }
+                steps.iter().try_for_each(Node::check)
+            }
+            Node::Route {
+                models,
+                branches,
+                verify,
+                threshold: t,
+                ..
+            } => {
+                if models.is_empty() && branches.is_empty() {
+                    return Err("route has neither models nor branches to choose from".into());
+                }
+                verifiers(verify)?;
+                threshold(t)?;
+                branches.values().try_for_each(Node::check)
+            }
+            Node::Race {
+                branches,
+                models,
+                k,
+                verify,
+                threshold: t,
+                ..
+            } => {
+                if branches.is_empty() && (models.is_empty() || *k == 0) {
+                    return Err("race needs branches, or models and k >= 1".into());
+                }
+                verifiers(verify)?;
+                threshold(t)?;
+                branches.iter().try_for_each(Node::check)
+            }
+            Node::Decompose { sub, .. } => sub.check(),
+            Node::Pipeline { .. } => Ok(()),
+        }
+    }
+
+    /// Every pipeline this node refers to by name.
+    pub fn pipelines<'a>(&'a self, out: &mut Vec<&'a str>) {
+        match self {
+            Node::Pipeline { name } => out.push(name),
+            Node::Cascade { steps } => steps.iter().for_each(|s| s.pipelines(out)),
+            Node::Route { branches, .. } => branches.values().for_each(|b| b.pipelines(out)),
+            Node::Race { branches, .. } => branches.iter().for_each(|b| b.pipelines(out)),
+            Node::Decompose { sub, .. } => sub.pipelines(out),
+            Node::Single { .. } | Node::BestOf { .. } => {}
+        }
+    }
+
     /// Every model this node names directly.
     pub fn models(&self, out: &mut Vec<String>) {
         match self {
