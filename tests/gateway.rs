@@ -917,6 +917,20 @@ async fn tenants_are_isolated_and_keys_required() {
         "a cannot read b's trace"
     );
     assert_eq!(g.get(KEY_B, &format!("/v1/traces/{id}")).await.0, 200);
+    // Nor judge it: feedback feeds b's routers, so a's would poison them.
+    let judge = |key: &'static str| {
+        g.http
+            .post(format!("{}/v1/feedback", g.url))
+            .bearer_auth(key)
+            .json(&json!({"request_id": id, "correct": false}))
+            .send()
+    };
+    assert_eq!(
+        judge(KEY_A).await.unwrap().status(),
+        404,
+        "a judges b's request"
+    );
+    assert_eq!(judge(KEY_B).await.unwrap().status(), 200);
     let (_, models) = g.get(KEY_A, "/v1/models").await;
     let ids: Vec<&str> = models["data"]
         .as_array()
