@@ -264,3 +264,21 @@ fn eval_reports_pipelines_and_reference_points() {
     assert!((m("gpt-4-1106-preview") - acc(&expensive)).abs() < 1e-9);
     assert!(r["oracle"]["accuracy"].as_f64().unwrap() >= acc(&expensive));
 }
+
+#[test]
+fn eval_refuses_an_empty_selection_by_name() {
+    let out = arbiter()
+        .args([
+            "eval",
+            "--pipeline",
+            "cheap",
+            "--dataset",
+            "data/gsm8k-dev.jsonl",
+        ])
+        .args(["--limit", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--limit"), "{err}");
+}

@@ -26,7 +26,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub dataset: PathBuf,
     /// Only the first N rows.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub limit: Option<usize>,
     /// Requests in flight at once (simulated latency overlaps; results do not change).
     #[arg(long, default_value_t = 16)]
