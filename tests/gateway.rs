@@ -631,6 +631,25 @@ async fn sampling_parameters_reach_every_model_call_or_are_refused() {
         assert_eq!(reply["error"]["code"], code, "{reply}");
         assert_eq!(reply["error"]["param"], param, "{reply}");
     }
+    // Tags become statistics per model and trace rows: a request brings a few, not many.
+    let many: Vec<String> = (0..17).map(|i| format!("t{i}")).collect();
+    let mut tagged = body.clone();
+    tagged["model"] = json!("params");
+    tagged["arbiter"] = json!({ "tags": many });
+    let long = "x".repeat(65);
+    for (request, header) in [
+        (tagged, None),
+        (
+            json!({"model": "params", "messages": body["messages"]}),
+            Some(long.as_str()),
+        ),
+    ] {
+        let headers: Vec<(&str, &str)> =
+            header.map(|h| ("x-arbiter-tags", h)).into_iter().collect();
+        let (status, reply) = g.chat_with(KEY_A, request, &headers).await;
+        assert_eq!(status, 400, "{reply}");
+        assert_eq!(reply["error"]["param"], "tags", "{reply}");
+    }
     assert_eq!(
         g.mock.state.calls("params"),
         4,

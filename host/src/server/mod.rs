@@ -59,6 +59,11 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .with_state(state)
 }
 
+/// Tags per request, as OpenAI bounds `metadata` (16 pairs): each is statistics kept per
+/// model and stored with the trace, so a request cannot bring thousands.
+const MAX_TAGS: usize = 16;
+const MAX_TAG_BYTES: usize = 64;
+
 fn now_s() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -164,6 +169,13 @@ async fn chat(
                 .map(|t| t.trim().to_string())
                 .filter(|t| !t.is_empty()),
         );
+    }
+    if tags.len() > MAX_TAGS || tags.iter().any(|t| t.len() > MAX_TAG_BYTES) {
+        return Err(ApiError::bad_request(
+            "invalid_value",
+            format!("at most {MAX_TAGS} tags of at most {MAX_TAG_BYTES} bytes each (body and `x-arbiter-tags` together)"),
+        )
+        .with_param("tags"));
     }
     let id = uuid::Uuid::now_v7().simple().to_string();
     let task = Task {

@@ -11,12 +11,19 @@ use crate::runtime::types::ModelStats;
 /// Latencies kept per key for percentiles.
 const WINDOW: usize = 512;
 
+/// Tags kept per tenant and model. Callers choose tags freely (a customer id per request
+/// is a natural use), so without a bound the book would grow with every new one; past
+/// it, the tag updated longest ago is forgotten.
+const MAX_TAGS: usize = 1024;
+
 #[derive(Default)]
 struct Agg {
     /// Attempts whose outcome is known: verified, failed, or judged by feedback.
     judged: u64,
     successes: u64,
     latencies: VecDeque<f64>,
+    /// When this entry was last updated, on its model's clock.
+    touched: u64,
 }
 
 impl Agg {
@@ -65,6 +72,29 @@ fn quantile(l: &mut [f64], q: f64) -> f64 {
 struct ModelAggs {
     all: Agg,
     by_tag: HashMap<String, Agg>,
+    /// Counts updates, to find the tag updated longest ago.
+    clock: u64,
+}
+
+impl ModelAggs {
+    /// The figures for `tag`, making room when it is new and [`MAX_TAGS`] are kept. The
+    /// scan for the oldest runs only then, over a bounded map.
+    fn tag(&mut self, tag: &str) -> &mut Agg {
+        self.clock += 1;
+        if !self.by_tag.contains_key(tag) && self.by_tag.len() >= MAX_TAGS {
+            let oldest = self
+                .by_tag
+                .iter()
+                .min_by_key(|(_, a)| a.touched)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = oldest {
+                self.by_tag.remove(&k);
+            }
+        }
+        let agg = slot(&mut self.by_tag, tag);
+        agg.touched = self.clock;
+        agg
+    }
 }
 
 /// Tenant → model → figures.
@@ -100,7 +130,7 @@ impl StatsBook {
         let aggs = slot(slot(&mut map, tenant), model);
         aggs.all.add(latency_ms, success);
         for t in tags {
-            slot(&mut aggs.by_tag, t).add(latency_ms, success);
+            aggs.tag(t).add(latency_ms, success);
         }
     }
 
@@ -137,7 +167,7 @@ impl StatsBook {
         };
         bump(&mut aggs.all);
         for t in tags {
-            bump(slot(&mut aggs.by_tag, t));
+            bump(aggs.tag(t));
         }
     }
 }
@@ -263,5 +293,31 @@ mod tests {
         }
         let s = book.query("t", "m", None).unwrap();
         assert_eq!((s.latency_p50_ms, s.latency_p95_ms), (7.0, 7.0));
+    }
+
+    /// Callers choose tags freely: a new tag per request must not grow the book without
+    /// end. The tags in use stay; the one updated longest ago goes.
+    #[test]
+    fn tags_are_bounded_and_the_stalest_goes() {
+        let book = StatsBook::new();
+        book.add("t", "m", &["busy".into()], Some(1.0), Some(true));
+        for i in 0..3 * MAX_TAGS {
+            book.add("t", "m", &[format!("request-{i}")], Some(2.0), Some(false));
+            if i % 100 == 0 {
+                book.feedback("t", "m", &["busy".into()], true);
+            }
+        }
+        let map = book.by_tenant.lock().unwrap();
+        let aggs = &map["t"]["m"];
+        assert_eq!(aggs.by_tag.len(), MAX_TAGS);
+        assert_eq!(aggs.all.judged, 1 + 3 * MAX_TAGS as u64 + 31);
+        drop(map);
+        assert!(
+            book.query("t", "m", Some("busy")).is_some(),
+            "a tag in use is kept"
+        );
+        assert!(book.query("t", "m", Some("request-0")).is_none());
+        let newest = format!("request-{}", 3 * MAX_TAGS - 1);
+        assert_eq!(book.query("t", "m", Some(&newest)).unwrap().attempts, 1);
     }
 }
