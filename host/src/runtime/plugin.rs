@@ -3,7 +3,7 @@
 //! Fresh instances are made ahead of demand and torn down after the reply (`Prepared`),
 //! so a call waits for neither.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -694,41 +694,56 @@ fn check_score(score: f64, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// A plan must be a DAG over unique ids with known dependencies.
+/// Sub-tasks one plan may hold. Each is at least one model call, and a plan is checked
+/// and scheduled by the host as a whole: a plugin returning thousands (the output cap
+/// allows a few hundred thousand tiny ones) is broken or hostile, not decomposing.
+pub const MAX_SUBTASKS: usize = 256;
+
+/// A plan must be a DAG over unique ids with known dependencies, and not too large.
+/// Checked in time linear in its size, since the plugin chose that size.
 fn validate_plan(plan: &Plan) -> Result<()> {
-    let mut ids = HashSet::new();
-    for s in &plan.subtasks {
-        if s.id.is_empty() || !ids.insert(s.id.as_str()) {
+    let n = plan.subtasks.len();
+    if n > MAX_SUBTASKS {
+        return Err(Error::InvalidOutput(format!(
+            "a plan of {n} sub-tasks exceeds the limit of {MAX_SUBTASKS}"
+        )));
+    }
+    let mut index: HashMap<&str, usize> = HashMap::with_capacity(n);
+    for (i, s) in plan.subtasks.iter().enumerate() {
+        if s.id.is_empty() || index.insert(s.id.as_str(), i).is_some() {
             return Err(Error::InvalidOutput(format!(
                 "sub-task id `{}` is empty or repeated",
                 s.id
             )));
         }
     }
-    for s in &plan.subtasks {
-        if let Some(d) = s.depends_on.iter().find(|d| !ids.contains(d.as_str())) {
-            return Err(Error::InvalidOutput(format!(
-                "sub-task `{}` depends on unknown `{d}`",
-                s.id
-            )));
+    // Kahn's algorithm: what is never freed of its dependencies sits on a cycle.
+    let mut waiting_on = vec![0usize; n];
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, s) in plan.subtasks.iter().enumerate() {
+        for d in &s.depends_on {
+            let Some(&j) = index.get(d.as_str()) else {
+                return Err(Error::InvalidOutput(format!(
+                    "sub-task `{}` depends on unknown `{d}`",
+                    s.id
+                )));
+            };
+            waiting_on[i] += 1;
+            dependents[j].push(i);
         }
     }
-    // Kahn's algorithm: anything left unvisited sits on a cycle.
-    let mut done: HashSet<&str> = HashSet::new();
-    loop {
-        let ready: Vec<&str> = plan
-            .subtasks
-            .iter()
-            .filter(|s| !done.contains(s.id.as_str()))
-            .filter(|s| s.depends_on.iter().all(|d| done.contains(d.as_str())))
-            .map(|s| s.id.as_str())
-            .collect();
-        if ready.is_empty() {
-            break;
+    let mut ready: Vec<usize> = (0..n).filter(|&i| waiting_on[i] == 0).collect();
+    let mut done = 0;
+    while let Some(j) = ready.pop() {
+        done += 1;
+        for &i in &dependents[j] {
+            waiting_on[i] -= 1;
+            if waiting_on[i] == 0 {
+                ready.push(i);
+            }
         }
-        done.extend(ready);
     }
-    if done.len() != plan.subtasks.len() {
+    if done != n {
         return Err(Error::InvalidOutput(
             "sub-task dependencies form a cycle".into(),
         ));
@@ -1168,6 +1183,39 @@ mod tests {
             reason: String::new(),
         };
         assert!(validate_plan(&dup).is_err());
+        // A dependency listed twice is one edge twice, not a cycle.
+        let twice = Plan {
+            subtasks: vec![sub("a", &[]), sub("b", &["a", "a"])],
+            reason: String::new(),
+        };
+        assert!(validate_plan(&twice).is_ok());
+        let self_loop = Plan {
+            subtasks: vec![sub("a", &[]), sub("b", &["b"])],
+            reason: String::new(),
+        };
+        assert!(validate_plan(&self_loop).is_err());
+    }
+
+    /// The largest plan allowed is a chain (the worst case for scheduling), one more is
+    /// refused before any of it is examined.
+    #[test]
+    fn plans_are_bounded() {
+        let chain = |n: usize| Plan {
+            subtasks: (0..n)
+                .map(|i| {
+                    let mut s = sub(&format!("s{i}"), &[]);
+                    if i > 0 {
+                        s.depends_on.push(format!("s{}", i - 1));
+                    }
+                    s
+                })
+                .collect(),
+            reason: String::new(),
+        };
+        assert!(validate_plan(&chain(MAX_SUBTASKS)).is_ok());
+        assert!(
+            matches!(validate_plan(&chain(MAX_SUBTASKS + 1)), Err(Error::InvalidOutput(m)) if m.contains("limit of 256"))
+        );
     }
 
     #[test]
