@@ -426,6 +426,7 @@ mod tests {
             (format!("{base}[pipelines.p]\ntype = \"cascade\"\nsteps = []\n"), "cascade has no steps"),
             (format!("{base}[pipelines.p]\ntype = \"best_of\"\nmodels = [\"m\"]\nk = 0\n"), "k >= 1"),
             (format!("{base}[pipelines.p]\ntype = \"race\"\n"), "race needs branches"),
+            (format!("{base}[pipelines.p]\ntype = \"best_of\"\nmodels = [\"m\"]\nk = 1000000\n"), "limit of 1000"),
             (format!("{base}[plugins.r]\npath = \"r.wasm\"\n[pipelines.p]\ntype = \"route\"\nrouter = {{ plugin = \"r\" }}\n"), "neither models nor branches"),
             (format!("{base}[pipelines.p]\ntype = \"cascade\"\nsteps = [{{ type = \"single\", model = \"m\", threshold = 7 }}]\n"), "threshold 7"),
             (format!("{base}[plugins.v]\npath = \"v.wasm\"\n[pipelines.p]\ntype = \"single\"\nmodel = \"m\"\nverify = [{{ plugin = \"v\", weight = -1 }}]\n"), "weight -1"),

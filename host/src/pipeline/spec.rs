@@ -41,6 +41,10 @@ pub fn settings(map: &BTreeMap<String, SettingValue>) -> PluginConfig {
     map.iter().map(|(k, v)| (k.clone(), v.as_text())).collect()
 }
 
+/// Samples one `best_of` or `race` may draw. Parallel sampling holds every call at once,
+/// so a mistyped k of millions would exhaust memory before any budget refused a call.
+pub const MAX_K: u32 = 1000;
+
 /// A verifier in a verification chain.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -230,6 +234,9 @@ impl Node {
                 if models.is_empty() || *k == 0 {
                     return Err("best_of needs at least one model and k >= 1".into());
                 }
+                if *k > MAX_K {
+                    return Err(format!("best_of k = {k} is above the limit of {MAX_K}"));
+                }
                 verifiers(verify)?;
                 threshold(t)
             }
@@ -263,6 +270,9 @@ impl Node {
             } => {
                 if branches.is_empty() && (models.is_empty() || *k == 0) {
                     return Err("race needs branches, or models and k >= 1".into());
+                }
+                if *k > MAX_K {
+                    return Err(format!("race k = {k} is above the limit of {MAX_K}"));
                 }
                 verifiers(verify)?;
                 threshold(t)?;

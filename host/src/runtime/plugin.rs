@@ -620,20 +620,7 @@ impl Plugin {
         match self.inner.execute(call, ctx).await? {
             (Reply::Route(r), stats) => {
                 let decision = bindings::decision_route_from(r.map_err(bindings::failure_from)?);
-                if decision.steps.is_empty() {
-                    return Err(Error::InvalidOutput("route decision has no steps".into()));
-                }
-                for step in &decision.steps {
-                    if step.samples == 0 {
-                        return Err(Error::InvalidOutput(format!(
-                            "route step `{}` asks for 0 samples",
-                            step.target
-                        )));
-                    }
-                    if let Some(m) = step.min_score {
-                        check_score(m, "min-score")?;
-                    }
-                }
+                validate_decision(&decision)?;
                 finish(Ok(decision), stats)
             }
             _ => unreachable!(),
@@ -690,6 +677,37 @@ fn check_score(score: f64, what: &str) -> Result<()> {
         return Err(Error::InvalidOutput(format!(
             "{what} {score} is outside [0, 1]"
         )));
+    }
+    Ok(())
+}
+
+/// Steps one route decision may hold, and samples one step may ask for. Every sample is
+/// a paid model call and steps run one after another: a router asking for millions
+/// (`samples` is a u32) is broken or hostile, and the host would hold a future per
+/// sample before any budget refused the calls.
+pub const MAX_ROUTE_STEPS: usize = 32;
+pub const MAX_SAMPLES: u32 = 128;
+
+fn validate_decision(decision: &RouteDecision) -> Result<()> {
+    if decision.steps.is_empty() {
+        return Err(Error::InvalidOutput("route decision has no steps".into()));
+    }
+    if decision.steps.len() > MAX_ROUTE_STEPS {
+        return Err(Error::InvalidOutput(format!(
+            "a route decision of {} steps exceeds the limit of {MAX_ROUTE_STEPS}",
+            decision.steps.len()
+        )));
+    }
+    for step in &decision.steps {
+        if !(1..=MAX_SAMPLES).contains(&step.samples) {
+            return Err(Error::InvalidOutput(format!(
+                "route step `{}` asks for {} samples; 1 to {MAX_SAMPLES} are allowed",
+                step.target, step.samples
+            )));
+        }
+        if let Some(m) = step.min_score {
+            check_score(m, "min-score")?;
+        }
     }
     Ok(())
 }
@@ -1194,6 +1212,36 @@ mod tests {
             reason: String::new(),
         };
         assert!(validate_plan(&self_loop).is_err());
+    }
+
+    #[test]
+    fn route_decisions_are_bounded() {
+        let step = |samples: u32| RouteStep {
+            target: "m".into(),
+            samples,
+            min_score: None,
+        };
+        let decision = |steps: Vec<RouteStep>| RouteDecision {
+            steps,
+            reason: String::new(),
+        };
+        assert!(validate_decision(&decision(vec![step(1), step(MAX_SAMPLES)])).is_ok());
+        for (bad, needle) in [
+            (decision(vec![]), "no steps"),
+            (decision(vec![step(0)]), "0 samples"),
+            (decision(vec![step(MAX_SAMPLES + 1)]), "129 samples"),
+            (decision(vec![step(u32::MAX)]), "4294967295 samples"),
+            (
+                decision((0..=MAX_ROUTE_STEPS).map(|_| step(1)).collect()),
+                "limit of 32",
+            ),
+        ] {
+            assert!(
+                matches!(validate_decision(&bad), Err(Error::InvalidOutput(ref m)) if m.contains(needle)),
+                "{needle}: {:?}",
+                validate_decision(&bad)
+            );
+        }
     }
 
     /// The largest plan allowed is a chain (the worst case for scheduling), one more is
