@@ -152,6 +152,14 @@ steps = [
   { type = "single", model = "right", verify = [{ plugin = "math" }] },
 ]
 
+[pipelines.judged-slow]
+tenants = ["a"]
+type = "cascade"
+steps = [
+  { type = "single", model = "wrong", verify = [{ plugin = "judge" }] },
+  { type = "single", model = "right@2000" },
+]
+
 [pipelines.best-of]
 tenants = ["a"]
 type = "best_of"
@@ -484,6 +492,135 @@ async fn race_cancels_the_loser_at_the_upstream() {
         "the prompt's cost is recorded"
     );
     assert_eq!(cancelled[0]["output_tokens"], 0);
+}
+
+/// Log lines of the test that asks for them. One global subscriber writes each line to
+/// the buffer of the thread that logged it (the tests' runtimes run every task on the
+/// test's own thread): a scoped subscriber misses events whose call sites other tests,
+/// running in parallel without one, registered first.
+#[derive(Clone, Default)]
+struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+thread_local! {
+    static CAPTURING: std::cell::RefCell<Option<Logs>> = const { std::cell::RefCell::new(None) };
+}
+
+struct ThisThread;
+
+impl std::io::Write for ThisThread {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        CAPTURING.with(|c| {
+            if let Some(logs) = &*c.borrow() {
+                logs.0.lock().unwrap().extend_from_slice(buf);
+            }
+        });
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn capture() -> Logs {
+        static GLOBAL: std::sync::Once = std::sync::Once::new();
+        GLOBAL.call_once(|| {
+            let subscriber = tracing_subscriber::fmt()
+                .with_ansi(false)
+                .with_max_level(tracing::Level::DEBUG)
+                .with_writer(|| ThisThread)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).unwrap();
+        });
+        let logs = Logs::default();
+        CAPTURING.with(|c| *c.borrow_mut() = Some(logs.clone()));
+        logs
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// A client that goes away cancels its pipeline: the in-flight upstream call is dropped
+/// (the mock sees it), and the trace still records everything done, findable by the id
+/// every log line of the request carries, plugins' own lines included.
+#[tokio::test]
+async fn a_client_that_goes_away_cancels_its_pipeline_and_its_trace_is_kept() {
+    let logs = Logs::capture();
+    let g = Gateway::start().await;
+    let gone = g
+        .http
+        .post(format!("{}/v1/chat/completions", g.url))
+        .bearer_auth(KEY_A)
+        .timeout(Duration::from_millis(500))
+        .json(&json!({"model": "judged-slow", "messages": [{"role": "user", "content": "2+2?"}]}))
+        .send()
+        .await;
+    assert!(gone.is_err(), "the slow step outlasts the client");
+    let mut finished = None;
+    for _ in 0..250 {
+        finished = logs
+            .text()
+            .lines()
+            .find(|l| l.contains("request finished"))
+            .map(String::from);
+        if finished.is_some() && g.mock.state.cancelled("right@2000") == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(g.mock.state.cancelled("right@2000"), 1, "upstream saw it");
+    let finished = finished.unwrap_or_else(|| panic!("no last line: {}", logs.text()));
+    assert!(finished.contains("outcome=Cancelled"), "{finished}");
+    let id = finished
+        .split("request{id=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no request span: {finished}"));
+    let text = logs.text();
+    let of_request: Vec<&str> = text.lines().filter(|l| l.contains(id)).collect();
+    assert!(
+        of_request
+            .iter()
+            .any(|l| l.contains("asking the judge model") && l.contains("plugin=\"judge\"")),
+        "the plugin's own line, in the request's span: {of_request:#?}"
+    );
+    assert!(
+        of_request.iter().any(|l| l.contains("model call")),
+        "{of_request:#?}"
+    );
+
+    let (status, trace) = g.get(KEY_A, &format!("/v1/traces/{id}")).await;
+    assert_eq!(status, 200, "{trace}");
+    assert_eq!(trace["outcome"], "cancelled");
+    assert!(trace["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("client_disconnected"));
+    let all = attempts(&trace);
+    let models: Vec<(&str, &str)> = all
+        .iter()
+        .filter(|a| a["kind"] == "model")
+        .map(|a| (a["model"].as_str().unwrap(), a["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        models,
+        [
+            ("wrong", "rejected"),
+            ("params", "unverified"),
+            ("right@2000", "cancelled")
+        ],
+        "{trace}"
+    );
+    let cancelled = attempts(&trace)
+        .into_iter()
+        .find(|a| a["outcome"] == "cancelled")
+        .unwrap();
+    assert!(
+        cancelled["cost_usd"].as_f64().unwrap() > 0.0,
+        "the prompt was paid for"
+    );
 }
 
 #[tokio::test]

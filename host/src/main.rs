@@ -6,7 +6,9 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ARBITER_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                // Plugins' own log lines are opt-in (`plugin=info`): a plugin decides
+                // how much it logs.
+                .unwrap_or_else(|_| "warn,plugin=off".into()),
         )
         .with_writer(std::io::stderr)
         .init();

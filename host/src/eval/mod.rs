@@ -194,7 +194,12 @@ pub fn score(
         queries: n,
         answered: traces
             .iter()
-            .filter(|(t, _)| t.outcome != RequestOutcome::Failed)
+            .filter(|(t, _)| {
+                !matches!(
+                    t.outcome,
+                    RequestOutcome::Failed | RequestOutcome::Cancelled
+                )
+            })
             .count(),
         accuracy: ratio(correct, n).unwrap_or(0.0),
         cost_per_query_usd: traces.iter().map(|(t, _)| t.cost_usd).sum::<f64>() / n.max(1) as f64,

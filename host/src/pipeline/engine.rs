@@ -67,6 +67,8 @@ pub enum ExecError {
     NoAnswer(String),
     #[error("invalid pipeline: {0}")]
     Invalid(String),
+    #[error("the client went away before an answer")]
+    Cancelled,
 }
 
 impl ExecError {
@@ -79,6 +81,7 @@ impl ExecError {
             ExecError::UnknownTarget(_) => "model_not_found",
             ExecError::NoAnswer(_) => "no_answer",
             ExecError::Invalid(_) => "invalid_pipeline",
+            ExecError::Cancelled => "client_disconnected",
         }
     }
 
@@ -221,6 +224,30 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// A plugin's log lines as events in the request's span, under the `plugin` target:
+/// `ARBITER_LOG=warn,plugin=debug` shows them next to the request they belong to. Off by
+/// default, since a plugin chooses how much it logs (up to its log budget per call).
+fn emit_logs(plugin: &str, logs: &[LogRecord]) {
+    if logs.is_empty() || !tracing::enabled!(target: "plugin", tracing::Level::ERROR) {
+        return;
+    }
+    for line in logs {
+        let fields: Vec<String> = line
+            .fields
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let (fields, message) = (fields.join(" "), &line.message);
+        match line.level {
+            LogLevel::Trace => tracing::trace!(target: "plugin", plugin, fields, "{message}"),
+            LogLevel::Debug => tracing::debug!(target: "plugin", plugin, fields, "{message}"),
+            LogLevel::Info => tracing::info!(target: "plugin", plugin, fields, "{message}"),
+            LogLevel::Warn => tracing::warn!(target: "plugin", plugin, fields, "{message}"),
+            LogLevel::Error => tracing::error!(target: "plugin", plugin, fields, "{message}"),
+        }
+    }
+}
+
 /// A model's answer before verification.
 #[derive(Debug, Clone)]
 struct Sampled {
@@ -357,6 +384,17 @@ impl Engine {
     }
 
     pub async fn execute(self: &Arc<Self>, request: ExecRequest) -> ExecResult {
+        self.execute_until(request, std::future::pending()).await
+    }
+
+    /// Runs the request until it is answered or `cancelled` resolves (the client went
+    /// away): then in-flight calls are dropped, recorded as cancelled, and the trace
+    /// keeps everything done so far.
+    pub async fn execute_until(
+        self: &Arc<Self>,
+        request: ExecRequest,
+        cancelled: impl std::future::Future<Output = ()>,
+    ) -> ExecResult {
         let created_at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
@@ -389,13 +427,20 @@ impl Engine {
             best: Mutex::new(None),
         });
         let run = self.run_node(&ctx, &node, &request.task, "root".into(), 0);
-        let result = match ctx.budget.remaining() {
-            // The whole tree stops at the deadline; in-flight calls are dropped (cancelled).
-            Some(left) => match tokio::time::timeout(left, run).await {
-                Ok(r) => r,
-                Err(_) => Err(ExecError::OverBudget(BudgetError::Deadline)),
-            },
-            None => run.await,
+        let run = async {
+            match ctx.budget.remaining() {
+                // The whole tree stops at the deadline; in-flight calls are dropped
+                // (cancelled).
+                Some(left) => match tokio::time::timeout(left, run).await {
+                    Ok(r) => r,
+                    Err(_) => Err(ExecError::OverBudget(BudgetError::Deadline)),
+                },
+                None => run.await,
+            }
+        };
+        let result = tokio::select! {
+            r = run => r,
+            () = cancelled => Err(ExecError::Cancelled),
         };
         let (answer, error) = match result {
             Ok(a) => (Some(a), None),
@@ -440,6 +485,7 @@ impl Engine {
             (Some(a), _) if a.accepted && a.verified => RequestOutcome::Accepted,
             (Some(a), _) if !a.verified => RequestOutcome::Unverified,
             (Some(_), _) => RequestOutcome::Rejected,
+            (None, Some(ExecError::Cancelled)) => RequestOutcome::Cancelled,
             (None, _) => RequestOutcome::Failed,
         };
         RequestTrace {
@@ -672,6 +718,13 @@ impl Engine {
             timeout: ctx.budget.remaining(),
         };
         let result = entry.provider.chat(&request).await;
+        tracing::debug!(
+            node = path,
+            model,
+            ms = ctx.ms() - started,
+            error = result.as_ref().err().map(|e| e.code()),
+            "model call"
+        );
         let reservation = guard
             .reservation
             .take()
@@ -827,6 +880,7 @@ impl Engine {
             let wall_us = wall.as_secs_f64() * 1e6;
             match result {
                 Ok(outcome) => {
+                    emit_logs(&v.plugin, &outcome.stats.logs);
                     let verdict = outcome.value;
                     weighted += v.weight * verdict.score;
                     weights += v.weight;
@@ -1043,7 +1097,10 @@ impl Engine {
                 )
                 .await
             {
-                Ok(o) => scores = o.value.scores,
+                Ok(o) => {
+                    emit_logs(&v.plugin, &o.stats.logs);
+                    scores = o.value.scores
+                }
                 // Without the cross-candidate step, fall back to individual scores.
                 Err(e) => {
                     tracing::warn!(plugin = %v.plugin, error = %e, "select failed; using individual scores")
@@ -1235,7 +1292,10 @@ impl Engine {
         let result = call.await;
         let now = ctx.ms();
         let (outcome, error) = match &result {
-            Ok(_) => (AttemptOutcome::Accepted, None),
+            Ok(o) => {
+                emit_logs(plugin, &o.stats.logs);
+                (AttemptOutcome::Accepted, None)
+            }
             Err(e) => (AttemptOutcome::Failed, Some(format!("{}: {e}", e.code()))),
         };
         ctx.push(AttemptRecord {

@@ -110,6 +110,8 @@ pub enum RequestOutcome {
     BudgetBest,
     /// No answer.
     Failed,
+    /// The client went away first; what was in flight was dropped.
+    Cancelled,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -108,6 +108,11 @@ impl From<&ExecError> for ApiError {
                 _ => (StatusCode::BAD_GATEWAY, "upstream_error"),
             },
             ExecError::NoAnswer(_) => (StatusCode::BAD_GATEWAY, "upstream_error"),
+            // Nobody reads this one: the client has gone (nginx's 499 for the metrics).
+            ExecError::Cancelled => (
+                StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+                "invalid_request_error",
+            ),
             ExecError::Plugin { .. } | ExecError::Invalid(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "server_error")
             }

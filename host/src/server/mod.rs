@@ -20,6 +20,8 @@ use axum::Extension;
 use axum::Router;
 use futures::StreamExt;
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use self::auth::Auth;
 use self::errors::{ApiError, BodyLimit, RawBody};
@@ -193,6 +195,10 @@ async fn chat(
         budget,
         sampling,
     };
+    // Everything the request causes (model calls, plugin calls and their log lines) is
+    // logged in this span, so one id ties a request's lines together and to its trace.
+    let span =
+        tracing::info_span!("request", id = %exec.id, tenant = %tenant, model = %request.model);
     if request.stream {
         if let Ok((Node::Single { model, verify, .. }, limits, _)) =
             state.engine.resolve(&tenant, &request.model)
@@ -204,36 +210,71 @@ async fn chat(
                     model,
                     limits.tightened_by(budget),
                     request.model,
+                    span,
                 )
                 .await;
             }
         }
     }
-    let result = state.engine.execute(exec).await;
-    let trace = result.trace;
-    let label = metric_label(&state.engine, &request.model);
-    state.metrics.observe(&trace, label);
-    let response = match (&result.answer, &result.error) {
-        (Some(_), _) => {
-            if request.stream {
-                Ok(stream_answer(&trace, &request.model))
-            } else {
-                Ok(axum::Json(openai::completion(&trace, &request.model, now_s())).into_response())
+    // The pipeline runs in a task of its own: when the client goes away, hyper drops this
+    // handler, which cancels the pipeline (its in-flight calls are dropped, so nothing
+    // more is paid for) while the task still records what was done.
+    let cancel = CancellationToken::new();
+    let _cancel_when_dropped = cancel.clone().drop_guard();
+    let state = state.clone();
+    let pipeline = async move {
+        let result = state
+            .engine
+            .execute_until(exec, cancel.cancelled_owned())
+            .await;
+        let trace = &result.trace;
+        let response = match (&result.answer, &result.error) {
+            (Some(_), _) if request.stream => Ok(stream_answer(trace, &request.model)),
+            (Some(_), _) => {
+                Ok(axum::Json(openai::completion(trace, &request.model, now_s())).into_response())
             }
-        }
-        (None, Some(e)) => {
-            let mut api = ApiError::from(e);
-            api.message = format!("{} (trace {})", api.message, trace.id);
-            Err(api)
-        }
-        (None, None) => Err(ApiError::internal(
-            "the pipeline returned neither an answer nor an error",
-        )),
+            (None, Some(e)) => {
+                let mut api = ApiError::from(e);
+                api.message = format!("{} (trace {})", api.message, trace.id);
+                Err(api)
+            }
+            (None, None) => Err(ApiError::internal(
+                "the pipeline returned neither an answer nor an error",
+            )),
+        };
+        settle(&state, result.trace);
+        response
     };
+    tokio::spawn(pipeline.instrument(span))
+        .await
+        .unwrap_or_else(|e| Err(ApiError::internal(format!("the pipeline task failed: {e}"))))
+}
+
+/// The end of every request: metrics, one log line, and the trace to the store.
+fn settle(state: &AppState, trace: RequestTrace) {
+    state
+        .metrics
+        .observe(&trace, metric_label(&state.engine, &trace.pipeline));
+    match trace.outcome {
+        RequestOutcome::Failed => tracing::info!(
+            latency_ms = trace.latency_ms,
+            cost_usd = trace.cost_usd,
+            attempts = trace.attempts.len(),
+            error = trace.error.as_deref().unwrap_or(""),
+            "request failed"
+        ),
+        outcome => tracing::info!(
+            ?outcome,
+            model = trace.model.as_deref().unwrap_or(""),
+            latency_ms = trace.latency_ms,
+            cost_usd = trace.cost_usd,
+            attempts = trace.attempts.len(),
+            "request finished"
+        ),
+    }
     if let Err(e) = state.store.record(trace) {
         tracing::error!(error = %e, "could not queue the trace");
     }
-    response
 }
 
 /// Bounded label set for metrics: configured pipelines and models, else `other`.
@@ -297,163 +338,162 @@ async fn stream_passthrough(
     model: String,
     limits: BudgetLimits,
     requested: String,
+    span: tracing::Span,
 ) -> Result<Response, ApiError> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(32);
     // Whether the upstream took the request, known before the response status is sent.
     let (opened_tx, opened) = tokio::sync::oneshot::channel::<Result<(), ApiError>>();
     // The call runs in its own task, so that a client gone before the answer still
     // leaves a trace (cancelled) and the upstream connection is closed, not leaked.
-    tokio::spawn(async move {
-        let started = tokio::time::Instant::now();
-        let created_at = now_s() * 1000;
-        let entry = &state.engine.models[&model];
-        let input = estimate_prompt_tokens(&exec.task.messages);
-        let request = ChatRequest {
-            model: entry.upstream.clone(),
-            messages: exec.task.messages.clone(),
-            sampling: exec.sampling.clone(),
-            n: 1,
-            sample_index: 0,
-            timeout: limits.deadline_ms.map(Duration::from_millis),
-        };
-        let id = format!("chatcmpl-{}", exec.id);
-        let created = now_s();
-        let mut text = String::new();
-        let mut usage = Usage {
-            input_tokens: input,
-            output_tokens: 0,
-        };
-        let mut outcome = AttemptOutcome::Unverified;
-        let mut error: Option<String> = None;
-        let mut finish = "stop".to_string();
-        let head = openai::StreamHead {
-            id: &id,
-            created,
-            model: &requested,
-        };
-        let events = match entry.provider.chat_stream(&request).await {
-            // Refused before any byte of the answer: the caller gets the status and error
-            // a JSON request would, not a 200 whose stream holds an error.
-            Err(e) => {
-                outcome = AttemptOutcome::Failed;
-                error = Some(format!("{}: {e}", e.code()));
-                let mut api = ApiError::from(&crate::pipeline::ExecError::Provider {
-                    model: model.clone(),
-                    error: e,
-                });
-                api.message = format!("{} (trace {})", api.message, exec.id);
-                let _ = opened_tx.send(Err(api));
-                None
-            }
-            Ok(events) => match opened_tx.send(Ok(())) {
-                Ok(()) => Some(events),
-                Err(_) => {
-                    outcome = AttemptOutcome::Cancelled;
+    tokio::spawn(
+        async move {
+            let started = tokio::time::Instant::now();
+            let created_at = now_s() * 1000;
+            let entry = &state.engine.models[&model];
+            let input = estimate_prompt_tokens(&exec.task.messages);
+            let request = ChatRequest {
+                model: entry.upstream.clone(),
+                messages: exec.task.messages.clone(),
+                sampling: exec.sampling.clone(),
+                n: 1,
+                sample_index: 0,
+                timeout: limits.deadline_ms.map(Duration::from_millis),
+            };
+            let id = format!("chatcmpl-{}", exec.id);
+            let created = now_s();
+            let mut text = String::new();
+            let mut usage = Usage {
+                input_tokens: input,
+                output_tokens: 0,
+            };
+            let mut outcome = AttemptOutcome::Unverified;
+            let mut error: Option<String> = None;
+            let mut finish = "stop".to_string();
+            let head = openai::StreamHead {
+                id: &id,
+                created,
+                model: &requested,
+            };
+            let events = match entry.provider.chat_stream(&request).await {
+                // Refused before any byte of the answer: the caller gets the status and error
+                // a JSON request would, not a 200 whose stream holds an error.
+                Err(e) => {
+                    outcome = AttemptOutcome::Failed;
+                    error = Some(format!("{}: {e}", e.code()));
+                    let mut api = ApiError::from(&crate::pipeline::ExecError::Provider {
+                        model: model.clone(),
+                        error: e,
+                    });
+                    api.message = format!("{} (trace {})", api.message, exec.id);
+                    let _ = opened_tx.send(Err(api));
                     None
                 }
-            },
-        };
-        if let Some(mut events) = events {
-            let mut sent_role = false;
-            loop {
-                let event = match events.next().await {
-                    None => break,
-                    Some(e) => e,
-                };
-                let frame = match event {
-                    Ok(StreamEvent::Delta(d)) => {
-                        text.push_str(&d);
-                        let role = !std::mem::replace(&mut sent_role, true);
-                        Some(openai::sse(&head.chunk(
-                            openai::delta(Some(&d), role, None),
-                            None,
-                            None,
-                        )))
-                    }
-                    Ok(StreamEvent::Usage(u)) => {
-                        if u.input_tokens > 0 {
-                            usage.input_tokens = u.input_tokens;
-                        }
-                        usage.output_tokens = usage.output_tokens.max(u.output_tokens);
-                        None
-                    }
-                    Ok(StreamEvent::Finish(r)) => {
-                        finish = r;
-                        None
-                    }
-                    // Broken after the status went out: the error can only be a frame.
-                    Err(e) => {
-                        outcome = AttemptOutcome::Failed;
-                        error = Some(format!("{}: {e}", e.code()));
-                        let api = ApiError::from(&crate::pipeline::ExecError::Provider {
-                            model: model.clone(),
-                            error: e,
-                        });
-                        Some(Bytes::from(format!("data: {}\n\n", api.body())))
-                    }
-                };
-                if let Some(frame) = frame {
-                    if tx.send(Ok(frame)).await.is_err() {
+                Ok(events) => match opened_tx.send(Ok(())) {
+                    Ok(()) => Some(events),
+                    Err(_) => {
                         outcome = AttemptOutcome::Cancelled;
+                        None
+                    }
+                },
+            };
+            if let Some(mut events) = events {
+                let mut sent_role = false;
+                loop {
+                    let event = match events.next().await {
+                        None => break,
+                        Some(e) => e,
+                    };
+                    let frame = match event {
+                        Ok(StreamEvent::Delta(d)) => {
+                            text.push_str(&d);
+                            let role = !std::mem::replace(&mut sent_role, true);
+                            Some(openai::sse(&head.chunk(
+                                openai::delta(Some(&d), role, None),
+                                None,
+                                None,
+                            )))
+                        }
+                        Ok(StreamEvent::Usage(u)) => {
+                            if u.input_tokens > 0 {
+                                usage.input_tokens = u.input_tokens;
+                            }
+                            usage.output_tokens = usage.output_tokens.max(u.output_tokens);
+                            None
+                        }
+                        Ok(StreamEvent::Finish(r)) => {
+                            finish = r;
+                            None
+                        }
+                        // Broken after the status went out: the error can only be a frame.
+                        Err(e) => {
+                            outcome = AttemptOutcome::Failed;
+                            error = Some(format!("{}: {e}", e.code()));
+                            let api = ApiError::from(&crate::pipeline::ExecError::Provider {
+                                model: model.clone(),
+                                error: e,
+                            });
+                            Some(Bytes::from(format!("data: {}\n\n", api.body())))
+                        }
+                    };
+                    if let Some(frame) = frame {
+                        if tx.send(Ok(frame)).await.is_err() {
+                            outcome = AttemptOutcome::Cancelled;
+                            break;
+                        }
+                    }
+                    if outcome == AttemptOutcome::Failed {
                         break;
                     }
                 }
-                if outcome == AttemptOutcome::Failed {
-                    break;
+                if usage.output_tokens == 0 {
+                    usage.output_tokens = crate::providers::estimate_tokens(&text);
+                }
+                if outcome == AttemptOutcome::Unverified {
+                    let mut trace = trace_of(
+                        &exec,
+                        &model,
+                        created_at,
+                        started.elapsed(),
+                        usage,
+                        entry.price.cost(usage),
+                        outcome,
+                        &text,
+                        Some(finish.clone()),
+                        None,
+                    );
+                    trace.outcome = RequestOutcome::Unverified;
+                    let end = head.chunk(
+                        openai::delta(None, false, Some(&finish)),
+                        Some(openai::usage_of(&trace)),
+                        Some(openai::arbiter_object(&trace)),
+                    );
+                    if tx.send(Ok(openai::sse(&end))).await.is_err()
+                        || tx.send(Ok(Bytes::from_static(openai::DONE))).await.is_err()
+                    {
+                        outcome = AttemptOutcome::Cancelled;
+                    }
                 }
             }
-            if usage.output_tokens == 0 {
-                usage.output_tokens = crate::providers::estimate_tokens(&text);
-            }
-            if outcome == AttemptOutcome::Unverified {
-                let mut trace = trace_of(
-                    &exec,
-                    &model,
-                    created_at,
-                    started.elapsed(),
-                    usage,
-                    entry.price.cost(usage),
-                    outcome,
-                    &text,
-                    Some(finish.clone()),
-                    None,
-                );
-                trace.outcome = RequestOutcome::Unverified;
-                let end = head.chunk(
-                    openai::delta(None, false, Some(&finish)),
-                    Some(openai::usage_of(&trace)),
-                    Some(openai::arbiter_object(&trace)),
-                );
-                if tx.send(Ok(openai::sse(&end))).await.is_err()
-                    || tx.send(Ok(Bytes::from_static(openai::DONE))).await.is_err()
-                {
-                    outcome = AttemptOutcome::Cancelled;
-                }
-            }
+            let cost = match outcome {
+                AttemptOutcome::Failed => 0.0,
+                _ => entry.price.cost(usage),
+            };
+            let trace = trace_of(
+                &exec,
+                &model,
+                created_at,
+                started.elapsed(),
+                usage,
+                cost,
+                outcome,
+                &text,
+                (outcome != AttemptOutcome::Failed).then_some(finish),
+                error,
+            );
+            settle(&state, trace);
         }
-        let cost = match outcome {
-            AttemptOutcome::Failed => 0.0,
-            _ => entry.price.cost(usage),
-        };
-        let trace = trace_of(
-            &exec,
-            &model,
-            created_at,
-            started.elapsed(),
-            usage,
-            cost,
-            outcome,
-            &text,
-            (outcome != AttemptOutcome::Failed).then_some(finish),
-            error,
-        );
-        state
-            .metrics
-            .observe(&trace, metric_label(&state.engine, &exec.target));
-        if let Err(e) = state.store.record(trace) {
-            tracing::error!(error = %e, "could not queue the trace");
-        }
-    });
+        .instrument(span),
+    );
     match opened.await {
         Ok(Ok(())) => Ok(sse_response(Body::from_stream(
             tokio_stream::wrappers::ReceiverStream::new(rx),
@@ -488,6 +528,7 @@ fn trace_of(
         cost_usd: cost,
         outcome: match outcome {
             AttemptOutcome::Unverified => RequestOutcome::Unverified,
+            AttemptOutcome::Cancelled => RequestOutcome::Cancelled,
             _ => RequestOutcome::Failed,
         },
         model: Some(model.into()),

@@ -21,6 +21,10 @@ impl Verifier for Judge {
             role: "user".into(),
             content: question,
         }];
+        log::info(
+            "asking the judge model",
+            &[("candidate", &candidate.index.to_string())],
+        );
         match model::complete(messages, None, Some(4)) {
             Ok(c) if c.text.to_lowercase().contains("yes") => Ok(Verdict::accept(
                 0.9,
