@@ -85,7 +85,7 @@ impl Metrics {
         );
         let cancellations = counter(
             "arbiter_cancellations_total",
-            "Model calls cancelled after another answer won",
+            "Model calls cancelled: another answer won, the deadline passed or the client went away",
             &["model"],
         );
         let plugin_seconds = histogram(
