@@ -11,6 +11,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "warn,plugin=off".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal, not in log files and collectors.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = arbiter::cli::Cli::parse();
     match arbiter::cli::run(cli) {
