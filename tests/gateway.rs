@@ -1157,15 +1157,8 @@ async fn router_refusals_are_openai_errors() {
     }
     assert_eq!(g.mock.state.calls("right"), 0);
 
-    let reply = g
-        .http
-        .get(format!("{}/v1/embeddings", g.url))
-        .bearer_auth(KEY_A)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reply.status(), 404);
-    let error = reply.json::<Value>().await.unwrap();
+    let (status, error) = g.get(KEY_A, "/v1/embeddings").await;
+    assert_eq!(status, 404);
     assert_eq!(
         (&error["error"]["code"], &error["error"]["message"]),
         (
@@ -1173,16 +1166,8 @@ async fn router_refusals_are_openai_errors() {
             &json!("Invalid URL (GET /v1/embeddings)")
         ),
     );
-
-    let reply = g
-        .http
-        .get(format!("{}/v1/chat/completions", g.url))
-        .bearer_auth(KEY_A)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reply.status(), 405);
-    let error = reply.json::<Value>().await.unwrap();
+    let (status, error) = g.get(KEY_A, "/v1/chat/completions").await;
+    assert_eq!(status, 405);
     assert_eq!(error["error"]["code"], "method_not_allowed", "{error}");
 
     // A body the server accepts still works after all that.
