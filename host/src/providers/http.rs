@@ -24,6 +24,19 @@ use tokio::time::Instant;
 use super::retry::parse_retry_after;
 use super::ProviderError;
 
+/// What one upstream call may make the gateway hold in memory. An upstream is untrusted:
+/// without these, a huge body, error page or SSE event grows the gateway by its size.
+pub(crate) mod limits {
+    /// A whole JSON answer.
+    pub const BODY_BYTES: usize = 16 << 20;
+    /// The part of a non-2xx body that is read (its first 500 characters are kept).
+    pub const ERROR_BODY_BYTES: usize = 64 << 10;
+    /// One server-sent event (the parser buffers an event until its blank line).
+    pub const SSE_EVENT_BYTES: usize = 1 << 20;
+    /// The text of one streamed answer, summed over its deltas.
+    pub const STREAM_TEXT_BYTES: usize = 16 << 20;
+}
+
 /// One pooled client per provider, with the headers its config adds to every request.
 pub(crate) struct HttpClient {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
@@ -118,17 +131,42 @@ impl Response {
         self.inner.status()
     }
 
-    /// The whole body.
+    /// The whole body, refused past [`limits::BODY_BYTES`] before it is all held.
     pub async fn bytes(self) -> Result<Bytes, ProviderError> {
-        let collect = self.inner.into_body().collect();
+        self.bytes_limited(limits::BODY_BYTES).await
+    }
+
+    async fn bytes_limited(self, limit: usize) -> Result<Bytes, ProviderError> {
+        let collect = http_body_util::Limited::new(self.inner.into_body(), limit).collect();
         match tokio::time::timeout_at(self.deadline, collect).await {
             Err(_) => Err(ProviderError::Timeout(self.timeout)),
+            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(
+                ProviderError::TooLarge(format!("the body exceeds {limit} bytes")),
+            ),
             Ok(Err(e)) => Err(ProviderError::Malformed(format!(
                 "reading the response body: {}",
-                describe(&e)
+                describe(&*e)
             ))),
             Ok(Ok(b)) => Ok(b.to_bytes()),
         }
+    }
+
+    /// The first `limit` bytes of the body (an error page: only its start is shown).
+    async fn head_of_body(self, limit: usize) -> Bytes {
+        let (deadline, mut body) = (self.deadline, self.inner.into_body());
+        let mut out = bytes::BytesMut::new();
+        while out.len() < limit {
+            match tokio::time::timeout_at(deadline, body.frame()).await {
+                Ok(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data() {
+                        let take = data.len().min(limit - out.len());
+                        out.extend_from_slice(&data[..take]);
+                    }
+                }
+                _ => break,
+            }
+        }
+        out.freeze()
     }
 
     /// The body's data as it arrives; a timeout or transport error is the last item.
@@ -165,7 +203,7 @@ impl Response {
             .get(hyper::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        let body = self.bytes().await.unwrap_or_default();
+        let body = self.head_of_body(limits::ERROR_BODY_BYTES).await;
         let body: String = String::from_utf8_lossy(&body).chars().take(500).collect();
         ProviderError::Http {
             status,
@@ -208,7 +246,7 @@ pub(crate) fn endpoint(base_url: &str, path: &str) -> Result<Uri, ProviderError>
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -264,6 +302,69 @@ mod tests {
         format!("http://{addr}/v1/chat/completions")
             .parse()
             .unwrap()
+    }
+
+    /// Like `serve_once`, for a reply built at run time (large bodies).
+    pub(crate) async fn serve_bytes(reply: Vec<u8>) -> Uri {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let _ = socket.read(&mut buf).await;
+            // The client may stop reading (and close) before the whole reply is written.
+            let _ = socket.write_all(&reply).await;
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        });
+        format!("http://{addr}/v1/chat/completions")
+            .parse()
+            .unwrap()
+    }
+
+    fn with_body(head: &str, body_len: usize) -> Vec<u8> {
+        let mut reply = format!("{head}\r\ncontent-length: {body_len}\r\n\r\n").into_bytes();
+        reply.resize(reply.len() + body_len, b'a');
+        reply
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_refused_before_it_is_held() {
+        let uri = serve_bytes(with_body("HTTP/1.1 200 OK", limits::BODY_BYTES + 1)).await;
+        let response = client()
+            .post_json(&uri, &[], b"{}".to_vec(), Duration::from_secs(10))
+            .await
+            .unwrap();
+        let err = response.bytes().await.unwrap_err();
+        assert!(matches!(err, ProviderError::TooLarge(_)), "{err:?}");
+        assert_eq!(err.code(), "upstream_response_too_large");
+        let uri = serve_bytes(with_body("HTTP/1.1 200 OK", limits::BODY_BYTES)).await;
+        let response = client()
+            .post_json(&uri, &[], b"{}".to_vec(), Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(response.bytes().await.unwrap().len(), limits::BODY_BYTES);
+    }
+
+    #[tokio::test]
+    async fn only_the_start_of_a_huge_error_body_is_read() {
+        // 64 MiB announced, and the server never finishes: the error comes back anyway.
+        let mut reply = with_body("HTTP/1.1 503 Unavailable", 64 << 20);
+        reply.truncate(reply.len() - (60 << 20));
+        let uri = serve_bytes(reply).await;
+        let started = std::time::Instant::now();
+        let err = client()
+            .post_json(&uri, &[], b"{}".to_vec(), Duration::from_secs(20))
+            .await
+            .unwrap_err();
+        match err {
+            ProviderError::Http { status, body, .. } => {
+                assert_eq!(status, 503);
+                assert_eq!(body.len(), 500);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(15));
     }
 
     fn client() -> HttpClient {

@@ -92,6 +92,9 @@ pub enum ProviderError {
     Malformed(String),
     #[error("upstream stream broke: {0}")]
     Stream(String),
+    /// The upstream sent more than the gateway holds for one call (`http::limits`).
+    #[error("upstream response too large: {0}")]
+    TooLarge(String),
     #[error("unknown model `{0}` at this provider")]
     UnknownModel(String),
     #[error("provider is misconfigured: {0}")]
@@ -127,6 +130,7 @@ impl ProviderError {
             ProviderError::Http { .. } => "upstream_error",
             ProviderError::Malformed(_) => "upstream_malformed",
             ProviderError::Stream(_) => "upstream_stream_broken",
+            ProviderError::TooLarge(_) => "upstream_response_too_large",
             ProviderError::UnknownModel(_) => "unknown_model",
             ProviderError::Config(_) => "provider_config",
             ProviderError::Unsupported(_) => "unsupported_parameter",

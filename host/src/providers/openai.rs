@@ -12,7 +12,7 @@ use serde_json::Value;
 use hyper::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use hyper::Uri;
 
-use super::http::{endpoint, HttpClient, Response};
+use super::http::{endpoint, limits, HttpClient, Response};
 use super::retry::RetryPolicy;
 use super::{
     estimate_prompt_tokens, estimate_tokens, ChatRequest, ChatResponse, Choice, EventStream,
@@ -290,9 +290,10 @@ pub(crate) fn sse_events(
     idle: Duration,
     parse: fn(&str) -> Result<Vec<StreamEvent>, ProviderError>,
 ) -> EventStream {
-    let mut source = response.into_stream().eventsource();
+    let mut source = bounded_events(response.into_stream()).eventsource();
     let stream = async_stream_events(move |tx| async move {
         let mut finished = false;
+        let mut text_bytes = 0usize;
         loop {
             let next = match tokio::time::timeout(idle, source.next()).await {
                 Err(_) => {
@@ -314,6 +315,12 @@ pub(crate) fn sse_events(
                     }
                     return;
                 }
+                Some(Err(eventsource_stream::EventStreamError::Transport(
+                    e @ ProviderError::TooLarge(_),
+                ))) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
                 Some(Err(e)) => {
                     let _ = tx.send(Err(ProviderError::Stream(e.to_string()))).await;
                     return;
@@ -329,6 +336,17 @@ pub(crate) fn sse_events(
                         Ok(events) => {
                             for e in events {
                                 finished |= matches!(e, StreamEvent::Finish(_));
+                                if let StreamEvent::Delta(d) = &e {
+                                    text_bytes += d.len();
+                                    if text_bytes > limits::STREAM_TEXT_BYTES {
+                                        let e = ProviderError::TooLarge(format!(
+                                            "the streamed answer exceeds {} bytes",
+                                            limits::STREAM_TEXT_BYTES
+                                        ));
+                                        let _ = tx.send(Err(e)).await;
+                                        return;
+                                    }
+                                }
                                 if tx.send(Ok(e)).await.is_err() {
                                     return;
                                 }
@@ -344,6 +362,33 @@ pub(crate) fn sse_events(
         }
     });
     Box::pin(stream)
+}
+
+/// Refuses a server-sent event longer than [`limits::SSE_EVENT_BYTES`] while its bytes
+/// arrive: the SSE parser would otherwise buffer it whole, waiting for its blank line.
+fn bounded_events(
+    bytes: futures::stream::BoxStream<'static, Result<bytes::Bytes, ProviderError>>,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, ProviderError>> + Send {
+    let (mut since_blank, mut after_newline) = (0usize, false);
+    bytes.map(move |chunk| {
+        let chunk = chunk?;
+        for &b in chunk.iter() {
+            match b {
+                b'\n' if after_newline => since_blank = 0,
+                b'\n' => after_newline = true,
+                b'\r' => {}
+                _ => after_newline = false,
+            }
+            since_blank += 1;
+        }
+        if since_blank > limits::SSE_EVENT_BYTES {
+            return Err(ProviderError::TooLarge(format!(
+                "a stream event exceeds {} bytes",
+                limits::SSE_EVENT_BYTES
+            )));
+        }
+        Ok(chunk)
+    })
 }
 
 /// A stream fed by a producer task through a small channel; dropping the stream stops
@@ -375,6 +420,63 @@ impl Drop for AbortOnDrop {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stream over a local server that sends `body` as one SSE response.
+    async fn stream_of(body: Vec<u8>) -> Vec<Result<StreamEvent, ProviderError>> {
+        let mut reply = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        reply.extend(body);
+        let uri = super::super::http::tests::serve_bytes(reply).await;
+        let client = HttpClient::new(Duration::from_secs(2), &BTreeMap::new()).unwrap();
+        let response = client
+            .post_json(&uri, &[], b"{}".to_vec(), Duration::from_secs(20))
+            .await
+            .unwrap();
+        sse_events(response, Duration::from_secs(10), parse_openai_chunk)
+            .collect()
+            .await
+    }
+
+    fn chunk(text: &str) -> String {
+        let v = serde_json::json!({"choices": [{"delta": {"content": text}}]});
+        format!("data: {v}\n\n")
+    }
+
+    #[tokio::test]
+    async fn an_oversized_stream_event_is_refused_while_it_arrives() {
+        let mut body = b"data: ".to_vec();
+        body.resize(limits::SSE_EVENT_BYTES + 100, b'x');
+        let items = stream_of(body).await;
+        let last = items.last().unwrap();
+        assert!(matches!(last, Err(ProviderError::TooLarge(_))), "{last:?}");
+    }
+
+    #[tokio::test]
+    async fn a_streamed_answer_is_capped_in_total() {
+        // Each event is small; together they exceed what one answer may hold.
+        let piece = "y".repeat(64 << 10);
+        let n = limits::STREAM_TEXT_BYTES / piece.len() + 2;
+        let mut body = String::new();
+        for _ in 0..n {
+            body.push_str(&chunk(&piece));
+        }
+        let items = stream_of(body.into_bytes()).await;
+        let deltas = items
+            .iter()
+            .filter(|i| matches!(i, Ok(StreamEvent::Delta(_))))
+            .count();
+        assert_eq!(deltas, limits::STREAM_TEXT_BYTES / piece.len());
+        let last = items.last().unwrap();
+        assert!(matches!(last, Err(ProviderError::TooLarge(_))), "{last:?}");
+        // Many small events in one read are counted one by one, not as one event.
+        let mut ok = chunk("a").repeat(3);
+        ok.push_str("data: [DONE]\n\n");
+        let items = stream_of(ok.into_bytes()).await;
+        assert_eq!(items.len(), 3, "{items:?}");
+    }
 
     #[test]
     fn parses_completions_and_chunks() {

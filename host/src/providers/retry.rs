@@ -68,10 +68,13 @@ impl RetryPolicy {
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
     let v = value.trim();
     if let Ok(secs) = v.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Some(Duration::from_secs_f64(secs));
-        }
-        return None;
+        // `from_secs_f64` panics past `Duration::MAX`; an upstream's absurd value is a
+        // very long wait, which the retry policy caps anyway.
+        return match Duration::try_from_secs_f64(secs) {
+            Ok(d) => Some(d),
+            Err(_) if secs.is_finite() && secs > 0.0 => Some(Duration::MAX),
+            Err(_) => None,
+        };
     }
     (!v.is_empty()).then(|| Duration::from_secs(1))
 }
@@ -110,6 +113,25 @@ mod tests {
         assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
         assert_eq!(parse_retry_after("0.5"), Some(Duration::from_millis(500)));
         assert_eq!(parse_retry_after("-1"), None);
+        // Absurd values an upstream may send never panic; the policy caps what they ask.
+        assert_eq!(parse_retry_after("1e300"), Some(Duration::MAX));
+        assert_eq!(
+            parse_retry_after("18446744073709551616"),
+            Some(Duration::MAX)
+        );
+        for v in ["NaN", "inf", "-inf", "-0.5", "-1e300"] {
+            assert_eq!(parse_retry_after(v), None, "{v}");
+        }
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::from_secs(1))
+        );
+        let e = ProviderError::Http {
+            status: 429,
+            body: String::new(),
+            retry_after: parse_retry_after("1e300"),
+        };
+        assert_eq!(p.delay(1, &e), Duration::from_secs(2));
     }
 
     #[tokio::test]
