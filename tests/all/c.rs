@@ -5,7 +5,7 @@
 //! config errors, hostile inputs, the SDK example, the `new` templates, capabilities,
 //! freshness and toolchain diagnostics.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! battery, fresh vs warm instances, the compiled-artifact cache, bounded compilation and
 //! 1,000 concurrent calls.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! The `arbiter plugin` command line, run as a user runs it: the built binary, stdout
 //! and stderr, exit codes, `--json` documents.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 

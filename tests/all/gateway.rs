@@ -3,9 +3,8 @@
 //! budgets, decomposition, restart durability, tenant isolation, and the official
 //! `openai` Python client.
 
-mod common;
-#[path = "common/mock_upstream.rs"]
-mod mock_upstream;
+use crate::common;
+use crate::common::mock_upstream;
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;

@@ -5,7 +5,7 @@
 //! example, the `new` templates against the shared vectors, capabilities choosing the
 //! world (with a fake model behind `model`), freshness, and `arbiter plugin inspect`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! `arbiter plugin new | build | test` as a plugin author runs them: the built binary,
 //! real projects in temporary folders, real builds, exit codes and reports.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,7 +1,7 @@
 //! The main job as a user runs it: `arbiter serve` with no configuration (embedded
 //! defaults: replay provider, SQLite, reference plugins), and `arbiter eval`.
 
-mod common;
+use crate::common;
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};

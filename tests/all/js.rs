@@ -8,7 +8,7 @@
 //! Needs Node.js and the pinned tools in `sdk/js/node_modules` (`npm ci` in `sdk/js`,
 //! which `.ci/run` does).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,6 +2,8 @@
 //! plugins with the same builder `arbiter plugin build` uses, and runtimes to load them.
 #![allow(dead_code)]
 
+pub mod mock_upstream;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};

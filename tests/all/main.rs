@@ -1,0 +1,14 @@
+//! Arbiter's integration tests as one binary, a module per area (the layout of wasmtime's
+//! `tests/all`): the host and its dependencies are linked once instead of once per area,
+//! and plugins built for one area are reused by the others in the same process.
+
+mod common;
+
+mod authoring;
+mod c;
+mod cli;
+mod gateway;
+mod js;
+mod main_job;
+mod python;
+mod runtime;
