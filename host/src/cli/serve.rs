@@ -88,13 +88,14 @@ async fn serve_main(config: GatewayConfig, api_key: Option<String>) -> anyhow::R
     }
     if let Some(key) = api_key {
         let hash = hash_key(&key);
-        store.add_api_key(&hash, "default", "--api-key")?;
+        store.add_api_key(&hash, "default", "--api-key").await?;
         auth.add(hash, "default".into());
     } else if auth.is_empty() {
         let key = generate_key();
         let hash = hash_key(&key);
-        store.add_api_key(&hash, "default", "generated at first start")?;
-        store.flush().await?;
+        store
+            .add_api_key(&hash, "default", "generated at first start")
+            .await?;
         auth.add(hash, "default".into());
         say(format_args!("Created an API key for the default tenant (shown once; only its hash is stored):\n\n    {key}\n"));
     }

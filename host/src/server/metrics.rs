@@ -18,6 +18,7 @@ pub struct Metrics {
     cancellations: IntCounterVec,
     plugin_seconds: HistogramVec,
     http_errors: IntCounterVec,
+    store_write_errors: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -99,7 +100,13 @@ impl Metrics {
             "Error responses by code",
             &["code"],
         );
+        let store_write_errors = counter(
+            "arbiter_store_write_errors_total",
+            "Commits to the store that failed (traces, feedback, keys)",
+            &[],
+        );
         Metrics {
+            store_write_errors,
             registry,
             requests,
             request_seconds,
@@ -164,6 +171,12 @@ impl Metrics {
 
     pub fn error(&self, code: &str) {
         self.http_errors.with_label_values(&[code]).inc();
+    }
+
+    /// The store counts its own failed commits; the metric follows that count.
+    pub fn store_write_errors(&self, total: u64) {
+        let c = self.store_write_errors.with_label_values(&[] as &[&str]);
+        c.inc_by(total.saturating_sub(c.get()));
     }
 
     pub fn render(&self) -> String {

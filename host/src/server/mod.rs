@@ -242,7 +242,7 @@ async fn chat(
                 "the pipeline returned neither an answer nor an error",
             )),
         };
-        settle(&state, result.trace);
+        settle(&state, result.trace).await;
         response
     };
     tokio::spawn(pipeline.instrument(span))
@@ -250,8 +250,9 @@ async fn chat(
         .unwrap_or_else(|e| Err(ApiError::internal(format!("the pipeline task failed: {e}"))))
 }
 
-/// The end of every request: metrics, one log line, and the trace to the store.
-fn settle(state: &AppState, trace: RequestTrace) {
+/// The end of every request: metrics, one log line, and the trace to the store (waiting
+/// for room in its queue when the disk is behind).
+async fn settle(state: &AppState, trace: RequestTrace) {
     state
         .metrics
         .observe(&trace, metric_label(&state.engine, &trace.pipeline));
@@ -272,7 +273,7 @@ fn settle(state: &AppState, trace: RequestTrace) {
             "request finished"
         ),
     }
-    if let Err(e) = state.store.record(trace) {
+    if let Err(e) = state.store.record(trace).await {
         tracing::error!(error = %e, "could not queue the trace");
     }
 }
@@ -490,7 +491,7 @@ async fn stream_passthrough(
                 (outcome != AttemptOutcome::Failed).then_some(finish),
                 error,
             );
-            settle(&state, trace);
+            settle(&state, trace).await;
         }
         .instrument(span),
     );
@@ -657,6 +658,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    state.metrics.store_write_errors(state.store.write_errors());
     (
         [("content-type", "text/plain; version=0.0.4")],
         state.metrics.render(),

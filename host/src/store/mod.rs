@@ -4,10 +4,18 @@
 //! that commits them in batches. A read of a trace that may still be queued waits for a
 //! flush first, so a client can read the trace of a request it just made. On shutdown
 //! the queue is drained before the process exits.
+//!
+//! The queue is bounded: when the disk cannot keep up, requests wait to queue their
+//! traces (back-pressure) instead of the queue growing without end. What a caller is told
+//! is stored (feedback, API keys) is committed before the call returns; a trace may be
+//! lost in a crash for at most [`BATCH_WINDOW`] after its request ended. A failed commit
+//! is counted, fails the flushes waiting on it, and keeps `flush` failing (so `/readyz`
+//! answers 503) until a later write succeeds.
 
 pub mod stats;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -24,12 +32,25 @@ pub enum StoreError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error("trace store {path}: {source}")]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("trace store: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("trace store is closed")]
     Closed,
     #[error("trace store: {0}")]
     Corrupt(String),
+    #[error("trace store: writing failed: {0}")]
+    WriteFailed(String),
+    #[error("trace store {path} has schema version {found}; this build knows up to {known} (a newer arbiter wrote it)")]
+    NewerSchema {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
 }
 
 /// A user verdict or ground truth for a request.
@@ -57,17 +78,32 @@ enum Op {
         label: String,
         at: i64,
     },
-    Flush(oneshot::Sender<()>),
+    /// Answered once everything queued before it is committed, with the commit's result.
+    Flush(oneshot::Sender<Result<(), String>>),
+}
+
+/// Operations queued for the writer at most; more wait for room.
+const QUEUE: usize = 16_384;
+
+/// What the writer reports back: failed commits, and whether the last one failed.
+#[derive(Default)]
+struct WriteHealth {
+    errors: AtomicU64,
+    failing: AtomicBool,
 }
 
 pub struct TraceStore {
-    tx: mpsc::UnboundedSender<Op>,
+    tx: mpsc::Sender<Op>,
+    health: Arc<WriteHealth>,
     reader: Arc<Mutex<Connection>>,
     pub stats: Arc<StatsBook>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
-const SCHEMA: &str = "
+/// Schema migrations, applied in order inside one transaction each: entry `i` brings the
+/// store from `user_version` i to i + 1. Released entries never change; a new one is
+/// appended.
+const MIGRATIONS: &[&str] = &["
 CREATE TABLE IF NOT EXISTS requests (
     id TEXT PRIMARY KEY, tenant TEXT NOT NULL, pipeline TEXT NOT NULL, created_at INTEGER NOT NULL,
     latency_ms REAL NOT NULL, cost_usd REAL NOT NULL, outcome TEXT NOT NULL, model TEXT,
@@ -88,8 +124,27 @@ CREATE INDEX IF NOT EXISTS feedback_request ON feedback(request_id);
 CREATE TABLE IF NOT EXISTS api_keys (
     key_hash TEXT PRIMARY KEY, tenant TEXT NOT NULL, label TEXT NOT NULL, created_at INTEGER NOT NULL
 );
-PRAGMA user_version = 1;
-";
+"];
+
+/// Brings the store's schema up to date; refuses a store a newer build has migrated.
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let known = MIGRATIONS.len() as i64;
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > known {
+        return Err(StoreError::NewerSchema {
+            path: path.into(),
+            found,
+            known,
+        });
+    }
+    for (version, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
 
 /// How many recent requests rebuild the routers' statistics at start-up.
 const WARM_REQUESTS: usize = 20_000;
@@ -100,6 +155,10 @@ SELECT a.record, recent.tags, recent.tenant FROM recent JOIN attempts a ON a.req
 ORDER BY recent.n DESC, a.seq DESC";
 
 fn open(path: &Path) -> Result<Connection, StoreError> {
+    create_private(path).map_err(|source| StoreError::Create {
+        path: path.into(),
+        source,
+    })?;
     let conn = Connection::open(path).map_err(|source| StoreError::Open {
         path: path.into(),
         source,
@@ -110,6 +169,16 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(conn)
+}
+
+/// Creates the database file readable by its owner only (SQLite gives its WAL and
+/// shared-memory files the same mode): traces hold prompts and answers.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map(drop)
 }
 
 fn write_op(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<(), StoreError> {
@@ -182,7 +251,12 @@ const MAX_BATCH: usize = 4096;
 /// The writer thread: collect what arrives within [`BATCH_WINDOW`] of the first queued
 /// operation (at once when someone waits on a flush), commit it in one transaction, then
 /// acknowledge the flushes that were waiting for it.
-fn writer(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Op>, retention: Option<Retention>) {
+fn writer(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<Op>,
+    retention: Option<Retention>,
+    health: Arc<WriteHealth>,
+) {
     let mut pruned_at: Option<std::time::Instant> = None;
     // Old traces left by the last pass: pruning goes on between batches until none are.
     let mut backlog = false;
@@ -233,12 +307,31 @@ fn writer(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Op>, retention: 
             tx.commit()?;
             Ok(())
         })();
-        if let Err(e) = result {
-            tracing::error!(error = %e, ops = batch.len(), "writing traces failed");
+        let writes = batch
+            .iter()
+            .filter(|op| !matches!(op, Op::Flush(_)))
+            .count();
+        match &result {
+            Err(e) => {
+                tracing::error!(error = %e, ops = batch.len(), "writing traces failed");
+                health.errors.fetch_add(1, Ordering::Relaxed);
+                health.failing.store(true, Ordering::Relaxed);
+            }
+            Ok(()) if writes > 0 => health.failing.store(false, Ordering::Relaxed),
+            Ok(()) => {}
         }
+        // A flush succeeds only if what was queued before it is on disk: a failed batch
+        // fails its flushes, and until a later write succeeds, so do the next ones.
+        let reply = match result {
+            Err(e) => Err(e.to_string()),
+            Ok(()) if health.failing.load(Ordering::Relaxed) => {
+                Err("the last write to the store failed".to_string())
+            }
+            Ok(()) => Ok(()),
+        };
         for op in batch {
             if let Op::Flush(done) = op {
-                let _ = done.send(());
+                let _ = done.send(reply.clone());
             }
         }
     }
@@ -357,18 +450,21 @@ impl TraceStore {
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        let conn = open(path)?;
-        conn.execute_batch(SCHEMA)?;
+        let mut conn = open(path)?;
+        migrate(&mut conn, path)?;
         let reader = open(path)?;
         let stats = Arc::new(StatsBook::new());
         Self::warm_stats(&reader, &stats, WARM_REQUESTS)?;
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let health = Arc::new(WriteHealth::default());
+        let writer_health = health.clone();
         let handle = std::thread::Builder::new()
             .name("arbiter-traces".into())
-            .spawn(move || writer(conn, rx, retention))
+            .spawn(move || writer(conn, rx, retention, writer_health))
             .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
         Ok(TraceStore {
             tx,
+            health,
             reader: Arc::new(Mutex::new(reader)),
             stats,
             writer: Mutex::new(Some(handle)),
@@ -419,21 +515,29 @@ impl TraceStore {
         Ok(())
     }
 
-    fn send(&self, op: Op) -> Result<(), StoreError> {
-        self.tx.send(op).map_err(|_| StoreError::Closed)
+    /// Queues an operation, waiting for room when the writer is behind.
+    async fn send(&self, op: Op) -> Result<(), StoreError> {
+        self.tx.send(op).await.map_err(|_| StoreError::Closed)
     }
 
-    /// Queues a finished request's trace (never blocks).
-    pub fn record(&self, trace: RequestTrace) -> Result<(), StoreError> {
+    /// Queues a finished request's trace; waits only while the queue is full.
+    pub async fn record(&self, trace: RequestTrace) -> Result<(), StoreError> {
         self.stats.record(&trace);
-        self.send(Op::Trace(Box::new(trace)))
+        self.send(Op::Trace(Box::new(trace))).await
     }
 
-    /// Waits until everything queued so far is committed.
+    /// Waits until everything queued so far is committed; an error if it was not.
     pub async fn flush(&self) -> Result<(), StoreError> {
         let (done, wait) = oneshot::channel();
-        self.send(Op::Flush(done))?;
-        wait.await.map_err(|_| StoreError::Closed)
+        self.send(Op::Flush(done)).await?;
+        wait.await
+            .map_err(|_| StoreError::Closed)?
+            .map_err(StoreError::WriteFailed)
+    }
+
+    /// Commits that failed since the store was opened (a metric).
+    pub fn write_errors(&self) -> u64 {
+        self.health.errors.load(Ordering::Relaxed)
     }
 
     fn blocking_read<T: Send + 'static>(
@@ -528,18 +632,28 @@ impl TraceStore {
             tenant: tenant.into(),
             feedback,
             at: now_ms(),
-        })?;
+        })
+        .await?;
+        // Acknowledged feedback is on disk: a crash right after the answer loses none.
+        self.flush().await?;
         Ok(true)
     }
 
-    /// Stores an API key's hash for a tenant.
-    pub fn add_api_key(&self, hash: &str, tenant: &str, label: &str) -> Result<(), StoreError> {
+    /// Stores an API key's hash for a tenant, committed before it returns.
+    pub async fn add_api_key(
+        &self,
+        hash: &str,
+        tenant: &str,
+        label: &str,
+    ) -> Result<(), StoreError> {
         self.send(Op::ApiKey {
             hash: hash.into(),
             tenant: tenant.into(),
             label: label.into(),
             at: now_ms(),
         })
+        .await?;
+        self.flush().await
     }
 
     pub async fn api_keys(&self) -> Result<Vec<(String, String)>, StoreError> {
@@ -561,7 +675,7 @@ impl TraceStore {
 impl Drop for TraceStore {
     fn drop(&mut self) {
         // Closing the channel ends the writer after it commits what is queued.
-        let (tx, _) = mpsc::unbounded_channel();
+        let (tx, _) = mpsc::channel(1);
         drop(std::mem::replace(&mut self.tx, tx));
         if let Some(h) = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = h.join();
@@ -625,7 +739,7 @@ mod tests {
             if i >= 180 {
                 t.attempts[0].model = "newest".into();
             }
-            store.record(t).unwrap();
+            store.record(t).await.unwrap();
         }
         store.flush().await.unwrap();
 
@@ -671,7 +785,7 @@ mod tests {
         for i in 0..11 {
             let mut t = trace(&format!("r{i}"), if i == 3 { "b" } else { "a" });
             t.created_at = if (7..10).contains(&i) { 2_000 } else { 1_000 };
-            store.record(t).unwrap();
+            store.record(t).await.unwrap();
         }
         for id in ["r0", "r8"] {
             let feedback = Feedback {
@@ -719,8 +833,8 @@ mod tests {
             old.created_at = now_ms() - 3 * day;
             let mut recent = trace("recent", "a");
             recent.created_at = now_ms() - day / 2;
-            store.record(old).unwrap();
-            store.record(recent).unwrap();
+            store.record(old).await.unwrap();
+            store.record(recent).await.unwrap();
         }
         // Without retention nothing is deleted.
         let store = TraceStore::open(&path, None).unwrap();
@@ -745,7 +859,7 @@ mod tests {
             for i in 0..9 {
                 let mut t = trace(&format!("r{i}"), "a");
                 t.created_at = 1_000;
-                store.record(t).unwrap();
+                store.record(t).await.unwrap();
             }
         }
         let small = Retention {
@@ -772,7 +886,7 @@ mod tests {
         let (_dir, path) = scratch();
         {
             let store = TraceStore::open(&path, None).unwrap();
-            store.record(trace("r1", "a")).unwrap();
+            store.record(trace("r1", "a")).await.unwrap();
             // Read-your-writes: visible right after recording.
             assert_eq!(
                 store
@@ -788,7 +902,7 @@ mod tests {
                 store.trace("b", "r1").await.unwrap().is_none(),
                 "another tenant sees nothing"
             );
-            store.record(trace("r2", "a")).unwrap();
+            store.record(trace("r2", "a")).await.unwrap();
             // Dropped without an explicit flush: the writer drains its queue first.
         }
         let store = TraceStore::open(&path, None).unwrap();
@@ -830,5 +944,112 @@ mod tests {
             )
             .await
             .unwrap());
+    }
+
+    fn verdict(id: &str) -> Feedback {
+        Feedback {
+            request_id: id.into(),
+            correct: Some(true),
+            score: None,
+            note: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_is_an_error_a_metric_and_not_ready_until_a_write_succeeds() {
+        let (_dir, path) = scratch();
+        let store = TraceStore::open(&path, None).unwrap();
+        store.record(trace("r1", "a")).await.unwrap();
+        store.flush().await.unwrap();
+        // The disk refuses feedback (as a full disk or a locked file would).
+        let conn = open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TRIGGER no BEFORE INSERT ON feedback BEGIN SELECT RAISE(ABORT, 'no room'); END;",
+        )
+        .unwrap();
+        let err = store.feedback("a", verdict("r1")).await.unwrap_err();
+        assert!(matches!(err, StoreError::WriteFailed(_)), "{err:?}");
+        assert!(err.to_string().contains("no room"), "{err}");
+        assert_eq!(store.write_errors(), 1);
+        // Readiness flushes: it keeps failing while the last write failed...
+        assert!(store.flush().await.is_err());
+        // ...and recovers with the next write that commits.
+        conn.execute_batch("DROP TRIGGER no;").unwrap();
+        store.record(trace("r2", "a")).await.unwrap();
+        store.flush().await.unwrap();
+        assert!(store.feedback("a", verdict("r2")).await.unwrap());
+        assert_eq!(store.write_errors(), 1);
+    }
+
+    #[tokio::test]
+    async fn acknowledged_feedback_and_keys_are_committed_before_the_call_returns() {
+        let (_dir, path) = scratch();
+        let store = TraceStore::open(&path, None).unwrap();
+        store.record(trace("r1", "a")).await.unwrap();
+        assert!(store.feedback("a", verdict("r1")).await.unwrap());
+        store.add_api_key("sha256:k", "a", "test").await.unwrap();
+        // Another connection (another process after a crash) sees both at once.
+        let conn = open(&path).unwrap();
+        assert_eq!(count(&conn, "feedback"), 1);
+        assert_eq!(count(&conn, "api_keys"), 1);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_makes_callers_wait_instead_of_growing() {
+        let (_dir, path) = scratch();
+        let store = Arc::new(TraceStore::open(&path, None).unwrap());
+        // Another connection holds the write lock: the writer blocks on its first batch.
+        let mut blocker = open(&path).unwrap();
+        let lock = blocker
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
+            .unwrap();
+        // What the writer took in its blocked batch, plus a full queue, plus one.
+        let fill = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..QUEUE + MAX_BATCH + 1 {
+                    store.record(trace(&format!("q{i}"), "a")).await.unwrap();
+                }
+            })
+        };
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(1500), async {
+            while store.tx.capacity() > 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        assert!(waited.is_ok(), "the queue never filled");
+        assert!(!fill.is_finished(), "a caller queued past the bound");
+        lock.rollback().unwrap();
+        fill.await.unwrap();
+        store.flush().await.unwrap();
+    }
+
+    #[test]
+    fn the_schema_is_versioned_and_a_newer_store_is_refused() {
+        let (_dir, path) = scratch();
+        drop(TraceStore::open(&path, None).unwrap());
+        let conn = open(&path).unwrap();
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, MIGRATIONS.len() as i64);
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        let err = TraceStore::open(&path, None).err().expect("refused");
+        assert!(
+            matches!(err, StoreError::NewerSchema { found: 99, .. }),
+            "{err}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_store_file_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_dir, path) = scratch();
+        drop(TraceStore::open(&path, None).unwrap());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
     }
 }
