@@ -14,7 +14,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use arbiter::authoring::new::{self, TemplateLanguage};
+use arbiter::authoring::new;
+use arbiter::authoring::Language;
 use arbiter::authoring::{self, BuildOptions};
 use arbiter::runtime::types::*;
 use arbiter::runtime::{CallContext, Plugin, PluginOptions, Runtime, RuntimeConfig};
@@ -40,7 +41,7 @@ fn build(dir: &Path, file: &str) -> PathBuf {
 }
 
 /// The `new` template verifier in `language`, created under `target/bench-templates`.
-fn template(language: TemplateLanguage, name: &str) -> Option<PathBuf> {
+fn template(language: Language, name: &str) -> Option<PathBuf> {
     let parent = repo().join("target/bench-templates");
     std::fs::create_dir_all(&parent).unwrap();
     if !parent.join(name).exists() {
@@ -91,11 +92,11 @@ fn bench_calls(c: &mut Criterion) {
         ),
     ];
     for (language, name) in [
-        (TemplateLanguage::Rust, "rust"),
-        (TemplateLanguage::C, "c"),
-        (TemplateLanguage::Python, "python"),
-        (TemplateLanguage::Js, "js"),
-        (TemplateLanguage::Ts, "ts"),
+        (Language::Rust, "rust"),
+        (Language::C, "c"),
+        (Language::Python, "python"),
+        (Language::JavaScript, "js"),
+        (Language::TypeScript, "ts"),
     ] {
         if let Some(path) = template(language, &format!("bench-{name}")) {
             guests.push((format!("template/{name}"), path, "#### 42"));

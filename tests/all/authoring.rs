@@ -296,6 +296,90 @@ fn rust_reference_plugins_pass_their_unit_tests() {
     }
 }
 
+/// A stand-in rustup in `dir` that has no wasm32-wasip2 until `target add` runs, which
+/// succeeds or fails as asked.
+fn fake_rustup(dir: &Path, add_succeeds: bool) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let add = if add_succeeds {
+        "touch \"$here/added\""
+    } else {
+        "echo 'error: component download failed' >&2; exit 1"
+    };
+    let script = format!(
+        "#!/bin/sh\nhere=$(dirname \"$0\")\n\
+         case \"$*\" in\n\
+         'target list --installed') [ -f \"$here/added\" ] && echo wasm32-wasip2; echo x86_64-unknown-linux-gnu ;;\n\
+         'target add wasm32-wasip2') {add} ;;\n\
+         *) exit 2 ;;\nesac\n"
+    );
+    let path = dir.join("rustup");
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// `arbiter plugin build` of a Rust project with `rustup` standing in for the real one.
+fn build_with_rustup(rustup: &Path) -> Output {
+    let dir = repo_root().join("plugins").join("prompt-router");
+    Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .args(["plugin", "build", dir.to_str().unwrap(), "--json"])
+        .env("ARBITER_RUSTUP", rustup)
+        .env("CARGO_TARGET_DIR", wasm_target_dir())
+        .output()
+        .expect("running arbiter")
+}
+
+/// A machine with Rust but without the wasm target (the README's first command on a
+/// fresh install): the build adds the target through rustup, says so, and goes on.
+#[test]
+fn a_missing_wasm_target_is_added_through_rustup() {
+    let tools = tempfile::tempdir().unwrap();
+    let out = build_with_rustup(&fake_rustup(tools.path(), true));
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        tools.path().join("added").is_file(),
+        "rustup target add ran"
+    );
+    let stderr = text(&out.stderr);
+    let said: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("arbiter: "))
+        .collect();
+    assert_eq!(said.len(), 2, "{stderr}");
+    assert!(
+        said[0].contains("adding it with `rustup target add wasm32-wasip2`"),
+        "{stderr}"
+    );
+    assert!(
+        said[1].contains("added the Rust target wasm32-wasip2"),
+        "{stderr}"
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["components"][0]
+        .as_str()
+        .unwrap()
+        .ends_with("prompt_router.wasm"));
+
+    // When adding fails, the error says what to run.
+    let tools = tempfile::tempdir().unwrap();
+    let out = build_with_rustup(&fake_rustup(tools.path(), false));
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    // The announcement, then the error document.
+    let err: Value = serde_json::from_str(stderr.lines().last().unwrap()).unwrap();
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("Install it with: rustup target add wasm32-wasip2"),
+        "{message}"
+    );
+    assert!(message.contains("component download failed"), "{message}");
+}
+
 #[test]
 fn other_languages_work_or_say_they_are_not_available() {
     let parent = tempfile::tempdir().unwrap();

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use arbiter::authoring::c::{self, Toolchain};
 use arbiter::authoring::cases::{self, Runner};
-use arbiter::authoring::new::{self, TemplateLanguage};
+use arbiter::authoring::new;
 use arbiter::authoring::{self, BuildError, BuildOptions, Language};
 use arbiter::runtime::types::*;
 use arbiter::runtime::{CallContext, Error, Grants, ModelAccess, Plugin, PluginOptions};
@@ -641,14 +641,9 @@ bool arbiter_verifier_verify(const void *self, const arbiter_task_t *task, const
 #[test]
 fn builds_are_skipped_when_nothing_changed() {
     let dir = tempfile::tempdir().unwrap();
-    let project = new::create(
-        TemplateLanguage::C,
-        PluginKind::Verifier,
-        "fresh-check",
-        dir.path(),
-    )
-    .unwrap()
-    .dir;
+    let project = new::create(Language::C, PluginKind::Verifier, "fresh-check", dir.path())
+        .unwrap()
+        .dir;
     let first = build_in(&project).unwrap();
     assert_eq!(first.language, Language::C);
     assert!(first.rebuilt);
@@ -727,7 +722,7 @@ async fn templates_pass_the_shared_vectors() {
     let dir = tempfile::tempdir().unwrap();
     for kind in PluginKind::ALL {
         let name = format!("c-tmpl-{kind}");
-        let project = new::create(TemplateLanguage::C, kind, &name, dir.path()).unwrap();
+        let project = new::create(Language::C, kind, &name, dir.path()).unwrap();
         let files: Vec<String> = project
             .files
             .iter()

@@ -371,9 +371,9 @@ async fn shared_vectors_decide_alike_in_rust_and_typescript() {
 }
 
 /// `new` + build + the kind's shared vectors, for a template of `language`.
-async fn template_passes_its_vectors(language: new::TemplateLanguage, kind: PluginKind) {
+async fn template_passes_its_vectors(language: Language, kind: PluginKind) {
     let parent = tempfile::tempdir().unwrap();
-    let name = format!("tmpl-{language}-{kind}");
+    let name = format!("tmpl-{}-{kind}", language.short());
     let project = new::create(language, kind, &name, parent.path()).unwrap();
     let manifest = std::fs::read_to_string(project.dir.join("arbiter.toml")).unwrap();
     assert!(
@@ -409,7 +409,7 @@ async fn template_passes_its_vectors(language: new::TemplateLanguage, kind: Plug
     // Nothing changed: no rebuild. An edit: rebuilt.
     let again = authoring::build(&project.dir, &options).unwrap();
     assert!(!again.rebuilt, "{language} {kind}");
-    if language == new::TemplateLanguage::Ts && kind == PluginKind::Verifier {
+    if language == Language::TypeScript && kind == PluginKind::Verifier {
         let src = project.dir.join("src/index.ts");
         let text = std::fs::read_to_string(&src).unwrap();
         std::fs::write(&src, format!("{text}\n// edited\n")).unwrap();
@@ -431,7 +431,7 @@ async fn template_passes_its_vectors(language: new::TemplateLanguage, kind: Plug
 async fn the_warm_up_snapshot_keeps_results_and_cuts_a_fresh_calls_work() {
     let parent = tempfile::tempdir().unwrap();
     let project = new::create(
-        new::TemplateLanguage::Js,
+        Language::JavaScript,
         PluginKind::Verifier,
         "warm-js",
         parent.path(),
@@ -443,14 +443,14 @@ async fn the_warm_up_snapshot_keeps_results_and_cuts_a_fresh_calls_work() {
 #[tokio::test]
 async fn typescript_templates_pass_their_vectors() {
     for kind in PluginKind::ALL {
-        template_passes_its_vectors(new::TemplateLanguage::Ts, kind).await;
+        template_passes_its_vectors(Language::TypeScript, kind).await;
     }
 }
 
 #[tokio::test]
 async fn javascript_templates_pass_their_vectors() {
     for kind in PluginKind::ALL {
-        template_passes_its_vectors(new::TemplateLanguage::Js, kind).await;
+        template_passes_its_vectors(Language::JavaScript, kind).await;
     }
 }
 

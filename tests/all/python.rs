@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use arbiter::authoring::cases::{self, Runner};
-use arbiter::authoring::new::{self, TemplateLanguage};
+use arbiter::authoring::new;
 use arbiter::authoring::snapshot::WarmUp;
 use arbiter::authoring::{self, BuildOptions, Language};
 use arbiter::runtime::types::*;
@@ -528,7 +528,7 @@ async fn templates_build_and_pass_the_shared_vectors() {
     let dir = tempfile::tempdir().unwrap();
     for kind in PluginKind::ALL {
         let name = format!("py-template-{kind}");
-        let project = new::create(TemplateLanguage::Python, kind, &name, dir.path()).unwrap();
+        let project = new::create(Language::Python, kind, &name, dir.path()).unwrap();
         let options = BuildOptions {
             target_dir: Some(dir.path().join("target")),
             ..BuildOptions::default()
@@ -569,7 +569,7 @@ async fn templates_build_and_pass_the_shared_vectors() {
 async fn the_warm_up_snapshot_keeps_results_and_skips_stateful_plugins() {
     let parent = tempfile::tempdir().unwrap();
     let project = new::create(
-        TemplateLanguage::Python,
+        Language::Python,
         PluginKind::Verifier,
         "warm-py",
         parent.path(),

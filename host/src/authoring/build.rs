@@ -1,16 +1,24 @@
 //! Builds a plugin project into a WebAssembly component.
 //!
-//! One entry point for every language: detect the language from the project's files,
-//! check the toolchain is there (and say exactly what to install if not), build, and
-//! report the component path. Builds are incremental: the language's own build tool
-//! decides what changed (cargo for Rust).
+//! One entry point for every language: detect the language from the project's files
+//! (`manifest`), then run that language's [`Builder`]: read and check its manifest, check
+//! the toolchain is there (and say exactly what to install if not), build, and report the
+//! components. Builds are incremental: the language's own build tool decides what changed
+//! (cargo for Rust), or the inputs are fingerprinted (`freshness`).
+//!
+//! Adding a language: one builder file (a [`Builder`]), its templates (`new.rs`), a
+//! variant of [`Language`] with its names, and one line in [`build`]'s dispatch.
 
 use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-/// Languages a plugin can be written in. Each has one builder module in `authoring/`.
+use super::snapshot::WarmUp;
+
+/// Languages a plugin can be written in. Each has one builder module in `authoring/`
+/// (JavaScript and TypeScript share one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Language {
@@ -21,21 +29,88 @@ pub enum Language {
     TypeScript,
 }
 
+/// How a language is written in each place it appears.
+struct Names {
+    /// Build reports (`plugin build`, `--json`).
+    name: &'static str,
+    /// `plugin new --lang`, template folders, `plugin new` reports.
+    short: &'static str,
+    /// Prose.
+    title: &'static str,
+    /// `language` values of an `arbiter.toml` that select it, compared ignoring case;
+    /// none for Rust, whose projects are cargo projects.
+    manifest: &'static [&'static str],
+}
+
 impl Language {
-    pub fn as_str(self) -> &'static str {
+    /// Every language, in the order `--help` lists them.
+    pub const ALL: [Language; 5] = [
+        Language::Rust,
+        Language::Python,
+        Language::JavaScript,
+        Language::TypeScript,
+        Language::C,
+    ];
+
+    fn names(self) -> Names {
+        let n = |name, short, title, manifest| Names {
+            name,
+            short,
+            title,
+            manifest,
+        };
         match self {
-            Language::Rust => "rust",
-            Language::Python => "python",
-            Language::C => "c",
-            Language::JavaScript => "javascript",
-            Language::TypeScript => "typescript",
+            Language::Rust => n("rust", "rust", "Rust", &[]),
+            Language::Python => n("python", "python", "Python", &["python"]),
+            Language::C => n("c", "c", "C", &["c"]),
+            Language::JavaScript => n("javascript", "js", "JavaScript", &["js", "javascript"]),
+            Language::TypeScript => n("typescript", "ts", "TypeScript", &["ts", "typescript"]),
         }
+    }
+
+    /// The name in build reports (`javascript`).
+    pub fn as_str(self) -> &'static str {
+        self.names().name
+    }
+
+    /// The name `plugin new --lang` takes and template folders use (`js`).
+    pub fn short(self) -> &'static str {
+        self.names().short
+    }
+
+    /// The name in prose (`JavaScript`).
+    pub fn title(self) -> &'static str {
+        self.names().title
+    }
+
+    /// The language an `arbiter.toml` names with `language = "<value>"`, if any.
+    pub fn from_manifest(value: &str) -> Option<Language> {
+        Language::ALL.into_iter().find(|l| {
+            l.names()
+                .manifest
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(value))
+        })
     }
 }
 
 impl std::fmt::Display for Language {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Parses the short names (`--lang`).
+impl std::str::FromStr for Language {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Language::ALL
+            .into_iter()
+            .find(|l| l.short() == s)
+            .ok_or_else(|| {
+                let all: Vec<&str> = Language::ALL.iter().map(|l| l.short()).collect();
+                format!("unknown language `{s}` ({})", all.join(", "))
+            })
     }
 }
 
@@ -55,6 +130,19 @@ pub enum BuildError {
     Io(#[from] std::io::Error),
 }
 
+impl BuildError {
+    /// A build tool that exited unsuccessfully: its status, and what it printed (stderr
+    /// first, where the diagnostics are).
+    pub(super) fn tool_failed(out: &Output) -> BuildError {
+        let mut text = String::from_utf8_lossy(&out.stderr).into_owned();
+        text.push_str(&String::from_utf8_lossy(&out.stdout));
+        BuildError::Failed {
+            status: out.status.to_string(),
+            output: text.trim().to_string(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
     /// Cargo target directory (default: the project's own `target/`).
@@ -66,6 +154,88 @@ pub struct BuildOptions {
     pub no_warm_up: bool,
 }
 
+impl BuildOptions {
+    /// Where the components of the project in `dir` go.
+    pub(super) fn target(&self, dir: &Path) -> PathBuf {
+        self.target_dir
+            .clone()
+            .unwrap_or_else(|| dir.join("target"))
+    }
+
+    /// What a build tool's stdout or stderr is connected to: the terminal when verbose,
+    /// else a pipe (shown only when the build fails).
+    pub(super) fn tool_output(&self) -> Stdio {
+        if self.verbose {
+            Stdio::inherit()
+        } else {
+            Stdio::piped()
+        }
+    }
+}
+
+/// What one language's build produced.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// The component(s) built; a Rust workspace may build several.
+    pub components: Vec<PathBuf>,
+    /// False when nothing changed since the last build.
+    pub rebuilt: bool,
+    /// What the warm-up snapshot did (builders that take one, when they built).
+    pub warm_up: Option<WarmUp>,
+}
+
+impl Built {
+    /// One component, built now or found up to date.
+    pub(super) fn one(component: PathBuf, rebuilt: bool, warm_up: Option<WarmUp>) -> Built {
+        Built {
+            components: vec![component],
+            rebuilt,
+            warm_up,
+        }
+    }
+}
+
+/// One language's builder. [`build`] runs the steps in order, so a project's mistakes
+/// are reported before a missing tool, and the tools before a build starts.
+pub trait Builder {
+    /// The project's manifest, as the builder needs it.
+    type Manifest;
+    /// What the toolchain check found (tools, versions), handed on to the build.
+    type Toolchain;
+
+    /// Reads and checks the project's manifest.
+    fn read_manifest(&self, dir: &Path) -> Result<Self::Manifest, BuildError>;
+
+    /// Checks that the tools this project needs are installed, naming what to install
+    /// when they are not.
+    fn toolchain_check(
+        &self,
+        dir: &Path,
+        manifest: &Self::Manifest,
+        options: &BuildOptions,
+    ) -> Result<Self::Toolchain, BuildError>;
+
+    /// Builds the project (or finds its components up to date).
+    fn build(
+        &self,
+        dir: &Path,
+        manifest: &Self::Manifest,
+        toolchain: Self::Toolchain,
+        options: &BuildOptions,
+    ) -> Result<Built, BuildError>;
+}
+
+/// A builder's steps, in order.
+pub(super) fn run<B: Builder>(
+    builder: &B,
+    dir: &Path,
+    options: &BuildOptions,
+) -> Result<Built, BuildError> {
+    let manifest = builder.read_manifest(dir)?;
+    let toolchain = builder.toolchain_check(dir, &manifest, options)?;
+    builder.build(dir, &manifest, toolchain, options)
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct BuildOutput {
     pub language: Language,
@@ -75,7 +245,7 @@ pub struct BuildOutput {
     pub rebuilt: bool,
     /// What the warm-up snapshot did (Python and JavaScript/TypeScript builds that ran).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub warm_up: Option<super::snapshot::WarmUp>,
+    pub warm_up: Option<WarmUp>,
     #[serde(serialize_with = "ser_ms")]
     pub duration: Duration,
 }
@@ -84,20 +254,9 @@ fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64() * 1e3)
 }
 
+/// The language of the project in `dir` (`manifest::detect`).
 pub fn detect_language(dir: &Path) -> Result<Language, BuildError> {
-    if super::python::detect(dir)? {
-        return Ok(Language::Python);
-    }
-    if super::c::detect(dir)? {
-        return Ok(Language::C);
-    }
-    if let Some(language) = super::js::detect(dir)? {
-        return Ok(language);
-    }
-    if dir.join("Cargo.toml").is_file() {
-        return Ok(Language::Rust);
-    }
-    Err(BuildError::NotAProject(dir.to_path_buf()))
+    super::manifest::detect(dir)
 }
 
 /// Builds the project in `dir`.
@@ -120,18 +279,49 @@ pub fn build(dir: &Path, options: &BuildOptions) -> Result<BuildOutput, BuildErr
         }
         _ => options,
     };
-    let none = |(components, rebuilt)| (components, rebuilt, None);
-    let (components, rebuilt, warm_up) = match language {
-        Language::Rust => none(super::rust::build_rust(dir, options)?),
-        Language::Python => super::python::build_python(dir, options)?,
-        Language::C => none(super::c::build_c(dir, options)?),
-        Language::JavaScript | Language::TypeScript => super::js::build_js(dir, options)?,
+    // The registry: one line per builder.
+    let built = match language {
+        Language::Rust => run(&super::rust::Rust::from_env(), dir, options)?,
+        Language::Python => run(&super::python::Python::default(), dir, options)?,
+        Language::C => run(&super::c::C, dir, options)?,
+        Language::JavaScript | Language::TypeScript => {
+            run(&super::js::Js::default(), dir, options)?
+        }
     };
     Ok(BuildOutput {
         language,
-        components,
-        rebuilt,
-        warm_up,
+        components: built.components,
+        rebuilt: built.rebuilt,
+        warm_up: built.warm_up,
         duration: started.elapsed(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn languages_have_one_name_per_place() {
+        for language in Language::ALL {
+            assert_eq!(language.short().parse::<Language>(), Ok(language));
+            assert_eq!(
+                serde_json::to_value(language).unwrap(),
+                language.as_str(),
+                "reports and --json agree"
+            );
+        }
+        assert_eq!(
+            "go".parse::<Language>().unwrap_err(),
+            "unknown language `go` (rust, python, js, ts, c)"
+        );
+        assert_eq!(Language::from_manifest("TS"), Some(Language::TypeScript));
+        assert_eq!(
+            Language::from_manifest("javascript"),
+            Some(Language::JavaScript)
+        );
+        assert_eq!(Language::from_manifest("Python"), Some(Language::Python));
+        // Rust projects are cargo projects: `language = "rust"` names no builder.
+        assert_eq!(Language::from_manifest("rust"), None);
+    }
 }

@@ -30,11 +30,11 @@ use wasi_preview1_component_adapter_provider::{
 };
 use wit_bindgen_core::wit_parser::Resolve;
 
-use super::build::{BuildError, BuildOptions};
+use super::build::{BuildError, BuildOptions, Builder, Built};
+use super::manifest::{self, invalid};
 use super::{freshness, wit};
 
-/// The manifest every non-cargo plugin project carries (`docs/plugin-manifest.md`).
-pub const MANIFEST: &str = "arbiter.toml";
+pub use super::manifest::MANIFEST;
 
 /// The C SDK (`sdk/c`), embedded so projects build anywhere.
 pub const SDK_FILES: &[(&str, &str)] = &[
@@ -67,11 +67,6 @@ const CFLAGS: &[&str] = &[
     "-Wextra",
 ];
 
-#[derive(Debug, Deserialize)]
-struct ManifestFile {
-    plugin: Option<toml::Value>,
-}
-
 /// The `[plugin]` table of a C project's `arbiter.toml`.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -92,27 +87,9 @@ pub struct CManifest {
 }
 
 impl CManifest {
-    /// The WIT world the manifest asks for: the kind's plain world, or its capability
-    /// variant (`model-verifier`, `stats-router`, `model-decomposer`).
+    /// The WIT world the manifest asks for (`manifest::world`).
     pub fn world(&self) -> Result<&'static str, String> {
-        let (plain, capability, wide) = match self.kind.as_str() {
-            "verifier" => ("verifier", "model", "model-verifier"),
-            "router" => ("router", "stats", "stats-router"),
-            "decomposer" => ("decomposer", "model", "model-decomposer"),
-            other => {
-                return Err(format!(
-                    "kind = \"{other}\" is not a plugin kind (verifier, router, decomposer)"
-                ))
-            }
-        };
-        match self.capabilities.as_slice() {
-            [] => Ok(plain),
-            [c] if c == capability => Ok(wide),
-            _ => Err(format!(
-                "capabilities = {:?}: a {} may use only [\"{capability}\"]",
-                self.capabilities, self.kind
-            )),
-        }
+        manifest::world(&self.kind, &self.capabilities)
     }
 
     /// The preprocessor definitions `arbiter.h` selects the kind and capabilities by.
@@ -127,17 +104,7 @@ impl CManifest {
     }
 
     fn validate(&self, dir: &Path) -> Result<(), String> {
-        let name_ok = !self.name.is_empty()
-            && self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-        if !name_ok {
-            return Err(format!(
-                "name = \"{}\": use lowercase letters, digits, `-` and `_` (it names the .wasm file)",
-                self.name
-            ));
-        }
+        manifest::check_name(&self.name)?;
         self.world()?;
         if self.sources.is_empty() {
             return Err("sources = []: name at least one .c file".into());
@@ -160,40 +127,9 @@ impl CManifest {
     }
 }
 
-fn invalid(dir: &Path, message: impl Into<String>) -> BuildError {
-    BuildError::InvalidManifest {
-        path: dir.join(MANIFEST),
-        message: message.into(),
-    }
-}
-
-/// True when `dir` holds an `arbiter.toml` whose `[plugin]` table says `language = "c"`.
-/// Manifests of other languages are left to their builders.
-pub(super) fn detect(dir: &Path) -> Result<bool, BuildError> {
-    let path = dir.join(MANIFEST);
-    if !path.is_file() {
-        return Ok(false);
-    }
-    let text = std::fs::read_to_string(&path)?;
-    let file: ManifestFile = toml::from_str(&text).map_err(|e| invalid(dir, e.to_string()))?;
-    Ok(file
-        .plugin
-        .as_ref()
-        .and_then(|p| p.get("language"))
-        .and_then(|l| l.as_str())
-        .is_some_and(|l| l.eq_ignore_ascii_case("c")))
-}
-
 /// Reads and validates a C project's manifest.
 pub fn read_manifest(dir: &Path) -> Result<CManifest, BuildError> {
-    let text = std::fs::read_to_string(dir.join(MANIFEST))?;
-    let file: ManifestFile = toml::from_str(&text).map_err(|e| invalid(dir, e.to_string()))?;
-    let table = file
-        .plugin
-        .ok_or_else(|| invalid(dir, "missing the [plugin] table"))?;
-    let manifest: CManifest = table
-        .try_into()
-        .map_err(|e: toml::de::Error| invalid(dir, format!("[plugin]: {e}")))?;
+    let manifest: CManifest = manifest::read(dir)?;
     manifest.validate(dir).map_err(|m| invalid(dir, m))?;
     Ok(manifest)
 }
@@ -385,33 +321,48 @@ pub fn componentize(core: &[u8]) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("making the component: {e:#}"))
 }
 
-/// Writes `bytes` to `path` unless it already holds exactly them (keeps mtimes stable);
-/// through a temporary file and a rename, so a concurrent build of the same project
-/// never reads a half-written header.
-fn write_if_changed(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if std::fs::read(path).ok().as_deref() == Some(bytes) {
-        return Ok(());
+/// The C builder.
+#[derive(Debug, Clone, Copy)]
+pub struct C;
+
+impl Builder for C {
+    type Manifest = CManifest;
+    type Toolchain = Toolchain;
+
+    fn read_manifest(&self, dir: &Path) -> Result<CManifest, BuildError> {
+        read_manifest(dir)
     }
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
+
+    /// Finds clang; whether it can build for WASI is probed ([`Toolchain::check`]) only
+    /// when there is something to build.
+    fn toolchain_check(
+        &self,
+        _: &Path,
+        _: &CManifest,
+        _: &BuildOptions,
+    ) -> Result<Toolchain, BuildError> {
+        Toolchain::find()
     }
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+
+    fn build(
+        &self,
+        dir: &Path,
+        manifest: &CManifest,
+        toolchain: Toolchain,
+        options: &BuildOptions,
+    ) -> Result<Built, BuildError> {
+        build_c(dir, manifest, toolchain, options)
+    }
 }
 
-pub(super) fn build_c(
+fn build_c(
     dir: &Path,
+    manifest: &CManifest,
+    toolchain: Toolchain,
     options: &BuildOptions,
-) -> Result<(Vec<PathBuf>, bool), BuildError> {
-    let manifest = read_manifest(dir)?;
+) -> Result<Built, BuildError> {
     let world = manifest.world().map_err(|m| invalid(dir, m))?;
-    let toolchain = Toolchain::find()?;
-
-    let target = options
-        .target_dir
-        .clone()
-        .unwrap_or_else(|| dir.join("target"));
+    let target = options.target(dir);
     let output = target.join(format!("{}.wasm", manifest.name));
 
     let sources = freshness::sources(dir, &[".c", ".h", ".toml"])?;
@@ -432,14 +383,10 @@ pub(super) fn build_c(
     extra.extend(defines.iter().map(String::as_str));
     extra.extend(manifest.cflags.iter().map(String::as_str));
     extra.extend(SDK_FILES.iter().flat_map(|(n, t)| [*n, *t]));
-    extra.extend(
-        wit::VERSIONS
-            .iter()
-            .flat_map(|(_, files)| files.iter().map(|(_, t)| *t)),
-    );
+    extra.extend(wit::texts());
     let fingerprint = freshness::fingerprint(&sources, &extra)?;
     if freshness::is_fresh(&output, &fingerprint) {
-        return Ok((vec![output], false));
+        return Ok(Built::one(output, false, None));
     }
     toolchain.check()?;
 
@@ -447,7 +394,7 @@ pub(super) fn build_c(
     let work = target.join("c-build").join(&manifest.name);
     let sdk_dir = work.join("sdk");
     for (name, text) in SDK_FILES {
-        write_if_changed(&sdk_dir.join(name), text.as_bytes())?;
+        freshness::write_if_changed(&sdk_dir.join(name), text.as_bytes())?;
     }
     let wit_dir = wit::materialize(&work.join("wit"), wit::latest())?;
     let bindings_dir = work.join("bindings");
@@ -459,7 +406,7 @@ pub(super) fn build_c(
     let mut c_files = Vec::new();
     for (name, bytes) in &bindings {
         let path = bindings_dir.join(name);
-        write_if_changed(&path, bytes)?;
+        freshness::write_if_changed(&path, bytes)?;
         if name.ends_with(".o") {
             objects.push(path);
         } else if name.ends_with(".c") {
@@ -488,16 +435,8 @@ pub(super) fn build_c(
         .args(manifest.sources.iter().map(|s| dir.join(s)))
         .arg("-o")
         .arg(&core)
-        .stdout(if options.verbose {
-            Stdio::inherit()
-        } else {
-            Stdio::piped()
-        })
-        .stderr(if options.verbose {
-            Stdio::inherit()
-        } else {
-            Stdio::piped()
-        });
+        .stdout(options.tool_output())
+        .stderr(options.tool_output());
     let out = cmd.output()?;
     let diagnostics = String::from_utf8_lossy(&out.stderr).trim().to_string();
     if !out.status.success() {
@@ -517,11 +456,11 @@ pub(super) fn build_c(
         status: "componentize".into(),
         output: m,
     })?;
-    let partial = target.join(format!(".{}.wasm.partial-{pid}", manifest.name));
+    let partial = freshness::partial_path(&output);
     std::fs::write(&partial, component)?;
     std::fs::rename(&partial, &output)?;
     freshness::record(&output, &fingerprint)?;
-    Ok((vec![output], true))
+    Ok(Built::one(output, true, None))
 }
 
 #[cfg(test)]
@@ -561,21 +500,14 @@ mod tests {
     }
 
     #[test]
-    fn manifests_are_detected_and_checked() {
+    fn manifests_are_checked() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        assert!(!detect(d).unwrap());
-        std::fs::write(d.join(MANIFEST), "[plugin]\nlanguage = \"python\"\n").unwrap();
-        assert!(!detect(d).unwrap());
-        std::fs::write(d.join(MANIFEST), "not = [toml").unwrap();
-        assert!(matches!(detect(d), Err(BuildError::InvalidManifest { .. })));
-
         let write = |body: &str| {
             std::fs::write(d.join(MANIFEST), format!("[plugin]\n{body}")).unwrap();
         };
         std::fs::write(d.join("p.c"), "int x;\n").unwrap();
         write("name = \"p\"\nlanguage = \"c\"\nkind = \"verifier\"\nsources = [\"p.c\"]\n");
-        assert!(detect(d).unwrap());
         assert_eq!(read_manifest(d).unwrap(), manifest("verifier", &[]));
 
         let error = |body: &str| match read_manifest({
@@ -613,7 +545,7 @@ mod tests {
         let toolchain = Toolchain::find().unwrap();
         let sdk = dir.path().join("sdk");
         for (name, text) in SDK_FILES {
-            write_if_changed(&sdk.join(name), text.as_bytes()).unwrap();
+            freshness::write_if_changed(&sdk.join(name), text.as_bytes()).unwrap();
         }
         for (kind, caps) in [
             ("verifier", &[][..]),
@@ -638,7 +570,7 @@ mod tests {
             );
             let out = dir.path().join(world);
             for (name, bytes) in &files {
-                write_if_changed(&out.join(name), bytes).unwrap();
+                freshness::write_if_changed(&out.join(name), bytes).unwrap();
             }
             // The SDK and the generated code compile warning-free for every world.
             let result = toolchain

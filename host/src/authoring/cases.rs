@@ -700,37 +700,74 @@ pub struct Runner {
     loaded: Vec<(PluginOptions, Result<Plugin, CallFailure>)>,
 }
 
-/// Wall time and fuel of a case's calls, added up.
-#[derive(Default)]
-struct Tally {
-    wall: Duration,
-    fuel: Option<u64>,
+/// One plugin call a case made, for reports that show each call (`arbiter plugin call`).
+#[derive(Debug)]
+pub struct CallRecord {
+    /// `check-config`, `verify`, `select`, `route`, `decompose` or `compose`.
+    pub call: &'static str,
+    /// The call's result as JSON (when [`RunOptions::values`] asks for it) and its
+    /// stats; or the runtime's error.
+    pub outcome: Result<(Option<serde_json::Value>, CallStats), crate::runtime::Error>,
 }
 
-impl Tally {
-    fn add(&mut self, stats: &CallStats) {
-        self.wall += stats.wall;
-        if let Some(f) = stats.fuel {
-            self.fuel = Some(self.fuel.unwrap_or(0) + f);
-        }
-    }
+/// What one run of a case's calls did.
+#[derive(Debug, Default)]
+pub struct Execution {
+    /// What the calls returned, as they came: a later failure keeps earlier results.
+    pub result: CaseResult,
+    /// The first call that failed.
+    pub error: Option<CallFailure>,
+    /// Wall time of the calls together, instantiation included.
+    pub wall: Duration,
+    /// Instructions the calls executed (`None` without fuel metering).
+    pub fuel: Option<u64>,
+    /// Every call made, in order.
+    pub calls: Vec<CallRecord>,
+}
 
-    /// Runs one call, counting its cost; a failed call counts its wall time only (the
-    /// runtime reports no stats for it).
-    async fn call<T>(
+/// How [`CaseCalls::run`] runs and records.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Skip `check-config`: a benchmark times the kind's own calls.
+    pub skip_check_config: bool,
+    /// Keep each call's result as JSON in its [`CallRecord`].
+    pub values: bool,
+}
+
+impl Execution {
+    /// Runs one call, counting its cost and recording it; a failed call counts its wall
+    /// time only (the runtime reports no stats for it).
+    async fn call<T: Serialize>(
         &mut self,
-        name: impl Into<String>,
+        call: &'static str,
+        label: impl Into<String>,
+        values: bool,
         fut: impl std::future::Future<Output = crate::runtime::Result<crate::runtime::Outcome<T>>>,
     ) -> Result<T, CallFailure> {
         let started = Instant::now();
         match fut.await {
             Ok(o) => {
-                self.add(&o.stats);
+                self.wall += o.stats.wall;
+                if let Some(f) = o.stats.fuel {
+                    self.fuel = Some(self.fuel.unwrap_or(0) + f);
+                }
+                let value = values
+                    .then(|| serde_json::to_value(&o.value).ok())
+                    .flatten();
+                self.calls.push(CallRecord {
+                    call,
+                    outcome: Ok((value, o.stats)),
+                });
                 Ok(o.value)
             }
             Err(e) => {
                 self.wall += started.elapsed();
-                Err(CallFailure::new(name, &e))
+                let failure = CallFailure::new(label, &e);
+                self.calls.push(CallRecord {
+                    call,
+                    outcome: Err(e),
+                });
+                Err(failure)
             }
         }
     }
@@ -779,8 +816,6 @@ impl Runner {
 
     /// Runs one case; never fails: every problem is reported in the case's report.
     pub async fn run(&mut self, case: &Case) -> CaseReport {
-        let mut tally = Tally::default();
-        let mut result = CaseResult::default();
         let mut report = CaseReport {
             name: case.display_name(),
             line: case.line,
@@ -798,8 +833,11 @@ impl Runner {
                 return report;
             }
         };
-        let outcome = match self.plugin(&options).await {
-            Err(e) => Err(e),
+        let execution = match self.plugin(&options).await {
+            Err(e) => Execution {
+                error: Some(e),
+                ..Execution::default()
+            },
             Ok(plugin) => {
                 let problems = case.problems(plugin.kind());
                 if !problems.is_empty() {
@@ -809,15 +847,23 @@ impl Runner {
                         .collect();
                     return report;
                 }
-                execute(&plugin, case, &mut tally, &mut result).await
+                CaseCalls::new(case)
+                    .run(&plugin, RunOptions::default())
+                    .await
             }
         };
-        let error = outcome.err();
         let candidates = case.candidate_texts().len();
+        let Execution {
+            result,
+            error,
+            wall,
+            fuel,
+            ..
+        } = execution;
         report.failures = check(&case.expect, candidates, &result, error.as_ref());
         report.passed = report.failures.is_empty();
-        report.wall_us = (tally.wall.as_secs_f64() * 1e7).round() / 10.0;
-        report.fuel = tally.fuel;
+        report.wall_us = (wall.as_secs_f64() * 1e7).round() / 10.0;
+        report.fuel = fuel;
         report.result = (!result.is_empty()).then_some(result);
         report.error = error;
         report
@@ -831,35 +877,31 @@ pub(crate) async fn warm_up_with(plugin: &Plugin, case: &Case) -> bool {
     if !case.problems(plugin.kind()).is_empty() {
         return false;
     }
-    let mut tally = Tally::default();
-    let mut result = CaseResult::default();
-    let _ = execute(plugin, case, &mut tally, &mut result).await;
+    CaseCalls::new(case)
+        .run(plugin, RunOptions::default())
+        .await;
     true
 }
 
-/// The calls of one case, in the order the gateway makes them: `check-config`, then the
-/// kind's calls. Results land in `result` as they come, so a later failure keeps them.
-async fn execute(
-    plugin: &Plugin,
-    case: &Case,
-    tally: &mut Tally,
-    result: &mut CaseResult,
-) -> Result<(), CallFailure> {
-    let config = case.plugin_config();
-    let task = case.build_task();
-    let stats = (!case.stats.is_empty())
-        .then(|| Arc::new(CaseStatsSource(case.stats.clone())) as Arc<dyn StatsSource>);
-    let ctx = || CallContext {
-        stats: stats.clone(),
-        ..CallContext::default()
-    };
-    tally
-        .call("check-config", plugin.check_config(&config))
-        .await?;
-    match plugin.kind() {
-        PluginKind::Verifier => {
-            let model = case.model.clone().unwrap_or_else(|| "unknown".into());
-            let candidates: Vec<Candidate> = case
+/// A case's inputs as the plugin is called with them, converted once, so that repeated
+/// runs (`arbiter plugin bench`) time the calls alone.
+pub struct CaseCalls {
+    config: PluginConfig,
+    task: Task,
+    candidates: Vec<Candidate>,
+    options: Vec<ModelOption>,
+    answers: Option<Vec<String>>,
+    model: String,
+    stats: Option<Arc<dyn StatsSource>>,
+}
+
+impl CaseCalls {
+    pub fn new(case: &Case) -> CaseCalls {
+        let model = case.model.clone().unwrap_or_else(|| "unknown".into());
+        CaseCalls {
+            config: case.plugin_config(),
+            task: case.build_task(),
+            candidates: case
                 .candidate_texts()
                 .into_iter()
                 .enumerate()
@@ -868,90 +910,157 @@ async fn execute(
                     model: model.clone(),
                     text,
                 })
-                .collect();
-            let mut first_error = None;
-            let mut judged = Vec::new();
-            for c in &candidates {
-                let name = if candidates.len() == 1 {
-                    "verify".to_string()
-                } else {
-                    format!("verify (candidate {})", c.index)
-                };
-                // As in the gateway, one failing candidate loses only its own verdict.
-                let verdict = match tally
-                    .call(name, plugin.verify(&config, &task, c, ctx()))
-                    .await
-                {
-                    Ok(v) => Some(v),
-                    Err(e) => {
-                        first_error.get_or_insert(e);
-                        None
-                    }
-                };
-                result.verdicts.push(verdict.clone());
-                judged.push(Judged {
-                    candidate: c.clone(),
-                    verdict,
-                });
-            }
-            if candidates.len() > 1 {
-                match tally
-                    .call("select", plugin.select(&config, &task, &judged, ctx()))
-                    .await
-                {
-                    Ok(s) => result.selection = Some(s),
-                    Err(e) => {
-                        first_error.get_or_insert(e);
+                .collect(),
+            options: case.options.clone().unwrap_or_else(default_options),
+            answers: case.answers.clone(),
+            model,
+            stats: (!case.stats.is_empty())
+                .then(|| Arc::new(CaseStatsSource(case.stats.clone())) as Arc<dyn StatsSource>),
+        }
+    }
+
+    /// The case's calls, in the order the gateway makes them: `check-config`, then the
+    /// kind's calls. Never fails: the first failure is in [`Execution::error`], and
+    /// every call in [`Execution::calls`].
+    pub async fn run(&self, plugin: &Plugin, options: RunOptions) -> Execution {
+        let mut execution = Execution::default();
+        if let Err(e) = self.execute(plugin, options, &mut execution).await {
+            execution.error.get_or_insert(e);
+        }
+        execution
+    }
+
+    async fn execute(
+        &self,
+        plugin: &Plugin,
+        options: RunOptions,
+        x: &mut Execution,
+    ) -> Result<(), CallFailure> {
+        let config = &self.config;
+        let task = &self.task;
+        let values = options.values;
+        let ctx = || CallContext {
+            stats: self.stats.clone(),
+            ..CallContext::default()
+        };
+        if !options.skip_check_config {
+            x.call(
+                "check-config",
+                "check-config",
+                values,
+                plugin.check_config(config),
+            )
+            .await?;
+        }
+        match plugin.kind() {
+            PluginKind::Verifier => {
+                let candidates = &self.candidates;
+                let mut first_error = None;
+                let mut judged = Vec::new();
+                for c in candidates {
+                    let label = if candidates.len() == 1 {
+                        "verify".to_string()
+                    } else {
+                        format!("verify (candidate {})", c.index)
+                    };
+                    // As in the gateway, one failing candidate loses only its own verdict.
+                    let verdict = match x
+                        .call(
+                            "verify",
+                            label,
+                            values,
+                            plugin.verify(config, task, c, ctx()),
+                        )
+                        .await
+                    {
+                        Ok(v) => Some(v),
+                        Err(e) => {
+                            first_error.get_or_insert(e);
+                            None
+                        }
+                    };
+                    x.result.verdicts.push(verdict.clone());
+                    judged.push(Judged {
+                        candidate: c.clone(),
+                        verdict,
+                    });
+                }
+                if candidates.len() > 1 {
+                    let selected = x
+                        .call(
+                            "select",
+                            "select",
+                            values,
+                            plugin.select(config, task, &judged, ctx()),
+                        )
+                        .await;
+                    match selected {
+                        Ok(s) => x.result.selection = Some(s),
+                        Err(e) => {
+                            first_error.get_or_insert(e);
+                        }
                     }
                 }
+                first_error.map_or(Ok(()), Err)
             }
-            first_error.map_or(Ok(()), Err)
-        }
-        PluginKind::Router => {
-            let options = case.options.clone().unwrap_or_else(default_options);
-            result.route = Some(
-                tally
-                    .call("route", plugin.route(&config, &task, &options, ctx()))
-                    .await?,
-            );
-            Ok(())
-        }
-        PluginKind::Decomposer => {
-            let plan = tally
-                .call("decompose", plugin.decompose(&config, &task, ctx()))
-                .await?;
-            result.plan = Some(plan.clone());
-            let Some(answers) = &case.answers else {
-                return Ok(());
-            };
-            if answers.len() != plan.subtasks.len() {
-                return Err(CallFailure {
-                    call: "compose".into(),
-                    code: "invalid_case".into(),
-                    message: format!(
-                        "{} answers given for {} sub-tasks",
-                        answers.len(),
-                        plan.subtasks.len()
-                    ),
-                });
+            PluginKind::Router => {
+                let route = x
+                    .call(
+                        "route",
+                        "route",
+                        values,
+                        plugin.route(config, task, &self.options, ctx()),
+                    )
+                    .await?;
+                x.result.route = Some(route);
+                Ok(())
             }
-            let results: Vec<Subresult> = plan
-                .subtasks
-                .iter()
-                .zip(answers)
-                .map(|(s, a)| Subresult {
-                    id: s.id.clone(),
-                    answer: a.clone(),
-                    model: case.model.clone().unwrap_or_else(|| "unknown".into()),
-                    score: None,
-                })
-                .collect();
-            result.answer = Some(
-                tally
-                    .call("compose", plugin.compose(&config, &task, &results, ctx()))
-                    .await?,
-            );
-            Ok(())
+            PluginKind::Decomposer => {
+                let plan = x
+                    .call(
+                        "decompose",
+                        "decompose",
+                        values,
+                        plugin.decompose(config, task, ctx()),
+                    )
+                    .await?;
+                x.result.plan = Some(plan.clone());
+                let Some(answers) = &self.answers else {
+                    return Ok(());
+                };
+                if answers.len() != plan.subtasks.len() {
+                    return Err(CallFailure {
+                        call: "compose".into(),
+                        code: "invalid_case".into(),
+                        message: format!(
+                            "{} answers given for {} sub-tasks",
+                            answers.len(),
+                            plan.subtasks.len()
+                        ),
+                    });
+                }
+                let results: Vec<Subresult> = plan
+                    .subtasks
+                    .iter()
+                    .zip(answers)
+                    .map(|(s, a)| Subresult {
+                        id: s.id.clone(),
+                        answer: a.clone(),
+                        model: self.model.clone(),
+                        score: None,
+                    })
+                    .collect();
+                let answer = x
+                    .call(
+                        "compose",
+                        "compose",
+                        values,
+                        plugin.compose(config, task, &results, ctx()),
+                    )
+                    .await?;
+                x.result.answer = Some(answer);
+                Ok(())
+            }
         }
     }
 }

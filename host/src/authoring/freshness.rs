@@ -40,6 +40,28 @@ pub fn record(output: &Path, fingerprint: &str) -> std::io::Result<()> {
     std::fs::write(stamp_path(output), fingerprint)
 }
 
+/// Writes `bytes` to `path` unless it already holds exactly them (keeps mtimes stable);
+/// through a temporary file and a rename, so a concurrent build of the same project
+/// never reads a half-written file.
+pub fn write_if_changed(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if std::fs::read(path).ok().as_deref() == Some(bytes) {
+        return Ok(());
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Where a build writes `output` before renaming it into place, so a failed or
+/// concurrent build never leaves a truncated component where a loader would pick it up.
+pub fn partial_path(output: &Path) -> PathBuf {
+    let name = output.file_name().unwrap_or_default().to_string_lossy();
+    output.with_file_name(format!(".{name}.partial-{}", std::process::id()))
+}
+
 /// Every file under `dir` (recursively) with one of `extensions`, sorted, skipping
 /// build output and dependency folders.
 pub fn sources(dir: &Path, extensions: &[&str]) -> std::io::Result<Vec<PathBuf>> {

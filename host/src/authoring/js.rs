@@ -32,19 +32,18 @@
 //! componentize-js has no incremental mode and a build takes 10-30 s, so the inputs are
 //! fingerprinted (`freshness`) and an unchanged project is not rebuilt.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::build::{BuildError, BuildOptions, Language};
-use super::snapshot::{self, WarmUp};
-use super::{freshness, wit};
+use super::build::{BuildError, BuildOptions, Builder, Built, Language};
+use super::manifest::{self, invalid};
+use super::{freshness, snapshot, wit};
 
-/// The manifest every non-cargo plugin project carries (`docs/plugin-manifest.md`).
-pub const MANIFEST: &str = "arbiter.toml";
+pub use super::manifest::MANIFEST;
 
 /// The componentize-js series the SDK's export glue is written against (how results,
 /// errors and records cross the bindings).
@@ -209,11 +208,6 @@ const SOURCE_EXTENSIONS: &[&str] = &[
     ".js", ".mjs", ".cjs", ".ts", ".mts", ".cts", ".json", ".toml",
 ];
 
-#[derive(Debug, Deserialize)]
-struct ManifestFile {
-    plugin: Option<toml::Value>,
-}
-
 /// The `[plugin]` table of a JavaScript/TypeScript project's `arbiter.toml`.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -232,42 +226,16 @@ pub struct JsManifest {
     pub capabilities: Vec<String>,
 }
 
-/// The `language` values of JS/TS manifests.
-fn language_of(value: &str) -> Option<Language> {
-    match value.to_ascii_lowercase().as_str() {
-        "js" | "javascript" => Some(Language::JavaScript),
-        "ts" | "typescript" => Some(Language::TypeScript),
-        _ => None,
-    }
-}
-
 impl JsManifest {
     pub fn language(&self) -> Result<Language, String> {
-        language_of(&self.language)
+        Language::from_manifest(&self.language)
+            .filter(|l| matches!(l, Language::JavaScript | Language::TypeScript))
             .ok_or_else(|| format!("language = \"{}\" is not js or ts", self.language))
     }
 
-    /// The WIT world the manifest asks for: the kind's plain world, or its capability
-    /// variant (`model-verifier`, `stats-router`, `model-decomposer`).
+    /// The WIT world the manifest asks for (`manifest::world`).
     pub fn world(&self) -> Result<&'static str, String> {
-        let (plain, capability, wide) = match self.kind.as_str() {
-            "verifier" => ("verifier", "model", "model-verifier"),
-            "router" => ("router", "stats", "stats-router"),
-            "decomposer" => ("decomposer", "model", "model-decomposer"),
-            other => {
-                return Err(format!(
-                    "kind = \"{other}\" is not a plugin kind (verifier, router, decomposer)"
-                ))
-            }
-        };
-        match self.capabilities.as_slice() {
-            [] => Ok(plain),
-            [c] if c == capability => Ok(wide),
-            _ => Err(format!(
-                "capabilities = {:?}: a {} may use only [\"{capability}\"]",
-                self.capabilities, self.kind
-            )),
-        }
+        manifest::world(&self.kind, &self.capabilities)
     }
 
     /// (module path, export name) of `entry`; the export defaults to `default`.
@@ -310,17 +278,7 @@ impl JsManifest {
     }
 
     fn validate(&self) -> Result<(), String> {
-        let name_ok = !self.name.is_empty()
-            && self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-        if !name_ok {
-            return Err(format!(
-                "name = \"{}\": use lowercase letters, digits, `-` and `_` (it names the .wasm file)",
-                self.name
-            ));
-        }
+        manifest::check_name(&self.name)?;
         self.language()?;
         self.world()?;
         self.entry_parts()?;
@@ -328,41 +286,9 @@ impl JsManifest {
     }
 }
 
-fn invalid(dir: &Path, message: impl Into<String>) -> BuildError {
-    BuildError::InvalidManifest {
-        path: dir.join(MANIFEST),
-        message: message.into(),
-    }
-}
-
-/// The language of `dir` when it holds an `arbiter.toml` whose `[plugin]` table says
-/// `language = "js"` or `"ts"`; `None` for other projects. A manifest that is not TOML
-/// at all is an error here, since no builder could use it.
-pub(super) fn detect(dir: &Path) -> Result<Option<Language>, BuildError> {
-    let path = dir.join(MANIFEST);
-    if !path.is_file() {
-        return Ok(None);
-    }
-    let text = std::fs::read_to_string(&path)?;
-    let file: ManifestFile = toml::from_str(&text).map_err(|e| invalid(dir, e.to_string()))?;
-    Ok(file
-        .plugin
-        .as_ref()
-        .and_then(|p| p.get("language"))
-        .and_then(|l| l.as_str())
-        .and_then(language_of))
-}
-
 /// Reads and validates a JavaScript/TypeScript project's manifest.
 pub fn read_manifest(dir: &Path) -> Result<JsManifest, BuildError> {
-    let text = std::fs::read_to_string(dir.join(MANIFEST))?;
-    let file: ManifestFile = toml::from_str(&text).map_err(|e| invalid(dir, e.to_string()))?;
-    let table = file
-        .plugin
-        .ok_or_else(|| invalid(dir, "missing the [plugin] table"))?;
-    let manifest: JsManifest = table
-        .try_into()
-        .map_err(|e: toml::de::Error| invalid(dir, format!("[plugin]: {e}")))?;
+    let manifest: JsManifest = manifest::read(dir)?;
     manifest.validate().map_err(|m| invalid(dir, m))?;
     Ok(manifest)
 }
@@ -408,22 +334,11 @@ pub fn entry_module(manifest: &JsManifest, entry: &Path) -> Result<String, Strin
     ))
 }
 
-/// Writes `text` to `path` unless it already holds exactly that (keeps mtimes stable).
-fn write_if_changed(path: &Path, text: &str) -> std::io::Result<()> {
-    if std::fs::read_to_string(path).ok().as_deref() == Some(text) {
-        return Ok(());
-    }
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::write(path, text)
-}
-
 /// Writes the SDK to `<project>/node_modules/@arbiter/sdk`; returns that folder.
 pub fn materialize_sdk(project: &Path) -> std::io::Result<PathBuf> {
     let dir = project.join("node_modules").join("@arbiter").join("sdk");
     for (name, text) in SDK_FILES {
-        write_if_changed(&dir.join(name), text)?;
+        freshness::write_if_changed(&dir.join(name), text.as_bytes())?;
     }
     Ok(dir)
 }
@@ -701,46 +616,105 @@ fn refused_import(name: &str) -> bool {
     }
 }
 
-pub(super) fn build_js(
-    dir: &Path,
-    options: &BuildOptions,
-) -> Result<(Vec<PathBuf>, bool, Option<WarmUp>), BuildError> {
-    build_with(dir, options, OsStr::new("node"))
+/// The JavaScript/TypeScript builder; `node` is the Node.js program.
+#[derive(Debug, Clone)]
+pub struct Js {
+    pub node: OsString,
 }
 
-fn build_with(
-    dir: &Path,
-    options: &BuildOptions,
-    node: &OsStr,
-) -> Result<(Vec<PathBuf>, bool, Option<WarmUp>), BuildError> {
-    let manifest = read_manifest(dir)?;
-    let language = manifest.language().map_err(|m| invalid(dir, m))?;
-    let typescript = language == Language::TypeScript;
-    let world = manifest.world().map_err(|m| invalid(dir, m))?;
-    let (entry_path, _) = manifest.entry_parts().map_err(|m| invalid(dir, m))?;
-    let entry = dir.join(entry_path);
-    if !entry.is_file() {
-        return Err(invalid(
-            dir,
-            format!(
-                "entry = \"{}\": {} does not exist",
-                manifest.entry,
-                entry.display()
-            ),
-        ));
+impl Default for Js {
+    fn default() -> Js {
+        Js {
+            node: "node".into(),
+        }
     }
-    let node_version = check_node(node)?;
-    let configured = std::env::var_os("ARBITER_JS_TOOLS").map(PathBuf::from);
-    let (tools, tool_versions) = find_tools(dir, typescript, options.verbose, configured)?;
+}
 
-    let target = options
-        .target_dir
-        .clone()
-        .unwrap_or_else(|| dir.join("target"));
+/// A JS/TS project's manifest with its entry module found.
+#[derive(Debug, Clone)]
+pub struct JsProject {
+    pub manifest: JsManifest,
+    /// The entry module's path.
+    pub entry: PathBuf,
+}
+
+/// The Node.js side of a build: Node's version, the folder with the npm build tools and
+/// their versions.
+#[derive(Debug, Clone)]
+pub struct NodeTools {
+    node_version: String,
+    tools: PathBuf,
+    tool_versions: String,
+}
+
+impl Builder for Js {
+    type Manifest = JsProject;
+    type Toolchain = NodeTools;
+
+    fn read_manifest(&self, dir: &Path) -> Result<JsProject, BuildError> {
+        let manifest = read_manifest(dir)?;
+        let (entry_path, _) = manifest.entry_parts().map_err(|m| invalid(dir, m))?;
+        let entry = dir.join(entry_path);
+        if !entry.is_file() {
+            return Err(invalid(
+                dir,
+                format!(
+                    "entry = \"{}\": {} does not exist",
+                    manifest.entry,
+                    entry.display()
+                ),
+            ));
+        }
+        Ok(JsProject { manifest, entry })
+    }
+
+    fn toolchain_check(
+        &self,
+        dir: &Path,
+        project: &JsProject,
+        options: &BuildOptions,
+    ) -> Result<NodeTools, BuildError> {
+        let language = project.manifest.language().map_err(|m| invalid(dir, m))?;
+        let node_version = check_node(&self.node)?;
+        let configured = std::env::var_os("ARBITER_JS_TOOLS").map(PathBuf::from);
+        let typescript = language == Language::TypeScript;
+        let (tools, tool_versions) = find_tools(dir, typescript, options.verbose, configured)?;
+        Ok(NodeTools {
+            node_version,
+            tools,
+            tool_versions,
+        })
+    }
+
+    fn build(
+        &self,
+        dir: &Path,
+        project: &JsProject,
+        tools: NodeTools,
+        options: &BuildOptions,
+    ) -> Result<Built, BuildError> {
+        build_js(&self.node, dir, project, tools, options)
+    }
+}
+
+fn build_js(
+    node: &OsStr,
+    dir: &Path,
+    JsProject { manifest, entry }: &JsProject,
+    NodeTools {
+        node_version,
+        tools,
+        tool_versions,
+    }: NodeTools,
+    options: &BuildOptions,
+) -> Result<Built, BuildError> {
+    let typescript = manifest.language().map_err(|m| invalid(dir, m))? == Language::TypeScript;
+    let world = manifest.world().map_err(|m| invalid(dir, m))?;
+    let target = options.target(dir);
     let output = target.join(format!("{}.wasm", manifest.name));
     // Per-project work folder: a shared target dir may hold several JS plugins.
     let work = target.join("js-build").join(&manifest.name);
-    let main = entry_module(&manifest, &entry).map_err(|m| invalid(dir, m))?;
+    let main = entry_module(manifest, entry).map_err(|m| invalid(dir, m))?;
 
     let mut sources = freshness::sources(dir, SOURCE_EXTENSIONS)?;
     let warm_up_marker = snapshot::fingerprint_inputs(dir, !options.no_warm_up, &mut sources);
@@ -753,32 +727,24 @@ fn build_with(
         wit::latest(),
     ];
     extra.extend(SDK_FILES.iter().flat_map(|(n, t)| [*n, *t]));
-    extra.extend(
-        wit::VERSIONS
-            .iter()
-            .flat_map(|(_, files)| files.iter().map(|(_, t)| *t)),
-    );
+    extra.extend(wit::texts());
     extra.push(warm_up_marker);
     let fingerprint = freshness::fingerprint(&sources, &extra)?;
     if freshness::is_fresh(&output, &fingerprint) {
-        return Ok((vec![output], false, None));
+        return Ok(Built::one(output, false, None));
     }
 
     install_project_dependencies(dir, options.verbose)?;
     let sdk = materialize_sdk(dir)?;
     let wit_dir = wit::materialize(&work.join("wit"), wit::latest())?;
     let main_path = work.join("arbiter-main.js");
-    write_if_changed(&main_path, &main)?;
+    freshness::write_if_changed(&main_path, main.as_bytes())?;
     let driver = work.join("build.mjs");
-    write_if_changed(&driver, BUILD_DRIVER)?;
+    freshness::write_if_changed(&driver, BUILD_DRIVER.as_bytes())?;
 
     // Build next to the output and rename, so a failed or concurrent build never leaves
     // a truncated component where a loader would pick it up.
-    let partial = target.join(format!(
-        ".{}.wasm.partial-{}",
-        manifest.name,
-        std::process::id()
-    ));
+    let partial = freshness::partial_path(&output);
     let request = serde_json::json!({
         "tools": tools,
         "project": dir,
@@ -803,25 +769,12 @@ fn build_with(
         .arg(&request_path)
         .current_dir(&work)
         .stdin(Stdio::null())
-        .stdout(if options.verbose {
-            Stdio::inherit()
-        } else {
-            Stdio::piped()
-        })
-        .stderr(if options.verbose {
-            Stdio::inherit()
-        } else {
-            Stdio::piped()
-        })
+        .stdout(options.tool_output())
+        .stderr(options.tool_output())
         .output()?;
     if !out.status.success() {
         let _ = std::fs::remove_file(&partial);
-        let mut text = String::from_utf8_lossy(&out.stderr).into_owned();
-        text.push_str(&String::from_utf8_lossy(&out.stdout));
-        return Err(BuildError::Failed {
-            status: out.status.to_string(),
-            output: text.trim().to_string(),
-        });
+        return Err(BuildError::tool_failed(&out));
     }
     let bytes = std::fs::read(&partial)?;
     let imports = component_imports(&bytes).map_err(|e| BuildError::Failed {
@@ -846,7 +799,7 @@ fn build_with(
     let warm_up = snapshot::apply(dir, &partial, !options.no_warm_up);
     std::fs::rename(&partial, &output)?;
     freshness::record(&output, &fingerprint)?;
-    Ok((vec![output], true, Some(warm_up)))
+    Ok(Built::one(output, true, Some(warm_up)))
 }
 
 #[cfg(test)]
@@ -905,21 +858,9 @@ mod tests {
     }
 
     #[test]
-    fn manifests_are_detected_and_checked() {
+    fn manifests_are_checked() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(detect(dir.path()).unwrap(), None);
         let write = |text: &str| std::fs::write(dir.path().join(MANIFEST), text).unwrap();
-        write("[plugin]\nlanguage = \"python\"\n");
-        assert_eq!(detect(dir.path()).unwrap(), None);
-        write("[plugin]\nlanguage = \"JS\"\n");
-        assert_eq!(detect(dir.path()).unwrap(), Some(Language::JavaScript));
-        write("[plugin]\nlanguage = \"ts\"\n");
-        assert_eq!(detect(dir.path()).unwrap(), Some(Language::TypeScript));
-        write("not = [toml");
-        assert!(matches!(
-            detect(dir.path()),
-            Err(BuildError::InvalidManifest { .. })
-        ));
         write("[plugin]\nname = \"x\"\nlanguage = \"ts\"\nkind = \"verifier\"\nentry = \"a.ts\"\nbogus = 1\n");
         let err = read_manifest(dir.path()).unwrap_err().to_string();
         assert!(err.contains("bogus"), "{err}");
@@ -995,12 +936,10 @@ mod tests {
         )
         .unwrap();
         std::fs::write(dir.path().join("index.ts"), "export {};\n").unwrap();
-        let err = build_with(
-            dir.path(),
-            &BuildOptions::default(),
-            OsStr::new("node-that-does-not-exist"),
-        )
-        .unwrap_err();
+        let js = Js {
+            node: "node-that-does-not-exist".into(),
+        };
+        let err = super::super::build::run(&js, dir.path(), &BuildOptions::default()).unwrap_err();
         match &err {
             BuildError::MissingToolchain { install, .. } => assert_eq!(install, NODE_INSTALL_HINT),
             other => panic!("{other:?}"),

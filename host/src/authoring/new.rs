@@ -15,65 +15,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::build::Language;
 use super::wit;
 use crate::runtime::types::PluginKind;
-
-/// Languages `new` knows about (whether or not their templates are in this build).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TemplateLanguage {
-    Rust,
-    Python,
-    Js,
-    Ts,
-    C,
-}
-
-impl TemplateLanguage {
-    pub const ALL: [TemplateLanguage; 5] = [
-        TemplateLanguage::Rust,
-        TemplateLanguage::Python,
-        TemplateLanguage::Js,
-        TemplateLanguage::Ts,
-        TemplateLanguage::C,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TemplateLanguage::Rust => "rust",
-            TemplateLanguage::Python => "python",
-            TemplateLanguage::Js => "js",
-            TemplateLanguage::Ts => "ts",
-            TemplateLanguage::C => "c",
-        }
-    }
-
-    fn title(self) -> &'static str {
-        match self {
-            TemplateLanguage::Rust => "Rust",
-            TemplateLanguage::Python => "Python",
-            TemplateLanguage::Js => "JavaScript",
-            TemplateLanguage::Ts => "TypeScript",
-            TemplateLanguage::C => "C",
-        }
-    }
-}
-
-impl std::fmt::Display for TemplateLanguage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for TemplateLanguage {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        TemplateLanguage::ALL
-            .into_iter()
-            .find(|l| l.as_str() == s)
-            .ok_or_else(|| format!("unknown language `{s}` (rust, python, js, ts, c)"))
-    }
-}
 
 /// One file of a template: its path in the generated project and its text.
 #[derive(Debug, Clone, Copy)]
@@ -95,13 +39,13 @@ macro_rules! embed {
     (@dest $file:literal, $dest:literal) => { $dest };
 }
 
+use Language::Rust;
 use PluginKind::{Decomposer, Router, Verifier};
-use TemplateLanguage::Rust;
 
 /// The templates in this build: (language, kind, files). Placeholders `{{name}}`,
 /// `{{crate_name}}`, `{{kind}}`, `{{contract_version}}` and `{{arbiter_version}}` are
 /// filled in; any other `{{...}}` is left as written.
-pub const TEMPLATES: &[(TemplateLanguage, PluginKind, &[TemplateFile])] = &[
+pub const TEMPLATES: &[(Language, PluginKind, &[TemplateFile])] = &[
     (
         Rust,
         Verifier,
@@ -118,91 +62,91 @@ pub const TEMPLATES: &[(TemplateLanguage, PluginKind, &[TemplateFile])] = &[
         embed!("rust/templates/decomposer": "Cargo.toml", "src/lib.rs", "README.md"),
     ),
     (
-        TemplateLanguage::Python,
+        Language::Python,
         Verifier,
         embed!("python/templates/verifier": "arbiter.toml", "plugin.py", "README.md"),
     ),
     (
-        TemplateLanguage::Python,
+        Language::Python,
         Router,
         embed!("python/templates/router": "arbiter.toml", "plugin.py", "README.md"),
     ),
     (
-        TemplateLanguage::Python,
+        Language::Python,
         Decomposer,
         embed!("python/templates/decomposer": "arbiter.toml", "plugin.py", "README.md"),
     ),
     (
-        TemplateLanguage::C,
+        Language::C,
         Verifier,
         embed!("c/templates/verifier": "arbiter.toml", "src/plugin.c", "README.md"),
     ),
     (
-        TemplateLanguage::C,
+        Language::C,
         Router,
         embed!("c/templates/router": "arbiter.toml", "src/plugin.c", "README.md"),
     ),
     (
-        TemplateLanguage::C,
+        Language::C,
         Decomposer,
         embed!("c/templates/decomposer": "arbiter.toml", "src/plugin.c", "README.md"),
     ),
     // JavaScript and TypeScript share the JS SDK's folder: `sdk/js/templates/{js,ts}/`.
     (
-        TemplateLanguage::Js,
+        Language::JavaScript,
         Verifier,
         embed!("js/templates/js/verifier": "arbiter.toml", "src/index.js", "README.md"),
     ),
     (
-        TemplateLanguage::Js,
+        Language::JavaScript,
         Router,
         embed!("js/templates/js/router": "arbiter.toml", "src/index.js", "README.md"),
     ),
     (
-        TemplateLanguage::Js,
+        Language::JavaScript,
         Decomposer,
         embed!("js/templates/js/decomposer": "arbiter.toml", "src/index.js", "README.md"),
     ),
     (
-        TemplateLanguage::Ts,
+        Language::TypeScript,
         Verifier,
         embed!("js/templates/ts/verifier": "arbiter.toml", "src/index.ts", "README.md"),
     ),
     (
-        TemplateLanguage::Ts,
+        Language::TypeScript,
         Router,
         embed!("js/templates/ts/router": "arbiter.toml", "src/index.ts", "README.md"),
     ),
     (
-        TemplateLanguage::Ts,
+        Language::TypeScript,
         Decomposer,
         embed!("js/templates/ts/decomposer": "arbiter.toml", "src/index.ts", "README.md"),
     ),
 ];
 
 /// Files every project of a language gets, whatever its kind (placeholders filled in).
-pub const COMMON: &[(TemplateLanguage, &[TemplateFile])] = &[
+pub const COMMON: &[(Language, &[TemplateFile])] = &[
     (
         Rust,
         embed!("rust/templates/common": "gitignore" => ".gitignore", "Cargo.lock"),
     ),
     // Python projects need nothing else: `arbiter plugin build` carries the SDK and the WIT.
     (
-        TemplateLanguage::Python,
+        Language::Python,
         embed!("python/templates/common": "gitignore" => ".gitignore"),
     ),
     // C projects need nothing else: `arbiter plugin build` carries the C SDK and the WIT.
     (
-        TemplateLanguage::C,
+        Language::C,
         embed!("c/templates/common": "gitignore" => ".gitignore"),
     ),
     // The JS SDK and the build tools come with `arbiter plugin build`, not the project.
     (
-        TemplateLanguage::Js,
+        Language::JavaScript,
         embed!("js/templates/js/common": "gitignore" => ".gitignore", "package.json"),
     ),
     (
-        TemplateLanguage::Ts,
+        Language::TypeScript,
         embed!("js/templates/ts/common": "gitignore" => ".gitignore", "package.json", "tsconfig.json"),
     ),
 ];
@@ -264,14 +208,20 @@ pub enum NewError {
 #[derive(Debug, Clone, Serialize)]
 pub struct NewProject {
     pub dir: PathBuf,
-    pub language: TemplateLanguage,
+    /// Reported as `plugin new --lang` takes it (`ts`).
+    #[serde(serialize_with = "short_name")]
+    pub language: Language,
     pub kind: PluginKind,
     /// Files written, relative to `dir`.
     pub files: Vec<PathBuf>,
 }
 
+fn short_name<S: serde::Serializer>(language: &Language, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(language.short())
+}
+
 /// The languages with templates of `kind` in this build.
-pub fn available(kind: PluginKind) -> Vec<TemplateLanguage> {
+pub fn available(kind: PluginKind) -> Vec<Language> {
     TEMPLATES
         .iter()
         .filter(|(_, k, _)| *k == kind)
@@ -429,7 +379,7 @@ fn vendored_sdk_manifest() -> Result<String, NewError> {
 }
 
 /// Files a project gets because of its language rather than its template.
-fn language_files(language: TemplateLanguage) -> Result<Vec<(String, String)>, NewError> {
+fn language_files(language: Language) -> Result<Vec<(String, String)>, NewError> {
     let mut files = Vec::new();
     if language == Rust {
         files.push((
@@ -455,7 +405,7 @@ fn language_files(language: TemplateLanguage) -> Result<Vec<(String, String)>, N
 
 /// Every file of a new project, as (relative path, contents).
 pub fn project_files(
-    language: TemplateLanguage,
+    language: Language,
     kind: PluginKind,
     name: &str,
 ) -> Result<Vec<(String, String)>, NewError> {
@@ -473,7 +423,7 @@ pub fn project_files(
             } else {
                 available
                     .iter()
-                    .map(|l| l.as_str())
+                    .map(|l| l.short())
                     .collect::<Vec<_>>()
                     .join(", ")
             },
@@ -495,7 +445,7 @@ pub fn project_files(
 
 /// Creates the project `parent/name`. The folder must not exist or be empty.
 pub fn create(
-    language: TemplateLanguage,
+    language: Language,
     kind: PluginKind,
     name: &str,
     parent: &Path,
@@ -571,9 +521,10 @@ mod tests {
     #[test]
     fn every_template_file_is_embedded() {
         for (language, kind, files) in TEMPLATES {
+            let short = language.short();
             let sdk = match language {
-                TemplateLanguage::Js | TemplateLanguage::Ts => format!("js/templates/{language}"),
-                _ => format!("{language}/templates"),
+                Language::JavaScript | Language::TypeScript => format!("js/templates/{short}"),
+                _ => format!("{short}/templates"),
             };
             let dir = repo().join(format!("sdk/{sdk}/{kind}"));
             let mut embedded: Vec<&str> = files.iter().map(|f| f.path).collect();
@@ -668,7 +619,7 @@ mod tests {
     #[test]
     fn missing_languages_say_so() {
         // Languages whose templates are not in this build fail clearly, never with a stub.
-        for language in TemplateLanguage::ALL {
+        for language in Language::ALL {
             for kind in PluginKind::ALL {
                 let r = project_files(language, kind, "x");
                 if available(kind).contains(&language) {

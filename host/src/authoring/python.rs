@@ -15,18 +15,17 @@
 //! capabilities = []               # ["model"] (verifier, decomposer) or ["stats"] (router)
 //! ```
 
-use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
+use std::ffi::{OsStr, OsString};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde::Deserialize;
 
-use super::build::{BuildError, BuildOptions};
-use super::snapshot::{self, WarmUp};
-use super::{freshness, wit};
+use super::build::{BuildError, BuildOptions, Builder, Built};
+use super::manifest::{self, invalid};
+use super::{freshness, snapshot, wit};
 
-/// The manifest every non-cargo plugin project carries.
-pub const MANIFEST: &str = "arbiter.toml";
+pub use super::manifest::MANIFEST;
 
 /// The componentize-py release the SDK's export glue is written against.
 pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
@@ -76,11 +75,6 @@ pub const SDK_FILES: &[(&str, &str)] = &[
 /// world name (componentize-py generates a module per world).
 const APP_MODULE: &str = "arbiter_main";
 
-#[derive(Debug, Deserialize)]
-struct ManifestFile {
-    plugin: Option<toml::Value>,
-}
-
 /// The `[plugin]` table of a Python project's `arbiter.toml`.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -98,27 +92,9 @@ pub struct PythonManifest {
 }
 
 impl PythonManifest {
-    /// The WIT world the manifest asks for: the kind's plain world, or its capability
-    /// variant (`model-verifier`, `stats-router`, `model-decomposer`).
+    /// The WIT world the manifest asks for (`manifest::world`).
     pub fn world(&self) -> Result<&'static str, String> {
-        let (plain, capability, wide) = match self.kind.as_str() {
-            "verifier" => ("verifier", "model", "model-verifier"),
-            "router" => ("router", "stats", "stats-router"),
-            "decomposer" => ("decomposer", "model", "model-decomposer"),
-            other => {
-                return Err(format!(
-                    "kind = \"{other}\" is not a plugin kind (verifier, router, decomposer)"
-                ))
-            }
-        };
-        match self.capabilities.as_slice() {
-            [] => Ok(plain),
-            [c] if c == capability => Ok(wide),
-            _ => Err(format!(
-                "capabilities = {:?}: a {} may use only [\"{capability}\"]",
-                self.capabilities, self.kind
-            )),
-        }
+        manifest::world(&self.kind, &self.capabilities)
     }
 
     /// (module, class) of `entry`.
@@ -147,58 +123,16 @@ impl PythonManifest {
     }
 
     fn validate(&self) -> Result<(), String> {
-        let name_ok = !self.name.is_empty()
-            && self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-        if !name_ok {
-            return Err(format!(
-                "name = \"{}\": use lowercase letters, digits, `-` and `_` (it names the .wasm file)",
-                self.name
-            ));
-        }
+        manifest::check_name(&self.name)?;
         self.world()?;
         self.entry_parts()?;
         Ok(())
     }
 }
 
-fn invalid(dir: &Path, message: impl Into<String>) -> BuildError {
-    BuildError::InvalidManifest {
-        path: dir.join(MANIFEST),
-        message: message.into(),
-    }
-}
-
-/// True when `dir` holds an `arbiter.toml` whose `[plugin]` table says
-/// `language = "python"`. Manifests of other languages are left to their builders; a
-/// manifest that is not TOML at all is an error here, since no builder could use it.
-pub(super) fn detect(dir: &Path) -> Result<bool, BuildError> {
-    let path = dir.join(MANIFEST);
-    if !path.is_file() {
-        return Ok(false);
-    }
-    let text = std::fs::read_to_string(&path)?;
-    let file: ManifestFile = toml::from_str(&text).map_err(|e| invalid(dir, e.to_string()))?;
-    Ok(file
-        .plugin
-        .as_ref()
-        .and_then(|p| p.get("language"))
-        .and_then(|l| l.as_str())
-        .is_some_and(|l| l.eq_ignore_ascii_case("python")))
-}
-
 /// Reads and validates a Python project's manifest.
 pub fn read_manifest(dir: &Path) -> Result<PythonManifest, BuildError> {
-    let text = std::fs::read_to_string(dir.join(MANIFEST))?;
-    let file: ManifestFile = toml::from_str(&text).map_err(|e| invalid(dir, e.to_string()))?;
-    let table = file
-        .plugin
-        .ok_or_else(|| invalid(dir, "missing the [plugin] table"))?;
-    let manifest: PythonManifest = table
-        .try_into()
-        .map_err(|e: toml::de::Error| invalid(dir, format!("[plugin]: {e}")))?;
+    let manifest: PythonManifest = manifest::read(dir)?;
     manifest.validate().map_err(|m| invalid(dir, m))?;
     Ok(manifest)
 }
@@ -234,17 +168,6 @@ fn check_tool(program: &OsStr) -> Result<String, BuildError> {
     Ok(version)
 }
 
-/// Writes `text` to `path` unless it already holds exactly that (keeps mtimes stable).
-fn write_if_changed(path: &Path, text: &str) -> std::io::Result<()> {
-    if std::fs::read_to_string(path).ok().as_deref() == Some(text) {
-        return Ok(());
-    }
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::write(path, text)
-}
-
 /// The app module: binds the plugin class to the name componentize-py exports. The
 /// imports run when componentize-py pre-initialises the interpreter, so the plugin, the
 /// SDK and their imports are in the snapshot rather than paid for on every call. The
@@ -271,107 +194,108 @@ fn app_module(manifest: &PythonManifest) -> Result<String, String> {
     ))
 }
 
-pub(super) fn build_python(
-    dir: &Path,
-    options: &BuildOptions,
-) -> Result<(Vec<PathBuf>, bool, Option<WarmUp>), BuildError> {
-    build_with(dir, options, OsStr::new("componentize-py"))
+/// The Python builder; `program` is componentize-py.
+#[derive(Debug, Clone)]
+pub struct Python {
+    pub program: OsString,
 }
 
-fn build_with(
-    dir: &Path,
-    options: &BuildOptions,
-    program: &OsStr,
-) -> Result<(Vec<PathBuf>, bool, Option<WarmUp>), BuildError> {
-    let manifest = read_manifest(dir)?;
-    let world = manifest.world().map_err(|m| invalid(dir, m))?;
-    let tool_version = check_tool(program)?;
-
-    let target = options
-        .target_dir
-        .clone()
-        .unwrap_or_else(|| dir.join("target"));
-    let output = target.join(format!("{}.wasm", manifest.name));
-    // Per-project work folder: a shared target dir may hold several Python plugins.
-    let work = target.join("python-build").join(&manifest.name);
-    let wit_dir = wit::materialize(&work.join("wit"), wit::latest())?;
-    let sdk_dir = work.join("sdk");
-    for (name, text) in SDK_FILES {
-        write_if_changed(&sdk_dir.join(name), text)?;
+impl Default for Python {
+    fn default() -> Python {
+        Python {
+            program: "componentize-py".into(),
+        }
     }
-    let app_dir = work.join("app");
-    let app = app_module(&manifest).map_err(|m| invalid(dir, m))?;
-    write_if_changed(&app_dir.join(format!("{APP_MODULE}.py")), &app)?;
+}
 
-    let mut sources = freshness::sources(dir, &[".py", ".toml"])?;
-    let warm_up_marker = snapshot::fingerprint_inputs(dir, !options.no_warm_up, &mut sources);
-    let mut extra: Vec<&str> = vec![&tool_version, world, &app, wit::latest()];
-    extra.extend(SDK_FILES.iter().flat_map(|(n, t)| [*n, *t]));
-    let wit_texts: Vec<&str> = wit::VERSIONS
-        .iter()
-        .flat_map(|(_, files)| files.iter().map(|(_, t)| *t))
-        .collect();
-    extra.extend(wit_texts);
-    extra.push(warm_up_marker);
-    let fingerprint = freshness::fingerprint(&sources, &extra)?;
-    if freshness::is_fresh(&output, &fingerprint) {
-        return Ok((vec![output], false, None));
+impl Builder for Python {
+    type Manifest = PythonManifest;
+    /// componentize-py's version line.
+    type Toolchain = String;
+
+    fn read_manifest(&self, dir: &Path) -> Result<PythonManifest, BuildError> {
+        read_manifest(dir)
     }
 
-    // Build next to the output and rename, so a failed or concurrent build never leaves
-    // a truncated component where a loader would pick it up.
-    let partial = target.join(format!(
-        ".{}.wasm.partial-{}",
-        manifest.name,
-        std::process::id()
-    ));
-    let mut cmd = Command::new(program);
-    cmd.current_dir(dir)
-        .arg("-d")
-        .arg(&wit_dir)
-        .args(["-w", world]);
-    if !options.verbose {
-        cmd.arg("-q");
+    fn toolchain_check(
+        &self,
+        _: &Path,
+        _: &PythonManifest,
+        _: &BuildOptions,
+    ) -> Result<String, BuildError> {
+        check_tool(&self.program)
     }
-    cmd.args(["componentize", APP_MODULE])
-        // The SDK comes before the project so a stray local copy cannot shadow it.
-        .arg("-p")
-        .arg(&app_dir)
-        .arg("-p")
-        .arg(&sdk_dir)
-        .arg("-p")
-        .arg(dir)
-        .arg("-o")
-        .arg(&partial)
-        // componentize-py is a Rust program: with backtraces on (as in a developer's
-        // shell) its errors bury the plugin's Python traceback under 60 lines of frames.
-        .env("RUST_BACKTRACE", "0")
-        .env("RUST_LIB_BACKTRACE", "0")
-        .stdin(Stdio::null())
-        .stdout(if options.verbose {
-            Stdio::inherit()
-        } else {
-            Stdio::piped()
-        })
-        .stderr(if options.verbose {
-            Stdio::inherit()
-        } else {
-            Stdio::piped()
-        });
-    let out = cmd.output()?;
-    if !out.status.success() {
-        let _ = std::fs::remove_file(&partial);
-        let mut text = String::from_utf8_lossy(&out.stderr).into_owned();
-        text.push_str(&String::from_utf8_lossy(&out.stdout));
-        return Err(BuildError::Failed {
-            status: out.status.to_string(),
-            output: text.trim().to_string(),
-        });
+
+    fn build(
+        &self,
+        dir: &Path,
+        manifest: &PythonManifest,
+        tool_version: String,
+        options: &BuildOptions,
+    ) -> Result<Built, BuildError> {
+        let world = manifest.world().map_err(|m| invalid(dir, m))?;
+        let target = options.target(dir);
+        let output = target.join(format!("{}.wasm", manifest.name));
+        // Per-project work folder: a shared target dir may hold several Python plugins.
+        let work = target.join("python-build").join(&manifest.name);
+        let wit_dir = wit::materialize(&work.join("wit"), wit::latest())?;
+        let sdk_dir = work.join("sdk");
+        for (name, text) in SDK_FILES {
+            freshness::write_if_changed(&sdk_dir.join(name), text.as_bytes())?;
+        }
+        let app_dir = work.join("app");
+        let app = app_module(manifest).map_err(|m| invalid(dir, m))?;
+        freshness::write_if_changed(&app_dir.join(format!("{APP_MODULE}.py")), app.as_bytes())?;
+
+        let mut sources = freshness::sources(dir, &[".py", ".toml"])?;
+        let warm_up_marker = snapshot::fingerprint_inputs(dir, !options.no_warm_up, &mut sources);
+        let mut extra: Vec<&str> = vec![&tool_version, world, &app, wit::latest()];
+        extra.extend(SDK_FILES.iter().flat_map(|(n, t)| [*n, *t]));
+        extra.extend(wit::texts());
+        extra.push(warm_up_marker);
+        let fingerprint = freshness::fingerprint(&sources, &extra)?;
+        if freshness::is_fresh(&output, &fingerprint) {
+            return Ok(Built::one(output, false, None));
+        }
+
+        // Build next to the output and rename, so a failed or concurrent build never
+        // leaves a truncated component where a loader would pick it up.
+        let partial = freshness::partial_path(&output);
+        let mut cmd = Command::new(&self.program);
+        cmd.current_dir(dir)
+            .arg("-d")
+            .arg(&wit_dir)
+            .args(["-w", world]);
+        if !options.verbose {
+            cmd.arg("-q");
+        }
+        cmd.args(["componentize", APP_MODULE])
+            // The SDK comes before the project so a stray local copy cannot shadow it.
+            .arg("-p")
+            .arg(&app_dir)
+            .arg("-p")
+            .arg(&sdk_dir)
+            .arg("-p")
+            .arg(dir)
+            .arg("-o")
+            .arg(&partial)
+            // componentize-py is a Rust program: with backtraces on (as in a developer's
+            // shell) its errors bury the plugin's Python traceback under 60 lines of frames.
+            .env("RUST_BACKTRACE", "0")
+            .env("RUST_LIB_BACKTRACE", "0")
+            .stdin(Stdio::null())
+            .stdout(options.tool_output())
+            .stderr(options.tool_output());
+        let out = cmd.output()?;
+        if !out.status.success() {
+            let _ = std::fs::remove_file(&partial);
+            return Err(BuildError::tool_failed(&out));
+        }
+        let warm_up = snapshot::apply(dir, &partial, !options.no_warm_up);
+        std::fs::rename(&partial, &output)?;
+        freshness::record(&output, &fingerprint)?;
+        Ok(Built::one(output, true, Some(warm_up)))
     }
-    let warm_up = snapshot::apply(dir, &partial, !options.no_warm_up);
-    std::fs::rename(&partial, &output)?;
-    freshness::record(&output, &fingerprint)?;
-    Ok((vec![output], true, Some(warm_up)))
 }
 
 #[cfg(test)]
@@ -427,22 +351,13 @@ mod tests {
     }
 
     #[test]
-    fn manifests_are_detected_and_checked() {
+    fn manifests_are_checked() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(!detect(dir.path()).unwrap());
-        std::fs::write(dir.path().join(MANIFEST), "[plugin]\nlanguage = \"js\"\n").unwrap();
-        assert!(!detect(dir.path()).unwrap());
-        std::fs::write(dir.path().join(MANIFEST), "not = [toml").unwrap();
-        assert!(matches!(
-            detect(dir.path()),
-            Err(BuildError::InvalidManifest { .. })
-        ));
         std::fs::write(
             dir.path().join(MANIFEST),
             "[plugin]\nname = \"x\"\nlanguage = \"python\"\nkind = \"verifier\"\nentry = \"app\"\nbogus = 1\n",
         )
         .unwrap();
-        assert!(detect(dir.path()).unwrap());
         let err = read_manifest(dir.path()).unwrap_err().to_string();
         assert!(err.contains("bogus"), "{err}");
         std::fs::write(
@@ -462,12 +377,11 @@ mod tests {
             "[plugin]\nname = \"x\"\nlanguage = \"python\"\nkind = \"verifier\"\nentry = \"app\"\n",
         )
         .unwrap();
-        let err = build_with(
-            dir.path(),
-            &BuildOptions::default(),
-            OsStr::new("componentize-py-that-does-not-exist"),
-        )
-        .unwrap_err();
+        let python = Python {
+            program: "componentize-py-that-does-not-exist".into(),
+        };
+        let err =
+            super::super::build::run(&python, dir.path(), &BuildOptions::default()).unwrap_err();
         match &err {
             BuildError::MissingToolchain { install, .. } => {
                 assert_eq!(install, "pip install componentize-py==0.25.1")

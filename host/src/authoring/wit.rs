@@ -22,6 +22,14 @@ pub fn latest() -> &'static str {
     VERSIONS.last().expect("at least one contract version").0
 }
 
+/// The text of every embedded WIT file, for build fingerprints. (Any lifetime, so the
+/// texts join a list of borrowed ones.)
+pub fn texts<'a>() -> impl Iterator<Item = &'a str> {
+    VERSIONS
+        .iter()
+        .flat_map(|(_, files)| files.iter().map(|(_, t)| *t))
+}
+
 /// Writes the WIT of `version` under `dir/v<version>/` (unchanged files are left alone)
 /// and returns that folder.
 pub fn materialize(dir: &Path, version: &str) -> std::io::Result<PathBuf> {

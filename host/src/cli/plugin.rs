@@ -11,13 +11,12 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::output::{human_bytes, human_duration, micros, print_json, report_error};
-use crate::authoring::cases::{self, CaseReport, Runner};
-use crate::authoring::new::TemplateLanguage;
-use crate::authoring::{self, BuildOptions};
+use crate::authoring::cases::{self, Case, CaseCalls, CaseReport, Execution, RunOptions, Runner};
+use crate::authoring::{self, BuildOptions, Language};
 use crate::runtime::types::*;
 use crate::runtime::{
-    CallContext, CallStats, CompileIsolation, Grants, Limits, LoadSource, Plugin, PluginOptions,
-    PoolSizes, Runtime, RuntimeConfig, CONTRACT_PACKAGE,
+    CallStats, CompileIsolation, Grants, Limits, LoadSource, Plugin, PluginOptions, PoolSizes,
+    Runtime, RuntimeConfig, CONTRACT_PACKAGE,
 };
 
 #[derive(Debug, Subcommand)]
@@ -76,7 +75,7 @@ pub struct NewArgs {
     /// The plugin's name and folder: lowercase letters, digits, `-` and `_`.
     name: String,
     #[arg(long, value_parser = language_parser())]
-    lang: TemplateLanguage,
+    lang: Language,
     #[arg(long, value_parser = kind_parser())]
     kind: PluginKind,
     /// Create the project folder in this folder (default: the current directory).
@@ -87,8 +86,8 @@ pub struct NewArgs {
 }
 
 /// Parsers listing the possible values in `--help` and suggesting them on typos.
-fn language_parser() -> impl TypedValueParser<Value = TemplateLanguage> {
-    PossibleValuesParser::new(TemplateLanguage::ALL.map(TemplateLanguage::as_str))
+fn language_parser() -> impl TypedValueParser<Value = Language> {
+    PossibleValuesParser::new(Language::ALL.map(Language::short))
         .map(|s| s.parse().expect("a listed language"))
 }
 
@@ -500,103 +499,69 @@ fn step<T: Serialize>(call: &'static str, value: T, stats: CallStats) -> CallSte
     }
 }
 
+/// The case `plugin call` runs: the task, candidates, options and answers given on the
+/// command line.
+fn call_case(args: &CallArgs) -> anyhow::Result<Case> {
+    Ok(Case {
+        task: Some(task_from(args)?),
+        config: args
+            .config
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect(),
+        candidates: Some(args.candidates.clone()),
+        model: Some(args.model.clone()),
+        options: (!args.options.is_empty()).then(|| args.options.clone()),
+        answers: (!args.answers.is_empty()).then(|| args.answers.clone()),
+        ..Case::default()
+    })
+}
+
 async fn call(args: CallArgs) -> anyhow::Result<()> {
     let runtime = author_runtime(&args.runtime, true)?;
     let plugin = runtime
         .load_file(&args.file, plugin_options(&args.runtime, false)?)
         .await?;
-    let task = task_from(&args)?;
-    let config: PluginConfig = args.config.iter().cloned().collect();
-    plugin
-        .check_config(&config)
-        .await
-        .context("the plugin refused its settings")?;
-    let ctx = CallContext::default();
+    let case = call_case(&args)?;
+    let execution = CaseCalls::new(&case)
+        .run(
+            &plugin,
+            RunOptions {
+                values: true,
+                ..RunOptions::default()
+            },
+        )
+        .await;
+    // With several candidates a failing `verify` loses only its own verdict; any other
+    // failure is the command's error.
+    let several = args.candidates.len() > 1;
     let mut steps: Vec<serde_json::Value> = Vec::new();
-    match plugin.kind() {
-        PluginKind::Verifier => {
-            if args.candidates.is_empty() {
-                bail!("a verifier needs at least one --candidate");
+    for record in execution.calls {
+        match (record.call, record.outcome) {
+            ("check-config", Ok(_)) => {}
+            ("check-config", Err(e)) => {
+                return Err(anyhow::Error::new(e).context("the plugin refused its settings"))
             }
-            let candidates: Vec<Candidate> = args
-                .candidates
-                .iter()
-                .enumerate()
-                .map(|(i, text)| Candidate {
-                    index: i as u32,
-                    model: args.model.clone(),
-                    text: text.clone(),
-                })
-                .collect();
-            let calls = candidates
-                .iter()
-                .map(|c| plugin.verify(&config, &task, c, ctx.clone()));
-            let results = futures::future::join_all(calls).await;
-            let mut judged = Vec::new();
-            for (c, r) in candidates.iter().zip(results) {
-                match r {
-                    Ok(o) => {
-                        judged.push(Judged {
-                            candidate: c.clone(),
-                            verdict: Some(o.value.clone()),
-                        });
-                        steps.push(serde_json::to_value(step("verify", o.value, o.stats))?);
-                    }
-                    // One failing candidate loses only its own verdict; with a single
-                    // candidate the error is the result.
-                    Err(e) if candidates.len() == 1 => return Err(e.into()),
-                    Err(e) => {
-                        judged.push(Judged {
-                            candidate: c.clone(),
-                            verdict: None,
-                        });
-                        steps.push(serde_json::json!({"call": "verify", "error": {"code": e.code(), "message": e.to_string()}}));
-                    }
-                }
-            }
-            if candidates.len() > 1 {
-                let o = plugin.select(&config, &task, &judged, ctx.clone()).await?;
-                steps.push(serde_json::to_value(step("select", o.value, o.stats))?);
+            ("verify", Err(e)) if several => steps.push(
+                serde_json::json!({"call": "verify", "error": {"code": e.code(), "message": e.to_string()}}),
+            ),
+            (_, Err(e)) => return Err(e.into()),
+            (call, Ok((value, stats))) => {
+                let value = value.unwrap_or_default();
+                steps.push(serde_json::to_value(step(call, value, stats))?);
             }
         }
-        PluginKind::Router => {
-            let options = if args.options.is_empty() {
-                vec![
-                    parse_option("small:0.6:0.6").expect("valid"),
-                    parse_option("large:10:30").expect("valid"),
-                ]
-            } else {
-                args.options.clone()
-            };
-            let o = plugin.route(&config, &task, &options, ctx).await?;
-            steps.push(serde_json::to_value(step("route", o.value, o.stats))?);
-        }
-        PluginKind::Decomposer => {
-            let o = plugin.decompose(&config, &task, ctx.clone()).await?;
-            let plan = o.value.clone();
-            steps.push(serde_json::to_value(step("decompose", o.value, o.stats))?);
-            if !args.answers.is_empty() {
-                if args.answers.len() != plan.subtasks.len() {
-                    bail!(
-                        "{} --answer given for {} sub-tasks",
-                        args.answers.len(),
-                        plan.subtasks.len()
-                    );
-                }
-                let results: Vec<Subresult> = plan
-                    .subtasks
-                    .iter()
-                    .zip(&args.answers)
-                    .map(|(s, a)| Subresult {
-                        id: s.id.clone(),
-                        answer: a.clone(),
-                        model: args.model.clone(),
-                        score: None,
-                    })
-                    .collect();
-                let o = plugin.compose(&config, &task, &results, ctx).await?;
-                steps.push(serde_json::to_value(step("compose", o.value, o.stats))?);
-            }
+    }
+    if plugin.kind() == PluginKind::Verifier && args.candidates.is_empty() {
+        bail!("a verifier needs at least one --candidate");
+    }
+    if let (Some(answers), Some(plan)) = (&case.answers, &execution.result.plan) {
+        if answers.len() != plan.subtasks.len() {
+            bail!(
+                "{} --answer given for {} sub-tasks",
+                answers.len(),
+                plan.subtasks.len()
+            );
         }
     }
     if args.json {
@@ -723,29 +688,33 @@ pub fn percentiles(mut samples: Vec<Duration>) -> Percentiles {
     }
 }
 
-async fn one_call(
-    plugin: &Plugin,
-    config: &PluginConfig,
-    task: &Task,
-    candidate: &Candidate,
-) -> anyhow::Result<()> {
-    let ctx = CallContext::default();
-    match plugin.kind() {
-        PluginKind::Verifier => {
-            plugin.verify(config, task, candidate, ctx).await?;
-        }
-        PluginKind::Router => {
-            let options = [
-                parse_option("small:0.6:0.6").expect("valid"),
-                parse_option("large:10:30").expect("valid"),
-            ];
-            plugin.route(config, task, &options, ctx).await?;
-        }
-        PluginKind::Decomposer => {
-            plugin.decompose(config, task, ctx).await?;
-        }
+/// The case `plugin bench` times: one call of the plugin's kind (`verify` of the
+/// candidate, `route` with the default options, `decompose`).
+fn bench_case(args: &BenchArgs) -> Case {
+    Case {
+        task: Some(Task::from_prompt("bench", args.prompt.clone())),
+        candidate: Some(args.candidate.clone()),
+        model: Some("bench".into()),
+        config: args
+            .config
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect(),
+        ..Case::default()
     }
-    Ok(())
+}
+
+/// One measured call: the kind's own call alone, without `check-config`.
+async fn one_call(plugin: &Plugin, calls: &CaseCalls) -> anyhow::Result<()> {
+    let options = RunOptions {
+        skip_check_config: true,
+        ..RunOptions::default()
+    };
+    let Execution { calls, .. } = calls.run(plugin, options).await;
+    match calls.into_iter().find_map(|c| c.outcome.err()) {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
 }
 
 /// Times `args.iterations` calls. With `await_prepared`, each call starts only once the
@@ -753,17 +722,11 @@ async fn one_call(
 async fn measure(
     plugin: &Plugin,
     args: &BenchArgs,
-    config: &PluginConfig,
+    calls: &CaseCalls,
     await_prepared: bool,
 ) -> anyhow::Result<Percentiles> {
-    let task = Task::from_prompt("bench", args.prompt.clone());
-    let candidate = Candidate {
-        index: 0,
-        model: "bench".into(),
-        text: args.candidate.clone(),
-    };
     for _ in 0..args.warmup {
-        one_call(plugin, config, &task, &candidate).await?;
+        one_call(plugin, calls).await?;
     }
     let mut samples = Vec::with_capacity(args.iterations);
     for _ in 0..args.iterations {
@@ -782,7 +745,7 @@ async fn measure(
             }
         }
         let t = Instant::now();
-        one_call(plugin, config, &task, &candidate).await?;
+        one_call(plugin, calls).await?;
         samples.push(t.elapsed());
     }
     Ok(percentiles(samples))
@@ -791,11 +754,11 @@ async fn measure(
 async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     // The whole cost of a fresh instance: nothing made ahead of the call.
     let unprepared = author_runtime(&args.runtime, args.fuel)?;
-    let config: PluginConfig = args.config.iter().cloned().collect();
+    let calls = CaseCalls::new(&bench_case(&args));
     let fresh = unprepared
         .load_file(&args.file, plugin_options(&args.runtime, false)?)
         .await?;
-    let cold = measure(&fresh, &args, &config, false).await?;
+    let cold = measure(&fresh, &args, &calls, false).await?;
     drop((fresh, unprepared));
     // As the gateway runs fresh instances: one made ahead per plugin.
     let runtime = Runtime::new(RuntimeConfig {
@@ -805,12 +768,12 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let fresh = runtime
         .load_file(&args.file, plugin_options(&args.runtime, false)?)
         .await?;
-    let prepared = measure(&fresh, &args, &config, true).await?;
+    let prepared = measure(&fresh, &args, &calls, true).await?;
     let warm_plugin = runtime
         .load_file(&args.file, plugin_options(&args.runtime, true)?)
         .await?;
     let warm = if warm_plugin.is_warm() {
-        Some(measure(&warm_plugin, &args, &config, false).await?)
+        Some(measure(&warm_plugin, &args, &calls, false).await?)
     } else {
         None
     };
@@ -1043,7 +1006,7 @@ fn new_project(args: NewArgs) -> anyhow::Result<()> {
     println!(
         "created {} ({} {}, {} files)",
         project.dir.display(),
-        project.language,
+        project.language.short(),
         project.kind,
         project.files.len()
     );
