@@ -1,8 +1,11 @@
-//! Assembles a running gateway from its configuration: providers, models, plugins
-//! (built and loaded once, settings checked), pipelines, the trace store.
+//! The composition root: assembles a running gateway (or an evaluation) from its
+//! configuration: providers, models, plugins (built and loaded once, settings checked),
+//! pipelines, the trace store, and who may call the gateway. The `serve` and `eval`
+//! commands and the tests all assemble through here.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,12 +14,15 @@ use anyhow::{bail, Context};
 use crate::authoring::{self, BuildOptions};
 use crate::config::{GatewayConfig, ProviderConfig};
 use crate::pipeline::spec::settings;
-use crate::pipeline::{Engine, ModelEntry, OutcomeStats, PipelineDef, PluginEntry};
+use crate::pipeline::{Engine, ModelEntry, OutcomeStats, PluginEntry};
 use crate::providers::anthropic::AnthropicProvider;
 use crate::providers::openai::OpenAiProvider;
 use crate::providers::replay::{ReplayConfig, ReplayProvider};
 use crate::providers::{Price, Provider};
 use crate::runtime::{CompileIsolation, Grants, PluginOptions, Runtime};
+use crate::server::auth::{generate_key, hash_key, Auth};
+use crate::server::metrics::Metrics;
+use crate::server::AppState;
 use crate::store::{StatsBook, TraceStore};
 
 pub struct AppOptions {
@@ -39,7 +45,7 @@ pub struct App {
 
 impl App {
     pub async fn build(config: GatewayConfig, options: AppOptions) -> anyhow::Result<App> {
-        let data_dir = config.resolve(&config.server.data_dir);
+        let data_dir = config.data_dir();
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
 
@@ -176,16 +182,7 @@ impl App {
                 }
             }
             check_settings(name, &p.node, &plugins).await?;
-            pipelines.insert(
-                name.clone(),
-                PipelineDef {
-                    node: p.node.clone(),
-                    tenants: p.tenants.clone(),
-                    budget: p.budget,
-                    on_budget: p.on_budget,
-                    description: p.description.clone(),
-                },
-            );
+            pipelines.insert(name.clone(), p.clone());
         }
         let engine = Arc::new(Engine {
             models,
@@ -200,6 +197,60 @@ impl App {
             runtime,
             config,
             data_dir,
+        })
+    }
+}
+
+/// The gateway's shared state, and the key made at its first start.
+pub struct Gateway {
+    pub state: Arc<AppState>,
+    /// Made because no key was configured, stored or given: to be shown once (only its
+    /// hash is stored).
+    pub generated_key: Option<String>,
+}
+
+impl App {
+    /// The gateway's state over this app (built with its store). API keys: the
+    /// configuration's tenants', those in the store, `api_key` (stored, hashed, for the
+    /// `default` tenant); with none of these, a new key for `default` is made and stored.
+    pub async fn gateway(&self, api_key: Option<&str>) -> anyhow::Result<Gateway> {
+        let store = self
+            .store
+            .clone()
+            .context("the gateway needs its trace store (`AppOptions::store`)")?;
+        let auth = Auth::default();
+        for (tenant, t) in &self.config.tenants {
+            for h in &t.api_keys {
+                auth.add(h.clone(), tenant.clone());
+            }
+        }
+        for (hash, tenant) in store.api_keys().await? {
+            auth.add(hash, tenant);
+        }
+        let mut generated_key = None;
+        if let Some(key) = api_key {
+            let hash = hash_key(key);
+            store.add_api_key(&hash, "default", "--api-key").await?;
+            auth.add(hash, "default".into());
+        } else if auth.is_empty() {
+            let key = generate_key();
+            let hash = hash_key(&key);
+            store
+                .add_api_key(&hash, "default", "generated at first start")
+                .await?;
+            auth.add(hash, "default".into());
+            generated_key = Some(key);
+        }
+        let state = Arc::new(AppState {
+            engine: self.engine.clone(),
+            store,
+            auth,
+            metrics: Metrics::new(),
+            ready: AtomicBool::new(true),
+        });
+        Ok(Gateway {
+            state,
+            generated_key,
         })
     }
 }

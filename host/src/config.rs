@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::pipeline::spec::SettingValue;
-use crate::pipeline::{BudgetLimits, Node, OnBudget};
+use crate::pipeline::PipelineDef;
 use crate::providers::anthropic::AnthropicConfig;
 use crate::providers::openai::OpenAiConfig;
 use crate::providers::replay::ReplayConfig;
@@ -17,6 +17,9 @@ use crate::runtime::{Limits, RuntimeConfig};
 
 /// The example configuration shipped with the binary (`arbiter serve` with no arguments).
 pub const EMBEDDED_DEFAULT: &str = include_str!("../../config/arbiter.toml");
+
+/// The embedded example's data folder, in the working directory.
+const EMBEDDED_DATA_DIR: &str = ".arbiter";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -45,7 +48,7 @@ pub struct GatewayConfig {
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginSpec>,
     #[serde(default)]
-    pub pipelines: BTreeMap<String, PipelineConfig>,
+    pub pipelines: BTreeMap<String, PipelineDef>,
     #[serde(default)]
     pub tenants: BTreeMap<String, TenantConfig>,
     /// Folder relative paths are resolved against (set when loading, not in the file).
@@ -130,49 +133,6 @@ pub struct PluginSpec {
     pub config: BTreeMap<String, SettingValue>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PipelineConfig {
-    pub node: Node,
-    pub tenants: Vec<String>,
-    pub budget: BudgetLimits,
-    pub on_budget: OnBudget,
-    pub description: String,
-}
-
-/// Pipeline tables mix the strategy tree with a few pipeline-level keys; the tree part
-/// keeps `deny_unknown_fields`, so typos are errors.
-impl<'de> Deserialize<'de> for PipelineConfig {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        let mut table = toml::Table::deserialize(d)?;
-        let mut take = |k: &str| table.remove(k);
-        let tenants = match take("tenants") {
-            Some(v) => Vec::<String>::deserialize(v).map_err(D::Error::custom)?,
-            None => vec!["default".into()],
-        };
-        let budget = match take("budget") {
-            Some(v) => BudgetLimits::deserialize(v).map_err(D::Error::custom)?,
-            None => BudgetLimits::default(),
-        };
-        let on_budget = match take("on_budget") {
-            Some(v) => OnBudget::deserialize(v).map_err(D::Error::custom)?,
-            None => OnBudget::default(),
-        };
-        let description = match take("description") {
-            Some(v) => String::deserialize(v).map_err(D::Error::custom)?,
-            None => String::new(),
-        };
-        let node = Node::deserialize(toml::Value::Table(table)).map_err(D::Error::custom)?;
-        Ok(PipelineConfig {
-            node,
-            tenants,
-            budget,
-            on_budget,
-            description,
-        })
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenantConfig {
@@ -204,9 +164,22 @@ impl GatewayConfig {
         Self::parse(&text, &path.display().to_string(), base)
     }
 
-    /// The embedded example (`config/arbiter.toml`), with paths resolved as if it were
-    /// loaded from that file: in this source tree when it is present, else in a checkout
-    /// in the current directory.
+    /// The configuration a command runs with: `path`, else `./arbiter.toml` if there is
+    /// one, else the embedded example.
+    pub fn load_or_embedded(path: Option<&Path>) -> Result<GatewayConfig, ConfigError> {
+        let local = Path::new("arbiter.toml");
+        match path {
+            Some(p) => Self::load(p),
+            None if local.is_file() => Self::load(local),
+            None => Self::embedded(),
+        }
+    }
+
+    /// The embedded example (`config/arbiter.toml`). Its plugin projects and datasets are
+    /// found as if it were loaded from that file: in the source tree the binary was built
+    /// from when it is present, else in a checkout in the current directory. Its data
+    /// folder is `.arbiter` in the current directory, so that a binary run elsewhere does
+    /// not write into the checkout it was built in.
     pub fn embedded() -> Result<GatewayConfig, ConfigError> {
         let repo = lexical(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../config"));
         let base = if repo.join("../data").is_dir() {
@@ -214,7 +187,41 @@ impl GatewayConfig {
         } else {
             PathBuf::from("config")
         };
-        Self::parse(EMBEDDED_DEFAULT, "embedded default config", &base)
+        let mut config = Self::parse(EMBEDDED_DEFAULT, "embedded default config", &base)?;
+        let data = Path::new(EMBEDDED_DATA_DIR);
+        config.server.data_dir = std::path::absolute(data).map_err(|source| ConfigError::Read {
+            path: data.into(),
+            source,
+        })?;
+        Ok(config)
+    }
+
+    /// The data folder (trace store, compiled plugins, plugin builds).
+    pub fn data_dir(&self) -> PathBuf {
+        self.resolve(&self.server.data_dir)
+    }
+
+    /// Every path the configuration names, resolved, with its key (`server.data_dir`,
+    /// `plugins.<name>.build` or `.path`, `providers.<name>.dataset`).
+    pub fn paths(&self) -> Vec<(String, PathBuf)> {
+        let mut out = vec![("server.data_dir".to_string(), self.data_dir())];
+        for (name, p) in &self.plugins {
+            if let Some(path) = &p.path {
+                out.push((format!("plugins.{name}.path"), self.resolve(path)));
+            }
+            if let Some(dir) = &p.build {
+                out.push((format!("plugins.{name}.build"), self.resolve(dir)));
+            }
+        }
+        for (name, p) in &self.providers {
+            if let ProviderConfig::Replay(r) = p {
+                out.push((
+                    format!("providers.{name}.dataset"),
+                    self.resolve(&r.dataset),
+                ));
+            }
+        }
+        out
     }
 
     /// A path from the configuration, relative to its folder. `..` is taken as written
@@ -339,6 +346,33 @@ mod tests {
         let c = GatewayConfig::embedded().unwrap();
         assert!(!c.pipelines.is_empty());
         assert!(c.models.contains_key("gpt-4-1106-preview"));
+    }
+
+    #[test]
+    fn embedded_data_dir_is_in_the_working_directory() {
+        let c = GatewayConfig::embedded().unwrap();
+        let here = std::env::current_dir().unwrap();
+        assert_eq!(c.data_dir(), here.join(".arbiter"));
+        // Its plugin projects and datasets are still found.
+        for (key, path) in c.paths() {
+            if key != "server.data_dir" {
+                assert!(path.exists(), "{key}: {} is missing", path.display());
+            }
+        }
+    }
+
+    /// How plugins are compiled is the embedding program's choice, not the file's.
+    #[test]
+    fn runtime_compile_is_not_a_configuration_key() {
+        let err = GatewayConfig::parse(
+            "[runtime]\ncompile = { mode = \"in_process\" }\n",
+            "t",
+            Path::new("."),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown field `compile`"), "{err}");
+        GatewayConfig::parse("[runtime]\ncache_dir = \"c\"\n", "t", Path::new(".")).unwrap();
     }
 
     #[test]

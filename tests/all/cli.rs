@@ -300,3 +300,51 @@ fn project_folders_are_built_then_used() {
         "{err}"
     );
 }
+
+/// `arbiter serve --paths` as run from `dir`: each resolved path by its key.
+fn serve_paths(
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> std::collections::BTreeMap<String, std::path::PathBuf> {
+    let out = Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .args(["serve", "--paths"])
+        .args(extra)
+        .current_dir(dir)
+        .output()
+        .expect("running arbiter");
+    assert_exit_ok(&out);
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (key, path) = l.split_once(' ').unwrap_or_else(|| panic!("line {l:?}"));
+            (key.to_string(), path.into())
+        })
+        .collect()
+}
+
+/// The embedded configuration keeps its data in the working directory, not in the
+/// checkout the binary was built in, and still finds the plugin projects and datasets
+/// it names there.
+#[test]
+fn embedded_configuration_keeps_its_data_where_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let here = dir.path().canonicalize().unwrap();
+    let paths = serve_paths(&here, &[]);
+    assert_eq!(paths["server.data_dir"], here.join(".arbiter"), "{paths:?}");
+    for key in ["plugins.math.build", "providers.replay-gsm8k.dataset"] {
+        let path = &paths[key];
+        assert!(
+            path.starts_with(repo_root()) && path.exists(),
+            "{key}: {}",
+            path.display()
+        );
+    }
+    assert!(!here.join(".arbiter").exists(), "--paths creates nothing");
+    // Run in the checkout, it is the checkout's `.arbiter`, as before.
+    let paths = serve_paths(&repo_root(), &[]);
+    assert_eq!(paths["server.data_dir"], repo_root().join(".arbiter"));
+    // `--data-dir` is relative to where it was typed.
+    let paths = serve_paths(&here, &["--data-dir", "elsewhere"]);
+    assert_eq!(paths["server.data_dir"], here.join("elsewhere"));
+}

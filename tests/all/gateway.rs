@@ -7,15 +7,13 @@ use crate::common;
 use crate::common::mock_upstream;
 
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arbiter::app::{App, AppOptions};
 use arbiter::config::GatewayConfig;
-use arbiter::server::auth::{hash_key, Auth};
-use arbiter::server::metrics::Metrics;
-use arbiter::server::{serve, AppState};
+use arbiter::server::auth::hash_key;
+use arbiter::server::serve;
 use common::reference_plugin;
 use serde_json::{json, Value};
 
@@ -268,19 +266,9 @@ impl Gateway {
         )
         .await
         .unwrap();
-        let auth = Auth::default();
-        for (tenant, t) in &app.config.tenants {
-            for h in &t.api_keys {
-                auth.add(h.clone(), tenant.clone());
-            }
-        }
-        let state = Arc::new(AppState {
-            engine: app.engine.clone(),
-            store: app.store.clone().unwrap(),
-            auth,
-            metrics: Metrics::new(),
-            ready: AtomicBool::new(true),
-        });
+        let gateway = app.gateway(None).await.unwrap();
+        assert_eq!(gateway.generated_key, None, "the tenants have keys");
+        let state = gateway.state;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -1054,6 +1042,20 @@ async fn tenants_are_isolated_and_keys_required() {
         .await;
     assert_eq!(status, 401);
     assert_eq!(body["error"]["type"], "authentication_error");
+    // The key is checked before the body is parsed: a bad key with a bad body is a 401.
+    for path in ["/v1/chat/completions", "/v1/feedback"] {
+        let reply = g
+            .http
+            .post(format!("{}{path}", g.url))
+            .bearer_auth("sk-nope")
+            .body("{oops")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 401, "{path}");
+        let error = reply.json::<Value>().await.unwrap();
+        assert_eq!(error["error"]["code"], "invalid_api_key", "{path}: {error}");
+    }
     let (status, body) = g.chat("only-b", "x").await;
     assert_eq!(status, 404, "tenant a cannot use b's pipeline: {body}");
     assert_eq!(body["error"]["code"], "model_not_found");

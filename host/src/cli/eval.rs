@@ -1,7 +1,6 @@
 //! `arbiter eval`: replay a dataset through pipelines and report accuracy, cost,
 //! latency, calls and verifier quality next to the dataset's reference points.
 
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -10,13 +9,13 @@ use clap::Args;
 
 use super::output::print_json;
 use crate::app::{App, AppOptions};
-use crate::eval::{references, run, EvalOptions, EvalReport};
+use crate::config::GatewayConfig;
+use crate::eval::{references, run, upstream_prices, EvalOptions, EvalReport};
 use crate::providers::replay::load_dataset;
-use crate::providers::Price;
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// Configuration file (default: the embedded example).
+    /// Configuration file (default: ./arbiter.toml if present, else the embedded example).
     #[arg(long, short)]
     pub config: Option<PathBuf>,
     /// Pipeline (or model) to evaluate; repeat to compare several in one run.
@@ -39,7 +38,7 @@ pub struct EvalArgs {
 }
 
 pub fn run_cli(args: EvalArgs) -> anyhow::Result<std::process::ExitCode> {
-    let config = super::serve::load_config(args.config.as_ref())?;
+    let config = GatewayConfig::load_or_embedded(args.config.as_deref())?;
     let mut records = load_dataset(&args.dataset)?;
     if let Some(n) = args.limit {
         records.truncate(n);
@@ -47,19 +46,6 @@ pub fn run_cli(args: EvalArgs) -> anyhow::Result<std::process::ExitCode> {
     if records.is_empty() {
         bail!("{} has no rows", args.dataset.display());
     }
-    let prices: BTreeMap<String, Price> = config
-        .models
-        .iter()
-        .map(|(n, m)| {
-            (
-                m.upstream.clone().unwrap_or_else(|| n.clone()),
-                Price {
-                    input: m.input_price,
-                    output: m.output_price,
-                },
-            )
-        })
-        .collect();
     // Current-thread runtime: its clock can be paused, so replay latencies are simulated.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -91,7 +77,7 @@ pub fn run_cli(args: EvalArgs) -> anyhow::Result<std::process::ExitCode> {
             progress: !args.json && std::io::stderr().is_terminal(),
         };
         let pipelines = run(app.engine.clone(), &records, &options).await;
-        let (models, oracle) = references(&records, &prices);
+        let (models, oracle) = references(&records, &upstream_prices(&app.engine));
         anyhow::Ok(EvalReport {
             dataset: args.dataset.display().to_string(),
             queries: records.len(),

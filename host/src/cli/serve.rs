@@ -2,8 +2,6 @@
 //! configuration (replay provider, SQLite, reference plugins): no API key needed.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -11,9 +9,7 @@ use clap::Args;
 
 use crate::app::{App, AppOptions};
 use crate::config::GatewayConfig;
-use crate::server::auth::{generate_key, hash_key, Auth};
-use crate::server::metrics::Metrics;
-use crate::server::{serve, AppState};
+use crate::server::serve;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -29,20 +25,14 @@ pub struct ServeArgs {
     /// Data folder: SQLite traces, compiled plugins (overrides the configuration).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-}
-
-pub fn load_config(path: Option<&PathBuf>) -> anyhow::Result<GatewayConfig> {
-    Ok(match path {
-        Some(p) => GatewayConfig::load(p)?,
-        None if std::path::Path::new("arbiter.toml").is_file() => {
-            GatewayConfig::load(std::path::Path::new("arbiter.toml"))?
-        }
-        None => GatewayConfig::embedded()?,
-    })
+    /// Print the paths the configuration resolves to (data folder, plugins, datasets)
+    /// and exit, without building or loading anything.
+    #[arg(long)]
+    pub paths: bool,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
-    let mut config = load_config(args.config.as_ref())?;
+    let mut config = GatewayConfig::load_or_embedded(args.config.as_deref())?;
     if let Some(l) = args.listen {
         config.server.listen = l;
     }
@@ -50,6 +40,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
         // Relative to where the user typed it, not to the configuration's folder.
         config.server.data_dir =
             std::path::absolute(&d).with_context(|| format!("data folder {}", d.display()))?;
+    }
+    if args.paths {
+        for (key, path) in config.paths() {
+            say(format_args!("{key} {}", path.display()));
+        }
+        return Ok(std::process::ExitCode::SUCCESS);
     }
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = config.server.worker_threads {
@@ -75,28 +71,8 @@ async fn serve_main(config: GatewayConfig, api_key: Option<String>) -> anyhow::R
         },
     )
     .await?;
-    let store = app.store.clone().expect("the gateway opens its store");
-
-    let auth = Auth::default();
-    for (tenant, t) in &app.config.tenants {
-        for h in &t.api_keys {
-            auth.add(h.clone(), tenant.clone());
-        }
-    }
-    for (hash, tenant) in store.api_keys().await? {
-        auth.add(hash, tenant);
-    }
-    if let Some(key) = api_key {
-        let hash = hash_key(&key);
-        store.add_api_key(&hash, "default", "--api-key").await?;
-        auth.add(hash, "default".into());
-    } else if auth.is_empty() {
-        let key = generate_key();
-        let hash = hash_key(&key);
-        store
-            .add_api_key(&hash, "default", "generated at first start")
-            .await?;
-        auth.add(hash, "default".into());
+    let gateway = app.gateway(api_key.as_deref()).await?;
+    if let Some(key) = &gateway.generated_key {
         say(format_args!("Created an API key for the default tenant (shown once; only its hash is stored):\n\n    {key}\n"));
     }
 
@@ -118,17 +94,10 @@ async fn serve_main(config: GatewayConfig, api_key: Option<String>) -> anyhow::R
     for (name, p) in &app.engine.pipelines {
         say(format_args!("  pipeline {name:<width$} {}", p.description));
     }
-    let state = Arc::new(AppState {
-        engine: app.engine.clone(),
-        store,
-        auth,
-        metrics: Metrics::new(),
-        ready: AtomicBool::new(true),
-    });
     let grace = Duration::from_millis(app.config.server.shutdown_grace_ms);
     serve(
         listener,
-        state,
+        gateway.state,
         app.config.server.max_body_bytes,
         grace,
         shutdown_signal(),

@@ -223,6 +223,17 @@ pub fn score(
 }
 
 /// The dataset's own reference points: each model alone, and oracle routing.
+/// Each model's price under its name at the provider, the name a replay dataset records.
+/// Of two models for one upstream name, the last by name wins, as in the configuration.
+pub fn upstream_prices(engine: &Engine) -> BTreeMap<String, Price> {
+    let mut models: Vec<_> = engine.models.iter().collect();
+    models.sort_by(|a, b| a.0.cmp(b.0));
+    models
+        .into_iter()
+        .map(|(_, m)| (m.upstream.clone(), m.price))
+        .collect()
+}
+
 pub fn references(
     records: &[Record],
     prices: &BTreeMap<String, Price>,

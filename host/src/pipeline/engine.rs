@@ -12,6 +12,7 @@ use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 
 use super::budget::{Budget, BudgetError, BudgetLimits, OnBudget};
+use super::def::PipelineDef;
 use super::spec::{settings, Node, PluginRef, SampleMode, VerifierRef};
 use super::trace::*;
 use crate::providers::{
@@ -38,15 +39,6 @@ pub struct PluginEntry {
     pub plugin: Plugin,
     /// The plugin's own settings; a pipeline's settings for it are merged over these.
     pub config: PluginConfig,
-}
-
-#[derive(Debug, Clone)]
-pub struct PipelineDef {
-    pub node: Node,
-    pub tenants: Vec<String>,
-    pub budget: BudgetLimits,
-    pub on_budget: OnBudget,
-    pub description: String,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

@@ -52,6 +52,8 @@ pub struct RuntimeConfig {
     pub pool: PoolSizes,
     /// Where compiled artifacts are kept; `None` keeps them in memory only.
     pub cache_dir: Option<PathBuf>,
+    /// Process wiring, not configuration: the embedding program says how it compiles.
+    #[serde(skip)]
     pub compile: CompileIsolation,
     pub compile_limits: CompileLimits,
     /// Largest component accepted, in bytes (default 64 MiB).

@@ -2,11 +2,16 @@
 //! presented key is hashed and looked up.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+
+use super::errors::ApiError;
+use super::AppState;
 
 pub fn hash_key(key: &str) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(key.as_bytes())))
@@ -57,6 +62,26 @@ impl Auth {
             .unwrap_or_else(|p| p.into_inner())
             .get(&hash_key(key))
             .cloned()
+    }
+}
+
+/// The tenant whose key the request carries. A handler that takes it answers a missing
+/// or unknown key with a 401 (OpenAI's error JSON) before it reads the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant(pub String);
+
+impl FromRequestParts<Arc<AppState>> for Tenant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Tenant, ApiError> {
+        state
+            .auth
+            .tenant(&parts.headers)
+            .map(Tenant)
+            .ok_or_else(ApiError::unauthorized)
     }
 }
 

@@ -23,7 +23,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use self::auth::Auth;
+use self::auth::{Auth, Tenant};
 use self::errors::{ApiError, BodyLimit, RawBody};
 use self::metrics::Metrics;
 use self::openai::ChatCompletionRequest;
@@ -73,13 +73,6 @@ fn now_s() -> i64 {
         .unwrap_or(0)
 }
 
-fn tenant(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
-    state
-        .auth
-        .tenant(headers)
-        .ok_or_else(ApiError::unauthorized)
-}
-
 fn header_num<T: std::str::FromStr>(
     headers: &HeaderMap,
     name: &str,
@@ -119,12 +112,14 @@ fn header_budget(headers: &HeaderMap) -> Result<BudgetLimits, ApiError> {
 
 async fn chat_completions(
     State(state): State<Arc<AppState>>,
+    tenant: Result<Tenant, ApiError>,
     headers: HeaderMap,
     body: Result<RawBody, ApiError>,
 ) -> Response {
-    let result = match body {
-        Ok(RawBody(body)) => chat(&state, &headers, body).await,
-        Err(e) => Err(e),
+    // A bad key is answered first: only a known tenant's body is looked at.
+    let result = match (tenant, body) {
+        (Err(e), _) | (_, Err(e)) => Err(e),
+        (Ok(Tenant(tenant)), Ok(RawBody(body))) => chat(&state, tenant, &headers, body).await,
     };
     match result {
         Ok(r) => r,
@@ -137,10 +132,10 @@ async fn chat_completions(
 
 async fn chat(
     state: &Arc<AppState>,
+    tenant: String,
     headers: &HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant(state, headers)?;
     let mut request: ChatCompletionRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))?;
     if request.messages.is_empty() {
@@ -563,9 +558,8 @@ fn trace_of(
 
 async fn models(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    Tenant(tenant): Tenant,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant(&state, &headers)?;
     let created = now_s();
     let data: Vec<_> = state
         .engine
@@ -579,10 +573,9 @@ async fn models(
 /// `GET /v1/models/{id}` (the SDKs' `models.retrieve`): one of the tenant's targets.
 async fn model(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    Tenant(tenant): Tenant,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant(&state, &headers)?;
     let kind = state
         .engine
         .targets_of(&tenant)
@@ -605,10 +598,9 @@ fn model_object(engine: &Engine, id: &str, kind: &str, created: i64) -> serde_js
 
 async fn trace(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    Tenant(tenant): Tenant,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant(&state, &headers)?;
     match state.store.trace(&tenant, &id).await {
         Ok(Some(t)) => Ok(axum::Json(t).into_response()),
         Ok(None) => Err(ApiError::not_found(
@@ -621,10 +613,9 @@ async fn trace(
 
 async fn feedback(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    Tenant(tenant): Tenant,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant(&state, &headers)?;
     let fb: Feedback = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("invalid_json", format!("feedback: {e}")))?;
     if fb.correct.is_none() && fb.score.is_none() && fb.note.is_none() {
