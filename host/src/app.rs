@@ -184,6 +184,7 @@ impl App {
                     budget: p.budget,
                     on_budget: p.on_budget,
                     description: p.description.clone(),
+                    judge_models: p.judge_models.clone(),
                 },
             );
         }

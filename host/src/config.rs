@@ -137,6 +137,8 @@ pub struct PipelineConfig {
     pub budget: BudgetLimits,
     pub on_budget: OnBudget,
     pub description: String,
+    /// Models a judge plugin (the `model` capability) may ask for besides the pipeline's own.
+    pub judge_models: Vec<String>,
 }
 
 /// Pipeline tables mix the strategy tree with a few pipeline-level keys; the tree part
@@ -162,6 +164,10 @@ impl<'de> Deserialize<'de> for PipelineConfig {
             Some(v) => String::deserialize(v).map_err(D::Error::custom)?,
             None => String::new(),
         };
+        let judge_models = match take("judge_models") {
+            Some(v) => Vec::<String>::deserialize(v).map_err(D::Error::custom)?,
+            None => Vec::new(),
+        };
         let node = Node::deserialize(toml::Value::Table(table)).map_err(D::Error::custom)?;
         Ok(PipelineConfig {
             node,
@@ -169,6 +175,7 @@ impl<'de> Deserialize<'de> for PipelineConfig {
             budget,
             on_budget,
             description,
+            judge_models,
         })
     }
 }
@@ -280,6 +287,15 @@ impl GatewayConfig {
             p.node.models(&mut models);
             if let Some(m) = models.iter().find(|m| !self.models.contains_key(*m)) {
                 return bad(format!("pipeline `{name}` uses unknown model `{m}`"));
+            }
+            if let Some(m) = p
+                .judge_models
+                .iter()
+                .find(|m| !self.models.contains_key(*m))
+            {
+                return bad(format!(
+                    "pipeline `{name}` lists unknown model `{m}` in `judge_models`"
+                ));
             }
             let mut plugins = Vec::new();
             p.node.plugins(&mut plugins);
@@ -417,8 +433,12 @@ mod tests {
         let refs = format!("{ok}[pipelines.q]\ntype = \"race\"\nbranches = [{{ type = \"pipeline\", name = \"p\" }}, {{ type = \"pipeline\", name = \"m\" }}]\n");
         GatewayConfig::parse(&refs, "t", Path::new(".")).unwrap();
         assert_eq!(c.pipelines["p"].tenants, ["default"]);
+        let judged = format!("{ok}judge_models = [\"m\"]\n");
+        let c = GatewayConfig::parse(&judged, "t", Path::new(".")).unwrap();
+        assert_eq!(c.pipelines["p"].judge_models, ["m"]);
         for (bad, needle) in [
             (format!("{base}[pipelines.p]\ntype = \"single\"\nmodel = \"nope\"\n"), "unknown model"),
+            (format!("{base}[pipelines.p]\ntype = \"single\"\nmodel = \"m\"\njudge_models = [\"nope\"]\n"), "pipeline `p` lists unknown model `nope` in `judge_models`"),
             (format!("{base}[pipelines.p]\ntype = \"single\"\nmodel = \"m\"\nverify = [{{ plugin = \"v\" }}]\n"), "unknown plugin"),
             (format!("{base}[pipelines.p]\ntype = \"single\"\nmodle = \"m\"\n"), "modle"),
             (format!("{base}[tenants.a]\napi_keys = [\"sk-plain\"]\n"), "not `sha256"),
