@@ -288,6 +288,15 @@ impl GatewayConfig {
             if let Some(m) = models.iter().find(|m| !self.models.contains_key(*m)) {
                 return bad(format!("pipeline `{name}` uses unknown model `{m}`"));
             }
+            if let Some(m) = p
+                .judge_models
+                .iter()
+                .find(|m| !self.models.contains_key(*m))
+            {
+                return bad(format!(
+                    "pipeline `{name}` lists unknown model `{m}` in `judge_models`"
+                ));
+            }
             let mut plugins = Vec::new();
             p.node.plugins(&mut plugins);
             if let Some((pl, _)) = plugins
@@ -451,8 +460,12 @@ mod tests {
         let refs = format!("{ok}[pipelines.q]\ntype = \"race\"\nbranches = [{{ type = \"pipeline\", name = \"p\" }}, {{ type = \"pipeline\", name = \"m\" }}]\n");
         GatewayConfig::parse(&refs, "t", Path::new(".")).unwrap();
         assert_eq!(c.pipelines["p"].tenants, ["default"]);
+        let judged = format!("{ok}judge_models = [\"m\"]\n");
+        let c = GatewayConfig::parse(&judged, "t", Path::new(".")).unwrap();
+        assert_eq!(c.pipelines["p"].judge_models, ["m"]);
         for (bad, needle) in [
             (format!("{base}[pipelines.p]\ntype = \"single\"\nmodel = \"nope\"\n"), "unknown model"),
+            (format!("{base}[pipelines.p]\ntype = \"single\"\nmodel = \"m\"\njudge_models = [\"nope\"]\n"), "pipeline `p` lists unknown model `nope` in `judge_models`"),
             (format!("{base}[pipelines.p]\ntype = \"single\"\nmodel = \"m\"\nverify = [{{ plugin = \"v\" }}]\n"), "unknown plugin"),
             (format!("{base}[pipelines.p]\ntype = \"single\"\nmodle = \"m\"\n"), "modle"),
             (format!("{base}[tenants.a]\napi_keys = [\"sk-plain\"]\n"), "not `sha256"),

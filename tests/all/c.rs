@@ -15,7 +15,9 @@ use arbiter::authoring::cases::{self, Runner};
 use arbiter::authoring::new;
 use arbiter::authoring::{self, BuildError, BuildOptions, Language};
 use arbiter::runtime::types::*;
-use arbiter::runtime::{CallContext, Error, Grants, ModelAccess, Plugin, PluginOptions};
+use arbiter::runtime::{
+    CallContext, Error, Grants, ModelAccess, ModelContext, Plugin, PluginOptions,
+};
 use common::*;
 
 fn numeric_verifier() -> PathBuf {
@@ -578,16 +580,13 @@ async fn model_capability_needs_the_manifest_and_the_grant() {
         other => panic!("{:?}", other.map(|p| p.info().clone())),
     }
     let granted = PluginOptions {
-        grants: Grants {
-            model: true,
-            stats: false,
-        },
+        grants: Grants::from_names(&["model"]).unwrap(),
         ..PluginOptions::default()
     };
     let plugin = load(&path, granted).await;
     assert_eq!(plugin.summary().capabilities, ["model"]);
     let ctx = CallContext {
-        model: Some(Arc::new(YesJudge)),
+        model: Some(ModelContext::new(Arc::new(YesJudge))),
         ..CallContext::default()
     };
     let v = plugin

@@ -52,7 +52,8 @@ fn config_text(mock_url: &str, data_dir: &Path, pipelines: &str) -> String {
     ];
     let mut models_toml = String::new();
     for m in models {
-        // `params` is the cheapest, so a judge plugin's own calls go to it.
+        // `params` is the cheapest, so a judge plugin's own calls go to it where its
+        // pipeline allows it.
         let price = match m {
             "params" => 0.01,
             m if m.starts_with("wrong") => 0.1,
@@ -151,6 +152,7 @@ steps = [
 
 [pipelines.judged-slow]
 tenants = ["a"]
+judge_models = ["params"]
 type = "cascade"
 steps = [
   { type = "single", model = "wrong", verify = [{ plugin = "judge" }] },
@@ -218,6 +220,18 @@ type = "cascade"
 steps = [
   { type = "single", model = "params", verify = [{ plugin = "judge" }] },
   { type = "single", model = "params" },
+]
+
+[pipelines.judge-models]
+tenants = ["a"]
+judge_models = ["params"]
+type = "single"
+model = "right"
+verify = [
+  { plugin = "judge", config = { model = "right" } },
+  { plugin = "judge", config = { model = "params" } },
+  { plugin = "judge", config = { model = "echo" } },
+  { plugin = "judge" },
 ]
 
 [pipelines.learned]
@@ -681,6 +695,46 @@ async fn retries_honour_retry_after_and_stop_on_client_errors() {
     assert_eq!(status, 200, "{trace}");
     assert_eq!(trace["outcome"], "failed");
     assert_eq!(trace["attempts"][0]["outcome"], "failed");
+}
+
+/// A judge plugin reaches its pipeline's own models and its `judge_models`, and nothing
+/// else, however it asks; one naming no model gets the cheapest of those.
+#[tokio::test]
+async fn judges_ask_only_the_models_their_pipeline_allows() {
+    let g = Gateway::start().await;
+    let (status, body) = g.chat("judge-models", "2+2?").await;
+    assert_eq!(status, 200, "{body}");
+    let trace = g.trace(&body).await;
+    let verdicts = attempts(&trace)[0]["verdicts"].as_array().unwrap().clone();
+    let reason = |i: usize| {
+        verdicts[i]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        reason(0).starts_with("judge right said"),
+        "the pipeline's model: {trace}"
+    );
+    assert!(
+        reason(1).starts_with("judge params said"),
+        "a judge model: {trace}"
+    );
+    let denied = verdicts[2]["error"].as_str().unwrap_or_default();
+    assert!(
+        denied.contains("Denied") && denied.contains("`echo`") && denied.contains("judge_models"),
+        "another configured model: {trace}"
+    );
+    assert!(
+        reason(3).starts_with("judge params said"),
+        "the cheapest allowed: {trace}"
+    );
+    assert_eq!(
+        g.mock.state.calls("echo"),
+        0,
+        "the denied call never left the host"
+    );
+    assert_eq!(g.mock.state.calls("params"), 2);
 }
 
 /// OpenAI's sampling parameters reach the upstream on every model call of a pipeline;

@@ -18,8 +18,8 @@ use arbiter::authoring::snapshot::WarmUp;
 use arbiter::authoring::{self, BuildOptions, Language};
 use arbiter::runtime::types::*;
 use arbiter::runtime::{
-    CallContext, CompileLimits, Error, Grants, Limits, ModelAccess, Plugin, PluginOptions, Runtime,
-    RuntimeConfig,
+    CallContext, CompileLimits, Error, Grants, Limits, ModelAccess, ModelContext, Plugin,
+    PluginOptions, Runtime, RuntimeConfig,
 };
 use common::*;
 use futures::StreamExt;
@@ -665,17 +665,14 @@ class Judge(Verifier):
         ),
     }
     let granted = PluginOptions {
-        grants: Grants {
-            model: true,
-            stats: false,
-        },
+        grants: Grants::from_names(&["model"]).unwrap(),
         ..PluginOptions::default()
     };
     let plugin = load(wasm, granted).await;
     assert_eq!(plugin.summary().capabilities, ["model"]);
     let task = Task::from_prompt("q", "6*7?");
     let ctx = CallContext {
-        model: Some(Arc::new(YesModel)),
+        model: Some(ModelContext::new(Arc::new(YesModel))),
         ..CallContext::default()
     };
     let judge = |text: &'static str, ctx: CallContext| {

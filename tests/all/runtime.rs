@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use arbiter::runtime::types::*;
 use arbiter::runtime::{
-    CallContext, CompileIsolation, CompileLimits, Compiler, EngineProfile, Error, Grants, Limits,
-    LoadSource, ModelAccess, Outcome, Plugin, PluginOptions, PoolSizes, Runtime, RuntimeConfig,
+    AllowedModels, CallContext, CompileIsolation, CompileLimits, Compiler, EngineProfile, Error,
+    Grants, Limits, LoadSource, ModelAccess, ModelContext, Outcome, Plugin, PluginOptions,
+    PoolSizes, Runtime, RuntimeConfig,
 };
 use common::*;
 
@@ -501,19 +502,18 @@ async fn model_capability_is_gated() {
         }
         other => panic!("{other:?}"),
     }
+    // It names the configuration key that grants it.
+    assert!(err.to_string().contains("grants = [\"model\"]"), "{err}");
     // With the grant, calls reach the host's model access.
     let granted = PluginOptions {
-        grants: Grants {
-            model: true,
-            stats: false,
-        },
+        grants: Grants::from_names(&["model"]).unwrap(),
         ..limited(500)
     };
     let plugin = load("wants-model", granted).await.unwrap();
     let ctx = CallContext {
-        model: Some(Arc::new(EchoJudge {
+        model: Some(ModelContext::new(Arc::new(EchoJudge {
             delay: Duration::ZERO,
-        })),
+        }))),
         ..CallContext::default()
     };
     let v = plugin
@@ -539,9 +539,9 @@ async fn model_capability_is_gated() {
     );
     // A host call that blocks past the deadline is cut by the outer timeout.
     let slow = CallContext {
-        model: Some(Arc::new(EchoJudge {
+        model: Some(ModelContext::new(Arc::new(EchoJudge {
             delay: Duration::from_secs(30),
-        })),
+        }))),
         ..CallContext::default()
     };
     fails_within(
@@ -550,6 +550,72 @@ async fn model_capability_is_gated() {
         |e| matches!(e, Error::DeadlineExceeded(_)),
     )
     .await;
+}
+
+/// Answers with the model it was asked for.
+struct NamedJudge {
+    asked: Arc<std::sync::Mutex<Vec<Option<String>>>>,
+}
+
+#[async_trait::async_trait]
+impl ModelAccess for NamedJudge {
+    async fn complete(&self, request: CompletionRequest) -> Result<Completion, ModelError> {
+        self.asked.lock().unwrap().push(request.model.clone());
+        Ok(Completion {
+            text: "yes".into(),
+            model: request.model.unwrap_or_else(|| "unnamed".into()),
+            input_tokens: 10,
+            output_tokens: 1,
+        })
+    }
+}
+
+/// A call restricted to some models reaches only those, one naming no model gets the
+/// cheapest of them, and one naming another is denied before the host's models are asked.
+#[tokio::test]
+async fn model_capability_keeps_to_the_allowed_models() {
+    let granted = PluginOptions {
+        grants: Grants::from_names(&["model"]).unwrap(),
+        ..limited(500)
+    };
+    let plugin = load("wants-model", granted).await.unwrap();
+    let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let access = Arc::new(NamedJudge {
+        asked: asked.clone(),
+    });
+    let allowed = Arc::new(AllowedModels::new([
+        ("large".to_string(), 2.0),
+        ("small".to_string(), 0.2),
+    ]));
+    let judge = |model: Option<&str>| {
+        let mut config = PluginConfig::new();
+        if let Some(m) = model {
+            config.insert("model".into(), m.into());
+        }
+        let ctx = CallContext {
+            model: Some(ModelContext::restricted(access.clone(), allowed.clone())),
+            ..CallContext::default()
+        };
+        let plugin = plugin.clone();
+        async move {
+            plugin
+                .verify(&config, &task("6*7?"), &cand("42"), ctx)
+                .await
+        }
+    };
+    let named = judge(Some("large")).await.unwrap().value;
+    assert!(named.reason.contains("judge large"), "{}", named.reason);
+    let unnamed = judge(None).await.unwrap().value;
+    assert!(unnamed.reason.contains("judge small"), "{}", unnamed.reason);
+    let err = judge(Some("other")).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Plugin(PluginFailure::Failed(m)) if m.contains("Denied") && m.contains("`other`")),
+        "{err:?}"
+    );
+    assert_eq!(
+        *asked.lock().unwrap(),
+        [Some("large".to_string()), Some("small".to_string())]
+    );
 }
 
 #[tokio::test]

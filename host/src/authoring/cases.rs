@@ -234,8 +234,7 @@ impl Case {
         let mut options = base.clone();
         if !self.grants.is_empty() {
             let grants = Grants::from_names(&self.grants)?;
-            options.grants.model |= grants.model;
-            options.grants.stats |= grants.stats;
+            options.grants = options.grants.union(grants);
         }
         if let Some(l) = &self.limits {
             let limits = &mut options.limits;
@@ -1176,7 +1175,7 @@ mod tests {
         assert_eq!(o.limits.deadline, Duration::from_millis(200));
         assert_eq!(o.limits.memory_bytes, 64 << 20);
         assert_eq!(o.limits.fuel, 1000);
-        assert!(o.grants.model && !o.grants.stats);
+        assert!(o.grants.contains("model") && !o.grants.contains("stats"));
         let bad = case(r#"{"grants": ["network"]}"#);
         assert!(bad.plugin_options(&PluginOptions::default()).is_err());
         assert!(parse(r#"{"limits": {"deadline": 1}}"#, Path::new("c")).is_err());

@@ -361,10 +361,7 @@ async fn inspect(file: &Path, args: &RuntimeArgs, json: bool) -> anyhow::Result<
     let runtime = author_runtime(args, true)?;
     // Inspection grants every capability so it can report what a plugin asks for.
     let mut options = plugin_options(args, false)?;
-    options.grants = Grants {
-        model: true,
-        stats: true,
-    };
+    options.grants = Grants::ALL;
     let plugin = runtime.load_file(file, options).await?;
     let summary = plugin.summary();
     let report = plugin.load_report();

@@ -13,6 +13,9 @@ pub struct PipelineDef {
     pub budget: BudgetLimits,
     pub on_budget: OnBudget,
     pub description: String,
+    /// Models its judge plugins (the `model` capability) may ask for besides the
+    /// pipeline's own.
+    pub judge_models: Vec<String>,
 }
 
 /// Pipeline tables mix the strategy tree with a few pipeline-level keys; the tree part
@@ -38,6 +41,10 @@ impl<'de> Deserialize<'de> for PipelineDef {
             Some(v) => String::deserialize(v).map_err(D::Error::custom)?,
             None => String::new(),
         };
+        let judge_models = match take("judge_models") {
+            Some(v) => Vec::<String>::deserialize(v).map_err(D::Error::custom)?,
+            None => Vec::new(),
+        };
         let node = Node::deserialize(toml::Value::Table(table)).map_err(D::Error::custom)?;
         Ok(PipelineDef {
             node,
@@ -45,6 +52,7 @@ impl<'de> Deserialize<'de> for PipelineDef {
             budget,
             on_budget,
             description,
+            judge_models,
         })
     }
 }

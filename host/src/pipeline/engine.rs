@@ -18,8 +18,9 @@ use super::trace::*;
 use crate::providers::{
     estimate_prompt_tokens, ChatRequest, Price, Provider, ProviderError, Sampling, Usage,
 };
+use crate::runtime::capability::{model, stats};
 use crate::runtime::types::*;
-use crate::runtime::{CallContext, ModelAccess, Plugin, StatsSource};
+use crate::runtime::{AllowedModels, CallContext, ModelAccess, ModelContext, Plugin, StatsSource};
 
 /// Tokens assumed for an answer when estimating a call's cost before making it.
 const DEFAULT_OUTPUT_ESTIMATE: u32 = 256;
@@ -143,6 +144,8 @@ pub struct RequestCtx {
     attempts: Mutex<Vec<AttemptRecord>>,
     samples: Mutex<HashMap<String, u32>>,
     best: Mutex<Option<Answer>>,
+    /// What the `model` capability lets the request's judge plugins ask for.
+    judge_models: Arc<AllowedModels>,
 }
 
 impl RequestCtx {
@@ -298,19 +301,11 @@ struct JudgeAccess {
 #[async_trait::async_trait]
 impl ModelAccess for JudgeAccess {
     async fn complete(&self, request: CompletionRequest) -> Result<Completion, ModelError> {
+        // The capability has placed the request within the pipeline's allowed models.
         let model = match request.model {
             Some(m) if self.engine.models.contains_key(&m) => m,
             Some(m) => return Err(ModelError::Denied(format!("model `{m}` is not configured"))),
-            None => self
-                .engine
-                .models
-                .iter()
-                .min_by(|a, b| {
-                    (a.1.price.input + a.1.price.output)
-                        .total_cmp(&(b.1.price.input + b.1.price.output))
-                })
-                .map(|(n, _)| n.clone())
-                .ok_or_else(|| ModelError::Denied("no models configured".into()))?,
+            None => return Err(ModelError::Denied("no model named".into())),
         };
         let task = Task {
             messages: request.messages,
@@ -361,6 +356,31 @@ impl Engine {
             return Ok((node, BudgetLimits::default(), OnBudget::Best));
         }
         Err(ExecError::UnknownTarget(target.into()))
+    }
+
+    /// The models judge plugins may ask for in a request for `target`: those of the
+    /// pipeline and of the pipelines it runs, with their `judge_models`, so a pipeline
+    /// run inside another keeps what its judges may ask for.
+    fn judge_models(&self, target: &str) -> AllowedModels {
+        let mut names = Vec::new();
+        let mut pending = vec![target];
+        let mut seen = HashSet::new();
+        while let Some(name) = pending.pop() {
+            if !seen.insert(name) {
+                continue;
+            }
+            let Some(p) = self.pipelines.get(name) else {
+                names.push(name.to_string());
+                continue;
+            };
+            p.node.models(&mut names);
+            names.extend(p.judge_models.iter().cloned());
+            p.node.pipelines(&mut pending);
+        }
+        AllowedModels::new(names.into_iter().filter_map(|n| {
+            let price = &self.models.get(&n)?.price;
+            Some((n, price.input + price.output))
+        }))
     }
 
     /// Pipelines and models a tenant may use.
@@ -417,6 +437,7 @@ impl Engine {
             attempts: Mutex::new(Vec::new()),
             samples: Mutex::new(HashMap::new()),
             best: Mutex::new(None),
+            judge_models: Arc::new(self.judge_models(&request.target)),
         });
         let run = self.run_node(&ctx, &node, &request.task, "root".into(), 0);
         let run = async {
@@ -816,7 +837,7 @@ impl Engine {
     ) -> CallContext {
         let mut call = ctx.call_context();
         let grants = entry.plugin.options().grants;
-        if grants.stats {
+        if grants.contains(stats::NAME) {
             call.stats = self.stats.clone().map(|stats| {
                 Arc::new(TenantStats {
                     stats,
@@ -824,12 +845,13 @@ impl Engine {
                 }) as Arc<dyn StatsSource>
             });
         }
-        if grants.model {
-            call.model = Some(Arc::new(JudgeAccess {
+        if grants.contains(model::NAME) {
+            let access = Arc::new(JudgeAccess {
                 engine: self.clone(),
                 ctx: ctx.clone(),
                 path: format!("{path}/judge"),
-            }));
+            });
+            call.model = Some(ModelContext::restricted(access, ctx.judge_models.clone()));
         }
         call
     }

@@ -23,7 +23,9 @@ pub enum Error {
     },
     #[error("unsupported contract version: the plugin targets arbiter:plugin@{found}; this host supports {supported}")]
     UnsupportedVersion { found: String, supported: String },
-    #[error("capability `{capability}` is not granted: the plugin imports `{import}`. Grant it only to plugins you trust (capabilities = [\"{capability}\"] in the plugin's settings)")]
+    /// Named as the operator grants it: `grants` in the gateway's plugin entry,
+    /// `--grant` for `arbiter plugin`, `"grants"` in a test case.
+    #[error("capability `{capability}` is not granted: the plugin imports `{import}`. Grant it only to plugins you trust (grants = [\"{capability}\"] in the plugin's `[plugins.<name>]` entry, or --grant {capability} for `arbiter plugin`)")]
     CapabilityNotGranted { capability: String, import: String },
     #[error("the plugin imports `{0}`, which Arbiter does not provide to plugins")]
     UnsupportedImport(String),

@@ -5,43 +5,10 @@ use serde::Serialize;
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
-use super::bindings::{CONTRACT_PACKAGE, CONTRACT_VERSION};
+use super::capability::{self, Grants};
+use super::contract::{self, Version, LATEST, PACKAGE};
 use super::error::{Error, Result};
 use super::types::PluginKind;
-
-/// Capabilities a plugin may be granted. Everything else is denied.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Grants {
-    /// `arbiter:plugin/model`: ask the host's models for completions.
-    pub model: bool,
-    /// `arbiter:plugin/stats`: read per-model outcome statistics.
-    pub stats: bool,
-}
-
-impl Grants {
-    pub const NONE: Grants = Grants {
-        model: false,
-        stats: false,
-    };
-
-    /// Parses capability names as written in configuration (`["model", "stats"]`).
-    pub fn from_names<S: AsRef<str>>(names: &[S]) -> std::result::Result<Grants, String> {
-        let mut grants = Grants::NONE;
-        for name in names {
-            match name.as_ref() {
-                "model" => grants.model = true,
-                "stats" => grants.stats = true,
-                other => return Err(format!("unknown capability `{other}` (model, stats)")),
-            }
-        }
-        Ok(grants)
-    }
-
-    pub(crate) fn index(self) -> usize {
-        usize::from(self.model) | (usize::from(self.stats) << 1)
-    }
-}
 
 /// What a component declares, as shown by `arbiter plugin inspect`.
 #[derive(Debug, Clone, Serialize)]
@@ -102,76 +69,25 @@ pub fn analyze(engine: &Engine, component: &Component, grants: Grants) -> Result
         .exports(engine)
         .map(|(name, _)| name.to_string())
         .collect();
-
-    let mut found: Vec<(PluginKind, String)> = Vec::new();
-    for export in &exports {
-        let Some((pkg, iface, version)) = split_name(export) else {
-            continue;
-        };
-        if pkg != CONTRACT_PACKAGE {
-            continue;
-        }
-        if let Some(kind) = PluginKind::ALL
-            .into_iter()
-            .find(|k| k.export_interface() == iface)
-        {
-            found.push((kind, version.unwrap_or("").to_string()));
-        }
-    }
-    let (kind, version) = match found.as_slice() {
-        [] => {
-            return Err(Error::WrongWorld(format!(
-                "the component exports [{}] but no Arbiter plugin interface; a plugin exports \
-                 exactly one of {p}/verification@{v} (world `verifier`), {p}/routing@{v} \
-                 (world `router`) or {p}/decomposition@{v} (world `decomposer`)",
-                exports.join(", "),
-                p = CONTRACT_PACKAGE,
-                v = CONTRACT_VERSION
-            )))
-        }
-        [one] => one.clone(),
-        many => {
-            return Err(Error::WrongWorld(format!(
-                "the component exports several plugin interfaces ({}); a plugin is one kind",
-                many.iter()
-                    .map(|(k, _)| k.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )))
-        }
-    };
-    if !version_compatible(&version) {
-        return Err(Error::UnsupportedVersion {
-            found: version,
-            supported: format!("{CONTRACT_PACKAGE}@{CONTRACT_VERSION} and compatible 0.1.x"),
-        });
-    }
+    let (kind, version) = contract::detect(&exports)?;
 
     let mut capabilities = Vec::new();
     for import in &imports {
-        let Some((pkg, iface, version)) = split_name(import) else {
+        let Some((pkg, iface, version)) = contract::split_name(import) else {
             return Err(Error::UnsupportedImport(import.clone()));
         };
         match pkg {
-            CONTRACT_PACKAGE => {
-                if !version.is_some_and(version_compatible) {
+            PACKAGE => {
+                if version.and_then(Version::of).is_none() {
                     return Err(Error::UnsupportedVersion {
                         found: version.unwrap_or("(none)").to_string(),
-                        supported: format!("{CONTRACT_PACKAGE}@{CONTRACT_VERSION}"),
+                        supported: format!("{PACKAGE}@{LATEST}"),
                     });
                 }
-                let granted = match iface {
-                    "types" | "log" => continue,
-                    "model" => grants.model,
-                    "stats" => grants.stats,
-                    _ => return Err(Error::UnsupportedImport(import.clone())),
-                };
-                capabilities.push(iface.to_string());
-                if !granted {
-                    return Err(Error::CapabilityNotGranted {
-                        capability: iface.to_string(),
-                        import: import.clone(),
-                    });
+                match capability::check_import(iface, import, grants) {
+                    Ok(None) => {}
+                    Ok(Some(name)) => capabilities.push(name.to_string()),
+                    Err(e) => return Err(e),
                 }
             }
             // WASI 0.2 is linked with an empty context: no files, env, network or stdin.
@@ -189,22 +105,6 @@ pub fn analyze(engine: &Engine, component: &Component, grants: Grants) -> Result
         imports,
         exports,
     })
-}
-
-/// `arbiter:plugin/log@0.1.0` -> (`arbiter:plugin`, `log`, Some(`0.1.0`)).
-fn split_name(name: &str) -> Option<(&str, &str, Option<&str>)> {
-    let (path, version) = match name.split_once('@') {
-        Some((p, v)) => (p, Some(v)),
-        None => (name, None),
-    };
-    let (pkg, iface) = path.split_once('/')?;
-    Some((pkg, iface, version))
-}
-
-/// Same 0.x minor (semver rules for 0.x): later patch releases stay loadable.
-fn version_compatible(version: &str) -> bool {
-    let mut parts = version.split('.');
-    matches!((parts.next(), parts.next()), (Some("0"), Some("1")))
 }
 
 #[cfg(test)]
@@ -226,38 +126,5 @@ mod tests {
         // A component header with a truncated section body.
         let truncated = b"\0asm\x0d\0\x01\0\x01\x05\x00";
         assert!(matches!(precheck(truncated), Err(Error::Malformed(_))));
-    }
-
-    #[test]
-    fn versions_and_names() {
-        assert!(version_compatible("0.1.0"));
-        assert!(version_compatible("0.1.7"));
-        assert!(!version_compatible("0.2.0"));
-        assert!(!version_compatible("1.1.0"));
-        assert_eq!(
-            split_name("arbiter:plugin/log@0.1.0"),
-            Some(("arbiter:plugin", "log", Some("0.1.0")))
-        );
-        assert_eq!(split_name("plain"), None);
-    }
-
-    #[test]
-    fn grants_parse() {
-        assert_eq!(
-            Grants::from_names(&["model"]).unwrap(),
-            Grants {
-                model: true,
-                stats: false
-            }
-        );
-        assert!(Grants::from_names(&["network"]).is_err());
-        assert_eq!(
-            Grants {
-                model: true,
-                stats: true
-            }
-            .index(),
-            3
-        );
     }
 }

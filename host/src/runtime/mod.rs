@@ -2,15 +2,16 @@
 //! decomposers) and calls them under per-call deadlines, memory caps and log budgets.
 //!
 //! Layout: `engine` (wasmtime config, epoch ticker), `cache` (compiled artifacts, bounded
-//! compilation), `inspect` (what a component is and imports), `bindings` (frozen WIT per
-//! contract version), `host/` (one file per host interface), `state` (per-call store
-//! data), `plugin` (calling a loaded plugin), `limits`, `error`, `types`.
+//! compilation), `inspect` (what a component is and imports), `contract/` (one module per
+//! released WIT version, behind a version-neutral surface), `capability/` (one module per
+//! host capability, and their registry), `state` (per-call store data), `plugin` (calling
+//! a loaded plugin), `limits`, `error`, `types` (the host's own records).
 
-mod bindings;
 mod cache;
+pub mod capability;
+mod contract;
 mod engine;
 mod error;
-mod host;
 mod inspect;
 mod kept;
 mod limits;
@@ -24,21 +25,20 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::Engine;
 
-pub use bindings::{CONTRACT_PACKAGE, CONTRACT_VERSION};
 pub use cache::{
     compile_worker_main, component_digest, CompileIsolation, CompileLimits, LoadSource,
 };
+pub use capability::{AllowedModels, CallContext, Grants, ModelAccess, ModelContext, StatsSource};
+pub use contract::{LATEST as CONTRACT_VERSION, PACKAGE as CONTRACT_PACKAGE};
 pub use engine::{Compiler, EngineProfile, PoolSizes};
 pub use error::{Error, Result};
-pub use host::{ModelAccess, StatsSource};
-pub use inspect::{precheck, ComponentSummary, Grants};
+pub use inspect::{precheck, ComponentSummary};
 pub use kept::KeptInstance;
 pub use limits::Limits;
 pub use plugin::{CallStats, LoadReport, Outcome, Plugin, PluginOptions};
-pub use state::CallContext;
 
 use self::cache::ArtifactCache;
 use self::engine::EpochTicker;
@@ -129,14 +129,7 @@ pub(crate) struct RuntimeInner {
 impl Runtime {
     pub fn new(config: RuntimeConfig) -> Result<Runtime> {
         let engine = engine::build_engine(&config.profile, Some(&config.pool))?;
-        let mut linkers = Vec::new();
-        for index in 0..4 {
-            let grants = Grants {
-                model: index & 1 != 0,
-                stats: index & 2 != 0,
-            };
-            linkers.push(build_linker(&engine, grants)?);
-        }
+        let linkers = capability::linkers(&engine)?;
         let cache = ArtifactCache::new(config.cache_dir.clone(), &engine, &config.profile)?;
         let ticker = EpochTicker::start(engine.clone(), config.epoch_tick, engine::IDLE_TICK);
         let pool = config.pool.component_instances as usize;
@@ -273,31 +266,6 @@ impl Runtime {
     pub fn clear_memory_cache(&self) {
         self.inner.components.lock().expect("component map").clear();
     }
-}
-
-fn build_linker(engine: &Engine, grants: Grants) -> Result<Linker<CallState>> {
-    let mut linker = Linker::<CallState>::new(engine);
-    let err = |e: wasmtime::Error| Error::Internal(format!("linker setup: {e:#}"));
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(err)?;
-    bindings::arbiter::plugin::types::add_to_linker::<_, HasSelf<CallState>>(&mut linker, |s| s)
-        .map_err(err)?;
-    bindings::arbiter::plugin::log::add_to_linker::<_, HasSelf<CallState>>(&mut linker, |s| s)
-        .map_err(err)?;
-    if grants.model {
-        bindings::arbiter::plugin::model::add_to_linker::<_, HasSelf<CallState>>(
-            &mut linker,
-            |s| s,
-        )
-        .map_err(err)?;
-    }
-    if grants.stats {
-        bindings::arbiter::plugin::stats::add_to_linker::<_, HasSelf<CallState>>(
-            &mut linker,
-            |s| s,
-        )
-        .map_err(err)?;
-    }
-    Ok(linker)
 }
 
 /// Linking failures after `analyze` passed are type mismatches: the plugin was built

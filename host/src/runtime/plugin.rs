@@ -10,17 +10,18 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::OwnedSemaphorePermit;
-use wasmtime::component::{ComponentExportIndex, Func, Instance, InstancePre, TypedFunc};
+use wasmtime::component::{Instance, InstancePre};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use super::bindings::exports::arbiter::plugin::{decomposition as wdec, routing as wroute};
-use super::bindings::{self, arbiter::plugin::types as wit};
 use super::cache::LoadSource;
+use super::capability::log::LogLimitHit;
+use super::capability::{CallContext, Grants};
+use super::contract::{Args, Call, Exports, Reply};
 use super::error::{Error, Result};
-use super::inspect::{ComponentSummary, Grants};
+use super::inspect::ComponentSummary;
 use super::kept::KeptInstance;
 use super::limits::Limits;
-use super::state::{CallContext, CallState, LogLimitHit};
+use super::state::CallState;
 use super::types::*;
 use super::RuntimeInner;
 
@@ -68,189 +69,6 @@ pub struct Outcome<T> {
 #[derive(Debug, thiserror::Error)]
 #[error("deadline exceeded")]
 struct DeadlineHit;
-
-/// The functions a plugin kind exports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Export {
-    Info,
-    CheckConfig,
-    Verify,
-    Select,
-    Route,
-    Decompose,
-    Compose,
-}
-
-impl Export {
-    fn name(self) -> &'static str {
-        match self {
-            Export::Info => "info",
-            Export::CheckConfig => "check-config",
-            Export::Verify => "verify",
-            Export::Select => "select",
-            Export::Route => "route",
-            Export::Decompose => "decompose",
-            Export::Compose => "compose",
-        }
-    }
-
-    fn of(kind: PluginKind) -> &'static [Export] {
-        match kind {
-            PluginKind::Verifier => &[
-                Export::Info,
-                Export::CheckConfig,
-                Export::Verify,
-                Export::Select,
-            ],
-            PluginKind::Router => &[Export::Info, Export::CheckConfig, Export::Route],
-            PluginKind::Decomposer => &[
-                Export::Info,
-                Export::CheckConfig,
-                Export::Decompose,
-                Export::Compose,
-            ],
-        }
-    }
-}
-
-/// Parameter and result types of each export, as lowered and lifted by the host. These
-/// exact types are typechecked once per plugin at load (`typecheck`), which is what
-/// makes the unchecked per-call lookups in `dispatch` sound.
-type Cfg<'a> = &'a [(String, String)];
-type InfoSig = ((), (wit::PluginInfo,));
-type CheckSig<'a> = ((Cfg<'a>,), (PluginResult<()>,));
-type VerifySig<'a> = (
-    (Cfg<'a>, &'a wit::Task, &'a wit::Candidate),
-    (PluginResult<wit::Verdict>,),
-);
-type SelectSig<'a> = (
-    (Cfg<'a>, &'a wit::Task, &'a [wit::Judged]),
-    (PluginResult<wit::Selection>,),
-);
-type RouteSig<'a> = (
-    (Cfg<'a>, &'a wit::Task, &'a [wroute::ModelOption]),
-    (PluginResult<wroute::RouteDecision>,),
-);
-type DecomposeSig<'a> = ((Cfg<'a>, &'a wit::Task), (PluginResult<wdec::Plan>,));
-type ComposeSig<'a> = (
-    (Cfg<'a>, &'a wit::Task, &'a [wdec::Subresult]),
-    (PluginResult<String>,),
-);
-
-/// Export indices resolved once at load: a call looks up only the function it needs.
-struct Exports {
-    indices: Vec<(Export, ComponentExportIndex)>,
-}
-
-impl Exports {
-    fn resolve(pre: &InstancePre<CallState>, kind: PluginKind, interface: &str) -> Result<Exports> {
-        let component = pre.component();
-        let missing =
-            |what: &str| Error::WrongWorld(format!("the component does not export `{what}`"));
-        let iface = component
-            .get_export_index(None, interface)
-            .ok_or_else(|| missing(interface))?;
-        let indices = Export::of(kind)
-            .iter()
-            .map(|e| {
-                component
-                    .get_export_index(Some(&iface), e.name())
-                    .map(|i| (*e, i))
-                    .ok_or_else(|| missing(&format!("{interface}#{}", e.name())))
-            })
-            .collect::<Result<_>>()?;
-        Ok(Exports { indices })
-    }
-
-    fn func(
-        &self,
-        store: &mut Store<CallState>,
-        instance: &Instance,
-        export: Export,
-    ) -> wasmtime::Result<Func> {
-        let index = self
-            .indices
-            .iter()
-            .find(|(e, _)| *e == export)
-            .map(|(_, i)| i)
-            .ok_or_else(|| {
-                wasmtime::format_err!("plugin kind has no `{}` export", export.name())
-            })?;
-        instance
-            .get_func(&mut *store, index)
-            .ok_or_else(|| wasmtime::format_err!("export `{}` is not a function", export.name()))
-    }
-
-    /// Checks every export against the host's types (once per plugin).
-    fn typecheck(&self, store: &mut Store<CallState>, instance: &Instance) -> wasmtime::Result<()> {
-        for (export, index) in &self.indices {
-            let s = &mut *store;
-            match export {
-                Export::Info => drop(instance.get_typed_func::<(), (wit::PluginInfo,)>(s, index)?),
-                Export::CheckConfig => drop(
-                    instance
-                        .get_typed_func::<<CheckSig as Sig>::P, <CheckSig as Sig>::R>(s, index)?,
-                ),
-                Export::Verify => drop(
-                    instance
-                        .get_typed_func::<<VerifySig as Sig>::P, <VerifySig as Sig>::R>(s, index)?,
-                ),
-                Export::Select => drop(
-                    instance
-                        .get_typed_func::<<SelectSig as Sig>::P, <SelectSig as Sig>::R>(s, index)?,
-                ),
-                Export::Route => drop(
-                    instance
-                        .get_typed_func::<<RouteSig as Sig>::P, <RouteSig as Sig>::R>(s, index)?,
-                ),
-                Export::Decompose => drop(
-                    instance.get_typed_func::<<DecomposeSig as Sig>::P, <DecomposeSig as Sig>::R>(
-                        s, index,
-                    )?,
-                ),
-                Export::Compose => drop(
-                    instance.get_typed_func::<<ComposeSig as Sig>::P, <ComposeSig as Sig>::R>(
-                        s, index,
-                    )?,
-                ),
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Splits a `(params, results)` signature alias into its parts.
-trait Sig {
-    type P;
-    type R;
-}
-
-impl<P, R> Sig for (P, R) {
-    type P = P;
-    type R = R;
-}
-
-enum Call {
-    Info,
-    CheckConfig(Vec<(String, String)>),
-    Verify(Vec<(String, String)>, wit::Task, wit::Candidate),
-    Select(Vec<(String, String)>, wit::Task, Vec<wit::Judged>),
-    Route(Vec<(String, String)>, wit::Task, Vec<wroute::ModelOption>),
-    Decompose(Vec<(String, String)>, wit::Task),
-    Compose(Vec<(String, String)>, wit::Task, Vec<wdec::Subresult>),
-}
-
-type PluginResult<T> = std::result::Result<T, wit::PluginError>;
-
-enum Reply {
-    Info(wit::PluginInfo),
-    Unit(PluginResult<()>),
-    Verdict(PluginResult<wit::Verdict>),
-    Selection(PluginResult<wit::Selection>),
-    Route(PluginResult<wroute::RouteDecision>),
-    Plan(PluginResult<wdec::Plan>),
-    Text(PluginResult<String>),
-}
 
 struct WarmInstance {
     store: Store<CallState>,
@@ -416,13 +234,7 @@ impl Plugin {
         report: LoadReport,
         options: PluginOptions,
     ) -> Result<Plugin> {
-        let interface = format!(
-            "{}/{}@{}",
-            bindings::CONTRACT_PACKAGE,
-            summary.kind.export_interface(),
-            summary.contract_version
-        );
-        let exports = Exports::resolve(&pre, summary.kind, &interface)?;
+        let exports = Exports::resolve(&pre, summary.kind, &summary.contract_version)?;
         let mut inner = PluginInner {
             runtime,
             pre,
@@ -442,8 +254,9 @@ impl Plugin {
             prepared: None,
         };
         inner.typecheck().await?;
-        let info = match inner.execute(Call::Info, CallContext::default()).await? {
-            (Reply::Info(info), _) => bindings::info_from(info),
+        let info = inner.exports.prepare(Call::Info);
+        let info = match inner.execute(info, CallContext::default()).await? {
+            (Reply::Info(info), _) => info,
             _ => unreachable!("info call returns info"),
         };
         if info.kind != inner.summary.kind {
@@ -522,6 +335,12 @@ impl Plugin {
         self.inner.prepared.as_ref().map_or(0, |p| p.ready())
     }
 
+    /// The call's arguments in the plugin's contract version, built before it waits for
+    /// a permit.
+    fn prepare(&self, call: Call<'_>) -> Args {
+        self.inner.exports.prepare(call)
+    }
+
     fn expect(&self, kind: PluginKind) -> Result<()> {
         if self.kind() != kind {
             return Err(Error::WrongKind {
@@ -537,12 +356,12 @@ impl Plugin {
         let (reply, stats) = self
             .inner
             .execute(
-                Call::CheckConfig(bindings::config_to(config)),
+                self.prepare(Call::CheckConfig(config)),
                 CallContext::default(),
             )
             .await?;
         match reply {
-            Reply::Unit(r) => finish(r.map_err(bindings::failure_from), stats),
+            Reply::Unit(r) => finish(r, stats),
             _ => unreachable!(),
         }
     }
@@ -555,16 +374,12 @@ impl Plugin {
         ctx: CallContext,
     ) -> Result<Outcome<Verdict>> {
         self.expect(PluginKind::Verifier)?;
-        let call = Call::Verify(
-            bindings::config_to(config),
-            bindings::task_to(task),
-            bindings::candidate_to(candidate),
-        );
+        let call = self.prepare(Call::Verify(config, task, candidate));
         match self.inner.execute(call, ctx).await? {
             (Reply::Verdict(r), stats) => {
-                let verdict = r.map_err(bindings::failure_from)?;
+                let verdict = r?;
                 check_score(verdict.score, "verdict score")?;
-                finish(Ok(bindings::verdict_from(verdict)), stats)
+                finish(Ok(verdict), stats)
             }
             _ => unreachable!(),
         }
@@ -578,14 +393,10 @@ impl Plugin {
         ctx: CallContext,
     ) -> Result<Outcome<Selection>> {
         self.expect(PluginKind::Verifier)?;
-        let call = Call::Select(
-            bindings::config_to(config),
-            bindings::task_to(task),
-            judged.iter().map(bindings::judged_to).collect(),
-        );
+        let call = self.prepare(Call::Select(config, task, judged));
         match self.inner.execute(call, ctx).await? {
             (Reply::Selection(r), stats) => {
-                let selection = bindings::selection_from(r.map_err(bindings::failure_from)?);
+                let selection = r?;
                 if selection.scores.len() != judged.len() {
                     return Err(Error::InvalidOutput(format!(
                         "select returned {} scores for {} candidates",
@@ -612,14 +423,10 @@ impl Plugin {
         ctx: CallContext,
     ) -> Result<Outcome<RouteDecision>> {
         self.expect(PluginKind::Router)?;
-        let call = Call::Route(
-            bindings::config_to(config),
-            bindings::task_to(task),
-            options.iter().map(bindings::option_to).collect(),
-        );
+        let call = self.prepare(Call::Route(config, task, options));
         match self.inner.execute(call, ctx).await? {
             (Reply::Route(r), stats) => {
-                let decision = bindings::decision_route_from(r.map_err(bindings::failure_from)?);
+                let decision = r?;
                 validate_decision(&decision)?;
                 finish(Ok(decision), stats)
             }
@@ -634,10 +441,10 @@ impl Plugin {
         ctx: CallContext,
     ) -> Result<Outcome<Plan>> {
         self.expect(PluginKind::Decomposer)?;
-        let call = Call::Decompose(bindings::config_to(config), bindings::task_to(task));
+        let call = self.prepare(Call::Decompose(config, task));
         match self.inner.execute(call, ctx).await? {
             (Reply::Plan(r), stats) => {
-                let plan = bindings::plan_from(r.map_err(bindings::failure_from)?);
+                let plan = r?;
                 validate_plan(&plan)?;
                 finish(Ok(plan), stats)
             }
@@ -653,13 +460,9 @@ impl Plugin {
         ctx: CallContext,
     ) -> Result<Outcome<String>> {
         self.expect(PluginKind::Decomposer)?;
-        let call = Call::Compose(
-            bindings::config_to(config),
-            bindings::task_to(task),
-            results.iter().map(bindings::subresult_to).collect(),
-        );
+        let call = self.prepare(Call::Compose(config, task, results));
         match self.inner.execute(call, ctx).await? {
-            (Reply::Text(r), stats) => finish(r.map_err(bindings::failure_from), stats),
+            (Reply::Text(r), stats) => finish(r, stats),
             _ => unreachable!(),
         }
     }
@@ -769,65 +572,6 @@ fn validate_plan(plan: &Plan) -> Result<()> {
     Ok(())
 }
 
-/// Bytes of text in a reply: what the guest made the host allocate.
-fn reply_bytes(reply: &Reply) -> usize {
-    fn err_len(e: &wit::PluginError) -> usize {
-        match e {
-            wit::PluginError::InvalidConfig(m)
-            | wit::PluginError::InvalidInput(m)
-            | wit::PluginError::Failed(m) => m.len(),
-        }
-    }
-    fn of<T>(r: &PluginResult<T>, f: impl Fn(&T) -> usize) -> usize {
-        match r {
-            Ok(v) => f(v),
-            Err(e) => err_len(e),
-        }
-    }
-    match reply {
-        Reply::Info(i) => {
-            i.name.len()
-                + i.version.len()
-                + i.description.len()
-                + i.config_keys
-                    .iter()
-                    .map(|k| {
-                        k.name.len()
-                            + k.description.len()
-                            + k.default.as_ref().map_or(0, |d| d.len())
-                    })
-                    .sum::<usize>()
-        }
-        Reply::Unit(r) => of(r, |_| 0),
-        Reply::Verdict(r) => of(r, |v| {
-            v.reason.len()
-                + v.details.as_ref().map_or(0, |d| d.len())
-                + v.checks
-                    .iter()
-                    .map(|c| c.name.len() + c.message.as_ref().map_or(0, |m| m.len()))
-                    .sum::<usize>()
-        }),
-        Reply::Selection(r) => of(r, |s| s.reason.len() + s.scores.len() * 8),
-        Reply::Route(r) => of(r, |d| {
-            d.reason.len() + d.steps.iter().map(|s| s.target.len() + 16).sum::<usize>()
-        }),
-        Reply::Plan(r) => of(r, |p| {
-            p.reason.len()
-                + p.subtasks
-                    .iter()
-                    .map(|s| {
-                        s.id.len()
-                            + s.prompt.len()
-                            + s.depends_on.iter().map(|d| d.len()).sum::<usize>()
-                            + s.route.as_ref().map_or(0, |x| x.len())
-                            + s.verify.as_ref().map_or(0, |x| x.len())
-                    })
-                    .sum::<usize>()
-        }),
-        Reply::Text(r) => of(r, |s| s.len()),
-    }
-}
-
 impl PluginInner {
     fn limits(&self) -> &Limits {
         &self.options.limits
@@ -854,7 +598,7 @@ impl PluginInner {
 
     /// Runs one call end to end; the single place deadlines, limits and error
     /// classification are applied, whatever the plugin kind.
-    async fn execute(&self, call: Call, ctx: CallContext) -> Result<(Reply, CallStats)> {
+    async fn execute(&self, call: Args, ctx: CallContext) -> Result<(Reply, CallStats)> {
         let permit = self
             .runtime
             .calls
@@ -881,7 +625,7 @@ impl PluginInner {
 
     async fn execute_inner(
         &self,
-        call: Call,
+        call: Args,
         ctx: CallContext,
         deadline: Duration,
         permit: OwnedSemaphorePermit,
@@ -920,9 +664,9 @@ impl PluginInner {
             }
         };
 
-        let result = dispatch(&mut store, &instance, &self.exports, call).await;
-        let reply = match result {
-            Ok(reply) => reply,
+        let result = self.exports.call(&mut store, &instance, call).await;
+        let returned = match result {
+            Ok(returned) => returned,
             // Classify before the logs are drained: a trap's message carries stderr's tail.
             Err(e) => {
                 let err = self.classify(e, &store, deadline, Stage::Call);
@@ -932,7 +676,7 @@ impl PluginInner {
         };
         let fuel = self.fuel_used(&store);
         let logs = store.data().logs.take();
-        let size = reply_bytes(&reply);
+        let size = returned.bytes();
         if size > self.limits().output_bytes {
             self.retire(false, store, instance, permit);
             return Err(Error::OutputTooLarge {
@@ -947,7 +691,7 @@ impl PluginInner {
             logs,
         };
         self.retire(true, store, instance, permit);
-        Ok((reply, stats))
+        Ok((returned.into_reply(), stats))
     }
 
     /// Disposes of a used instance: back to the warm pool if `healthy` and the plugin is
@@ -1120,45 +864,6 @@ fn arm(store: &mut Store<CallState>, due: Instant, limits: &Limits, fuel: bool) 
             .map_err(|e| Error::Internal(format!("set_fuel: {e}")))?;
     }
     Ok(())
-}
-
-async fn dispatch(
-    store: &mut Store<CallState>,
-    instance: &Instance,
-    exports: &Exports,
-    call: Call,
-) -> wasmtime::Result<Reply> {
-    /// Calls `$export` with the signature `$sig` (typechecked at load, see `Exports`).
-    macro_rules! invoke {
-        ($export:expr, $sig:ty, $args:expr) => {{
-            let func = exports.func(store, instance, $export)?;
-            // SAFETY: `Exports::typecheck` checked this export against exactly `$sig`
-            // when the plugin was loaded, and every instance comes from the same
-            // pre-instantiated component.
-            let typed =
-                unsafe { TypedFunc::<<$sig as Sig>::P, <$sig as Sig>::R>::new_unchecked(func) };
-            typed.call_async(&mut *store, $args).await?.0
-        }};
-    }
-    Ok(match call {
-        Call::Info => Reply::Info(invoke!(Export::Info, InfoSig, ())),
-        Call::CheckConfig(c) => Reply::Unit(invoke!(Export::CheckConfig, CheckSig, (&c[..],))),
-        Call::Verify(c, t, k) => {
-            Reply::Verdict(invoke!(Export::Verify, VerifySig, (&c[..], &t, &k)))
-        }
-        Call::Select(c, t, j) => {
-            Reply::Selection(invoke!(Export::Select, SelectSig, (&c[..], &t, &j[..])))
-        }
-        Call::Route(c, t, o) => {
-            Reply::Route(invoke!(Export::Route, RouteSig, (&c[..], &t, &o[..])))
-        }
-        Call::Decompose(c, t) => {
-            Reply::Plan(invoke!(Export::Decompose, DecomposeSig, (&c[..], &t)))
-        }
-        Call::Compose(c, t, r) => {
-            Reply::Text(invoke!(Export::Compose, ComposeSig, (&c[..], &t, &r[..])))
-        }
-    })
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! The host's own view of the plugin contract's records.
 //!
-//! Orchestration, traces and the CLI use these types; each frozen WIT version converts
-//! to and from them in `bindings`, so a new contract version never ripples through the
-//! rest of the host (the Zed extension-host pattern).
+//! Orchestration, traces, the CLI and the capabilities use these types; each frozen WIT
+//! version converts to and from them in its own `contract` module, so a new contract
+//! version never ripples through the rest of the host (the Zed extension-host pattern).
 
 use std::collections::BTreeMap;
 

@@ -1,15 +1,20 @@
-//! Asks the host's model for a judgement: needs the `model` capability.
+//! Asks the host's model for a judgement: needs the `model` capability. The `model`
+//! setting names the model to ask; without it the host chooses.
 use arbiter_sdk::model;
 use arbiter_sdk::prelude::*;
 
-struct Judge;
+struct Judge {
+    model: Option<String>,
+}
 
 impl Verifier for Judge {
     fn info() -> PluginInfo {
         PluginInfo::verifier("wants-model", "0.1.0", "LLM-as-judge probe")
     }
-    fn new(_: &Config) -> Result<Self, PluginError> {
-        Ok(Judge)
+    fn new(config: &Config) -> Result<Self, PluginError> {
+        Ok(Judge {
+            model: config.get("model").map(String::from),
+        })
     }
     fn verify(&self, task: &Task, candidate: &Candidate) -> Result<Verdict, PluginError> {
         let question = format!(
@@ -25,7 +30,7 @@ impl Verifier for Judge {
             "asking the judge model",
             &[("candidate", &candidate.index.to_string())],
         );
-        match model::complete(messages, None, Some(4)) {
+        match model::complete(messages, self.model.as_deref(), Some(4)) {
             Ok(c) if c.text.to_lowercase().contains("yes") => Ok(Verdict::accept(
                 0.9,
                 format!("judge {} said: {}", c.model, c.text),

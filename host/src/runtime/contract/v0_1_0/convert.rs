@@ -1,26 +1,9 @@
-//! Host bindings of the contract, generated from the frozen WIT of each released version.
-//!
-//! Only `v0.1.0` exists so far. When `0.2.0` ships, its bindings become the primary ones
-//! and this module keeps the `0.1.x` bindings, converting their records into the host's
-//! types (`super::types`) so old plugins keep loading.
+//! Conversions between 0.1.0's records and the host's own (`runtime::types`).
 
-wasmtime::component::bindgen!({
-    path: "../wit/v0.1.0",
-    world: "host",
-    imports: {
-        "arbiter:plugin/log.log": trappable,
-        "arbiter:plugin/model.complete": async,
-        default: tracing,
-    },
-    exports: { default: async },
-});
-
-pub const CONTRACT_PACKAGE: &str = "arbiter:plugin";
-pub const CONTRACT_VERSION: &str = "0.1.0";
-
-use self::arbiter::plugin::types as wit;
-use self::exports::arbiter::plugin::{decomposition as wdec, routing as wroute};
-use super::types as host;
+use super::arbiter::plugin::types as wit;
+use super::arbiter::plugin::{log as wlog, model as wmodel};
+use super::exports::arbiter::plugin::{decomposition as wdec, routing as wroute};
+use crate::runtime::types as host;
 
 fn decision_from(d: wit::Decision) -> host::Decision {
     match d {
@@ -38,11 +21,11 @@ fn decision_to(d: host::Decision) -> wit::Decision {
     }
 }
 
-pub(crate) fn config_to(config: &host::PluginConfig) -> Vec<(String, String)> {
+pub(super) fn config_to(config: &host::PluginConfig) -> Vec<(String, String)> {
     config.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
-pub(crate) fn task_to(t: &host::Task) -> wit::Task {
+pub(super) fn task_to(t: &host::Task) -> wit::Task {
     wit::Task {
         id: t.id.clone(),
         messages: t
@@ -62,7 +45,7 @@ pub(crate) fn task_to(t: &host::Task) -> wit::Task {
     }
 }
 
-pub(crate) fn candidate_to(c: &host::Candidate) -> wit::Candidate {
+pub(super) fn candidate_to(c: &host::Candidate) -> wit::Candidate {
     wit::Candidate {
         index: c.index,
         model: c.model.clone(),
@@ -70,7 +53,7 @@ pub(crate) fn candidate_to(c: &host::Candidate) -> wit::Candidate {
     }
 }
 
-pub(crate) fn verdict_from(v: wit::Verdict) -> host::Verdict {
+pub(super) fn verdict_from(v: wit::Verdict) -> host::Verdict {
     host::Verdict {
         score: v.score,
         decision: decision_from(v.decision),
@@ -111,21 +94,21 @@ fn verdict_to(v: &host::Verdict) -> wit::Verdict {
     }
 }
 
-pub(crate) fn judged_to(j: &host::Judged) -> wit::Judged {
+pub(super) fn judged_to(j: &host::Judged) -> wit::Judged {
     wit::Judged {
         candidate: candidate_to(&j.candidate),
         verdict: j.verdict.as_ref().map(verdict_to),
     }
 }
 
-pub(crate) fn selection_from(s: wit::Selection) -> host::Selection {
+pub(super) fn selection_from(s: wit::Selection) -> host::Selection {
     host::Selection {
         scores: s.scores,
         reason: s.reason,
     }
 }
 
-pub(crate) fn info_from(i: wit::PluginInfo) -> host::PluginInfo {
+pub(super) fn info_from(i: wit::PluginInfo) -> host::PluginInfo {
     host::PluginInfo {
         name: i.name,
         version: i.version,
@@ -148,7 +131,7 @@ pub(crate) fn info_from(i: wit::PluginInfo) -> host::PluginInfo {
     }
 }
 
-pub(crate) fn failure_from(e: wit::PluginError) -> host::PluginFailure {
+pub(super) fn failure_from(e: wit::PluginError) -> host::PluginFailure {
     match e {
         wit::PluginError::InvalidConfig(m) => host::PluginFailure::InvalidConfig(m),
         wit::PluginError::InvalidInput(m) => host::PluginFailure::InvalidInput(m),
@@ -156,7 +139,7 @@ pub(crate) fn failure_from(e: wit::PluginError) -> host::PluginFailure {
     }
 }
 
-fn stats_to(s: &host::ModelStats) -> wit::ModelStats {
+pub(super) fn stats_to(s: &host::ModelStats) -> wit::ModelStats {
     wit::ModelStats {
         attempts: s.attempts,
         success_rate: s.success_rate,
@@ -165,7 +148,7 @@ fn stats_to(s: &host::ModelStats) -> wit::ModelStats {
     }
 }
 
-pub(crate) fn option_to(o: &host::ModelOption) -> wroute::ModelOption {
+pub(super) fn option_to(o: &host::ModelOption) -> wroute::ModelOption {
     wroute::ModelOption {
         name: o.name.clone(),
         input_price: o.input_price,
@@ -174,7 +157,7 @@ pub(crate) fn option_to(o: &host::ModelOption) -> wroute::ModelOption {
     }
 }
 
-pub(crate) fn decision_route_from(d: wroute::RouteDecision) -> host::RouteDecision {
+pub(super) fn decision_route_from(d: wroute::RouteDecision) -> host::RouteDecision {
     host::RouteDecision {
         steps: d
             .steps
@@ -189,7 +172,7 @@ pub(crate) fn decision_route_from(d: wroute::RouteDecision) -> host::RouteDecisi
     }
 }
 
-pub(crate) fn plan_from(p: wdec::Plan) -> host::Plan {
+pub(super) fn plan_from(p: wdec::Plan) -> host::Plan {
     host::Plan {
         subtasks: p
             .subtasks
@@ -206,11 +189,54 @@ pub(crate) fn plan_from(p: wdec::Plan) -> host::Plan {
     }
 }
 
-pub(crate) fn subresult_to(r: &host::Subresult) -> wdec::Subresult {
+pub(super) fn subresult_to(r: &host::Subresult) -> wdec::Subresult {
     wdec::Subresult {
         id: r.id.clone(),
         answer: r.answer.clone(),
         model: r.model.clone(),
         score: r.score,
+    }
+}
+
+pub(super) fn level_from(l: wlog::Level) -> host::LogLevel {
+    match l {
+        wlog::Level::Trace => host::LogLevel::Trace,
+        wlog::Level::Debug => host::LogLevel::Debug,
+        wlog::Level::Info => host::LogLevel::Info,
+        wlog::Level::Warn => host::LogLevel::Warn,
+        wlog::Level::Error => host::LogLevel::Error,
+    }
+}
+
+pub(super) fn request_from(r: wmodel::CompletionRequest) -> host::CompletionRequest {
+    host::CompletionRequest {
+        messages: r
+            .messages
+            .into_iter()
+            .map(|m| host::Message {
+                role: m.role,
+                content: m.content,
+            })
+            .collect(),
+        model: r.model,
+        max_tokens: r.max_tokens,
+        temperature: r.temperature,
+    }
+}
+
+pub(super) fn completion_to(c: host::Completion) -> wmodel::Completion {
+    wmodel::Completion {
+        text: c.text,
+        model: c.model,
+        input_tokens: c.input_tokens,
+        output_tokens: c.output_tokens,
+    }
+}
+
+pub(super) fn model_error_to(e: host::ModelError) -> wmodel::ModelError {
+    match e {
+        host::ModelError::Denied(m) => wmodel::ModelError::Denied(m),
+        host::ModelError::OverBudget(m) => wmodel::ModelError::OverBudget(m),
+        host::ModelError::Failed(m) => wmodel::ModelError::Failed(m),
     }
 }
