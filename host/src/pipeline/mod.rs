@@ -2,16 +2,26 @@
 //! budget, with every attempt traced.
 
 pub mod budget;
+mod capabilities;
+mod context;
 pub mod engine;
+mod error;
+mod in_flight;
+mod model_call;
+mod plugin_logs;
+mod request;
 pub mod spec;
+pub mod strategy;
 pub mod trace;
+mod verify;
 
 pub use budget::{BudgetLimits, OnBudget};
-pub use engine::{
-    Answer, Engine, ExecError, ExecRequest, ExecResult, ModelEntry, OutcomeStats, PipelineDef,
-    PluginEntry,
-};
-pub use spec::Node;
+pub use capabilities::OutcomeStats;
+pub use context::{RequestCtx, Step};
+pub use engine::{Engine, ModelEntry, PipelineDef, PluginEntry};
+pub use error::ExecError;
+pub use request::{Answer, DeltaSink, ExecRequest, ExecResult, Streamed};
+pub use strategy::{Node, Strategy};
 pub use trace::{
     AttemptKind, AttemptOutcome, AttemptRecord, RequestOutcome, RequestTrace, VerdictRecord,
 };
