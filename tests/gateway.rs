@@ -1082,7 +1082,9 @@ async fn budgets_hold_for_streams_as_for_json() {
     let cost = [("x-arbiter-max-cost-usd", "0.000001")];
     let calls = [("x-arbiter-max-calls", "0")];
     let depth = [("x-arbiter-max-depth", "0")];
-    let cases: [(&str, &[(&str, &str)], u16, &str); 12] = [
+    // Target, headers, then the status and error code (or answering model) expected.
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], u16, &'a str);
+    let cases: [Case; 12] = [
         // From the pipeline's configuration.
         ("capped-deadline", &[], 504, "deadline_exceeded"),
         ("capped-cost", &[], 402, "over_budget"),
