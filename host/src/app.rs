@@ -14,6 +14,7 @@ use anyhow::{bail, Context};
 use crate::authoring::{self, BuildOptions};
 use crate::config::{GatewayConfig, ProviderConfig};
 use crate::pipeline::spec::settings;
+use crate::pipeline::strategy::PluginUse;
 use crate::pipeline::{Engine, ModelEntry, OutcomeStats, PluginEntry};
 use crate::providers::anthropic::AnthropicProvider;
 use crate::providers::openai::OpenAiProvider;
@@ -170,18 +171,19 @@ impl App {
 
         let mut pipelines = std::collections::BTreeMap::new();
         for (name, p) in &config.pipelines {
-            let mut used = Vec::new();
-            p.node.plugins(&mut used);
-            for (plugin, kind) in used {
-                let entry = &plugins[&plugin];
-                if entry.plugin.kind() != kind {
+            let uses = p.node.inventory().plugins;
+            for u in &uses {
+                let entry = &plugins[u.name];
+                if entry.plugin.kind() != u.kind {
                     bail!(
-                        "pipeline `{name}` uses plugin `{plugin}` as a {kind}, but it is a {}",
+                        "pipeline `{name}` uses plugin `{}` as a {}, but it is a {}",
+                        u.name,
+                        u.kind,
                         entry.plugin.kind()
                     );
                 }
             }
-            check_settings(name, &p.node, &plugins).await?;
+            check_settings(name, &uses, &plugins).await?;
             pipelines.insert(name.clone(), p.clone());
         }
         let engine = Arc::new(Engine {
@@ -258,58 +260,18 @@ impl App {
 /// Every per-use setting a pipeline gives a plugin is checked by the plugin at start-up.
 async fn check_settings(
     pipeline: &str,
-    node: &crate::pipeline::Node,
+    uses: &[PluginUse<'_>],
     plugins: &HashMap<String, PluginEntry>,
 ) -> anyhow::Result<()> {
-    use crate::pipeline::Node;
-    let mut uses: Vec<(
-        &str,
-        &std::collections::BTreeMap<String, crate::pipeline::spec::SettingValue>,
-    )> = Vec::new();
-    fn walk<'a>(
-        n: &'a Node,
-        out: &mut Vec<(
-            &'a str,
-            &'a std::collections::BTreeMap<String, crate::pipeline::spec::SettingValue>,
-        )>,
-    ) {
-        match n {
-            Node::Single { verify, .. } | Node::BestOf { verify, .. } => {
-                out.extend(verify.iter().map(|v| (v.plugin.as_str(), &v.config)))
-            }
-            Node::Cascade { steps } => steps.iter().for_each(|s| walk(s, out)),
-            Node::Route {
-                router,
-                branches,
-                verify,
-                ..
-            } => {
-                out.push((router.plugin.as_str(), &router.config));
-                out.extend(verify.iter().map(|v| (v.plugin.as_str(), &v.config)));
-                branches.values().for_each(|b| walk(b, out));
-            }
-            Node::Race {
-                branches, verify, ..
-            } => {
-                out.extend(verify.iter().map(|v| (v.plugin.as_str(), &v.config)));
-                branches.iter().for_each(|b| walk(b, out));
-            }
-            Node::Decompose {
-                decomposer, sub, ..
-            } => {
-                out.push((decomposer.plugin.as_str(), &decomposer.config));
-                walk(sub, out);
-            }
-            Node::Pipeline { .. } => {}
-        }
-    }
-    walk(node, &mut uses);
-    for (plugin, overrides) in uses {
-        let entry = &plugins[plugin];
+    for u in uses {
+        let entry = &plugins[u.name];
         let mut c = entry.config.clone();
-        c.extend(settings(overrides));
+        c.extend(settings(u.config));
         entry.plugin.check_config(&c).await.with_context(|| {
-            format!("pipeline `{pipeline}`: plugin `{plugin}` refused its settings")
+            format!(
+                "pipeline `{pipeline}`: plugin `{}` refused its settings",
+                u.name
+            )
         })?;
     }
     Ok(())

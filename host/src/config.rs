@@ -265,14 +265,13 @@ impl GatewayConfig {
             if self.models.contains_key(name) {
                 return bad(format!("pipeline `{name}` has the same name as a model"));
             }
-            p.node
-                .check()
-                .map_err(|m| ConfigError::Invalid(format!("pipeline `{name}`: {m}")))?;
+            let uses = p.node.inventory();
+            if let Some(m) = uses.problem {
+                return bad(format!("pipeline `{name}`: {m}"));
+            }
             // A reference must resolve for every tenant the pipeline serves, or that
             // tenant's requests would fail as if the pipeline did not exist.
-            let mut refs = Vec::new();
-            p.node.pipelines(&mut refs);
-            for r in refs {
+            for r in uses.pipelines {
                 match self.pipelines.get(r) {
                     Some(q) => {
                         if let Some(t) = p.tenants.iter().find(|t| !q.tenants.contains(t)) {
@@ -283,9 +282,7 @@ impl GatewayConfig {
                     None => return bad(format!("pipeline `{name}` uses unknown pipeline `{r}`")),
                 }
             }
-            let mut models = Vec::new();
-            p.node.models(&mut models);
-            if let Some(m) = models.iter().find(|m| !self.models.contains_key(*m)) {
+            if let Some(m) = uses.models.iter().find(|m| !self.models.contains_key(**m)) {
                 return bad(format!("pipeline `{name}` uses unknown model `{m}`"));
             }
             if let Some(m) = p
@@ -297,13 +294,15 @@ impl GatewayConfig {
                     "pipeline `{name}` lists unknown model `{m}` in `judge_models`"
                 ));
             }
-            let mut plugins = Vec::new();
-            p.node.plugins(&mut plugins);
-            if let Some((pl, _)) = plugins
+            if let Some(pl) = uses
+                .plugins
                 .iter()
-                .find(|(pl, _)| !self.plugins.contains_key(pl))
+                .find(|u| !self.plugins.contains_key(u.name))
             {
-                return bad(format!("pipeline `{name}` uses unknown plugin `{pl}`"));
+                return bad(format!(
+                    "pipeline `{name}` uses unknown plugin `{}`",
+                    pl.name
+                ));
             }
             for t in &p.tenants {
                 if t != "default" && !self.tenants.contains_key(t) {

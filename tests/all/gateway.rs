@@ -247,6 +247,36 @@ type = "route"
 router = { plugin = "learner" }
 models = ["wrong", "right"]
 
+[pipelines.slow]
+tenants = ["a"]
+type = "single"
+model = "right@300"
+
+[pipelines.capped-deadline]
+tenants = ["a"]
+budget = { deadline_ms = 100 }
+type = "single"
+model = "right@300"
+
+[pipelines.capped-cost]
+tenants = ["a"]
+budget = { max_cost_usd = 0.000001 }
+type = "single"
+model = "right"
+
+[pipelines.capped-calls]
+tenants = ["a"]
+budget = { max_calls = 0 }
+type = "single"
+model = "right"
+
+[pipelines.capped-depth]
+tenants = ["a"]
+budget = { max_depth = 0 }
+type = "decompose"
+decomposer = { plugin = "splitter" }
+sub = { type = "single", model = "echo" }
+
 [pipelines.split]
 tenants = ["a"]
 type = "decompose"
@@ -371,6 +401,44 @@ impl Gateway {
             .filter_map(|f| f.strip_prefix("data: "))
             .map(String::from)
             .collect()
+    }
+}
+
+impl Gateway {
+    /// How a request ended, sent as JSON or as a stream: the status, and the error code
+    /// or else the answering model (a stream's from its final chunk, or its error frame).
+    async fn outcome(&self, model: &str, headers: &[(&str, &str)], stream: bool) -> (u16, String) {
+        let body = json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "2+2?"}]});
+        let mut req = self
+            .http
+            .post(format!("{}/v1/chat/completions", self.url))
+            .bearer_auth(KEY_A)
+            .json(&body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = tokio::time::timeout(Duration::from_secs(10), resp.text())
+            .await
+            .expect("response ends")
+            .unwrap();
+        let last = match (status, stream) {
+            (200, true) => {
+                let frames: Vec<&str> = text
+                    .split("\n\n")
+                    .filter_map(|f| f.strip_prefix("data: "))
+                    .filter(|f| *f != "[DONE]")
+                    .collect();
+                serde_json::from_str(frames.last().expect("a frame")).unwrap()
+            }
+            _ => serde_json::from_str::<Value>(&text).unwrap(),
+        };
+        let what = match last["error"]["code"].as_str() {
+            Some(code) => code,
+            None => last["arbiter"]["model"].as_str().unwrap_or("?"),
+        };
+        (status, what.to_string())
     }
 }
 
@@ -1043,6 +1111,48 @@ async fn budgets_limit_cost_calls_and_adapt_best_of() {
         )
         .await;
     assert_eq!(bad.0, 400);
+}
+
+/// Every budget, whether the pipeline's configuration or the request's headers set it,
+/// holds for a streamed request as for a JSON one, on a pipeline and on a model: both
+/// run through the same engine.
+#[tokio::test]
+async fn budgets_hold_for_streams_as_for_json() {
+    let g = Gateway::start().await;
+    let deadline = [("x-arbiter-deadline-ms", "100")];
+    let cost = [("x-arbiter-max-cost-usd", "0.000001")];
+    let calls = [("x-arbiter-max-calls", "0")];
+    let depth = [("x-arbiter-max-depth", "0")];
+    // Target, headers, then the status and error code (or answering model) expected.
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], u16, &'a str);
+    let cases: [Case; 12] = [
+        // From the pipeline's configuration.
+        ("capped-deadline", &[], 504, "deadline_exceeded"),
+        ("capped-cost", &[], 402, "over_budget"),
+        ("capped-calls", &[], 402, "over_budget"),
+        // At depth 0 the task is answered directly, not decomposed.
+        ("capped-depth", &[], 200, "echo"),
+        // From headers, on a pipeline.
+        ("slow", &deadline, 504, "deadline_exceeded"),
+        ("slow", &cost, 402, "over_budget"),
+        ("slow", &calls, 402, "over_budget"),
+        ("chain", &depth, 200, "echo"),
+        // From headers, on a model.
+        ("right@300", &deadline, 504, "deadline_exceeded"),
+        ("right@300", &cost, 402, "over_budget"),
+        ("right@300", &calls, 402, "over_budget"),
+        ("right@300", &depth, 200, "right@300"),
+    ];
+    for (target, headers, status, what) in cases {
+        for stream in [false, true] {
+            assert_eq!(
+                g.outcome(target, headers, stream).await,
+                (status, what.to_string()),
+                "{target} {headers:?} stream={stream}"
+            );
+        }
+    }
+    assert_eq!(g.mock.state.calls("right"), 0, "refused before the call");
 }
 
 #[tokio::test]

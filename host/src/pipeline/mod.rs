@@ -2,17 +2,28 @@
 //! budget, with every attempt traced.
 
 pub mod budget;
+mod capabilities;
+mod context;
 pub mod def;
 pub mod engine;
+mod error;
+mod in_flight;
+mod model_call;
+mod plugin_logs;
+mod request;
 pub mod spec;
+pub mod strategy;
 pub mod trace;
+mod verify;
 
 pub use budget::{BudgetLimits, OnBudget};
+pub use capabilities::OutcomeStats;
+pub use context::{RequestCtx, Step};
 pub use def::PipelineDef;
-pub use engine::{
-    Answer, Engine, ExecError, ExecRequest, ExecResult, ModelEntry, OutcomeStats, PluginEntry,
-};
-pub use spec::Node;
+pub use engine::{Engine, ModelEntry, PluginEntry};
+pub use error::ExecError;
+pub use request::{Answer, DeltaSink, ExecRequest, ExecResult, Streamed};
+pub use strategy::{Node, Strategy};
 pub use trace::{
     AttemptKind, AttemptOutcome, AttemptRecord, RequestOutcome, RequestTrace, VerdictRecord,
 };

@@ -97,6 +97,32 @@ pub struct AttemptRecord {
     pub label: Option<bool>,
 }
 
+impl AttemptRecord {
+    /// An attempt at `node` starting at `started_ms`, nothing measured yet: every
+    /// attempt (model call, router, decomposer) is built from this one shape.
+    pub fn new(node: &str, kind: AttemptKind, model: &str, started_ms: f64) -> AttemptRecord {
+        AttemptRecord {
+            seq: 0,
+            node: node.into(),
+            kind,
+            model: model.into(),
+            sample: None,
+            started_ms,
+            latency_ms: 0.0,
+            input_tokens: 0,
+            output_tokens: 0,
+            cost_usd: 0.0,
+            outcome: AttemptOutcome::InFlight,
+            verdicts: vec![],
+            score: None,
+            error: None,
+            text: None,
+            finish_reason: None,
+            label: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestOutcome {

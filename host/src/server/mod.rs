@@ -18,9 +18,8 @@ use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use axum::Extension;
 use axum::Router;
-use futures::StreamExt;
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::Instrument;
 
 use self::auth::{Auth, Tenant};
@@ -28,10 +27,8 @@ use self::errors::{ApiError, BodyLimit, RawBody};
 use self::metrics::Metrics;
 use self::openai::ChatCompletionRequest;
 use crate::pipeline::{
-    AttemptKind, AttemptOutcome, AttemptRecord, BudgetLimits, Engine, ExecRequest, Node,
-    RequestOutcome, RequestTrace,
+    BudgetLimits, Engine, ExecRequest, ExecResult, RequestOutcome, RequestTrace, Streamed,
 };
-use crate::providers::{estimate_prompt_tokens, ChatRequest, StreamEvent, Usage};
 use crate::runtime::types::Task;
 use crate::store::{Feedback, TraceStore};
 
@@ -194,55 +191,172 @@ async fn chat(
     // logged in this span, so one id ties a request's lines together and to its trace.
     let span =
         tracing::info_span!("request", id = %exec.id, tenant = %tenant, model = %request.model);
-    if request.stream {
-        if let Ok((Node::Single { model, verify, .. }, limits, _)) =
-            state.engine.resolve(&tenant, &request.model)
-        {
-            if verify.is_empty() {
-                return stream_passthrough(
-                    state.clone(),
-                    exec,
-                    model,
-                    limits.tightened_by(budget),
-                    request.model,
-                    span,
-                )
+    // The pipeline runs in a task of its own: when the client goes away, hyper drops this
+    // handler (or, once streaming, the response body), which cancels the pipeline (its
+    // in-flight calls are dropped, so nothing more is paid for) while the task still
+    // records what was done.
+    let cancel = CancellationToken::new();
+    let cancel_when_dropped = cancel.clone().drop_guard();
+    let stream = request.stream;
+    let (sink, deltas) = match stream {
+        true => {
+            let (tx, rx) = tokio::sync::mpsc::channel(32);
+            (Some(tx), Some(rx))
+        }
+        false => (None, None),
+    };
+    let head = Head {
+        created: now_s(),
+        model: request.model,
+    };
+    // Deltas are framed as they arrive, the rest once the task is done.
+    let deltas = deltas.map(|rx| (rx, format!("chatcmpl-{}", exec.id), head.clone()));
+    let state = state.clone();
+    let task = tokio::spawn(
+        async move {
+            let result = state
+                .engine
+                .execute_until(exec, cancel.cancelled_owned(), sink)
                 .await;
-            }
+            let reply = reply(&result, stream, &head);
+            settle(&state, result.trace).await;
+            reply
+        }
+        .instrument(span),
+    );
+    // A pass-through answer is streamed as the upstream generates it: the status goes
+    // out once the upstream has accepted the call. Anything else (a verified answer, a
+    // refusal) is known whole when the task ends.
+    if let Some((mut deltas, id, head)) = deltas {
+        if deltas.recv().await.is_some() {
+            return Ok(sse_response(Body::from_stream(passthrough(
+                deltas,
+                id,
+                head,
+                task,
+                cancel_when_dropped,
+            ))));
         }
     }
-    // The pipeline runs in a task of its own: when the client goes away, hyper drops this
-    // handler, which cancels the pipeline (its in-flight calls are dropped, so nothing
-    // more is paid for) while the task still records what was done.
-    let cancel = CancellationToken::new();
-    let _cancel_when_dropped = cancel.clone().drop_guard();
-    let state = state.clone();
-    let pipeline = async move {
-        let result = state
-            .engine
-            .execute_until(exec, cancel.cancelled_owned())
-            .await;
-        let trace = &result.trace;
-        let response = match (&result.answer, &result.error) {
-            (Some(_), _) if request.stream => Ok(stream_answer(trace, &request.model)),
-            (Some(_), _) => {
-                Ok(axum::Json(openai::completion(trace, &request.model, now_s())).into_response())
+    match task.await {
+        Ok(Reply::Whole(response)) => response,
+        Ok(Reply::Tail(_)) => Err(ApiError::internal(
+            "the answer was streamed, but the stream never opened",
+        )),
+        Err(e) => Err(ApiError::internal(format!("the pipeline task failed: {e}"))),
+    }
+}
+
+/// What a response says besides the answer: the model as the caller named it, and
+/// when.
+#[derive(Clone)]
+struct Head {
+    created: i64,
+    model: String,
+}
+
+impl Head {
+    /// What repeats in every chunk of the stream `id`.
+    fn chunks<'a>(&'a self, id: &'a str) -> openai::StreamHead<'a> {
+        openai::StreamHead {
+            id,
+            created: self.created,
+            model: &self.model,
+        }
+    }
+}
+
+/// The response to a finished request.
+enum Reply {
+    /// The whole response.
+    Whole(Result<Response, ApiError>),
+    /// The end of a response already streaming: the final chunk (usage and the
+    /// `arbiter` object) and `[DONE]`, or an error frame.
+    Tail(Bytes),
+}
+
+fn reply(result: &ExecResult, stream: bool, head: &Head) -> Reply {
+    let trace = &result.trace;
+    let error = || {
+        let mut api = match &result.error {
+            Some(e) => ApiError::from(e),
+            None => ApiError::internal("the pipeline returned neither an answer nor an error"),
+        };
+        api.message = format!("{} (trace {})", api.message, trace.id);
+        api
+    };
+    match (&result.answer, result.streamed) {
+        (Some(_), true) => {
+            let id = format!("chatcmpl-{}", trace.id);
+            let end = head.chunks(&id).chunk(
+                openai::delta(None, false, Some(openai::finish_reason(trace))),
+                Some(openai::usage_of(trace)),
+                Some(openai::arbiter_object(trace)),
+            );
+            let mut tail = openai::sse(&end).to_vec();
+            tail.extend_from_slice(openai::DONE);
+            Reply::Tail(tail.into())
+        }
+        // Broken after the status went out: the error can only be a frame.
+        (None, true) => Reply::Tail(Bytes::from(format!("data: {}\n\n", error().body()))),
+        (Some(_), false) if stream => Reply::Whole(Ok(stream_answer(trace, head))),
+        (Some(_), false) => Reply::Whole(Ok(axum::Json(openai::completion(
+            trace,
+            &head.model,
+            head.created,
+        ))
+        .into_response())),
+        (None, false) => Reply::Whole(Err(error())),
+    }
+}
+
+/// The body of a pass-through stream: each delta as a chunk as it arrives, then the
+/// ending the pipeline task returns. Dropping it (the client went away) cancels the
+/// pipeline.
+fn passthrough(
+    deltas: tokio::sync::mpsc::Receiver<Streamed>,
+    id: String,
+    head: Head,
+    task: tokio::task::JoinHandle<Reply>,
+    cancel_when_dropped: DropGuard,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
+    struct Passthrough {
+        deltas: tokio::sync::mpsc::Receiver<Streamed>,
+        id: String,
+        head: Head,
+        task: Option<tokio::task::JoinHandle<Reply>>,
+        role_sent: bool,
+        _cancel: DropGuard,
+    }
+    let body = Passthrough {
+        deltas,
+        id,
+        head,
+        task: Some(task),
+        role_sent: false,
+        _cancel: cancel_when_dropped,
+    };
+    futures::stream::unfold(body, |mut b| async move {
+        while let Some(event) = b.deltas.recv().await {
+            if let Streamed::Delta(d) = event {
+                let role = !std::mem::replace(&mut b.role_sent, true);
+                let frame = openai::sse(&b.head.chunks(&b.id).chunk(
+                    openai::delta(Some(&d), role, None),
+                    None,
+                    None,
+                ));
+                return Some((Ok(frame), b));
             }
-            (None, Some(e)) => {
-                let mut api = ApiError::from(e);
-                api.message = format!("{} (trace {})", api.message, trace.id);
-                Err(api)
-            }
-            (None, None) => Err(ApiError::internal(
-                "the pipeline returned neither an answer nor an error",
+        }
+        let tail = match b.task.take()?.await {
+            Ok(Reply::Tail(tail)) => tail,
+            Ok(Reply::Whole(_)) | Err(_) => Bytes::from(format!(
+                "data: {}\n\n",
+                ApiError::internal("the pipeline task failed").body()
             )),
         };
-        settle(&state, result.trace).await;
-        response
-    };
-    tokio::spawn(pipeline.instrument(span))
-        .await
-        .unwrap_or_else(|e| Err(ApiError::internal(format!("the pipeline task failed: {e}"))))
+        Some((Ok(tail), b))
+    })
 }
 
 /// The end of every request: metrics, one log line, and the trace to the store (waiting
@@ -295,15 +409,10 @@ fn sse_response(body: Body) -> Response {
 
 /// A verified answer, streamed after the pipeline accepted it: verification needs the
 /// whole answer, so the stream starts when the answer is final.
-fn stream_answer(trace: &RequestTrace, model: &str) -> Response {
+fn stream_answer(trace: &RequestTrace, head: &Head) -> Response {
     let id = format!("chatcmpl-{}", trace.id);
-    let created = now_s();
-    let head = openai::StreamHead {
-        id: &id,
-        created,
-        model,
-    };
-    let text = trace.answer.clone().unwrap_or_default();
+    let head = head.chunks(&id);
+    let text = trace.answer.as_deref().unwrap_or_default();
     let frames: Vec<Result<Bytes, std::io::Error>> = vec![
         Ok(openai::sse(&head.chunk(
             openai::delta(None, true, None),
@@ -311,7 +420,7 @@ fn stream_answer(trace: &RequestTrace, model: &str) -> Response {
             None,
         ))),
         Ok(openai::sse(&head.chunk(
-            openai::delta(Some(&text), false, None),
+            openai::delta(Some(text), false, None),
             None,
             None,
         ))),
@@ -323,237 +432,6 @@ fn stream_answer(trace: &RequestTrace, model: &str) -> Response {
         Ok(Bytes::from_static(openai::DONE)),
     ];
     sse_response(Body::from_stream(futures::stream::iter(frames)))
-}
-
-/// Streams a plain model call straight through, chunk by chunk. If the client goes
-/// away, the upstream stream is dropped (its connection closed) and the attempt is
-/// recorded as cancelled.
-async fn stream_passthrough(
-    state: Arc<AppState>,
-    exec: ExecRequest,
-    model: String,
-    limits: BudgetLimits,
-    requested: String,
-    span: tracing::Span,
-) -> Result<Response, ApiError> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(32);
-    // Whether the upstream took the request, known before the response status is sent.
-    let (opened_tx, opened) = tokio::sync::oneshot::channel::<Result<(), ApiError>>();
-    // The call runs in its own task, so that a client gone before the answer still
-    // leaves a trace (cancelled) and the upstream connection is closed, not leaked.
-    tokio::spawn(
-        async move {
-            let started = tokio::time::Instant::now();
-            let created_at = now_s() * 1000;
-            let entry = &state.engine.models[&model];
-            let input = estimate_prompt_tokens(&exec.task.messages);
-            let request = ChatRequest {
-                model: entry.upstream.clone(),
-                messages: exec.task.messages.clone(),
-                sampling: exec.sampling.clone(),
-                n: 1,
-                sample_index: 0,
-                timeout: limits.deadline_ms.map(Duration::from_millis),
-            };
-            let id = format!("chatcmpl-{}", exec.id);
-            let created = now_s();
-            let mut text = String::new();
-            let mut usage = Usage {
-                input_tokens: input,
-                output_tokens: 0,
-            };
-            let mut outcome = AttemptOutcome::Unverified;
-            let mut error: Option<String> = None;
-            let mut finish = "stop".to_string();
-            let head = openai::StreamHead {
-                id: &id,
-                created,
-                model: &requested,
-            };
-            let events = match entry.provider.chat_stream(&request).await {
-                // Refused before any byte of the answer: the caller gets the status and error
-                // a JSON request would, not a 200 whose stream holds an error.
-                Err(e) => {
-                    outcome = AttemptOutcome::Failed;
-                    error = Some(format!("{}: {e}", e.code()));
-                    let mut api = ApiError::from(&crate::pipeline::ExecError::Provider {
-                        model: model.clone(),
-                        error: e,
-                    });
-                    api.message = format!("{} (trace {})", api.message, exec.id);
-                    let _ = opened_tx.send(Err(api));
-                    None
-                }
-                Ok(events) => match opened_tx.send(Ok(())) {
-                    Ok(()) => Some(events),
-                    Err(_) => {
-                        outcome = AttemptOutcome::Cancelled;
-                        None
-                    }
-                },
-            };
-            if let Some(mut events) = events {
-                let mut sent_role = false;
-                loop {
-                    let event = match events.next().await {
-                        None => break,
-                        Some(e) => e,
-                    };
-                    let frame = match event {
-                        Ok(StreamEvent::Delta(d)) => {
-                            text.push_str(&d);
-                            let role = !std::mem::replace(&mut sent_role, true);
-                            Some(openai::sse(&head.chunk(
-                                openai::delta(Some(&d), role, None),
-                                None,
-                                None,
-                            )))
-                        }
-                        Ok(StreamEvent::Usage(u)) => {
-                            if u.input_tokens > 0 {
-                                usage.input_tokens = u.input_tokens;
-                            }
-                            usage.output_tokens = usage.output_tokens.max(u.output_tokens);
-                            None
-                        }
-                        Ok(StreamEvent::Finish(r)) => {
-                            finish = r;
-                            None
-                        }
-                        // Broken after the status went out: the error can only be a frame.
-                        Err(e) => {
-                            outcome = AttemptOutcome::Failed;
-                            error = Some(format!("{}: {e}", e.code()));
-                            let api = ApiError::from(&crate::pipeline::ExecError::Provider {
-                                model: model.clone(),
-                                error: e,
-                            });
-                            Some(Bytes::from(format!("data: {}\n\n", api.body())))
-                        }
-                    };
-                    if let Some(frame) = frame {
-                        if tx.send(Ok(frame)).await.is_err() {
-                            outcome = AttemptOutcome::Cancelled;
-                            break;
-                        }
-                    }
-                    if outcome == AttemptOutcome::Failed {
-                        break;
-                    }
-                }
-                if usage.output_tokens == 0 {
-                    usage.output_tokens = crate::providers::estimate_tokens(&text);
-                }
-                if outcome == AttemptOutcome::Unverified {
-                    let mut trace = trace_of(
-                        &exec,
-                        &model,
-                        created_at,
-                        started.elapsed(),
-                        usage,
-                        entry.price.cost(usage),
-                        outcome,
-                        &text,
-                        Some(finish.clone()),
-                        None,
-                    );
-                    trace.outcome = RequestOutcome::Unverified;
-                    let end = head.chunk(
-                        openai::delta(None, false, Some(&finish)),
-                        Some(openai::usage_of(&trace)),
-                        Some(openai::arbiter_object(&trace)),
-                    );
-                    if tx.send(Ok(openai::sse(&end))).await.is_err()
-                        || tx.send(Ok(Bytes::from_static(openai::DONE))).await.is_err()
-                    {
-                        outcome = AttemptOutcome::Cancelled;
-                    }
-                }
-            }
-            let cost = match outcome {
-                AttemptOutcome::Failed => 0.0,
-                _ => entry.price.cost(usage),
-            };
-            let trace = trace_of(
-                &exec,
-                &model,
-                created_at,
-                started.elapsed(),
-                usage,
-                cost,
-                outcome,
-                &text,
-                (outcome != AttemptOutcome::Failed).then_some(finish),
-                error,
-            );
-            settle(&state, trace).await;
-        }
-        .instrument(span),
-    );
-    match opened.await {
-        Ok(Ok(())) => Ok(sse_response(Body::from_stream(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        ))),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(ApiError::internal(
-            "the upstream call ended without a result",
-        )),
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn trace_of(
-    exec: &ExecRequest,
-    model: &str,
-    created_at: i64,
-    latency: Duration,
-    usage: Usage,
-    cost: f64,
-    outcome: AttemptOutcome,
-    text: &str,
-    finish_reason: Option<String>,
-    error: Option<String>,
-) -> RequestTrace {
-    let ms = latency.as_secs_f64() * 1e3;
-    RequestTrace {
-        id: exec.id.clone(),
-        tenant: exec.tenant.clone(),
-        pipeline: exec.target.clone(),
-        created_at,
-        latency_ms: ms,
-        cost_usd: cost,
-        outcome: match outcome {
-            AttemptOutcome::Unverified => RequestOutcome::Unverified,
-            AttemptOutcome::Cancelled => RequestOutcome::Cancelled,
-            _ => RequestOutcome::Failed,
-        },
-        model: Some(model.into()),
-        score: None,
-        answer: Some(text.into()),
-        error: error.clone().or_else(|| {
-            (outcome == AttemptOutcome::Cancelled).then(|| "client disconnected".into())
-        }),
-        tags: exec.task.tags.clone(),
-        attempts: vec![AttemptRecord {
-            seq: 0,
-            node: "root".into(),
-            kind: AttemptKind::Model,
-            model: model.into(),
-            sample: Some(0),
-            started_ms: 0.0,
-            latency_ms: ms,
-            input_tokens: usage.input_tokens,
-            output_tokens: usage.output_tokens,
-            cost_usd: cost,
-            outcome,
-            verdicts: vec![],
-            score: None,
-            error,
-            text: Some(text.into()),
-            finish_reason,
-            label: None,
-        }],
-    }
 }
 
 async fn models(

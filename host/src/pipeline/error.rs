@@ -1,0 +1,49 @@
+//! Why a request (or one node of its pipeline) has no answer.
+
+use super::budget::BudgetError;
+use crate::providers::ProviderError;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ExecError {
+    #[error("over budget: {0}")]
+    OverBudget(BudgetError),
+    #[error("model `{model}` failed: {error}")]
+    Provider { model: String, error: ProviderError },
+    #[error("plugin `{plugin}` failed ({code}): {message}")]
+    Plugin {
+        plugin: String,
+        code: String,
+        message: String,
+    },
+    #[error("unknown pipeline or model `{0}`")]
+    UnknownTarget(String),
+    #[error("no answer: {0}")]
+    NoAnswer(String),
+    #[error("invalid pipeline: {0}")]
+    Invalid(String),
+    #[error("the client went away before an answer")]
+    Cancelled,
+}
+
+impl ExecError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ExecError::OverBudget(BudgetError::Deadline) => "deadline_exceeded",
+            ExecError::OverBudget(_) => "over_budget",
+            ExecError::Provider { error, .. } => error.code(),
+            ExecError::Plugin { .. } => "plugin_error",
+            ExecError::UnknownTarget(_) => "model_not_found",
+            ExecError::NoAnswer(_) => "no_answer",
+            ExecError::Invalid(_) => "invalid_pipeline",
+            ExecError::Cancelled => "client_disconnected",
+        }
+    }
+
+    pub(crate) fn plugin(plugin: &str, e: &crate::runtime::Error) -> ExecError {
+        ExecError::Plugin {
+            plugin: plugin.into(),
+            code: e.code().into(),
+            message: e.to_string(),
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! One model call under the request's budget, recorded as an attempt: whole, or
+//! streamed to the client as it is generated (a pass-through request). Both share the
+//! reservation, the attempt record, pricing and cancellation.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+
+use super::budget::BudgetError;
+use super::context::RequestCtx;
+use super::engine::{Engine, ModelEntry};
+use super::error::ExecError;
+use super::in_flight::InFlight;
+use super::request::{DeltaSink, Streamed};
+use super::trace::{AttemptKind, AttemptOutcome, AttemptRecord};
+use crate::providers::{
+    estimate_prompt_tokens, estimate_tokens, ChatRequest, ProviderError, Sampling, StreamEvent,
+    Usage,
+};
+use crate::runtime::types::Task;
+
+/// Tokens assumed for an answer when estimating a call's cost before making it.
+const DEFAULT_OUTPUT_ESTIMATE: u32 = 256;
+
+/// A model's answer before verification.
+#[derive(Debug, Clone)]
+pub(crate) struct Sampled {
+    pub(crate) text: String,
+    pub(crate) model: String,
+    pub(crate) seq: u32,
+    pub(crate) label: Option<bool>,
+}
+
+/// What the upstream answered.
+struct Reply {
+    text: String,
+    usage: Usage,
+    finish_reason: Option<String>,
+    /// Replay only: the recorded answer's label and position among its samples.
+    label: Option<bool>,
+    sample: Option<u32>,
+}
+
+/// A reserved, recorded call on its way to the upstream.
+struct ModelCall<'a> {
+    entry: &'a ModelEntry,
+    model: &'a str,
+    path: &'a str,
+    request: ChatRequest,
+    guard: InFlight<'a>,
+}
+
+impl Engine {
+    /// One model call under the budget, recorded as an attempt.
+    pub(crate) async fn call_model(
+        &self,
+        ctx: &RequestCtx,
+        path: &str,
+        model: &str,
+        task: &Task,
+        sampling: &Sampling,
+    ) -> Result<(Sampled, Usage), ExecError> {
+        let call = self.start_call(ctx, path, model, task, sampling)?;
+        let result = call.entry.provider.chat(&call.request).await.map(|r| {
+            let choice = r.choices.into_iter().next();
+            let (text, finish_reason, label, sample) = match choice {
+                Some(c) => (c.text, c.finish_reason, c.correct, c.sample),
+                None => (String::new(), None, None, None),
+            };
+            Reply {
+                text,
+                usage: r.usage,
+                finish_reason,
+                label,
+                sample,
+            }
+        });
+        call.finish(result)
+    }
+
+    /// A model call whose answer is sent to `sink` piece by piece as the upstream
+    /// generates it. Once the client is gone (the sink refuses) the call is dropped and
+    /// recorded as cancelled.
+    pub(crate) async fn stream_model(
+        &self,
+        ctx: &RequestCtx,
+        path: &str,
+        model: &str,
+        task: &Task,
+        sink: DeltaSink,
+    ) -> Result<(Sampled, Usage), ExecError> {
+        let mut call = self.start_call(ctx, path, model, task, &ctx.sampling)?;
+        let mut events = match call.entry.provider.chat_stream(&call.request).await {
+            Ok(events) => events,
+            Err(e) => return call.finish(Err(e)),
+        };
+        if sink.send(Streamed::Opened).await.is_err() {
+            return Err(ExecError::Cancelled);
+        }
+        ctx.mark_streamed();
+        let mut usage = Usage {
+            input_tokens: call.guard.input_tokens,
+            output_tokens: 0,
+        };
+        let mut finish = None;
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(StreamEvent::Delta(d)) => {
+                    call.guard.streamed.push_str(&d);
+                    if sink.send(Streamed::Delta(d)).await.is_err() {
+                        return Err(ExecError::Cancelled);
+                    }
+                }
+                Ok(StreamEvent::Usage(u)) => {
+                    if u.input_tokens > 0 {
+                        usage.input_tokens = u.input_tokens;
+                    }
+                    usage.output_tokens = usage.output_tokens.max(u.output_tokens);
+                }
+                Ok(StreamEvent::Finish(r)) => finish = Some(r),
+                Err(e) => return call.finish(Err(e)),
+            }
+        }
+        let text = std::mem::take(&mut call.guard.streamed);
+        if usage.output_tokens == 0 {
+            usage.output_tokens = estimate_tokens(&text);
+        }
+        let reply = Reply {
+            text,
+            usage,
+            finish_reason: Some(finish.unwrap_or_else(|| "stop".into())),
+            label: None,
+            sample: None,
+        };
+        call.finish(Ok(reply))
+    }
+
+    /// Reserves the call's estimated cost and records it as in flight; a call the
+    /// budget cannot pay for is recorded as over budget and not made.
+    fn start_call<'a>(
+        &'a self,
+        ctx: &'a RequestCtx,
+        path: &'a str,
+        model: &'a str,
+        task: &Task,
+        sampling: &Sampling,
+    ) -> Result<ModelCall<'a>, ExecError> {
+        let entry = self
+            .models
+            .get(model)
+            .ok_or_else(|| ExecError::UnknownTarget(model.into()))?;
+        let sample = ctx.next_sample(model);
+        let input_estimate = estimate_prompt_tokens(&task.messages);
+        let estimate = entry.price.cost(Usage {
+            input_tokens: input_estimate,
+            output_tokens: sampling.max_tokens.unwrap_or(DEFAULT_OUTPUT_ESTIMATE),
+        });
+        let base = AttemptRecord {
+            sample: Some(sample),
+            input_tokens: input_estimate,
+            ..AttemptRecord::new(path, AttemptKind::Model, model, ctx.ms())
+        };
+        let reservation = match ctx.budget.reserve(estimate) {
+            Ok(r) => r,
+            Err(e) => {
+                ctx.push(AttemptRecord {
+                    outcome: AttemptOutcome::OverBudget,
+                    error: Some(e.to_string()),
+                    ..base
+                });
+                return Err(ExecError::OverBudget(e));
+            }
+        };
+        let started = base.started_ms;
+        let seq = ctx.push(base);
+        Ok(ModelCall {
+            entry,
+            model,
+            path,
+            request: ChatRequest {
+                model: entry.upstream.clone(),
+                messages: task.messages.clone(),
+                sampling: sampling.clone(),
+                n: 1,
+                sample_index: sample,
+                timeout: ctx.budget.remaining(),
+            },
+            guard: InFlight {
+                ctx,
+                seq,
+                started,
+                price: entry.price,
+                input_tokens: input_estimate,
+                streamed: String::new(),
+                reservation: Some(reservation),
+            },
+        })
+    }
+}
+
+impl ModelCall<'_> {
+    /// Settles the reservation with the actual cost and completes the attempt record.
+    fn finish(
+        mut self,
+        result: Result<Reply, ProviderError>,
+    ) -> Result<(Sampled, Usage), ExecError> {
+        let ctx = self.guard.ctx;
+        let (seq, started) = (self.guard.seq, self.guard.started);
+        tracing::debug!(
+            node = self.path,
+            model = self.model,
+            ms = ctx.ms() - started,
+            error = result.as_ref().err().map(|e| e.code()),
+            "model call"
+        );
+        let reservation = self
+            .guard
+            .reservation
+            .take()
+            .expect("reservation held until the call returns");
+        let now = ctx.ms();
+        match result {
+            Ok(reply) => {
+                let cost = self.entry.price.cost(reply.usage);
+                reservation.settle(cost);
+                let usage = reply.usage;
+                let text = reply.text;
+                ctx.update(seq, |r| {
+                    r.latency_ms = now - started;
+                    r.input_tokens = usage.input_tokens;
+                    r.output_tokens = usage.output_tokens;
+                    r.cost_usd = cost;
+                    r.outcome = AttemptOutcome::Unverified;
+                    r.text = Some(text.clone());
+                    r.label = reply.label;
+                    r.finish_reason = reply.finish_reason;
+                    if let Some(s) = reply.sample {
+                        r.sample = Some(s);
+                    }
+                });
+                Ok((
+                    Sampled {
+                        text,
+                        model: self.model.into(),
+                        seq,
+                        label: reply.label,
+                    },
+                    usage,
+                ))
+            }
+            Err(error) => {
+                // Failed calls are not billed by providers; the estimate is released.
+                reservation.settle(0.0);
+                ctx.update(seq, |r| {
+                    r.latency_ms = now - started;
+                    r.outcome = AttemptOutcome::Failed;
+                    r.error = Some(format!("{}: {error}", error.code()));
+                });
+                // The upstream timeout was the request's own deadline running out.
+                let deadline_hit = matches!(error, ProviderError::Timeout(_))
+                    && ctx
+                        .budget
+                        .remaining()
+                        .is_some_and(|r| r < Duration::from_millis(5));
+                if deadline_hit {
+                    return Err(ExecError::OverBudget(BudgetError::Deadline));
+                }
+                Err(ExecError::Provider {
+                    model: self.model.into(),
+                    error,
+                })
+            }
+        }
+    }
+}

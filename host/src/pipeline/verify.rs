@@ -1,0 +1,155 @@
+//! Verification chains: every verifier of a chain judges a candidate, and their
+//! weighted verdicts decide whether it is accepted.
+
+use std::sync::Arc;
+
+use super::context::RequestCtx;
+use super::engine::Engine;
+use super::error::ExecError;
+use super::model_call::Sampled;
+use super::plugin_logs::emit_logs;
+use super::request::Answer;
+use super::spec::VerifierRef;
+use super::trace::{AttemptOutcome, VerdictRecord};
+use crate::runtime::types::*;
+
+/// The verification chain's combined judgement of one candidate.
+#[derive(Debug, Clone)]
+pub(crate) struct Judgement {
+    pub(crate) accepted: bool,
+    pub(crate) score: f64,
+    /// The first verifier's verdict (the one a cross-candidate step needs).
+    pub(crate) primary: Option<Verdict>,
+}
+
+impl Engine {
+    /// Runs the verification chain on one candidate and records the verdicts.
+    pub(crate) async fn judge(
+        self: &Arc<Self>,
+        ctx: &Arc<RequestCtx>,
+        path: &str,
+        task: &Task,
+        sampled: &Sampled,
+        verify: &[VerifierRef],
+        threshold: f64,
+    ) -> Result<Judgement, ExecError> {
+        let candidate = Candidate {
+            index: sampled.seq,
+            model: sampled.model.clone(),
+            text: sampled.text.clone(),
+        };
+        let calls = verify.iter().map(|v| {
+            let candidate = &candidate;
+            async move {
+                let entry = self.plugin(&v.plugin, PluginKind::Verifier)?;
+                let config = self.merged(entry, &v.config);
+                let started = std::time::Instant::now();
+                let result = entry
+                    .plugin
+                    .verify(&config, task, candidate, self.plugin_ctx(ctx, path, entry))
+                    .await;
+                Ok::<_, ExecError>((v, result, started.elapsed()))
+            }
+        });
+        let results = futures::future::join_all(calls).await;
+        let mut records = Vec::new();
+        let (mut weighted, mut weights) = (0.0, 0.0);
+        let (mut any_accept, mut any_reject) = (false, false);
+        let mut primary = None;
+        for (i, r) in results.into_iter().enumerate() {
+            let (v, result, wall) = r?;
+            let wall_us = wall.as_secs_f64() * 1e6;
+            match result {
+                Ok(outcome) => {
+                    emit_logs(&v.plugin, &outcome.stats.logs);
+                    let verdict = outcome.value;
+                    weighted += v.weight * verdict.score;
+                    weights += v.weight;
+                    any_accept |= verdict.decision == Decision::Accept;
+                    any_reject |= verdict.decision == Decision::Reject;
+                    records.push(VerdictRecord {
+                        plugin: v.plugin.clone(),
+                        score: Some(verdict.score),
+                        decision: Some(verdict.decision),
+                        reason: verdict.reason.clone(),
+                        checks_failed: verdict.checks.iter().filter(|c| !c.passed).count() as u32,
+                        error: None,
+                        wall_us,
+                    });
+                    if i == 0 {
+                        primary = Some(verdict);
+                    }
+                }
+                Err(e) => {
+                    // A failing verifier costs this candidate its verdict, nothing more.
+                    any_reject = true;
+                    records.push(VerdictRecord {
+                        plugin: v.plugin.clone(),
+                        score: None,
+                        decision: None,
+                        reason: String::new(),
+                        checks_failed: 0,
+                        error: Some(format!("{}: {e}", e.code())),
+                        wall_us,
+                    });
+                }
+            }
+        }
+        let score = if weights > 0.0 {
+            weighted / weights
+        } else {
+            0.0
+        };
+        let accepted = any_accept && !any_reject && score >= threshold;
+        ctx.update(sampled.seq, |r| {
+            r.verdicts = records;
+            r.score = Some(score);
+            r.outcome = if accepted {
+                AttemptOutcome::Accepted
+            } else {
+                AttemptOutcome::Rejected
+            };
+        });
+        Ok(Judgement {
+            accepted,
+            score,
+            primary,
+        })
+    }
+
+    /// A sampled answer as a node's answer: judged by the chain, or unverified when
+    /// there is none.
+    pub(crate) async fn judged_answer(
+        self: &Arc<Self>,
+        ctx: &Arc<RequestCtx>,
+        path: &str,
+        task: &Task,
+        sampled: Sampled,
+        verify: &[VerifierRef],
+        threshold: f64,
+    ) -> Result<Answer, ExecError> {
+        if verify.is_empty() {
+            return Ok(Answer {
+                text: sampled.text,
+                model: sampled.model,
+                accepted: true,
+                verified: false,
+                score: None,
+                attempt: Some(sampled.seq),
+                label: sampled.label,
+            });
+        }
+        let j = self
+            .judge(ctx, path, task, &sampled, verify, threshold)
+            .await?;
+        Ok(Answer {
+            text: sampled.text,
+            model: sampled.model,
+            accepted: j.accepted,
+            verified: true,
+            score: Some(j.score),
+            attempt: Some(sampled.seq),
+            label: sampled.label,
+        })
+    }
+}
