@@ -12,13 +12,10 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 
 use crate::authoring::{self, BuildOptions};
-use crate::config::{GatewayConfig, ProviderConfig};
+use crate::config::GatewayConfig;
 use crate::pipeline::spec::settings;
 use crate::pipeline::strategy::PluginUse;
 use crate::pipeline::{Engine, ModelEntry, OutcomeStats, PluginEntry};
-use crate::providers::anthropic::AnthropicProvider;
-use crate::providers::openai::OpenAiProvider;
-use crate::providers::replay::{ReplayConfig, ReplayProvider};
 use crate::providers::{Price, Provider};
 use crate::runtime::{CompileIsolation, Grants, PluginOptions, Runtime};
 use crate::server::auth::{generate_key, hash_key, Auth};
@@ -69,22 +66,12 @@ impl App {
 
         let mut providers: HashMap<String, Arc<dyn Provider>> = HashMap::new();
         for (name, p) in &config.providers {
-            let provider: Arc<dyn Provider> = match p {
-                ProviderConfig::Openai(c) => Arc::new(OpenAiProvider::new(c.clone())?),
-                ProviderConfig::Anthropic(c) => Arc::new(AnthropicProvider::new(c.clone())?),
-                ProviderConfig::Replay(c) => {
-                    let dataset = options
-                        .replay_dataset
-                        .clone()
-                        .unwrap_or_else(|| config.resolve(&c.dataset));
-                    let provider = ReplayProvider::new(ReplayConfig {
-                        dataset,
-                        ..c.clone()
-                    })
-                    .with_context(|| format!("provider `{name}`"))?;
-                    Arc::new(provider)
-                }
-            };
+            let provider = p
+                .build(
+                    |path| config.resolve(path),
+                    options.replay_dataset.as_deref(),
+                )
+                .with_context(|| format!("provider `{name}`"))?;
             providers.insert(name.clone(), provider);
         }
         let models = config

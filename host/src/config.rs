@@ -10,9 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::pipeline::spec::SettingValue;
 use crate::pipeline::PipelineDef;
-use crate::providers::anthropic::AnthropicConfig;
-use crate::providers::openai::OpenAiConfig;
-use crate::providers::replay::ReplayConfig;
+pub use crate::providers::ProviderConfig;
 use crate::runtime::{Limits, RuntimeConfig};
 
 /// The example configuration shipped with the binary (`arbiter serve` with no arguments).
@@ -84,14 +82,6 @@ impl Default for ServerConfig {
             trace_retention_days: None,
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum ProviderConfig {
-    Openai(OpenAiConfig),
-    Anthropic(AnthropicConfig),
-    Replay(ReplayConfig),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -138,6 +138,45 @@ impl ProviderError {
     }
 }
 
+/// A provider as configured (`[providers.<name>]`, chosen by `kind`). Adding a provider
+/// is its module plus a variant here and its arm in [`ProviderConfig::build`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ProviderConfig {
+    Openai(openai::OpenAiConfig),
+    Anthropic(anthropic::AnthropicConfig),
+    Replay(replay::ReplayConfig),
+}
+
+impl ProviderConfig {
+    /// Builds the provider. `resolve` turns the configuration's relative paths into real
+    /// ones; `replay_dataset` serves every replay provider from that file instead
+    /// (evaluation).
+    pub fn build(
+        &self,
+        resolve: impl Fn(&std::path::Path) -> std::path::PathBuf,
+        replay_dataset: Option<&std::path::Path>,
+    ) -> Result<std::sync::Arc<dyn Provider>, ProviderError> {
+        Ok(match self {
+            ProviderConfig::Openai(c) => {
+                std::sync::Arc::new(openai::OpenAiProvider::new(c.clone())?)
+            }
+            ProviderConfig::Anthropic(c) => {
+                std::sync::Arc::new(anthropic::AnthropicProvider::new(c.clone())?)
+            }
+            ProviderConfig::Replay(c) => {
+                let dataset = replay_dataset
+                    .map(std::path::Path::to_path_buf)
+                    .unwrap_or_else(|| resolve(&c.dataset));
+                std::sync::Arc::new(replay::ReplayProvider::new(replay::ReplayConfig {
+                    dataset,
+                    ..c.clone()
+                })?)
+            }
+        })
+    }
+}
+
 #[async_trait::async_trait]
 pub trait Provider: Send + Sync {
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError>;
