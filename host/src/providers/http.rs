@@ -286,25 +286,12 @@ pub(crate) mod tests {
         ));
     }
 
-    /// A one-connection server that answers every request with `reply` and then holds
-    /// the connection open (so a short body stalls instead of ending).
     async fn serve_once(reply: &'static [u8]) -> Uri {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let (mut socket, _) = listener.accept().await.unwrap();
-            let mut buf = vec![0u8; 4096];
-            let _ = socket.read(&mut buf).await;
-            socket.write_all(reply).await.unwrap();
-            tokio::time::sleep(Duration::from_secs(30)).await;
-        });
-        format!("http://{addr}/v1/chat/completions")
-            .parse()
-            .unwrap()
+        serve_bytes(reply.to_vec()).await
     }
 
-    /// Like `serve_once`, for a reply built at run time (large bodies).
+    /// A one-connection server that answers every request with `reply` and then holds
+    /// the connection open (so a short body stalls instead of ending).
     pub(crate) async fn serve_bytes(reply: Vec<u8>) -> Uri {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
