@@ -6,8 +6,8 @@
 //! components. Builds are incremental: the language's own build tool decides what changed
 //! (cargo for Rust), or the inputs are fingerprinted (`freshness`).
 //!
-//! Adding a language: one builder file (a [`Builder`]), its templates (`new.rs`), a
-//! variant of [`Language`] with its names, and one line in [`build`]'s dispatch.
+//! The languages and which builder serves each are registered in `authoring/mod.rs`
+//! ([`Language`]).
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
@@ -16,103 +16,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::snapshot::WarmUp;
-
-/// Languages a plugin can be written in. Each has one builder module in `authoring/`
-/// (JavaScript and TypeScript share one).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    Rust,
-    Python,
-    C,
-    JavaScript,
-    TypeScript,
-}
-
-/// How a language is written in each place it appears.
-struct Names {
-    /// Build reports (`plugin build`, `--json`).
-    name: &'static str,
-    /// `plugin new --lang`, template folders, `plugin new` reports.
-    short: &'static str,
-    /// Prose.
-    title: &'static str,
-    /// `language` values of an `arbiter.toml` that select it, compared ignoring case;
-    /// none for Rust, whose projects are cargo projects.
-    manifest: &'static [&'static str],
-}
-
-impl Language {
-    /// Every language, in the order `--help` lists them.
-    pub const ALL: [Language; 5] = [
-        Language::Rust,
-        Language::Python,
-        Language::JavaScript,
-        Language::TypeScript,
-        Language::C,
-    ];
-
-    fn names(self) -> Names {
-        let n = |name, short, title, manifest| Names {
-            name,
-            short,
-            title,
-            manifest,
-        };
-        match self {
-            Language::Rust => n("rust", "rust", "Rust", &[]),
-            Language::Python => n("python", "python", "Python", &["python"]),
-            Language::C => n("c", "c", "C", &["c"]),
-            Language::JavaScript => n("javascript", "js", "JavaScript", &["js", "javascript"]),
-            Language::TypeScript => n("typescript", "ts", "TypeScript", &["ts", "typescript"]),
-        }
-    }
-
-    /// The name in build reports (`javascript`).
-    pub fn as_str(self) -> &'static str {
-        self.names().name
-    }
-
-    /// The name `plugin new --lang` takes and template folders use (`js`).
-    pub fn short(self) -> &'static str {
-        self.names().short
-    }
-
-    /// The name in prose (`JavaScript`).
-    pub fn title(self) -> &'static str {
-        self.names().title
-    }
-
-    /// The language an `arbiter.toml` names with `language = "<value>"`, if any.
-    pub fn from_manifest(value: &str) -> Option<Language> {
-        Language::ALL.into_iter().find(|l| {
-            l.names()
-                .manifest
-                .iter()
-                .any(|m| m.eq_ignore_ascii_case(value))
-        })
-    }
-}
-
-impl std::fmt::Display for Language {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Parses the short names (`--lang`).
-impl std::str::FromStr for Language {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Language::ALL
-            .into_iter()
-            .find(|l| l.short() == s)
-            .ok_or_else(|| {
-                let all: Vec<&str> = Language::ALL.iter().map(|l| l.short()).collect();
-                format!("unknown language `{s}` ({})", all.join(", "))
-            })
-    }
-}
+use super::Language;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -279,15 +183,7 @@ pub fn build(dir: &Path, options: &BuildOptions) -> Result<BuildOutput, BuildErr
         }
         _ => options,
     };
-    // The registry: one line per builder.
-    let built = match language {
-        Language::Rust => run(&super::rust::Rust::from_env(), dir, options)?,
-        Language::Python => run(&super::python::Python::default(), dir, options)?,
-        Language::C => run(&super::c::C, dir, options)?,
-        Language::JavaScript | Language::TypeScript => {
-            run(&super::js::Js::default(), dir, options)?
-        }
-    };
+    let built = language.build(dir, options)?;
     Ok(BuildOutput {
         language,
         components: built.components,

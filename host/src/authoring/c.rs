@@ -32,7 +32,30 @@ use wit_bindgen_core::wit_parser::Resolve;
 
 use super::build::{BuildError, BuildOptions, Builder, Built};
 use super::manifest::{self, invalid};
+use super::new::Templates;
 use super::{freshness, wit};
+use crate::runtime::types::PluginKind::{Decomposer, Router, Verifier};
+
+/// C templates: `sdk/c/templates/`.
+pub(super) const TEMPLATES: Templates = Templates {
+    kinds: &[
+        (
+            Verifier,
+            embed!("c/templates/verifier": "arbiter.toml", "src/plugin.c", "README.md"),
+        ),
+        (
+            Router,
+            embed!("c/templates/router": "arbiter.toml", "src/plugin.c", "README.md"),
+        ),
+        (
+            Decomposer,
+            embed!("c/templates/decomposer": "arbiter.toml", "src/plugin.c", "README.md"),
+        ),
+    ],
+    common: embed!("c/templates/common": "gitignore" => ".gitignore"),
+    // Nothing vendored: `arbiter plugin build` carries the SDK and the WIT.
+    vendored: None,
+};
 
 pub use super::manifest::MANIFEST;
 

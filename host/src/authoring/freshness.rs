@@ -29,6 +29,23 @@ fn stamp_path(output: &Path) -> PathBuf {
     output.with_file_name(name)
 }
 
+/// The fingerprint of a build that embeds an SDK and the contract: the project's
+/// `sources`, the builder's `own` inputs (tool versions, generated glue), the SDK's files,
+/// the WIT of every contract version, and the warm-up marker (`snapshot`).
+pub fn build_fingerprint(
+    sources: &[PathBuf],
+    own: &[&str],
+    sdk_files: &[(&str, &str)],
+    warm_up_marker: &str,
+) -> std::io::Result<String> {
+    let mut extra: Vec<&str> = own.to_vec();
+    extra.push(super::wit::latest());
+    extra.extend(sdk_files.iter().flat_map(|(n, t)| [*n, *t]));
+    extra.extend(super::wit::texts());
+    extra.push(warm_up_marker);
+    fingerprint(sources, &extra)
+}
+
 /// True when `output` exists and was built from inputs with this fingerprint.
 pub fn is_fresh(output: &Path, fingerprint: &str) -> bool {
     output.is_file()

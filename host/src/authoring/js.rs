@@ -39,9 +39,54 @@ use std::process::{Command, Stdio};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::build::{BuildError, BuildOptions, Builder, Built, Language};
+use super::build::{BuildError, BuildOptions, Builder, Built};
 use super::manifest::{self, invalid};
+use super::new::Templates;
+use super::Language;
 use super::{freshness, snapshot, wit};
+use crate::runtime::types::PluginKind::{Decomposer, Router, Verifier};
+
+// The JS SDK and the build tools come with `arbiter plugin build`, not the project;
+// JavaScript and TypeScript share the JS SDK's folder.
+/// JavaScript templates: `sdk/js/templates/js/`.
+pub(super) const JS_TEMPLATES: Templates = Templates {
+    kinds: &[
+        (
+            Verifier,
+            embed!("js/templates/js/verifier": "arbiter.toml", "src/index.js", "README.md"),
+        ),
+        (
+            Router,
+            embed!("js/templates/js/router": "arbiter.toml", "src/index.js", "README.md"),
+        ),
+        (
+            Decomposer,
+            embed!("js/templates/js/decomposer": "arbiter.toml", "src/index.js", "README.md"),
+        ),
+    ],
+    common: embed!("js/templates/js/common": "gitignore" => ".gitignore", "package.json"),
+    vendored: None,
+};
+
+/// TypeScript templates: `sdk/js/templates/ts/`.
+pub(super) const TS_TEMPLATES: Templates = Templates {
+    kinds: &[
+        (
+            Verifier,
+            embed!("js/templates/ts/verifier": "arbiter.toml", "src/index.ts", "README.md"),
+        ),
+        (
+            Router,
+            embed!("js/templates/ts/router": "arbiter.toml", "src/index.ts", "README.md"),
+        ),
+        (
+            Decomposer,
+            embed!("js/templates/ts/decomposer": "arbiter.toml", "src/index.ts", "README.md"),
+        ),
+    ],
+    common: embed!("js/templates/ts/common": "gitignore" => ".gitignore", "package.json", "tsconfig.json"),
+    vendored: None,
+};
 
 pub use super::manifest::MANIFEST;
 
@@ -718,18 +763,12 @@ fn build_js(
 
     let mut sources = freshness::sources(dir, SOURCE_EXTENSIONS)?;
     let warm_up_marker = snapshot::fingerprint_inputs(dir, !options.no_warm_up, &mut sources);
-    let mut extra: Vec<&str> = vec![
-        &node_version,
-        &tool_versions,
-        world,
-        &main,
-        BUILD_DRIVER,
-        wit::latest(),
-    ];
-    extra.extend(SDK_FILES.iter().flat_map(|(n, t)| [*n, *t]));
-    extra.extend(wit::texts());
-    extra.push(warm_up_marker);
-    let fingerprint = freshness::fingerprint(&sources, &extra)?;
+    let fingerprint = freshness::build_fingerprint(
+        &sources,
+        &[&node_version, &tool_versions, world, &main, BUILD_DRIVER],
+        SDK_FILES,
+        warm_up_marker,
+    )?;
     if freshness::is_fresh(&output, &fingerprint) {
         return Ok(Built::one(output, false, None));
     }

@@ -10,7 +10,8 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::build::{BuildError, Language};
+use super::build::BuildError;
+use super::Language;
 
 /// The manifest every non-cargo plugin project carries.
 pub const MANIFEST: &str = "arbiter.toml";

@@ -7,16 +7,15 @@
 //! languages are held to identical verdicts. Projects are self-contained: what a
 //! language needs from this repository (the Rust SDK and the WIT) is vendored into them.
 //!
-//! Adding a language's templates: drop the files under `sdk/<language>/templates/`, then
-//! add one line per kind to [`TEMPLATES`] (and, if every project of the language needs
-//! the same extra files, one line to [`COMMON`]).
+//! Each language's file declares its [`Templates`] (`rust::TEMPLATES`, ...), registered
+//! in [`Language::templates`].
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::build::Language;
 use super::wit;
+use super::Language;
 use crate::runtime::types::PluginKind;
 
 /// One file of a template: its path in the generated project and its text.
@@ -26,146 +25,29 @@ pub struct TemplateFile {
     pub text: &'static str,
 }
 
-/// Embeds files of `sdk/<dir>/`, each at the same relative path in the project, or at
-/// `dest` with `"file" => "dest"`.
-macro_rules! embed {
-    ($dir:literal: $($file:literal $(=> $dest:literal)?),* $(,)?) => {
-        &[$(TemplateFile {
-            path: embed!(@dest $file $(, $dest)?),
-            text: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk/", $dir, "/", $file)),
-        }),*]
-    };
-    (@dest $file:literal) => { $file };
-    (@dest $file:literal, $dest:literal) => { $dest };
+/// A language's templates. Placeholders `{{name}}`, `{{crate_name}}`, `{{kind}}`,
+/// `{{contract_version}}` and `{{arbiter_version}}` are filled in; any other `{{...}}` is
+/// left as written.
+pub struct Templates {
+    /// The files of each kind it has templates for.
+    pub kinds: &'static [(PluginKind, &'static [TemplateFile])],
+    /// Files every project of the language gets, whatever its kind.
+    pub common: &'static [TemplateFile],
+    /// Files made per project from this repository rather than a template (Rust: the
+    /// vendored SDK), as (relative path, contents).
+    pub vendored: Option<Vendor>,
 }
 
-use Language::Rust;
+/// Makes the files a language vendors into each project, as (relative path, contents).
+pub type Vendor = fn() -> Result<Vec<(String, String)>, NewError>;
+
+impl Templates {
+    fn of(&self, kind: PluginKind) -> Option<&'static [TemplateFile]> {
+        self.kinds.iter().find(|(k, _)| *k == kind).map(|(_, f)| *f)
+    }
+}
+
 use PluginKind::{Decomposer, Router, Verifier};
-
-/// The templates in this build: (language, kind, files). Placeholders `{{name}}`,
-/// `{{crate_name}}`, `{{kind}}`, `{{contract_version}}` and `{{arbiter_version}}` are
-/// filled in; any other `{{...}}` is left as written.
-pub const TEMPLATES: &[(Language, PluginKind, &[TemplateFile])] = &[
-    (
-        Rust,
-        Verifier,
-        embed!("rust/templates/verifier": "Cargo.toml", "src/lib.rs", "README.md"),
-    ),
-    (
-        Rust,
-        Router,
-        embed!("rust/templates/router": "Cargo.toml", "src/lib.rs", "README.md"),
-    ),
-    (
-        Rust,
-        Decomposer,
-        embed!("rust/templates/decomposer": "Cargo.toml", "src/lib.rs", "README.md"),
-    ),
-    (
-        Language::Python,
-        Verifier,
-        embed!("python/templates/verifier": "arbiter.toml", "plugin.py", "README.md"),
-    ),
-    (
-        Language::Python,
-        Router,
-        embed!("python/templates/router": "arbiter.toml", "plugin.py", "README.md"),
-    ),
-    (
-        Language::Python,
-        Decomposer,
-        embed!("python/templates/decomposer": "arbiter.toml", "plugin.py", "README.md"),
-    ),
-    (
-        Language::C,
-        Verifier,
-        embed!("c/templates/verifier": "arbiter.toml", "src/plugin.c", "README.md"),
-    ),
-    (
-        Language::C,
-        Router,
-        embed!("c/templates/router": "arbiter.toml", "src/plugin.c", "README.md"),
-    ),
-    (
-        Language::C,
-        Decomposer,
-        embed!("c/templates/decomposer": "arbiter.toml", "src/plugin.c", "README.md"),
-    ),
-    // JavaScript and TypeScript share the JS SDK's folder: `sdk/js/templates/{js,ts}/`.
-    (
-        Language::JavaScript,
-        Verifier,
-        embed!("js/templates/js/verifier": "arbiter.toml", "src/index.js", "README.md"),
-    ),
-    (
-        Language::JavaScript,
-        Router,
-        embed!("js/templates/js/router": "arbiter.toml", "src/index.js", "README.md"),
-    ),
-    (
-        Language::JavaScript,
-        Decomposer,
-        embed!("js/templates/js/decomposer": "arbiter.toml", "src/index.js", "README.md"),
-    ),
-    (
-        Language::TypeScript,
-        Verifier,
-        embed!("js/templates/ts/verifier": "arbiter.toml", "src/index.ts", "README.md"),
-    ),
-    (
-        Language::TypeScript,
-        Router,
-        embed!("js/templates/ts/router": "arbiter.toml", "src/index.ts", "README.md"),
-    ),
-    (
-        Language::TypeScript,
-        Decomposer,
-        embed!("js/templates/ts/decomposer": "arbiter.toml", "src/index.ts", "README.md"),
-    ),
-];
-
-/// Files every project of a language gets, whatever its kind (placeholders filled in).
-pub const COMMON: &[(Language, &[TemplateFile])] = &[
-    (
-        Rust,
-        embed!("rust/templates/common": "gitignore" => ".gitignore", "Cargo.lock"),
-    ),
-    // Python projects need nothing else: `arbiter plugin build` carries the SDK and the WIT.
-    (
-        Language::Python,
-        embed!("python/templates/common": "gitignore" => ".gitignore"),
-    ),
-    // C projects need nothing else: `arbiter plugin build` carries the C SDK and the WIT.
-    (
-        Language::C,
-        embed!("c/templates/common": "gitignore" => ".gitignore"),
-    ),
-    // The JS SDK and the build tools come with `arbiter plugin build`, not the project.
-    (
-        Language::JavaScript,
-        embed!("js/templates/js/common": "gitignore" => ".gitignore", "package.json"),
-    ),
-    (
-        Language::TypeScript,
-        embed!("js/templates/ts/common": "gitignore" => ".gitignore", "package.json", "tsconfig.json"),
-    ),
-];
-
-/// The Rust SDK's sources, vendored verbatim into Rust projects.
-const RUST_SDK: &[TemplateFile] = embed!("rust":
-    "src/lib.rs" => "vendor/arbiter-sdk/src/lib.rs",
-    "src/bindings.rs" => "vendor/arbiter-sdk/src/bindings.rs",
-    "src/config.rs" => "vendor/arbiter-sdk/src/config.rs",
-    "src/decomposer.rs" => "vendor/arbiter-sdk/src/decomposer.rs",
-    "src/helpers.rs" => "vendor/arbiter-sdk/src/helpers.rs",
-    "src/log.rs" => "vendor/arbiter-sdk/src/log.rs",
-    "src/model.rs" => "vendor/arbiter-sdk/src/model.rs",
-    "src/router.rs" => "vendor/arbiter-sdk/src/router.rs",
-    "src/stats.rs" => "vendor/arbiter-sdk/src/stats.rs",
-    "src/verifier.rs" => "vendor/arbiter-sdk/src/verifier.rs",
-);
-const RUST_SDK_MANIFEST: &str = include_str!("../../../sdk/rust/Cargo.toml");
-const WORKSPACE_MANIFEST: &str = include_str!("../../../Cargo.toml");
 
 /// The shared example vectors of each kind, which every project gets as `cases.jsonl`.
 const VECTORS: &[(PluginKind, &str)] = &[
@@ -222,10 +104,9 @@ fn short_name<S: serde::Serializer>(language: &Language, s: S) -> Result<S::Ok, 
 
 /// The languages with templates of `kind` in this build.
 pub fn available(kind: PluginKind) -> Vec<Language> {
-    TEMPLATES
-        .iter()
-        .filter(|(_, k, _)| *k == kind)
-        .map(|(l, _, _)| *l)
+    Language::ALL
+        .into_iter()
+        .filter(|l| l.templates().of(kind).is_some())
         .collect()
 }
 
@@ -348,61 +229,6 @@ fn cases_file(kind: PluginKind) -> String {
 }
 
 /// The SDK's manifest with the values it inherits from this repository's workspace
-/// written out, so the vendored copy builds on its own.
-fn vendored_sdk_manifest() -> Result<String, NewError> {
-    let workspace: toml::Table =
-        toml::from_str(WORKSPACE_MANIFEST).map_err(|e| NewError::Manifest(e.to_string()))?;
-    let inherited = workspace
-        .get("workspace")
-        .and_then(|w| w.get("package"))
-        .and_then(|p| p.as_table())
-        .ok_or_else(|| NewError::Manifest("no [workspace.package] to inherit from".into()))?;
-    let mut out = String::from(
-        "# Vendored by `arbiter plugin new`: the Arbiter Rust SDK, with the plugin contract's\n\
-         # WIT in wit/. Replace this folder to update the SDK.\n",
-    );
-    for line in RUST_SDK_MANIFEST.lines() {
-        match line.strip_suffix(".workspace = true") {
-            Some(key) => {
-                let value = inherited.get(key).ok_or_else(|| {
-                    NewError::Manifest(format!("`{key}` is not in [workspace.package]"))
-                })?;
-                out.push_str(&format!("{key} = {value}\n"));
-            }
-            None => {
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Files a project gets because of its language rather than its template.
-fn language_files(language: Language) -> Result<Vec<(String, String)>, NewError> {
-    let mut files = Vec::new();
-    if language == Rust {
-        files.push((
-            "vendor/arbiter-sdk/Cargo.toml".to_string(),
-            vendored_sdk_manifest()?,
-        ));
-        files.extend(
-            RUST_SDK
-                .iter()
-                .map(|f| (f.path.to_string(), f.text.to_string())),
-        );
-        for (version, wit_files) in wit::VERSIONS {
-            for (name, text) in *wit_files {
-                files.push((
-                    format!("vendor/arbiter-sdk/wit/v{version}/{name}"),
-                    text.to_string(),
-                ));
-            }
-        }
-    }
-    Ok(files)
-}
-
 /// Every file of a new project, as (relative path, contents).
 pub fn project_files(
     language: Language,
@@ -410,10 +236,8 @@ pub fn project_files(
     name: &str,
 ) -> Result<Vec<(String, String)>, NewError> {
     validate_name(name)?;
-    let Some((_, _, template)) = TEMPLATES
-        .iter()
-        .find(|(l, k, _)| *l == language && *k == kind)
-    else {
+    let templates = language.templates();
+    let Some(template) = templates.of(kind) else {
         let available = available(kind);
         return Err(NewError::NotAvailable {
             title: language.title(),
@@ -429,17 +253,15 @@ pub fn project_files(
             },
         });
     };
-    let common = COMMON
-        .iter()
-        .filter(|(l, _)| *l == language)
-        .flat_map(|(_, files)| files.iter());
     let mut files: Vec<(String, String)> = template
         .iter()
-        .chain(common)
+        .chain(templates.common)
         .map(|f| (f.path.to_string(), render(f.text, name, kind)))
         .collect();
     files.push(("cases.jsonl".into(), cases_file(kind)));
-    files.extend(language_files(language)?);
+    if let Some(vendored) = templates.vendored {
+        files.extend(vendored()?);
+    }
     Ok(files)
 }
 
@@ -506,7 +328,7 @@ mod tests {
 
     #[test]
     fn every_sdk_source_is_vendored() {
-        let mut embedded: Vec<String> = RUST_SDK
+        let mut embedded: Vec<String> = super::super::rust::SDK
             .iter()
             .map(|f| f.path.trim_start_matches("vendor/arbiter-sdk/").to_string())
             .collect();
@@ -515,12 +337,15 @@ mod tests {
             .into_iter()
             .map(|f| format!("src/{f}"))
             .collect();
-        assert_eq!(embedded, on_disk, "update RUST_SDK in new.rs");
+        assert_eq!(embedded, on_disk, "update SDK in rust.rs");
     }
 
     #[test]
     fn every_template_file_is_embedded() {
-        for (language, kind, files) in TEMPLATES {
+        for (language, (kind, files)) in Language::ALL
+            .into_iter()
+            .flat_map(|l| l.templates().kinds.iter().map(move |k| (l, k)))
+        {
             let short = language.short();
             let sdk = match language {
                 Language::JavaScript | Language::TypeScript => format!("js/templates/{short}"),
@@ -535,7 +360,7 @@ mod tests {
 
     #[test]
     fn vendored_manifest_stands_alone() {
-        let text = vendored_sdk_manifest().unwrap();
+        let text = super::super::rust::vendored_sdk_manifest().unwrap();
         let manifest: toml::Table = toml::from_str(&text).unwrap();
         let package = manifest["package"].as_table().unwrap();
         assert_eq!(package["name"].as_str(), Some("arbiter-sdk"));
@@ -553,7 +378,7 @@ mod tests {
     fn rust_projects_are_complete() {
         for kind in PluginKind::ALL {
             let dir = tempfile::tempdir().unwrap();
-            let project = create(Rust, kind, "my-check", dir.path()).unwrap();
+            let project = create(Language::Rust, kind, "my-check", dir.path()).unwrap();
             assert_eq!(project.dir, dir.path().join("my-check"));
             let files = listing(&project.dir);
             for f in [
@@ -582,7 +407,7 @@ mod tests {
             assert!(parsed.len() >= 5, "{kind}");
             // A second `new` into the same folder refuses to overwrite it.
             assert!(matches!(
-                create(Rust, kind, "my-check", dir.path()),
+                create(Language::Rust, kind, "my-check", dir.path()),
                 Err(NewError::Exists(_))
             ));
         }

@@ -23,7 +23,30 @@ use serde::Deserialize;
 
 use super::build::{BuildError, BuildOptions, Builder, Built};
 use super::manifest::{self, invalid};
+use super::new::Templates;
 use super::{freshness, snapshot, wit};
+use crate::runtime::types::PluginKind::{Decomposer, Router, Verifier};
+
+/// Python templates: `sdk/python/templates/`.
+pub(super) const TEMPLATES: Templates = Templates {
+    kinds: &[
+        (
+            Verifier,
+            embed!("python/templates/verifier": "arbiter.toml", "plugin.py", "README.md"),
+        ),
+        (
+            Router,
+            embed!("python/templates/router": "arbiter.toml", "plugin.py", "README.md"),
+        ),
+        (
+            Decomposer,
+            embed!("python/templates/decomposer": "arbiter.toml", "plugin.py", "README.md"),
+        ),
+    ],
+    common: embed!("python/templates/common": "gitignore" => ".gitignore"),
+    // Nothing vendored: `arbiter plugin build` carries the SDK and the WIT.
+    vendored: None,
+};
 
 pub use super::manifest::MANIFEST;
 
@@ -249,11 +272,12 @@ impl Builder for Python {
 
         let mut sources = freshness::sources(dir, &[".py", ".toml"])?;
         let warm_up_marker = snapshot::fingerprint_inputs(dir, !options.no_warm_up, &mut sources);
-        let mut extra: Vec<&str> = vec![&tool_version, world, &app, wit::latest()];
-        extra.extend(SDK_FILES.iter().flat_map(|(n, t)| [*n, *t]));
-        extra.extend(wit::texts());
-        extra.push(warm_up_marker);
-        let fingerprint = freshness::fingerprint(&sources, &extra)?;
+        let fingerprint = freshness::build_fingerprint(
+            &sources,
+            &[&tool_version, world, &app],
+            SDK_FILES,
+            warm_up_marker,
+        )?;
         if freshness::is_fresh(&output, &fingerprint) {
             return Ok(Built::one(output, false, None));
         }

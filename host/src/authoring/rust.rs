@@ -12,6 +12,94 @@ use std::process::{Command, Stdio};
 
 use super::build::{BuildError, BuildOptions, Builder, Built};
 use super::manifest::CARGO_MANIFEST;
+use super::new::{NewError, TemplateFile, Templates};
+use super::wit;
+use crate::runtime::types::PluginKind::{Decomposer, Router, Verifier};
+
+/// Rust templates: `sdk/rust/templates/`.
+pub(super) const TEMPLATES: Templates = Templates {
+    kinds: &[
+        (
+            Verifier,
+            embed!("rust/templates/verifier": "Cargo.toml", "src/lib.rs", "README.md"),
+        ),
+        (
+            Router,
+            embed!("rust/templates/router": "Cargo.toml", "src/lib.rs", "README.md"),
+        ),
+        (
+            Decomposer,
+            embed!("rust/templates/decomposer": "Cargo.toml", "src/lib.rs", "README.md"),
+        ),
+    ],
+    common: embed!("rust/templates/common": "gitignore" => ".gitignore", "Cargo.lock"),
+    vendored: Some(vendored),
+};
+
+/// The Rust SDK's sources, vendored verbatim into Rust projects.
+pub(super) const SDK: &[TemplateFile] = embed!("rust":
+    "src/lib.rs" => "vendor/arbiter-sdk/src/lib.rs",
+    "src/bindings.rs" => "vendor/arbiter-sdk/src/bindings.rs",
+    "src/config.rs" => "vendor/arbiter-sdk/src/config.rs",
+    "src/decomposer.rs" => "vendor/arbiter-sdk/src/decomposer.rs",
+    "src/helpers.rs" => "vendor/arbiter-sdk/src/helpers.rs",
+    "src/log.rs" => "vendor/arbiter-sdk/src/log.rs",
+    "src/model.rs" => "vendor/arbiter-sdk/src/model.rs",
+    "src/router.rs" => "vendor/arbiter-sdk/src/router.rs",
+    "src/stats.rs" => "vendor/arbiter-sdk/src/stats.rs",
+    "src/verifier.rs" => "vendor/arbiter-sdk/src/verifier.rs",
+);
+const SDK_MANIFEST: &str = include_str!("../../../sdk/rust/Cargo.toml");
+const WORKSPACE_MANIFEST: &str = include_str!("../../../Cargo.toml");
+
+/// What a Rust project gets besides its template: the SDK, its manifest made standalone,
+/// and the WIT of every contract version, so the project builds outside this repository.
+fn vendored() -> Result<Vec<(String, String)>, NewError> {
+    let mut files = vec![(
+        "vendor/arbiter-sdk/Cargo.toml".to_string(),
+        vendored_sdk_manifest()?,
+    )];
+    files.extend(SDK.iter().map(|f| (f.path.to_string(), f.text.to_string())));
+    for (version, wit_files) in wit::VERSIONS {
+        for (name, text) in *wit_files {
+            files.push((
+                format!("vendor/arbiter-sdk/wit/v{version}/{name}"),
+                text.to_string(),
+            ));
+        }
+    }
+    Ok(files)
+}
+
+/// The SDK's manifest with what it inherits from the workspace written out.
+pub(super) fn vendored_sdk_manifest() -> Result<String, NewError> {
+    let workspace: toml::Table =
+        toml::from_str(WORKSPACE_MANIFEST).map_err(|e| NewError::Manifest(e.to_string()))?;
+    let inherited = workspace
+        .get("workspace")
+        .and_then(|w| w.get("package"))
+        .and_then(|p| p.as_table())
+        .ok_or_else(|| NewError::Manifest("no [workspace.package] to inherit from".into()))?;
+    let mut out = String::from(
+        "# Vendored by `arbiter plugin new`: the Arbiter Rust SDK, with the plugin contract's\n\
+         # WIT in wit/. Replace this folder to update the SDK.\n",
+    );
+    for line in SDK_MANIFEST.lines() {
+        match line.strip_suffix(".workspace = true") {
+            Some(key) => {
+                let value = inherited.get(key).ok_or_else(|| {
+                    NewError::Manifest(format!("`{key}` is not in [workspace.package]"))
+                })?;
+                out.push_str(&format!("{key} = {value}\n"));
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    Ok(out)
+}
 
 const RUST_TARGET: &str = "wasm32-wasip2";
 
