@@ -23,6 +23,7 @@ use crate::server::metrics::Metrics;
 use crate::server::AppState;
 use crate::store::{StatsBook, TraceStore};
 
+#[derive(Default)]
 pub struct AppOptions {
     /// Open the SQLite trace store (the gateway does; evaluation keeps traces in memory).
     pub store: bool,
@@ -30,6 +31,9 @@ pub struct AppOptions {
     pub replay_dataset: Option<PathBuf>,
     /// The binary that compiles plugins in a limited child process (`None`: in-process).
     pub compile_program: Option<PathBuf>,
+    /// Providers the embedding program supplies, each used in place of the configured
+    /// provider of its name (the tests inject failing upstreams this way).
+    pub providers: HashMap<String, Arc<dyn Provider>>,
 }
 
 pub struct App {
@@ -66,6 +70,10 @@ impl App {
 
         let mut providers: HashMap<String, Arc<dyn Provider>> = HashMap::new();
         for (name, p) in &config.providers {
+            if let Some(given) = options.providers.get(name) {
+                providers.insert(name.clone(), given.clone());
+                continue;
+            }
             let provider = p
                 .build(
                     |path| config.resolve(path),

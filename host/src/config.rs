@@ -69,6 +69,17 @@ pub struct ServerConfig {
     /// Delete traces (with their attempts and feedback) older than this many days.
     /// Unset: keep every trace. A pass-through request takes ~0.65 KB of the store.
     pub trace_retention_days: Option<u32>,
+    /// A connection must send a request's headers within this long of opening, or of its
+    /// previous response (so it is also the idle timeout of kept-alive connections).
+    pub header_read_timeout_ms: u64,
+    /// Open connections at most; further clients wait in the listen backlog.
+    pub max_connections: usize,
+    /// A request must have its response started within this long (`request_timeout`,
+    /// 504). Budgets' deadlines are usually tighter; this bounds everything else.
+    pub request_timeout_ms: u64,
+    /// `sha256:<hex>` of a key `/metrics` then requires (`Authorization: Bearer <key>`).
+    /// Unset: `/metrics` is open, as Prometheus scrapers expect by default.
+    pub metrics_key: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -80,6 +91,10 @@ impl Default for ServerConfig {
             max_body_bytes: 4 << 20,
             worker_threads: None,
             trace_retention_days: None,
+            header_read_timeout_ms: 10_000,
+            max_connections: 1024,
+            request_timeout_ms: 600_000,
+            metrics_key: None,
         }
     }
 }
@@ -300,6 +315,15 @@ impl GatewayConfig {
                 }
             }
         }
+        if let Some(k) = self.server.metrics_key.as_ref().filter(|k| !is_key_hash(k)) {
+            return bad(format!("server.metrics_key `{}...` is not `sha256:<64 hex>`; store a hash, not the key (`arbiter key hash`)", k.chars().take(12).collect::<String>()));
+        }
+        if self.server.max_connections == 0
+            || self.server.header_read_timeout_ms == 0
+            || self.server.request_timeout_ms == 0
+        {
+            return bad("server.max_connections, header_read_timeout_ms and request_timeout_ms must be above 0".into());
+        }
         for (name, t) in &self.tenants {
             if let Some(k) = t.api_keys.iter().find(|k| !is_key_hash(k)) {
                 return bad(format!("tenant `{name}`: api key entry `{}...` is not `sha256:<64 hex>`; store hashes, not keys (`arbiter key hash`)", k.chars().take(12).collect::<String>()));
@@ -453,6 +477,8 @@ mod tests {
         let c = GatewayConfig::parse(&judged, "t", Path::new(".")).unwrap();
         assert_eq!(c.pipelines["p"].judge_models, ["m"]);
         for (bad, needle) in [
+            (format!("[server]\nmetrics_key = \"sk-plain\"\n{base}"), "server.metrics_key"),
+            (format!("[server]\nmax_connections = 0\n{base}"), "must be above 0"),
             (format!("{base}[pipelines.p]\ntype = \"single\"\nmodel = \"nope\"\n"), "unknown model"),
             (format!("{base}[pipelines.p]\ntype = \"single\"\nmodel = \"m\"\njudge_models = [\"nope\"]\n"), "pipeline `p` lists unknown model `nope` in `judge_models`"),
             (format!("{base}[pipelines.p]\ntype = \"single\"\nmodel = \"m\"\nverify = [{{ plugin = \"v\" }}]\n"), "unknown plugin"),

@@ -6,25 +6,27 @@
 use crate::common;
 use crate::common::mock_upstream;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arbiter::app::{App, AppOptions};
-use arbiter::config::GatewayConfig;
+use arbiter::config::{GatewayConfig, ServerConfig};
+use arbiter::providers::Provider;
 use arbiter::server::auth::hash_key;
 use arbiter::server::serve;
 use common::reference_plugin;
 use serde_json::{json, Value};
 
-const KEY_A: &str = "sk-test-tenant-a";
+pub(crate) const KEY_A: &str = "sk-test-tenant-a";
 const KEY_B: &str = "sk-test-tenant-b";
 const KEY_C: &str = "sk-test-tenant-c";
 
-struct Gateway {
-    url: String,
-    mock: mock_upstream::MockUpstream,
-    http: reqwest::Client,
+pub(crate) struct Gateway {
+    pub(crate) url: String,
+    pub(crate) mock: mock_upstream::MockUpstream,
+    pub(crate) http: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     _data: Option<tempfile::TempDir>,
@@ -284,6 +286,25 @@ decomposer = { plugin = "splitter" }
 sub = { type = "pipeline", name = "cascade" }
 "#;
 
+/// What a test changes about the gateway it starts.
+pub(crate) struct Options {
+    pub(crate) mock: Option<mock_upstream::MockUpstream>,
+    /// Changes the server's limits (the tests' defaults: 1 MiB bodies, 5 s grace).
+    pub(crate) limits: fn(&mut ServerConfig),
+    /// Used in place of the configured provider of the same name (`mock`).
+    pub(crate) providers: HashMap<String, Arc<dyn Provider>>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            mock: None,
+            limits: |_| {},
+            providers: HashMap::new(),
+        }
+    }
+}
+
 impl Gateway {
     async fn start() -> Gateway {
         let data = tempfile::tempdir().unwrap();
@@ -294,7 +315,27 @@ impl Gateway {
     }
 
     async fn start_in(data_dir: &Path, mock: Option<mock_upstream::MockUpstream>) -> Gateway {
-        let mock = match mock {
+        Self::start_with(
+            data_dir,
+            Options {
+                mock,
+                ..Options::default()
+            },
+        )
+        .await
+    }
+
+    /// A gateway on a fresh data folder, as `options` change it.
+    pub(crate) async fn start_changed(options: Options) -> Gateway {
+        let data = tempfile::tempdir().unwrap();
+        let path = data.path().to_path_buf();
+        let mut g = Self::start_with(&path, options).await;
+        g._data = Some(data);
+        g
+    }
+
+    async fn start_with(data_dir: &Path, options: Options) -> Gateway {
+        let mock = match options.mock {
             Some(m) => m,
             None => mock_upstream::start().await,
         };
@@ -306,6 +347,7 @@ impl Gateway {
                 store: true,
                 replay_dataset: None,
                 compile_program: Some(env!("CARGO_BIN_EXE_arbiter").into()),
+                providers: options.providers,
             },
         )
         .await
@@ -316,8 +358,14 @@ impl Gateway {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let mut limits = ServerConfig {
+            max_body_bytes: 1 << 20,
+            shutdown_grace_ms: 5000,
+            ..ServerConfig::default()
+        };
+        (options.limits)(&mut limits);
         let task = tokio::spawn(async move {
-            serve(listener, state, 1 << 20, Duration::from_secs(5), async {
+            serve(listener, state, &limits, async {
                 let _ = stopped.await;
             })
             .await
@@ -333,13 +381,18 @@ impl Gateway {
         }
     }
 
-    async fn shutdown(mut self) -> mock_upstream::MockUpstream {
+    pub(crate) async fn shutdown(mut self) -> mock_upstream::MockUpstream {
         let _ = self.stop.take().unwrap().send(());
         self.task.await.unwrap();
         self.mock
     }
 
-    async fn chat_with(&self, key: &str, body: Value, headers: &[(&str, &str)]) -> (u16, Value) {
+    pub(crate) async fn chat_with(
+        &self,
+        key: &str,
+        body: Value,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
         let mut req = self
             .http
             .post(format!("{}/v1/chat/completions", self.url))
@@ -362,7 +415,7 @@ impl Gateway {
         .await
     }
 
-    async fn get(&self, key: &str, path: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, key: &str, path: &str) -> (u16, Value) {
         let resp = self
             .http
             .get(format!("{}{path}", self.url))

@@ -8,6 +8,7 @@ mod authoring;
 mod c;
 mod cli;
 mod gateway;
+mod hostile;
 mod js;
 mod main_job;
 mod python;

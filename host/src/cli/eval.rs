@@ -59,6 +59,7 @@ pub fn run_cli(args: EvalArgs) -> anyhow::Result<std::process::ExitCode> {
                 store: false,
                 replay_dataset: Some(dataset),
                 compile_program: Some(program),
+                ..Default::default()
             },
         )
         .await?;

@@ -2,7 +2,6 @@
 //! configuration (replay provider, SQLite, reference plugins): no API key needed.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
@@ -68,6 +67,7 @@ async fn serve_main(config: GatewayConfig, api_key: Option<String>) -> anyhow::R
             store: true,
             replay_dataset: None,
             compile_program: Some(program),
+            ..Default::default()
         },
     )
     .await?;
@@ -94,12 +94,10 @@ async fn serve_main(config: GatewayConfig, api_key: Option<String>) -> anyhow::R
     for (name, p) in &app.engine.pipelines {
         say(format_args!("  pipeline {name:<width$} {}", p.description));
     }
-    let grace = Duration::from_millis(app.config.server.shutdown_grace_ms);
     serve(
         listener,
         gateway.state,
-        app.config.server.max_body_bytes,
-        grace,
+        &app.config.server,
         shutdown_signal(),
     )
     .await?;

@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
+
 use super::budget::{Budget, BudgetError, BudgetLimits, OnBudget};
 use super::capabilities::OutcomeStats;
 use super::context::{RequestCtx, Step};
@@ -151,7 +153,17 @@ impl Engine {
             path: "root".into(),
             depth: 0,
         };
-        let run = node.run_root(root, sink);
+        // A panic anywhere in the tree fails this request alone, typed and traced with
+        // the attempts made so far, instead of taking its task down without a trace.
+        let run = std::panic::AssertUnwindSafe(node.run_root(root, sink))
+            .catch_unwind()
+            .map(|r| {
+                r.unwrap_or_else(|panic| {
+                    let message = super::error::panic_message(&*panic);
+                    tracing::error!(panic = %message, "a request's pipeline panicked");
+                    Err(ExecError::Internal(message))
+                })
+            });
         let run = async {
             match ctx.budget.remaining() {
                 // The whole tree stops at the deadline; in-flight calls are dropped

@@ -23,6 +23,9 @@ pub enum ExecError {
     Invalid(String),
     #[error("the client went away before an answer")]
     Cancelled,
+    /// A bug: the request's task panicked. The request fails alone, with its trace.
+    #[error("the gateway failed on this request: {0}")]
+    Internal(String),
 }
 
 impl ExecError {
@@ -36,6 +39,7 @@ impl ExecError {
             ExecError::NoAnswer(_) => "no_answer",
             ExecError::Invalid(_) => "invalid_pipeline",
             ExecError::Cancelled => "client_disconnected",
+            ExecError::Internal(_) => "internal_error",
         }
     }
 
@@ -46,4 +50,13 @@ impl ExecError {
             message: e.to_string(),
         }
     }
+}
+
+/// What a panic says, for the log and the trace.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }

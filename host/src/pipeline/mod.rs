@@ -21,7 +21,7 @@ pub use capabilities::OutcomeStats;
 pub use context::{RequestCtx, Step};
 pub use def::PipelineDef;
 pub use engine::{Engine, ModelEntry, PluginEntry};
-pub use error::ExecError;
+pub use error::{panic_message, ExecError};
 pub use request::{Answer, DeltaSink, ExecRequest, ExecResult, Streamed};
 pub use strategy::{Node, Strategy};
 pub use trace::{

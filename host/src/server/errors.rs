@@ -113,7 +113,7 @@ impl From<&ExecError> for ApiError {
                 StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
                 "invalid_request_error",
             ),
-            ExecError::Plugin { .. } | ExecError::Invalid(_) => {
+            ExecError::Plugin { .. } | ExecError::Invalid(_) | ExecError::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "server_error")
             }
         };

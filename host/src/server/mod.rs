@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod errors;
+mod listen;
 pub mod metrics;
 pub mod openai;
 
@@ -13,19 +14,21 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use axum::Extension;
 use axum::Router;
 use serde_json::json;
 use tokio_util::sync::{CancellationToken, DropGuard};
+use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
 use self::auth::{Auth, Tenant};
 use self::errors::{ApiError, BodyLimit, RawBody};
 use self::metrics::Metrics;
 use self::openai::ChatCompletionRequest;
+use crate::config::ServerConfig;
 use crate::pipeline::{
     BudgetLimits, Engine, ExecRequest, ExecResult, RequestOutcome, RequestTrace, Streamed,
 };
@@ -40,7 +43,18 @@ pub struct AppState {
     pub ready: AtomicBool,
 }
 
-pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
+pub fn router(state: Arc<AppState>, limits: &ServerConfig) -> Router {
+    let max_body_bytes = limits.max_body_bytes;
+    let request_timeout = Duration::from_millis(limits.request_timeout_ms);
+    let on_panic = {
+        let state = state.clone();
+        move |panic: Box<dyn std::any::Any + Send>| {
+            let message = crate::pipeline::panic_message(&*panic);
+            tracing::error!(panic = %message, "a request handler panicked");
+            state.metrics.error("internal_error");
+            ApiError::internal("the gateway failed on this request; it was logged").into_response()
+        }
+    };
     Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/models", get(models))
@@ -55,8 +69,34 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .method_not_allowed_fallback(errors::wrong_method)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(Extension(BodyLimit(max_body_bytes)))
+        .layer(Extension(MetricsKey(limits.metrics_key.clone())))
+        .layer(axum::middleware::from_fn(move |req, next: Next| {
+            within(request_timeout, req, next)
+        }))
+        .layer(CatchPanicLayer::custom(on_panic))
         .with_state(state)
 }
+
+/// Bounds the time to a response's head (`server.request_timeout_ms`).
+async fn within(limit: Duration, req: axum::extract::Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout_error",
+            "request_timeout",
+            format!(
+                "no response within this gateway's limit of {} ms (server.request_timeout_ms)",
+                limit.as_millis()
+            ),
+        )
+        .into_response(),
+    }
+}
+
+/// The hash of the key `/metrics` requires, if any.
+#[derive(Clone)]
+struct MetricsKey(Option<String>);
 
 /// Tags per request, as OpenAI bounds `metadata` (16 pairs): each is statistics kept per
 /// model and stored with the trace, so a request cannot bring thousands.
@@ -526,7 +566,20 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+async fn metrics_text(
+    State(state): State<Arc<AppState>>,
+    Extension(MetricsKey(key)): Extension<MetricsKey>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(hash) = key {
+        let given = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given.map(auth::hash_key).as_deref() != Some(hash.as_str()) {
+            return ApiError::unauthorized().into_response();
+        }
+    }
     state.metrics.store_write_errors(state.store.write_errors());
     (
         [("content-type", "text/plain; version=0.0.4")],
@@ -535,42 +588,20 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight requests finish (up to `grace`)
-/// and drains the trace queue.
+/// Serves until `shutdown` resolves, then lets in-flight requests finish (up to
+/// `server.shutdown_grace_ms`) and drains the trace queue.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
-    max_body_bytes: usize,
-    grace: Duration,
+    limits: &ServerConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state.clone(), max_body_bytes);
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    // Streams are many small writes: with Nagle's algorithm each waits for the client's
-    // delayed ACK (~40 ms per response on Linux).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    });
-    let mut stop = stop_rx.clone();
-    let result = tokio::select! {
-        r = server => r,
-        _ = async {
-            let _ = stop.wait_for(|s| *s).await;
-            tokio::time::sleep(grace).await;
-        } => {
-            tracing::warn!("in-flight requests did not finish within {grace:?}; stopping");
-            Ok(())
-        }
-    };
+    let app = router(state.clone(), limits);
+    let grace = Duration::from_millis(limits.shutdown_grace_ms);
+    listen::run(listener, app, limits, grace, shutdown).await;
     state.ready.store(false, Ordering::Relaxed);
     if let Err(e) = state.store.close().await {
         tracing::error!(error = %e, "flushing traces on shutdown failed");
     }
-    result
+    Ok(())
 }

@@ -1,0 +1,192 @@
+//! The gateway against clients and upstreams that misbehave on purpose: connections that
+//! stall mid-request or hold a slot, requests that never finish, a bug that panics
+//! inside a request, and an unauthenticated scrape of `/metrics`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arbiter::providers::{ChatRequest, ChatResponse, Provider, ProviderError};
+use arbiter::server::auth::hash_key;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::gateway::{Gateway, Options, KEY_A};
+
+/// Reads until the server closes the connection (`true`), or gives up after `wait`.
+async fn closed_within(tcp: &mut TcpStream, wait: Duration) -> bool {
+    let mut buf = [0u8; 4096];
+    let read_all = async {
+        loop {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(wait, read_all).await.is_ok()
+}
+
+fn host(g: &Gateway) -> String {
+    g.url.trim_start_matches("http://").to_string()
+}
+
+#[tokio::test]
+async fn stalled_and_idle_connections_are_closed() {
+    let g = Gateway::start_changed(Options {
+        limits: |l| l.header_read_timeout_ms = 300,
+        ..Options::default()
+    })
+    .await;
+    // Half a request line, then nothing.
+    let mut stalled = TcpStream::connect(host(&g)).await.unwrap();
+    stalled.write_all(b"POST /v1/chat/comp").await.unwrap();
+    assert!(
+        closed_within(&mut stalled, Duration::from_secs(10)).await,
+        "a stalled request holds its connection"
+    );
+    // A kept-alive connection that goes quiet after its answer.
+    let mut idle = TcpStream::connect(host(&g)).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = [0u8; 12];
+    idle.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(10)).await,
+        "an idle kept-alive connection is held"
+    );
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn connections_are_capped_and_slots_come_back() {
+    let g = Gateway::start_changed(Options {
+        limits: |l| l.max_connections = 2,
+        ..Options::default()
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut tcp = TcpStream::connect(host(&g)).await.unwrap();
+        // A started request: the connection is accepted and counted.
+        tcp.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut head = [0u8; 12];
+        tcp.read_exact(&mut head).await.unwrap();
+        held.push(tcp);
+    }
+    // A third client waits in the backlog while both slots are held...
+    let third = tokio::spawn({
+        let http = g.http.clone();
+        let url = format!("{}/healthz", g.url);
+        async move { http.get(url).send().await.map(|r| r.status().as_u16()) }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!third.is_finished(), "served beyond max_connections");
+    // ...and is served once one is given back.
+    drop(held.pop());
+    let status = tokio::time::timeout(Duration::from_secs(10), third)
+        .await
+        .expect("served once a slot is free")
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, 200);
+    drop(held);
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_request_that_never_finishes_is_answered_at_the_request_timeout() {
+    let g = Gateway::start_changed(Options {
+        limits: |l| l.request_timeout_ms = 300,
+        ..Options::default()
+    })
+    .await;
+    // `hang` never answers; the provider's own timeout is 10 s.
+    let (status, body) = g
+        .chat_with(
+            KEY_A,
+            json!({"model": "hang", "messages": [{"role": "user", "content": "hi"}]}),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 504, "{body}");
+    assert_eq!(body["error"]["code"], "request_timeout");
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn metrics_can_require_a_key() {
+    let g = Gateway::start_changed(Options {
+        limits: |l| l.metrics_key = Some(hash_key("sk-scraper")),
+        ..Options::default()
+    })
+    .await;
+    let url = format!("{}/metrics", g.url);
+    let open = g.http.get(&url).send().await.unwrap();
+    assert_eq!(open.status(), 401);
+    let tenant = g.http.get(&url).bearer_auth(KEY_A).send().await.unwrap();
+    assert_eq!(tenant.status(), 401, "a tenant key is not the metrics key");
+    let scraper = g
+        .http
+        .get(&url)
+        .bearer_auth("sk-scraper")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scraper.status(), 200);
+    assert!(scraper
+        .text()
+        .await
+        .unwrap()
+        .contains("arbiter_store_write_errors_total"));
+    g.shutdown().await;
+}
+
+/// An upstream client with a bug: it panics on every call.
+struct Panics;
+
+#[async_trait::async_trait]
+impl Provider for Panics {
+    async fn chat(&self, _: &ChatRequest) -> Result<ChatResponse, ProviderError> {
+        panic!("a bug in a provider");
+    }
+}
+
+#[tokio::test]
+async fn a_panic_in_a_request_is_a_typed_500_with_a_trace() {
+    let g = Gateway::start_changed(Options {
+        providers: [("mock".to_string(), Arc::new(Panics) as Arc<dyn Provider>)].into(),
+        ..Options::default()
+    })
+    .await;
+    for (target, stream) in [("right", false), ("right", true), ("best-of", false)] {
+        let (status, body) = g
+            .chat_with(
+                KEY_A,
+                json!({"model": target, "stream": stream, "messages": [{"role": "user", "content": "2+2?"}]}),
+                &[],
+            )
+            .await;
+        assert_eq!(status, 500, "{target} stream={stream}: {body}");
+        assert_eq!(body["error"]["code"], "internal_error", "{body}");
+        // The message names the trace, which holds the error.
+        let message = body["error"]["message"].as_str().unwrap();
+        let id = message
+            .rsplit_once("(trace ")
+            .and_then(|(_, rest)| rest.strip_suffix(')'))
+            .unwrap_or_else(|| panic!("no trace id in {message}"));
+        let (status, trace) = g.get(KEY_A, &format!("/v1/traces/{id}")).await;
+        assert_eq!(status, 200, "{trace}");
+        assert_eq!(trace["outcome"], "failed");
+        let error = trace["error"].as_str().unwrap_or_default();
+        assert!(error.starts_with("internal_error"), "{trace}");
+    }
+    // The gateway still serves.
+    let (status, _) = g.get(KEY_A, "/v1/models").await;
+    assert_eq!(status, 200);
+    g.shutdown().await;
+}
