@@ -186,6 +186,7 @@ impl App {
             plugins,
             pipelines,
             stats: Some(stats.clone() as Arc<dyn OutcomeStats>),
+            default_budget: config.default_budget,
         });
         Ok(App {
             engine,

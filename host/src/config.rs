@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::pipeline::spec::SettingValue;
-use crate::pipeline::PipelineDef;
+use crate::pipeline::{BudgetLimits, PipelineDef};
 pub use crate::providers::ProviderConfig;
 use crate::runtime::{Limits, RuntimeConfig};
 
@@ -49,9 +49,21 @@ pub struct GatewayConfig {
     pub pipelines: BTreeMap<String, PipelineDef>,
     #[serde(default)]
     pub tenants: BTreeMap<String, TenantConfig>,
+    /// Limits where a pipeline sets none, and those of raw model calls. Each limit left
+    /// out here keeps its built-in default (`BudgetLimits::DEFAULT`).
+    #[serde(default = "default_budget", deserialize_with = "budget_over_default")]
+    pub default_budget: BudgetLimits,
     /// Folder relative paths are resolved against (set when loading, not in the file).
     #[serde(skip)]
     pub base_dir: PathBuf,
+}
+
+fn default_budget() -> BudgetLimits {
+    BudgetLimits::DEFAULT
+}
+
+fn budget_over_default<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BudgetLimits, D::Error> {
+    Ok(BudgetLimits::deserialize(d)?.or(BudgetLimits::DEFAULT))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -461,6 +473,26 @@ mod tests {
             "expected the example configurations in {}",
             dir.display()
         );
+    }
+
+    #[test]
+    fn budgets_default_to_finite_limits() {
+        let c = GatewayConfig::parse("", "t", Path::new(".")).unwrap();
+        assert_eq!(c.default_budget, BudgetLimits::DEFAULT);
+        let d = BudgetLimits::DEFAULT;
+        assert!(d.deadline_ms.is_some() && d.max_cost_usd.is_some());
+        assert!(d.max_calls.is_some() && d.max_depth.is_some());
+        // A limit left out keeps its default.
+        let c =
+            GatewayConfig::parse("[default_budget]\nmax_calls = 3\n", "t", Path::new(".")).unwrap();
+        assert_eq!(c.default_budget.max_calls, Some(3));
+        assert_eq!(c.default_budget.deadline_ms, d.deadline_ms);
+        assert!(GatewayConfig::parse(
+            "[default_budget]\nmax_cost_usd = nan\n",
+            "t",
+            Path::new(".")
+        )
+        .is_err());
     }
 
     #[test]

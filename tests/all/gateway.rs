@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arbiter::app::{App, AppOptions};
-use arbiter::config::{GatewayConfig, ServerConfig};
+use arbiter::config::GatewayConfig;
 use arbiter::providers::Provider;
 use arbiter::server::auth::hash_key;
 use arbiter::server::serve;
@@ -70,6 +70,7 @@ fn config_text(mock_url: &str, data_dir: &Path, pipelines: &str) -> String {
 [server]
 data_dir = "{data}"
 shutdown_grace_ms = 5000
+max_body_bytes = 1048576
 
 [providers.mock]
 kind = "openai"
@@ -284,13 +285,21 @@ tenants = ["a"]
 type = "decompose"
 decomposer = { plugin = "splitter" }
 sub = { type = "pipeline", name = "cascade" }
+
+[pipelines.split-narrow]
+tenants = ["a"]
+type = "decompose"
+decomposer = { plugin = "splitter" }
+sub = { type = "single", model = "right@150" }
+max_parallel = 2
+max_subtasks = 6
 "#;
 
 /// What a test changes about the gateway it starts.
 pub(crate) struct Options {
     pub(crate) mock: Option<mock_upstream::MockUpstream>,
-    /// Changes the server's limits (the tests' defaults: 1 MiB bodies, 5 s grace).
-    pub(crate) limits: fn(&mut ServerConfig),
+    /// Changes the configuration (`config_text`) before the gateway starts.
+    pub(crate) config: fn(&mut GatewayConfig),
     /// Used in place of the configured provider of the same name (`mock`).
     pub(crate) providers: HashMap<String, Arc<dyn Provider>>,
 }
@@ -299,14 +308,14 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             mock: None,
-            limits: |_| {},
+            config: |_| {},
             providers: HashMap::new(),
         }
     }
 }
 
 impl Gateway {
-    async fn start() -> Gateway {
+    pub(crate) async fn start() -> Gateway {
         let data = tempfile::tempdir().unwrap();
         let path = data.path().to_path_buf();
         let mut g = Self::start_in(&path, None).await;
@@ -340,7 +349,9 @@ impl Gateway {
             None => mock_upstream::start().await,
         };
         let text = config_text(&mock.base_url, data_dir, PIPELINES);
-        let config = GatewayConfig::parse(&text, "test", Path::new(".")).unwrap();
+        let mut config = GatewayConfig::parse(&text, "test", Path::new(".")).unwrap();
+        (options.config)(&mut config);
+        let limits = config.server.clone();
         let app = App::build(
             config,
             AppOptions {
@@ -358,12 +369,6 @@ impl Gateway {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let mut limits = ServerConfig {
-            max_body_bytes: 1 << 20,
-            shutdown_grace_ms: 5000,
-            ..ServerConfig::default()
-        };
-        (options.limits)(&mut limits);
         let task = tokio::spawn(async move {
             serve(listener, state, &limits, async {
                 let _ = stopped.await;

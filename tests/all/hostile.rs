@@ -27,6 +27,16 @@ async fn closed_within(tcp: &mut TcpStream, wait: Duration) -> bool {
     tokio::time::timeout(wait, read_all).await.is_ok()
 }
 
+/// The trace of an answer, or the one an error's message names.
+fn trace_id(body: &serde_json::Value) -> Option<String> {
+    if let Some(id) = body["arbiter"]["trace_id"].as_str() {
+        return Some(id.to_string());
+    }
+    let message = body["error"]["message"].as_str()?;
+    let (_, rest) = message.rsplit_once("(trace ")?;
+    Some(rest.strip_suffix(')')?.to_string())
+}
+
 fn host(g: &Gateway) -> String {
     g.url.trim_start_matches("http://").to_string()
 }
@@ -34,7 +44,7 @@ fn host(g: &Gateway) -> String {
 #[tokio::test]
 async fn stalled_and_idle_connections_are_closed() {
     let g = Gateway::start_changed(Options {
-        limits: |l| l.header_read_timeout_ms = 300,
+        config: |c| c.server.header_read_timeout_ms = 300,
         ..Options::default()
     })
     .await;
@@ -63,7 +73,7 @@ async fn stalled_and_idle_connections_are_closed() {
 #[tokio::test]
 async fn connections_are_capped_and_slots_come_back() {
     let g = Gateway::start_changed(Options {
-        limits: |l| l.max_connections = 2,
+        config: |c| c.server.max_connections = 2,
         ..Options::default()
     })
     .await;
@@ -101,7 +111,7 @@ async fn connections_are_capped_and_slots_come_back() {
 #[tokio::test]
 async fn a_request_that_never_finishes_is_answered_at_the_request_timeout() {
     let g = Gateway::start_changed(Options {
-        limits: |l| l.request_timeout_ms = 300,
+        config: |c| c.server.request_timeout_ms = 300,
         ..Options::default()
     })
     .await;
@@ -121,7 +131,7 @@ async fn a_request_that_never_finishes_is_answered_at_the_request_timeout() {
 #[tokio::test]
 async fn metrics_can_require_a_key() {
     let g = Gateway::start_changed(Options {
-        limits: |l| l.metrics_key = Some(hash_key("sk-scraper")),
+        config: |c| c.server.metrics_key = Some(hash_key("sk-scraper")),
         ..Options::default()
     })
     .await;
@@ -174,11 +184,7 @@ async fn a_panic_in_a_request_is_a_typed_500_with_a_trace() {
         assert_eq!(status, 500, "{target} stream={stream}: {body}");
         assert_eq!(body["error"]["code"], "internal_error", "{body}");
         // The message names the trace, which holds the error.
-        let message = body["error"]["message"].as_str().unwrap();
-        let id = message
-            .rsplit_once("(trace ")
-            .and_then(|(_, rest)| rest.strip_suffix(')'))
-            .unwrap_or_else(|| panic!("no trace id in {message}"));
+        let id = trace_id(&body).unwrap_or_else(|| panic!("no trace id in {body}"));
         let (status, trace) = g.get(KEY_A, &format!("/v1/traces/{id}")).await;
         assert_eq!(status, 200, "{trace}");
         assert_eq!(trace["outcome"], "failed");
@@ -188,5 +194,86 @@ async fn a_panic_in_a_request_is_a_typed_500_with_a_trace() {
     // The gateway still serves.
     let (status, _) = g.get(KEY_A, "/v1/models").await;
     assert_eq!(status, 200);
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn raw_models_and_pipelines_without_limits_get_the_default_budget() {
+    let g = Gateway::start_changed(Options {
+        config: |c| {
+            c.default_budget.deadline_ms = Some(300);
+            c.default_budget.max_calls = Some(1);
+        },
+        ..Options::default()
+    })
+    .await;
+    // A raw model that never answers is stopped at the default deadline, not at the
+    // provider's 10 s timeout.
+    let (status, body) = g
+        .chat_with(
+            KEY_A,
+            json!({"model": "hang", "messages": [{"role": "user", "content": "hi"}]}),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 504, "{body}");
+    assert_eq!(body["error"]["code"], "deadline_exceeded");
+    // A pipeline that sets no limits gets the default call cap: best-of-3 makes one call.
+    let (status, body) = g
+        .chat_with(
+            KEY_A,
+            json!({"model": "best-of", "messages": [{"role": "user", "content": "2+2?"}]}),
+            &[],
+        )
+        .await;
+    let id = trace_id(&body).unwrap_or_else(|| panic!("{status}: {body}"));
+    let (_, trace) = g.get(KEY_A, &format!("/v1/traces/{id}")).await;
+    let calls = trace["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "model" && a["outcome"] != "over_budget")
+        .count();
+    assert_eq!(calls, 1, "{trace}");
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_decomposer_plan_runs_with_bounded_concurrency_and_size() {
+    let g = Gateway::start().await;
+    let prompt = |n: usize| -> String {
+        (1..=n)
+            .map(|i| format!("{i}. question {i}?"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    // Six independent sub-tasks, at most two at a time.
+    let (status, body) = g
+        .chat_with(
+            KEY_A,
+            json!({"model": "split-narrow", "messages": [{"role": "user", "content": prompt(6)}]}),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(g.mock.state.calls("right@150"), 6);
+    assert_eq!(g.mock.state.max_in_flight("right@150"), 2);
+    // Seven are more than the pipeline takes: refused before any runs.
+    let (status, body) = g
+        .chat_with(
+            KEY_A,
+            json!({"model": "split-narrow", "messages": [{"role": "user", "content": prompt(7)}]}),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("plan_too_large"),
+        "{body}"
+    );
+    assert_eq!(g.mock.state.calls("right@150"), 6);
     g.shutdown().await;
 }

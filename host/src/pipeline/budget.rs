@@ -34,6 +34,26 @@ fn cost_limit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::
 }
 
 impl BudgetLimits {
+    /// What a request may spend where its pipeline sets no limit, and all a raw model
+    /// call may spend: finite, so no request runs, pays or fans out without end.
+    /// `[default_budget]` changes it.
+    pub const DEFAULT: BudgetLimits = BudgetLimits {
+        deadline_ms: Some(300_000),
+        max_cost_usd: Some(2.0),
+        max_calls: Some(128),
+        max_depth: Some(8),
+    };
+
+    /// These limits, with `defaults` where these set none.
+    pub fn or(self, defaults: BudgetLimits) -> BudgetLimits {
+        BudgetLimits {
+            deadline_ms: self.deadline_ms.or(defaults.deadline_ms),
+            max_cost_usd: self.max_cost_usd.or(defaults.max_cost_usd),
+            max_calls: self.max_calls.or(defaults.max_calls),
+            max_depth: self.max_depth.or(defaults.max_depth),
+        }
+    }
+
     /// `self` with every limit `other` sets replacing ours, tightened never loosened
     /// beyond what the operator configured.
     pub fn tightened_by(self, other: BudgetLimits) -> BudgetLimits {

@@ -41,6 +41,8 @@ pub struct Engine {
     pub plugins: HashMap<String, PluginEntry>,
     pub pipelines: BTreeMap<String, PipelineDef>,
     pub stats: Option<Arc<dyn OutcomeStats>>,
+    /// Limits where a pipeline sets none, and those of raw model calls.
+    pub default_budget: BudgetLimits,
 }
 
 impl Engine {
@@ -52,12 +54,16 @@ impl Engine {
     ) -> Result<(Node, BudgetLimits, OnBudget), ExecError> {
         if let Some(p) = self.pipelines.get(target) {
             if p.tenants.iter().any(|t| t == tenant) {
-                return Ok((p.node.clone(), p.budget, p.on_budget));
+                return Ok((
+                    p.node.clone(),
+                    p.budget.or(self.default_budget),
+                    p.on_budget,
+                ));
             }
         }
         if self.models.contains_key(target) {
             let node = Node::Single(Single::model(target));
-            return Ok((node, BudgetLimits::default(), OnBudget::Best));
+            return Ok((node, self.default_budget, OnBudget::Best));
         }
         Err(ExecError::UnknownTarget(target.into()))
     }

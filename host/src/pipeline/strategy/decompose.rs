@@ -18,6 +18,11 @@ use crate::pipeline::trace::AttemptKind;
 use crate::runtime::types::{Message, PluginKind, Subresult, Task};
 
 const DEFAULT_MAX_DEPTH: u32 = 3;
+/// Sub-tasks of one plan running at once, unless the pipeline says otherwise.
+const DEFAULT_MAX_PARALLEL: usize = 4;
+/// Sub-tasks one plan may have, unless the pipeline says otherwise: a plan is the
+/// plugin's output, and each sub-task costs at least a model call.
+const DEFAULT_MAX_SUBTASKS: usize = 32;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +31,12 @@ pub struct Decompose {
     pub sub: Box<Node>,
     #[serde(default)]
     pub max_depth: Option<u32>,
+    /// Sub-tasks of one plan running at once (default 4); the rest wait their turn.
+    #[serde(default)]
+    pub max_parallel: Option<usize>,
+    /// A plan with more sub-tasks than this is refused (default 32).
+    #[serde(default)]
+    pub max_subtasks: Option<usize>,
 }
 
 impl Strategy for Decompose {
@@ -71,13 +82,29 @@ impl Strategy for Decompose {
         if plan.subtasks.is_empty() {
             return sub.run(direct()).await;
         }
+        let max_subtasks = self.max_subtasks.unwrap_or(DEFAULT_MAX_SUBTASKS);
+        if plan.subtasks.len() > max_subtasks {
+            return Err(ExecError::Plugin {
+                plugin: self.decomposer.plugin.clone(),
+                code: "plan_too_large".into(),
+                message: format!(
+                    "the plan has {} sub-tasks; this pipeline takes at most {max_subtasks} \
+                     (`max_subtasks`)",
+                    plan.subtasks.len()
+                ),
+            });
+        }
+        let max_parallel = self.max_parallel.unwrap_or(DEFAULT_MAX_PARALLEL).max(1);
         let mut results: HashMap<String, Answer> = HashMap::new();
         let mut started: HashSet<String> = HashSet::new();
         let mut running = FuturesUnordered::new();
         loop {
-            // Start every sub-task whose dependencies are answered: independent ones run
-            // in parallel.
+            // Start sub-tasks whose dependencies are answered, up to `max_parallel` at
+            // once: independent ones run in parallel.
             for st in &plan.subtasks {
+                if running.len() >= max_parallel {
+                    break;
+                }
                 if started.contains(&st.id)
                     || !st.depends_on.iter().all(|d| results.contains_key(d))
                 {
