@@ -24,6 +24,8 @@ pub struct Limits {
     /// Bytes of strings a call may return (default 1 MiB).
     pub output_bytes: usize,
     /// Bytes a call may log through `log`, stdout and stderr together (default 64 KiB).
+    /// Each record (each line of stdout/stderr) costs 64 bytes besides its text and each
+    /// field 48, so empty records are not free: at most 1,024 records per call by default.
     pub log_bytes: usize,
     /// Instructions a call may execute when fuel metering is on (default 10 billion).
     pub fuel: u64,

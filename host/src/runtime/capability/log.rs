@@ -49,6 +49,12 @@ impl LogView<'_> {
 #[error("log budget of {0} bytes exceeded")]
 pub(crate) struct LogLimitHit(pub usize);
 
+/// What one record costs against the log budget besides its text: about the host's
+/// memory for it (the record, its strings' headers, the buffer's slot).
+const RECORD_OVERHEAD: usize = 64;
+/// The same for each field.
+const FIELD_OVERHEAD: usize = 48;
+
 /// Collects a call's log records and guest stdout/stderr under one byte budget.
 #[derive(Clone)]
 pub(crate) struct LogSink {
@@ -95,11 +101,14 @@ impl LogSink {
 
     pub(crate) fn record(&self, record: LogRecord) -> Result<(), LogLimitHit> {
         let mut buf = self.lock();
-        let size = record.message.len()
+        // What a record costs the host, not only its text: empty messages in a loop
+        // would otherwise be free and grow the buffer without bound.
+        let size = RECORD_OVERHEAD
+            + record.message.len()
             + record
                 .fields
                 .iter()
-                .map(|(k, v)| k.len() + v.len())
+                .map(|(k, v)| FIELD_OVERHEAD + k.len() + v.len())
                 .sum::<usize>();
         if !Self::charge(&mut buf, size) {
             return Err(LogLimitHit(buf.limit));
@@ -110,7 +119,10 @@ impl LogSink {
 
     fn write_stream(&self, stream: usize, bytes: &[u8]) -> Result<(), LogLimitHit> {
         let mut buf = self.lock();
-        if !Self::charge(&mut buf, bytes.len()) {
+        // Each line becomes a record: `\n` alone must not be nearly free.
+        let lines = bytes.iter().filter(|b| **b == b'\n').count();
+        let size = bytes.len().saturating_add(lines.saturating_mul(RECORD_OVERHEAD));
+        if !Self::charge(&mut buf, size) {
             return Err(LogLimitHit(buf.limit));
         }
         buf.partial[stream].extend_from_slice(bytes);
@@ -267,5 +279,46 @@ impl tokio::io::AsyncWrite for CapturedStream {
         _cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::types::LogLevel;
+
+    fn empty() -> LogRecord {
+        LogRecord {
+            level: LogLevel::Info,
+            message: String::new(),
+            fields: vec![],
+        }
+    }
+
+    #[test]
+    fn empty_records_and_lines_are_not_free() {
+        let sink = LogSink::new(64 * 1024);
+        let mut kept = 0;
+        while sink.record(empty()).is_ok() {
+            kept += 1;
+        }
+        assert_eq!(kept, 64 * 1024 / RECORD_OVERHEAD);
+        assert!(sink.exceeded());
+
+        let sink = LogSink::new(64 * 1024);
+        let newlines = vec![b'\n'; 4096];
+        let mut written = 0;
+        while sink.write_stream(0, &newlines).is_ok() {
+            written += newlines.len();
+        }
+        assert!(written * RECORD_OVERHEAD <= 64 * 1024, "{written} lines");
+
+        // Fields count per field.
+        let sink = LogSink::new(1024);
+        let many = LogRecord {
+            fields: vec![(String::new(), String::new()); 100],
+            ..empty()
+        };
+        assert!(sink.record(many).is_err());
     }
 }
