@@ -48,7 +48,7 @@ pub struct App {
 impl App {
     pub async fn build(config: GatewayConfig, options: AppOptions) -> anyhow::Result<App> {
         let data_dir = config.data_dir();
-        std::fs::create_dir_all(&data_dir)
+        crate::private::create_dir(&data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
 
         let store = if options.store {

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod eval;
 pub mod pipeline;
+pub mod private;
 pub mod providers;
 pub mod runtime;
 pub mod server;

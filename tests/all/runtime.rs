@@ -1167,6 +1167,74 @@ async fn compiled_artifacts_are_cached_and_corruption_is_rebuilt() {
 }
 
 #[tokio::test]
+async fn cache_entries_not_written_by_this_host_are_recompiled() {
+    use sha2::{Digest, Sha256};
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("data/plugin-cache");
+    let config = RuntimeConfig {
+        cache_dir: Some(cache.clone()),
+        ..test_config()
+    };
+    let gsm = std::fs::read(reference_plugin("gsm8k-verifier")).unwrap();
+    let other = std::fs::read(reference_plugin("json-schema-verifier")).unwrap();
+    let rt = Runtime::new(config.clone()).unwrap();
+    let gsm_digest = rt
+        .load(gsm.clone(), opts())
+        .await
+        .unwrap()
+        .load_report()
+        .digest
+        .clone();
+    let other_digest = rt
+        .load(other, opts())
+        .await
+        .unwrap()
+        .load_report()
+        .digest
+        .clone();
+    let gsm_path = rt.cache_path(&gsm_digest).unwrap();
+    let genuine_other = std::fs::read(rt.cache_path(&other_digest).unwrap()).unwrap();
+
+    // Private: the folder 0700, its key 0600 and beside it, not in it.
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&cache), 0o700);
+    let key = dir.path().join("data/plugin-cache.key");
+    assert_eq!(mode(&key), 0o600);
+    assert_eq!(std::fs::read(&key).unwrap().len(), 32);
+
+    let reloaded = |label: &'static str| {
+        let config = config.clone();
+        let gsm = gsm.clone();
+        async move {
+            let rt = Runtime::new(config).unwrap();
+            let p = rt.load(gsm, opts()).await.unwrap();
+            assert_eq!(p.load_report().source, LoadSource::Compiled, "{label}");
+            assert_eq!(
+                verify(&p, "#### 4").await.unwrap().decision,
+                Decision::Accept,
+                "{label}: the real plugin runs"
+            );
+        }
+    };
+    // Another component's genuine entry, moved under this component's name.
+    std::fs::write(&gsm_path, &genuine_other).unwrap();
+    reloaded("swapped").await;
+    // A real artifact behind the plain checksum anyone can compute.
+    let payload = &genuine_other[46..];
+    let mut planted = b"ARBITER-CWASM2".to_vec();
+    planted.extend_from_slice(&Sha256::digest(payload));
+    planted.extend_from_slice(payload);
+    std::fs::write(&gsm_path, &planted).unwrap();
+    reloaded("planted").await;
+    // A new key (the old one lost): what the old one signed is rebuilt.
+    std::fs::remove_file(&key).unwrap();
+    reloaded("new key").await;
+    assert_eq!(mode(&key), 0o600);
+}
+
+#[tokio::test]
 async fn compilation_is_bounded_in_time_and_memory() {
     let bytes = std::fs::read(reference_plugin("json-schema-verifier")).unwrap();
     let slow = RuntimeConfig {

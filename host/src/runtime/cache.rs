@@ -2,14 +2,20 @@
 //!
 //! Compiling a 12-18 MB Python or JavaScript component takes seconds; loading its compiled
 //! artifact takes milliseconds. Artifacts live on disk keyed by the component's SHA-256 and
-//! the engine's configuration, behind a checksum: `Component::deserialize` trusts its
-//! input, so a corrupt or stale file is detected and rebuilt, never loaded.
+//! the engine's configuration. `Component::deserialize` trusts its input (it is native
+//! code), so each entry carries an HMAC-SHA256 over the engine key, the component digest
+//! and the artifact, keyed with a secret kept outside the cache folder
+//! (`<cache dir>.key`, 0600): a corrupt, stale, swapped or planted file, even one written
+//! by someone who can write the cache folder but not read the key, is rebuilt, never
+//! loaded. The folder is created 0700.
 
 use std::hash::Hasher;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use hmac::{Hmac, Mac};
+use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
@@ -18,8 +24,9 @@ use wasmtime::Engine;
 use super::engine::{build_engine, EngineProfile};
 use super::error::{Error, Result};
 
-const MAGIC: &[u8; 14] = b"ARBITER-CWASM1";
+const MAGIC: &[u8; 14] = b"ARBITER-CWASM2";
 const HEADER: usize = MAGIC.len() + 32;
+const KEY_BYTES: usize = 32;
 
 /// Where untrusted components are compiled.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,6 +104,38 @@ pub enum LoadSource {
 pub(crate) struct ArtifactCache {
     dir: Option<PathBuf>,
     engine_key: String,
+    /// Authenticates entries (see the module's comment).
+    mac_key: [u8; KEY_BYTES],
+}
+
+/// The cache's key: read from `path`, or made and written there (0600) the first time. A
+/// key of the wrong size is replaced, which only makes the entries it signed misses.
+fn cache_key(path: &Path) -> Result<[u8; KEY_BYTES]> {
+    let err = |e: std::io::Error| Error::Cache(format!("cache key {}: {e}", path.display()));
+    for _ in 0..2 {
+        match std::fs::read(path) {
+            Ok(bytes) if bytes.len() == KEY_BYTES => {
+                let mut key = [0u8; KEY_BYTES];
+                key.copy_from_slice(&bytes);
+                return Ok(key);
+            }
+            Ok(_) => std::fs::remove_file(path).map_err(err)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(err(e)),
+        }
+        let mut key = [0u8; KEY_BYTES];
+        rand::rng().fill_bytes(&mut key);
+        match crate::private::create_file(path, &key) {
+            Ok(()) => return Ok(key),
+            // Another process made it first: read theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(err(e)),
+        }
+    }
+    Err(Error::Cache(format!(
+        "cache key {}: keeps changing under us",
+        path.display()
+    )))
 }
 
 impl ArtifactCache {
@@ -105,9 +144,11 @@ impl ArtifactCache {
         engine: &Engine,
         profile: &EngineProfile,
     ) -> Result<Self> {
+        let mut mac_key = [0u8; KEY_BYTES];
         if let Some(dir) = &dir {
-            std::fs::create_dir_all(dir)
+            crate::private::create_dir(dir)
                 .map_err(|e| Error::Cache(format!("cannot create {}: {e}", dir.display())))?;
+            mac_key = cache_key(&Self::key_path(dir))?;
         }
         let mut hasher = ShaHasher(Sha256::new());
         std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
@@ -115,7 +156,29 @@ impl ArtifactCache {
             .0
             .update(serde_json::to_vec(profile).unwrap_or_default());
         let engine_key = hex::encode(&hasher.0.finalize()[..8]);
-        Ok(ArtifactCache { dir, engine_key })
+        Ok(ArtifactCache {
+            dir,
+            engine_key,
+            mac_key,
+        })
+    }
+
+    /// Beside the cache folder, not in it: whoever can plant files in the cache must not
+    /// find the key there.
+    pub(crate) fn key_path(dir: &Path) -> PathBuf {
+        let mut name = dir.file_name().unwrap_or_default().to_os_string();
+        name.push(".key");
+        dir.with_file_name(name)
+    }
+
+    fn mac(&self, digest: &str) -> Hmac<Sha256> {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.mac_key).expect("HMAC takes keys of any size");
+        mac.update(self.engine_key.as_bytes());
+        mac.update(b"\0");
+        mac.update(digest.as_bytes());
+        mac.update(b"\0");
+        mac
     }
 
     pub(crate) fn path(&self, digest: &str) -> Option<PathBuf> {
@@ -124,22 +187,25 @@ impl ArtifactCache {
             .map(|d| d.join(format!("{digest}-{}.cwasm", self.engine_key)))
     }
 
-    /// Loads a cached artifact. A file with a bad header or checksum, or one this engine
+    /// Loads a cached artifact. A file with a bad header or MAC, or one this engine
     /// refuses, is deleted and reported as a miss so the caller recompiles.
     pub(crate) fn load(&self, engine: &Engine, digest: &str) -> Option<Component> {
         let path = self.path(digest)?;
         let bytes = std::fs::read(&path).ok()?;
-        let valid = bytes.len() > HEADER
-            && &bytes[..MAGIC.len()] == MAGIC
-            && Sha256::digest(&bytes[HEADER..]).as_slice() == &bytes[MAGIC.len()..HEADER];
+        let valid = bytes.len() > HEADER && &bytes[..MAGIC.len()] == MAGIC && {
+            let mut mac = self.mac(digest);
+            mac.update(&bytes[HEADER..]);
+            mac.verify_slice(&bytes[MAGIC.len()..HEADER]).is_ok()
+        };
         if !valid {
-            tracing::warn!(path = %path.display(), "corrupt compiled-plugin cache entry; recompiling");
+            tracing::warn!(path = %path.display(), "compiled-plugin cache entry not written by this host (corrupt, stale or planted); recompiling");
             let _ = std::fs::remove_file(&path);
             return None;
         }
-        // SAFETY: the payload is byte-for-byte what `precompile_component` produced for
-        // this engine configuration (checksum verified above), and wasmtime re-checks
-        // its own version and settings header while deserializing.
+        // SAFETY: the payload is byte-for-byte what this host's `precompile_component`
+        // produced for this component and engine configuration (its MAC, keyed with a
+        // secret outside the cache, verified above), and wasmtime re-checks its own
+        // version and settings header while deserializing.
         match unsafe { Component::deserialize(engine, &bytes[HEADER..]) } {
             Ok(c) => Some(c),
             Err(e) => {
@@ -159,9 +225,11 @@ impl ArtifactCache {
         let mut tmp = tempfile::NamedTempFile::new_in(dir)
             .map_err(|e| Error::Cache(format!("cannot write to {}: {e}", dir.display())))?;
         use std::io::Write;
+        let mut mac = self.mac(digest);
+        mac.update(artifact);
         let write = tmp
             .write_all(MAGIC)
-            .and_then(|()| tmp.write_all(&Sha256::digest(artifact)))
+            .and_then(|()| tmp.write_all(&mac.finalize().into_bytes()))
             .and_then(|()| tmp.write_all(artifact))
             .and_then(|()| tmp.as_file().sync_data());
         write.map_err(|e| Error::Cache(format!("cannot write {}: {e}", path.display())))?;

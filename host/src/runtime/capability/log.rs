@@ -121,7 +121,9 @@ impl LogSink {
         let mut buf = self.lock();
         // Each line becomes a record: `\n` alone must not be nearly free.
         let lines = bytes.iter().filter(|b| **b == b'\n').count();
-        let size = bytes.len().saturating_add(lines.saturating_mul(RECORD_OVERHEAD));
+        let size = bytes
+            .len()
+            .saturating_add(lines.saturating_mul(RECORD_OVERHEAD));
         if !Self::charge(&mut buf, size) {
             return Err(LogLimitHit(buf.limit));
         }
