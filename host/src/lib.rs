@@ -14,5 +14,6 @@ pub mod pipeline;
 pub mod private;
 pub mod providers;
 pub mod runtime;
+pub mod scrub;
 pub mod server;
 pub mod store;

@@ -277,3 +277,26 @@ async fn a_decomposer_plan_runs_with_bounded_concurrency_and_size() {
     assert_eq!(g.mock.state.calls("right@150"), 6);
     g.shutdown().await;
 }
+
+#[tokio::test]
+async fn upstream_errors_reach_tenants_without_credentials_or_paths() {
+    let g = Gateway::start().await;
+    let (status, body) = g
+        .chat_with(
+            KEY_A,
+            json!({"model": "leak", "messages": [{"role": "user", "content": "hi"}]}),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("Incorrect API key provided"), "{message}");
+    let id = trace_id(&body).unwrap();
+    let (_, trace) = g.get(KEY_A, &format!("/v1/traces/{id}")).await;
+    for text in [message.to_string(), trace.to_string()] {
+        for secret in ["abcdefgh1234", "zyxwvu98765", "/srv/upstream"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    }
+    g.shutdown().await;
+}

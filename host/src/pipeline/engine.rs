@@ -239,7 +239,7 @@ impl Engine {
             model: answer.map(|a| a.model.clone()),
             score: answer.and_then(|a| a.score),
             answer: answer.map(|a| a.text.clone()),
-            error: error.map(|e| format!("{}: {e}", e.code())),
+            error: error.map(|e| crate::scrub::scrub(&format!("{}: {e}", e.code()))),
             tags: request.task.tags.clone(),
             attempts,
         }

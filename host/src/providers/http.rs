@@ -205,6 +205,8 @@ impl Response {
             .and_then(parse_retry_after);
         let body = self.head_of_body(limits::ERROR_BODY_BYTES).await;
         let body: String = String::from_utf8_lossy(&body).chars().take(500).collect();
+        // It reaches the tenant and the trace: an upstream may quote a credential back.
+        let body = crate::scrub::scrub(&body);
         ProviderError::Http {
             status,
             body,

@@ -117,7 +117,7 @@ impl From<&ExecError> for ApiError {
                 (StatusCode::INTERNAL_SERVER_ERROR, "server_error")
             }
         };
-        ApiError::new(status, kind, e.code(), e.to_string())
+        ApiError::new(status, kind, e.code(), crate::scrub::scrub(&e.to_string()))
     }
 }
 

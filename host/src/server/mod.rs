@@ -525,7 +525,7 @@ async fn trace(
             "trace_not_found",
             format!("no trace `{id}`"),
         )),
-        Err(e) => Err(ApiError::internal(e.to_string())),
+        Err(e) => Err(store_failed("reading a trace", &e)),
     }
 }
 
@@ -551,8 +551,19 @@ async fn feedback(
     match state.store.feedback(&tenant, fb).await {
         Ok(true) => Ok(axum::Json(json!({ "ok": true })).into_response()),
         Ok(false) => Err(ApiError::not_found("trace_not_found", "no such request")),
-        Err(e) => Err(ApiError::internal(e.to_string())),
+        Err(e) => Err(store_failed("recording feedback", &e)),
     }
+}
+
+/// A store error, logged whole for the operator; the tenant learns only that it failed
+/// (its text names files and SQL).
+fn store_failed(doing: &str, e: &dyn std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "{doing} failed");
+    let mut api = ApiError::internal(format!(
+        "{doing} failed in the gateway's store; it was logged"
+    ));
+    api.code = "store_error".into();
+    api
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
