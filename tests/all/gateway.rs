@@ -40,6 +40,7 @@ fn config_text(mock_url: &str, data_dir: &Path, pipelines: &str) -> String {
         "flaky429",
         "flaky503",
         "bad400",
+        "down",
         "leak",
         "malformed",
         "hang",

@@ -300,3 +300,27 @@ async fn upstream_errors_reach_tenants_without_credentials_or_paths() {
     }
     g.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_failing_upstream_is_not_resent_what_it_may_have_billed_and_is_then_left_alone() {
+    let g = Gateway::start().await;
+    let ask = || {
+        g.chat_with(
+            KEY_A,
+            json!({"model": "down", "messages": [{"role": "user", "content": "hi"}]}),
+            &[],
+        )
+    };
+    // A 500 may have been processed: each request calls once, no retries.
+    for i in 1..=5 {
+        let (status, body) = ask().await;
+        assert_eq!(status, 502, "{body}");
+        assert_eq!(g.mock.state.calls("down"), i);
+    }
+    // Five upstream failures in a row: the provider is left alone for a while.
+    let (status, body) = ask().await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "upstream_circuit_open");
+    assert_eq!(g.mock.state.calls("down"), 5);
+    g.shutdown().await;
+}

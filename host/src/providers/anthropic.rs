@@ -36,6 +36,9 @@ pub struct AnthropicConfig {
     pub stream_idle_timeout_ms: u64,
     #[serde(default)]
     pub retry: RetryPolicy,
+    /// Stops calling an upstream that keeps failing, for a while (`breaker.rs`).
+    #[serde(default)]
+    pub circuit_breaker: super::breaker::BreakerPolicy,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
 }
@@ -167,10 +170,11 @@ impl AnthropicProvider {
     async fn one(&self, request: &ChatRequest) -> Result<(Choice, Usage, String), ProviderError> {
         let body = self.body(request, false)?;
         let timeout = self.timeout(request);
+        let body = &body;
         self.config
             .retry
-            .run(|| async {
-                let bytes = self.send(&body, timeout).await?.bytes().await?;
+            .run(timeout, |left| async move {
+                let bytes = self.send(body, left).await?.bytes().await?;
                 parse_message(&bytes)
             })
             .await
@@ -289,7 +293,11 @@ impl Provider for AnthropicProvider {
     async fn chat_stream(&self, request: &ChatRequest) -> Result<EventStream, ProviderError> {
         let body = self.body(request, true)?;
         let timeout = self.timeout(request);
-        let response = self.config.retry.run(|| self.send(&body, timeout)).await?;
+        let response = self
+            .config
+            .retry
+            .run(timeout, |left| self.send(&body, left))
+            .await?;
         Ok(sse_events(
             response,
             Duration::from_millis(self.config.stream_idle_timeout_ms),

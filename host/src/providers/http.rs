@@ -103,7 +103,9 @@ impl HttpClient {
         }
         let response = match tokio::time::timeout_at(deadline, self.client.request(request)).await {
             Err(_) => return Err(ProviderError::Timeout(timeout)),
-            Ok(Err(e)) => return Err(ProviderError::Connect(describe(&e))),
+            // Only a failed connect is known not to have sent the request.
+            Ok(Err(e)) if e.is_connect() => return Err(ProviderError::Connect(describe(&e))),
+            Ok(Err(e)) => return Err(ProviderError::Interrupted(describe(&e))),
             Ok(Ok(r)) => r,
         };
         let response = Response {

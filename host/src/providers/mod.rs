@@ -3,6 +3,7 @@
 //! recorded answers for offline runs and evaluation.
 
 pub mod anthropic;
+pub mod breaker;
 mod http;
 pub mod openai;
 pub mod pricing;
@@ -80,8 +81,16 @@ pub type EventStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, ProviderErr
 pub enum ProviderError {
     #[error("upstream did not answer within {0:?}")]
     Timeout(Duration),
+    /// No connection: the request was never sent.
     #[error("cannot reach upstream: {0}")]
     Connect(String),
+    /// The connection failed after the request went out: the upstream may have
+    /// processed (and billed) it.
+    #[error("upstream connection failed mid-request: {0}")]
+    Interrupted(String),
+    /// The provider has been failing and is not called for a while (`circuit_breaker`).
+    #[error("upstream is failing; not called for another {0:?}")]
+    CircuitOpen(Duration),
     #[error("upstream returned HTTP {status}: {body}")]
     Http {
         status: u16,
@@ -111,7 +120,31 @@ impl ProviderError {
             ProviderError::Http { status, .. } => {
                 *status == 429 || *status == 408 || *status >= 500
             }
+            ProviderError::Connect(_) | ProviderError::Interrupted(_) => true,
+            ProviderError::Timeout(_) => true,
+            _ => false,
+        }
+    }
+
+    /// True when the upstream certainly did not process the request: it was never sent,
+    /// or the upstream refused it before doing the work (429, 408, 503). Anything else
+    /// that failed may have been processed and billed.
+    pub fn never_processed(&self) -> bool {
+        match self {
             ProviderError::Connect(_) => true,
+            ProviderError::Http { status, .. } => matches!(status, 408 | 429 | 503),
+            _ => false,
+        }
+    }
+
+    /// Errors that say the upstream itself is failing (not the request): what the
+    /// circuit breaker counts.
+    pub fn is_upstream_failure(&self) -> bool {
+        match self {
+            ProviderError::Connect(_)
+            | ProviderError::Interrupted(_)
+            | ProviderError::Timeout(_) => true,
+            ProviderError::Http { status, .. } => *status >= 500,
             _ => false,
         }
     }
@@ -127,6 +160,8 @@ impl ProviderError {
         match self {
             ProviderError::Timeout(_) => "upstream_timeout",
             ProviderError::Connect(_) => "upstream_unreachable",
+            ProviderError::Interrupted(_) => "upstream_interrupted",
+            ProviderError::CircuitOpen(_) => "upstream_circuit_open",
             ProviderError::Http { .. } => "upstream_error",
             ProviderError::Malformed(_) => "upstream_malformed",
             ProviderError::Stream(_) => "upstream_stream_broken",
@@ -159,11 +194,12 @@ impl ProviderConfig {
     ) -> Result<std::sync::Arc<dyn Provider>, ProviderError> {
         Ok(match self {
             ProviderConfig::Openai(c) => {
-                std::sync::Arc::new(openai::OpenAiProvider::new(c.clone())?)
+                breaker::Breaker::wrap(openai::OpenAiProvider::new(c.clone())?, &c.circuit_breaker)
             }
-            ProviderConfig::Anthropic(c) => {
-                std::sync::Arc::new(anthropic::AnthropicProvider::new(c.clone())?)
-            }
+            ProviderConfig::Anthropic(c) => breaker::Breaker::wrap(
+                anthropic::AnthropicProvider::new(c.clone())?,
+                &c.circuit_breaker,
+            ),
             ProviderConfig::Replay(c) => {
                 let dataset = replay_dataset
                     .map(std::path::Path::to_path_buf)

@@ -37,6 +37,9 @@ pub struct OpenAiConfig {
     pub stream_idle_timeout_ms: u64,
     #[serde(default)]
     pub retry: RetryPolicy,
+    /// Stops calling an upstream that keeps failing, for a while (`breaker.rs`).
+    #[serde(default)]
+    pub circuit_breaker: super::breaker::BreakerPolicy,
     /// Extra headers sent with every request.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
@@ -229,10 +232,11 @@ impl Provider for OpenAiProvider {
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
         let body = self.body(request, false);
         let timeout = self.timeout(request);
+        let body = &body;
         self.config
             .retry
-            .run(|| async {
-                let bytes = self.send(&body, timeout).await?.bytes().await?;
+            .run(timeout, |left| async move {
+                let bytes = self.send(body, left).await?.bytes().await?;
                 parse_completion(&bytes, request)
             })
             .await
@@ -242,7 +246,11 @@ impl Provider for OpenAiProvider {
         let body = self.body(request, true);
         let timeout = self.timeout(request);
         // Only establishing the stream is retried: a half-delivered answer is not.
-        let response = self.config.retry.run(|| self.send(&body, timeout)).await?;
+        let response = self
+            .config
+            .retry
+            .run(timeout, |left| self.send(&body, left))
+            .await?;
         let idle = Duration::from_millis(self.config.stream_idle_timeout_ms);
         Ok(sse_events(response, idle, parse_openai_chunk))
     }

@@ -15,6 +15,10 @@ pub struct RetryPolicy {
     pub max_retries: u32,
     pub base_delay_ms: u64,
     pub max_delay_ms: u64,
+    /// Also retry failures after which the upstream may have processed (and billed) the
+    /// request: 5xx other than 503, timeouts, connections broken mid-request. Off by
+    /// default: only calls the upstream certainly did not process are sent again.
+    pub retry_processed: bool,
 }
 
 impl Default for RetryPolicy {
@@ -23,6 +27,7 @@ impl Default for RetryPolicy {
             max_retries: 2,
             base_delay_ms: 200,
             max_delay_ms: 5_000,
+            retry_processed: false,
         }
     }
 }
@@ -42,19 +47,32 @@ impl RetryPolicy {
         Duration::from_millis(rand::rng().random_range(0..=exp))
     }
 
-    /// Runs `call` until it succeeds, fails with a non-retryable error, or retries run out.
-    pub async fn run<T, F, Fut>(&self, mut call: F) -> Result<T, ProviderError>
+    fn may_retry(&self, e: &ProviderError) -> bool {
+        e.is_retryable() && (e.never_processed() || self.retry_processed)
+    }
+
+    /// Runs `call` until it succeeds, fails with an error not to retry, retries run out,
+    /// or `within` has passed: all attempts and the waits between them share it. Each
+    /// attempt is given what is left of it; a retry whose wait would end past it is not
+    /// made.
+    pub async fn run<T, F, Fut>(&self, within: Duration, mut call: F) -> Result<T, ProviderError>
     where
-        F: FnMut() -> Fut,
+        F: FnMut(Duration) -> Fut,
         Fut: Future<Output = Result<T, ProviderError>>,
     {
+        let deadline = tokio::time::Instant::now() + within;
         let mut attempt = 0;
         loop {
-            match call().await {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match call(left).await {
                 Ok(v) => return Ok(v),
-                Err(e) if e.is_retryable() && attempt < self.max_retries => {
+                Err(e) if self.may_retry(&e) && attempt < self.max_retries => {
                     attempt += 1;
                     let delay = self.delay(attempt, &e);
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    if delay >= left {
+                        return Err(e);
+                    }
                     tracing::debug!(attempt, ?delay, error = %e, "retrying upstream call");
                     tokio::time::sleep(delay).await;
                 }
@@ -89,6 +107,7 @@ mod tests {
             max_retries: 3,
             base_delay_ms: 100,
             max_delay_ms: 2_000,
+            retry_processed: false,
         };
         let e = ProviderError::Http {
             status: 429,
@@ -134,42 +153,102 @@ mod tests {
         assert_eq!(p.delay(1, &e), Duration::from_secs(2));
     }
 
+    /// Runs `p` over a call that always fails with `error`; returns the calls made.
+    async fn calls_until_given_up(
+        p: &RetryPolicy,
+        within: Duration,
+        error: ProviderError,
+    ) -> usize {
+        let mut calls = 0;
+        let r: Result<(), _> = p
+            .run(within, |_| {
+                calls += 1;
+                let e = error.clone();
+                async move { Err(e) }
+            })
+            .await;
+        assert!(r.is_err());
+        calls
+    }
+
+    fn http(status: u16) -> ProviderError {
+        ProviderError::Http {
+            status,
+            body: String::new(),
+            retry_after: None,
+        }
+    }
+
     #[tokio::test]
-    async fn retries_only_retryable_errors() {
+    async fn retries_only_what_the_upstream_did_not_process() {
         let p = RetryPolicy {
             max_retries: 2,
             base_delay_ms: 1,
             max_delay_ms: 1,
+            retry_processed: false,
         };
-        let mut calls = 0;
-        let r: Result<(), _> = p
-            .run(|| {
-                calls += 1;
+        let long = Duration::from_secs(60);
+        // Refused before any work, or never sent: retried.
+        for e in [
+            http(429),
+            http(503),
+            http(408),
+            ProviderError::Connect("refused".into()),
+        ] {
+            assert_eq!(calls_until_given_up(&p, long, e.clone()).await, 3, "{e}");
+        }
+        // May have been processed (and billed): not sent again.
+        for e in [
+            http(500),
+            http(502),
+            ProviderError::Timeout(long),
+            ProviderError::Interrupted("reset".into()),
+        ] {
+            assert_eq!(calls_until_given_up(&p, long, e.clone()).await, 1, "{e}");
+        }
+        // Unless the provider says its upstream is safe to call again.
+        let unsafe_ok = RetryPolicy {
+            retry_processed: true,
+            ..p.clone()
+        };
+        assert_eq!(calls_until_given_up(&unsafe_ok, long, http(500)).await, 3);
+        // The caller's own mistakes never are.
+        assert_eq!(calls_until_given_up(&unsafe_ok, long, http(400)).await, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_stay_within_the_deadline() {
+        let p = RetryPolicy {
+            max_retries: 5,
+            base_delay_ms: 1,
+            max_delay_ms: 60_000,
+            retry_processed: false,
+        };
+        // The upstream asks for 10 s; 3 s are left: no retry is made.
+        let slow_down = ProviderError::Http {
+            status: 429,
+            body: String::new(),
+            retry_after: Some(Duration::from_secs(10)),
+        };
+        let started = tokio::time::Instant::now();
+        assert_eq!(
+            calls_until_given_up(&p, Duration::from_secs(3), slow_down).await,
+            1
+        );
+        assert!(started.elapsed() < Duration::from_secs(3));
+        // Each attempt is given what is left, never the whole again.
+        let mut given = Vec::new();
+        let _: Result<(), _> = p
+            .run(Duration::from_secs(3), |left| {
+                given.push(left);
                 async {
-                    Err(ProviderError::Http {
-                        status: 500,
-                        body: String::new(),
-                        retry_after: None,
-                    })
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    Err(http(503))
                 }
             })
             .await;
-        assert!(r.is_err());
-        assert_eq!(calls, 3);
-        let mut calls = 0;
-        let r: Result<(), _> = p
-            .run(|| {
-                calls += 1;
-                async {
-                    Err(ProviderError::Http {
-                        status: 400,
-                        body: String::new(),
-                        retry_after: None,
-                    })
-                }
-            })
-            .await;
-        assert!(r.is_err());
-        assert_eq!(calls, 1);
+        assert!(given.len() >= 2, "{given:?}");
+        assert!(given.windows(2).all(|w| w[1] < w[0]), "{given:?}");
+        assert!(given.iter().all(|g| *g <= Duration::from_secs(3)));
     }
 }

@@ -94,6 +94,9 @@ impl From<&ExecError> for ApiError {
                 crate::providers::ProviderError::Timeout(_) => {
                     (StatusCode::GATEWAY_TIMEOUT, "upstream_error")
                 }
+                crate::providers::ProviderError::CircuitOpen(_) => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "upstream_error")
+                }
                 crate::providers::ProviderError::Http { status: 429, .. } => {
                     (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error")
                 }

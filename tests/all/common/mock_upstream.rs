@@ -4,7 +4,7 @@
 //!
 //! Models: `right` ("2 + 2 = 4 / #### 4"), `wrong` ("2 + 2 = 5 / #### 5"), `echo`
 //! (repeats the prompt), `flaky429` / `flaky503` (fail twice, then answer like `right`),
-//! `bad400`, `leak` (a 400 quoting a key and a path), `malformed` (invalid JSON), `hang` (never answers), `broken-stream` (one
+//! `bad400`, `down` (always 500), `leak` (a 400 quoting a key and a path), `malformed` (invalid JSON), `hang` (never answers), `broken-stream` (one
 //! chunk, then the connection closes), `stall-stream` (one chunk, then silence),
 //! `params` (answers with the request's other parameters as JSON: what reached the
 //! upstream), `cut` (like `right`, but stopped by `length`).
@@ -157,6 +157,7 @@ async fn handle(State(state): State<Arc<MockState>>, body: Bytes) -> Response {
             .into_response(),
         "flaky503" if calls <= 2 => (StatusCode::SERVICE_UNAVAILABLE, "busy").into_response(),
         "bad400" => (StatusCode::BAD_REQUEST, "bad request").into_response(),
+        "down" => (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response(),
         // Quotes a credential and a path of its own back, as careless upstreams do.
         "leak" => (
             StatusCode::BAD_REQUEST,
