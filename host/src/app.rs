@@ -56,9 +56,10 @@ impl App {
                 .server
                 .trace_retention_days
                 .map(|days| std::time::Duration::from_secs(u64::from(days) * 86_400));
-            Some(Arc::new(TraceStore::open(
+            Some(Arc::new(TraceStore::open_batched(
                 &data_dir.join("traces.db"),
                 retention,
+                Duration::from_millis(config.server.trace_batch_ms),
             )?))
         } else {
             None

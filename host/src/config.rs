@@ -89,6 +89,11 @@ pub struct ServerConfig {
     /// A request must have its response started within this long (`request_timeout`,
     /// 504). Budgets' deadlines are usually tighter; this bounds everything else.
     pub request_timeout_ms: u64,
+    /// Traces wait up to this long to be committed together (one commit per request
+    /// costs more than the request under load): a crash loses at most the traces of
+    /// requests that ended this long before it. Keys and feedback are committed before
+    /// they are acknowledged, whatever this is.
+    pub trace_batch_ms: u64,
     /// `sha256:<hex>` of a key `/metrics` then requires (`Authorization: Bearer <key>`).
     /// Unset: `/metrics` is open, as Prometheus scrapers expect by default.
     pub metrics_key: Option<String>,
@@ -106,6 +111,7 @@ impl Default for ServerConfig {
             header_read_timeout_ms: 10_000,
             max_connections: 1024,
             request_timeout_ms: 600_000,
+            trace_batch_ms: 5,
             metrics_key: None,
         }
     }

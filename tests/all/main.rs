@@ -7,6 +7,7 @@ mod common;
 mod authoring;
 mod c;
 mod cli;
+mod crash;
 mod gateway;
 mod hostile;
 mod js;

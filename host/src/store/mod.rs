@@ -8,7 +8,8 @@
 //! The queue is bounded: when the disk cannot keep up, requests wait to queue their
 //! traces (back-pressure) instead of the queue growing without end. What a caller is told
 //! is stored (feedback, API keys) is committed before the call returns; a trace may be
-//! lost in a crash for at most [`BATCH_WINDOW`] after its request ended. A failed commit
+//! lost in a crash for at most the batch window after its request ended
+//! (`[server] trace_batch_ms`, default [`BATCH_WINDOW`]). A failed commit
 //! is counted, fails the flushes waiting on it, and keeps `flush` failing (so `/readyz`
 //! answers 503) until a later write succeeds.
 
@@ -245,7 +246,7 @@ fn write_op(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<(), StoreError> {
 /// How long the writer lets a batch grow before committing it. Each commit appends every
 /// page it touched to the WAL, so under load one commit per request cost more than the
 /// requests themselves; a crash can lose at most this much more than the commit itself.
-const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(5);
+pub const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(5);
 const MAX_BATCH: usize = 4096;
 
 /// The writer thread: collect what arrives within [`BATCH_WINDOW`] of the first queued
@@ -256,6 +257,7 @@ fn writer(
     mut rx: mpsc::Receiver<Op>,
     retention: Option<Retention>,
     health: Arc<WriteHealth>,
+    window: std::time::Duration,
 ) {
     let mut pruned_at: Option<std::time::Instant> = None;
     // Old traces left by the last pass: pruning goes on between batches until none are.
@@ -292,7 +294,7 @@ fn writer(
                 // Shutting down: commit what is here; the outer loop then ends.
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
                 Err(mpsc::error::TryRecvError::Empty) => {
-                    if flush || started.elapsed() >= BATCH_WINDOW {
+                    if flush || started.elapsed() >= window {
                         break;
                     }
                     std::thread::sleep(std::time::Duration::from_millis(1));
@@ -443,10 +445,24 @@ impl TraceStore {
         path: &Path,
         retention: Option<std::time::Duration>,
     ) -> Result<TraceStore, StoreError> {
-        Self::open_with(path, retention.map(Retention::keep))
+        Self::open_batched(path, retention, BATCH_WINDOW)
     }
 
-    fn open_with(path: &Path, retention: Option<Retention>) -> Result<TraceStore, StoreError> {
+    /// As [`TraceStore::open`], letting traces wait up to `window` to be committed
+    /// together: what a crash may lose.
+    pub fn open_batched(
+        path: &Path,
+        retention: Option<std::time::Duration>,
+        window: std::time::Duration,
+    ) -> Result<TraceStore, StoreError> {
+        Self::open_with(path, retention.map(Retention::keep), window)
+    }
+
+    fn open_with(
+        path: &Path,
+        retention: Option<Retention>,
+        window: std::time::Duration,
+    ) -> Result<TraceStore, StoreError> {
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
@@ -460,7 +476,7 @@ impl TraceStore {
         let writer_health = health.clone();
         let handle = std::thread::Builder::new()
             .name("arbiter-traces".into())
-            .spawn(move || writer(conn, rx, retention, writer_health))
+            .spawn(move || writer(conn, rx, retention, writer_health, window))
             .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
         Ok(TraceStore {
             tx,
@@ -867,7 +883,7 @@ mod tests {
             chunk: 2,
             chunks_per_pass: 1,
         };
-        let _store = TraceStore::open_with(&path, Some(small)).unwrap();
+        let _store = TraceStore::open_with(&path, Some(small), BATCH_WINDOW).unwrap();
         let conn = open(&path).unwrap();
         let waited = std::time::Instant::now();
         while count(&conn, "requests") > 0 {
