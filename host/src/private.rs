@@ -2,7 +2,7 @@
 //! readable by this user only, whatever the umask.
 
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
 /// Creates `dir` and its missing parents as 0700. An existing folder is left as it is:
@@ -14,15 +14,17 @@ pub fn create_dir(dir: &Path) -> std::io::Result<()> {
         .create(dir)
 }
 
-/// Writes a new file as 0600; fails if it exists (so two processes never both write it).
+/// Writes a new file as 0600, whole or not at all: it is written beside `path` and
+/// linked into place, so a concurrent reader never sees part of it. Fails with
+/// `AlreadyExists` if `path` exists (two processes never both write it).
 pub fn create_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
+    let dir = path.parent().unwrap_or(Path::new("."));
+    // tempfile creates its files 0600.
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist_noclobber(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -413,7 +413,7 @@ impl Gateway {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
-    async fn chat(&self, model: &str, prompt: &str) -> (u16, Value) {
+    pub(crate) async fn chat(&self, model: &str, prompt: &str) -> (u16, Value) {
         self.chat_with(
             KEY_A,
             json!({"model": model, "messages": [{"role": "user", "content": prompt}]}),

@@ -116,13 +116,7 @@ async fn a_request_that_never_finishes_is_answered_at_the_request_timeout() {
     })
     .await;
     // `hang` never answers; the provider's own timeout is 10 s.
-    let (status, body) = g
-        .chat_with(
-            KEY_A,
-            json!({"model": "hang", "messages": [{"role": "user", "content": "hi"}]}),
-            &[],
-        )
-        .await;
+    let (status, body) = g.chat("hang", "hi").await;
     assert_eq!(status, 504, "{body}");
     assert_eq!(body["error"]["code"], "request_timeout");
     g.shutdown().await;
@@ -209,23 +203,11 @@ async fn raw_models_and_pipelines_without_limits_get_the_default_budget() {
     .await;
     // A raw model that never answers is stopped at the default deadline, not at the
     // provider's 10 s timeout.
-    let (status, body) = g
-        .chat_with(
-            KEY_A,
-            json!({"model": "hang", "messages": [{"role": "user", "content": "hi"}]}),
-            &[],
-        )
-        .await;
+    let (status, body) = g.chat("hang", "hi").await;
     assert_eq!(status, 504, "{body}");
     assert_eq!(body["error"]["code"], "deadline_exceeded");
     // A pipeline that sets no limits gets the default call cap: best-of-3 makes one call.
-    let (status, body) = g
-        .chat_with(
-            KEY_A,
-            json!({"model": "best-of", "messages": [{"role": "user", "content": "2+2?"}]}),
-            &[],
-        )
-        .await;
+    let (status, body) = g.chat("best-of", "2+2?").await;
     let id = trace_id(&body).unwrap_or_else(|| panic!("{status}: {body}"));
     let (_, trace) = g.get(KEY_A, &format!("/v1/traces/{id}")).await;
     let calls = trace["attempts"]
@@ -248,24 +230,12 @@ async fn a_decomposer_plan_runs_with_bounded_concurrency_and_size() {
             .join("\n")
     };
     // Six independent sub-tasks, at most two at a time.
-    let (status, body) = g
-        .chat_with(
-            KEY_A,
-            json!({"model": "split-narrow", "messages": [{"role": "user", "content": prompt(6)}]}),
-            &[],
-        )
-        .await;
+    let (status, body) = g.chat("split-narrow", &prompt(6)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(g.mock.state.calls("right@150"), 6);
     assert_eq!(g.mock.state.max_in_flight("right@150"), 2);
     // Seven are more than the pipeline takes: refused before any runs.
-    let (status, body) = g
-        .chat_with(
-            KEY_A,
-            json!({"model": "split-narrow", "messages": [{"role": "user", "content": prompt(7)}]}),
-            &[],
-        )
-        .await;
+    let (status, body) = g.chat("split-narrow", &prompt(7)).await;
     assert_eq!(status, 500, "{body}");
     assert!(
         body["error"]["message"]
@@ -281,13 +251,7 @@ async fn a_decomposer_plan_runs_with_bounded_concurrency_and_size() {
 #[tokio::test]
 async fn upstream_errors_reach_tenants_without_credentials_or_paths() {
     let g = Gateway::start().await;
-    let (status, body) = g
-        .chat_with(
-            KEY_A,
-            json!({"model": "leak", "messages": [{"role": "user", "content": "hi"}]}),
-            &[],
-        )
-        .await;
+    let (status, body) = g.chat("leak", "hi").await;
     assert_eq!(status, 400, "{body}");
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains("Incorrect API key provided"), "{message}");
@@ -304,13 +268,7 @@ async fn upstream_errors_reach_tenants_without_credentials_or_paths() {
 #[tokio::test]
 async fn a_failing_upstream_is_not_resent_what_it_may_have_billed_and_is_then_left_alone() {
     let g = Gateway::start().await;
-    let ask = || {
-        g.chat_with(
-            KEY_A,
-            json!({"model": "down", "messages": [{"role": "user", "content": "hi"}]}),
-            &[],
-        )
-    };
+    let ask = || g.chat("down", "hi");
     // A 500 may have been processed: each request calls once, no retries.
     for i in 1..=5 {
         let (status, body) = ask().await;

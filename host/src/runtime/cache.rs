@@ -112,14 +112,18 @@ pub(crate) struct ArtifactCache {
 /// key of the wrong size is replaced, which only makes the entries it signed misses.
 fn cache_key(path: &Path) -> Result<[u8; KEY_BYTES]> {
     let err = |e: std::io::Error| Error::Cache(format!("cache key {}: {e}", path.display()));
-    for _ in 0..2 {
+    for _ in 0..3 {
         match std::fs::read(path) {
             Ok(bytes) if bytes.len() == KEY_BYTES => {
                 let mut key = [0u8; KEY_BYTES];
                 key.copy_from_slice(&bytes);
                 return Ok(key);
             }
-            Ok(_) => std::fs::remove_file(path).map_err(err)?,
+            Ok(_) => match std::fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(err(e)),
+            },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(err(e)),
         }
@@ -198,7 +202,12 @@ impl ArtifactCache {
             mac.verify_slice(&bytes[MAGIC.len()..HEADER]).is_ok()
         };
         if !valid {
-            tracing::warn!(path = %path.display(), "compiled-plugin cache entry not written by this host (corrupt, stale or planted); recompiling");
+            if bytes.starts_with(b"ARBITER-CWASM") && !bytes.starts_with(MAGIC) {
+                // Written by an older release in its format: expected after an upgrade.
+                tracing::debug!(path = %path.display(), "older compiled-plugin cache format; recompiling");
+            } else {
+                tracing::warn!(path = %path.display(), "compiled-plugin cache entry not written by this host (corrupt, stale or planted); recompiling");
+            }
             let _ = std::fs::remove_file(&path);
             return None;
         }
@@ -342,4 +351,29 @@ pub fn compile_worker_main(
         .map_err(|e| Error::Compile(format!("{e:#}")))?;
     std::fs::write(output, artifact)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn processes_starting_together_agree_on_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plugins.key");
+        let keys: Vec<[u8; KEY_BYTES]> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..16).map(|_| s.spawn(|| cache_key(&path))).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap().unwrap())
+                .collect()
+        });
+        assert!(keys.windows(2).all(|w| w[0] == w[1]));
+        assert_eq!(std::fs::read(&path).unwrap(), keys[0]);
+        // A damaged key is replaced (what it signed becomes misses, never an error).
+        std::fs::write(&path, b"short").unwrap();
+        let fresh = cache_key(&path).unwrap();
+        assert_ne!(fresh, keys[0]);
+        assert_eq!(std::fs::read(&path).unwrap(), fresh);
+    }
 }
