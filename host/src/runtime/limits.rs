@@ -21,7 +21,10 @@ pub struct Limits {
     pub instances: usize,
     pub tables: usize,
     pub memories: usize,
-    /// Bytes of strings a call may return (default 1 MiB).
+    /// Bytes of strings a call may return (default 1 MiB); each element of a returned
+    /// list (a check, a sub-task, a dependency, a route step) counts 32 bytes besides
+    /// its text, so lists of empty strings are not free. Counted before the reply is
+    /// converted, so `details` is bounded before it is parsed.
     pub output_bytes: usize,
     /// Bytes a call may log through `log`, stdout and stderr together (default 64 KiB).
     /// Each record (each line of stdout/stderr) costs 64 bytes besides its text and each

@@ -243,7 +243,11 @@ pub(crate) async fn dispatch(
     })
 }
 
-/// Bytes of text in a reply: what the guest made the host allocate.
+/// What each element of a returned list costs besides its text: about the host's memory
+/// for it (a string's header, a record's fields), so a list of empty strings is not free.
+const ELEMENT: usize = 32;
+
+/// Bytes a reply made the host allocate: its text, and [`ELEMENT`] per list element.
 fn reply_bytes(reply: &Returned) -> usize {
     fn err_len(e: &wit::PluginError) -> usize {
         match e {
@@ -266,7 +270,8 @@ fn reply_bytes(reply: &Returned) -> usize {
                 + i.config_keys
                     .iter()
                     .map(|k| {
-                        k.name.len()
+                        ELEMENT
+                            + k.name.len()
                             + k.description.len()
                             + k.default.as_ref().map_or(0, |d| d.len())
                     })
@@ -278,21 +283,29 @@ fn reply_bytes(reply: &Returned) -> usize {
                 + v.details.as_ref().map_or(0, |d| d.len())
                 + v.checks
                     .iter()
-                    .map(|c| c.name.len() + c.message.as_ref().map_or(0, |m| m.len()))
+                    .map(|c| ELEMENT + c.name.len() + c.message.as_ref().map_or(0, |m| m.len()))
                     .sum::<usize>()
         }),
         Returned::Selection(r) => of(r, |s| s.reason.len() + s.scores.len() * 8),
         Returned::Route(r) => of(r, |d| {
-            d.reason.len() + d.steps.iter().map(|s| s.target.len() + 16).sum::<usize>()
+            d.reason.len()
+                + d.steps
+                    .iter()
+                    .map(|s| ELEMENT + s.target.len())
+                    .sum::<usize>()
         }),
         Returned::Plan(r) => of(r, |p| {
             p.reason.len()
                 + p.subtasks
                     .iter()
                     .map(|s| {
-                        s.id.len()
+                        ELEMENT
+                            + s.id.len()
                             + s.prompt.len()
-                            + s.depends_on.iter().map(|d| d.len()).sum::<usize>()
+                            + s.depends_on
+                                .iter()
+                                .map(|d| ELEMENT + d.len())
+                                .sum::<usize>()
                             + s.route.as_ref().map_or(0, |x| x.len())
                             + s.verify.as_ref().map_or(0, |x| x.len())
                     })
@@ -353,5 +366,39 @@ impl Returned {
             Returned::Plan(r) => Reply::Plan(r.map(convert::plan_from).map_err(failure)),
             Returned::Text(r) => Reply::Text(r.map_err(failure)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_elements_cost_something_even_when_empty() {
+        let check = wit::Check {
+            name: String::new(),
+            passed: true,
+            message: None,
+        };
+        let verdict = wit::Verdict {
+            score: 1.0,
+            decision: wit::Decision::Accept,
+            reason: String::new(),
+            checks: vec![check; 1000],
+            details: None,
+        };
+        assert_eq!(Returned::Verdict(Ok(verdict)).bytes(), 1000 * ELEMENT);
+        let subtask = wdec::Subtask {
+            id: String::new(),
+            prompt: String::new(),
+            depends_on: vec![String::new(); 9],
+            route: None,
+            verify: None,
+        };
+        let plan = wdec::Plan {
+            reason: String::new(),
+            subtasks: vec![subtask; 100],
+        };
+        assert_eq!(Returned::Plan(Ok(plan)).bytes(), 100 * 10 * ELEMENT);
     }
 }
