@@ -1235,6 +1235,41 @@ async fn cache_entries_not_written_by_this_host_are_recompiled() {
 }
 
 #[tokio::test]
+async fn one_plugin_cannot_take_every_call_slot() {
+    let config = RuntimeConfig {
+        max_concurrent_calls: Some(4),
+        max_calls_per_plugin: Some(1),
+        ..test_config()
+    };
+    let rt = Runtime::new(config).unwrap();
+    let spin = rt.load_file(&guest("spin"), limited(1000)).await.unwrap();
+    let trivial = rt.load_file(&guest("trivial"), opts()).await.unwrap();
+    // One spinning call holds its plugin's only slot...
+    let busy = tokio::spawn({
+        let spin = spin.clone();
+        async move { verify(&spin, "x").await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // ...so a second, whose caller can wait 100 ms, is refused as overloaded...
+    let ctx = CallContext {
+        deadline: Some(Duration::from_millis(100)),
+        ..CallContext::default()
+    };
+    let err = spin
+        .verify(&PluginConfig::new(), &task("q"), &cand("x"), ctx)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "overloaded", "{err}");
+    assert!(err.is_call_failure());
+    // ...while another plugin's calls run at once.
+    verify(&trivial, "x").await.unwrap();
+    assert!(matches!(
+        busy.await.unwrap(),
+        Err(Error::DeadlineExceeded(_))
+    ));
+}
+
+#[tokio::test]
 async fn compilation_is_bounded_in_time_and_memory() {
     let bytes = std::fs::read(reference_plugin("json-schema-verifier")).unwrap();
     let slow = RuntimeConfig {

@@ -44,6 +44,9 @@ pub enum Error {
     StackOverflow { backtrace: Option<String> },
     #[error("plugin call exceeded its deadline of {0:?}")]
     DeadlineExceeded(Duration),
+    /// The plugin (or the runtime) had no call slot free within the call's deadline.
+    #[error("plugin overloaded: {0}")]
+    Overloaded(String),
     #[error("plugin exceeded its memory limit of {limit} bytes (asked for {requested} bytes)")]
     MemoryLimit { limit: usize, requested: usize },
     #[error("plugin exhausted its fuel ({0} instructions)")]
@@ -91,6 +94,7 @@ impl Error {
             Error::Trap { .. } => "trap",
             Error::StackOverflow { .. } => "stack_overflow",
             Error::DeadlineExceeded(_) => "deadline_exceeded",
+            Error::Overloaded(_) => "overloaded",
             Error::MemoryLimit { .. } => "memory_limit",
             Error::FuelExhausted(_) => "fuel_exhausted",
             Error::ResourceLimit(_) => "resource_limit",
@@ -112,6 +116,7 @@ impl Error {
             Error::Trap { .. }
                 | Error::StackOverflow { .. }
                 | Error::DeadlineExceeded(_)
+                | Error::Overloaded(_)
                 | Error::MemoryLimit { .. }
                 | Error::FuelExhausted(_)
                 | Error::ResourceLimit(_)

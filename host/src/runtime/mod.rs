@@ -66,6 +66,11 @@ pub struct RuntimeConfig {
     /// Calls running at once across all plugins; more wait in line. Default (and at most):
     /// half the pool, the other half being kept for warm instances.
     pub max_concurrent_calls: Option<usize>,
+    /// Calls of one plugin running at once, so one plugin (one tenant's, or one under a
+    /// flood) cannot take every slot from the others. More wait, for at most what their
+    /// caller's budget has left (`CallContext::deadline`), then fail with `overloaded`. Default: half of `max_concurrent_calls`
+    /// (at least 1).
+    pub max_calls_per_plugin: Option<usize>,
     /// Warm instances kept per stateless plugin (0 disables warm reuse everywhere).
     pub warm_instances_per_plugin: usize,
     /// Fresh instances made ahead of demand per plugin that gets a fresh instance per
@@ -91,6 +96,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
             max_concurrent_calls: None,
+            max_calls_per_plugin: None,
             profile: EngineProfile::default(),
             pool: PoolSizes::default(),
             cache_dir: None,
@@ -121,6 +127,8 @@ pub(crate) struct RuntimeInner {
     /// A call holds a permit until its instance is torn down, which for prepared
     /// instances happens after the reply, in the background.
     pub(crate) calls: Arc<tokio::sync::Semaphore>,
+    /// Slots of `calls` one plugin may hold at once.
+    pub(crate) per_plugin: usize,
     /// Pool slots left for instances kept between calls (warm and prepared ones).
     pub(crate) warm_budget: std::sync::atomic::AtomicUsize,
     pub(crate) ticker: EpochTicker,
@@ -138,9 +146,14 @@ impl Runtime {
             .unwrap_or(pool / 2)
             .clamp(1, pool.max(1));
         let warm_total = pool.saturating_sub(concurrent);
+        let per_plugin = config
+            .max_calls_per_plugin
+            .unwrap_or(concurrent / 2)
+            .clamp(1, concurrent);
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
                 calls: Arc::new(tokio::sync::Semaphore::new(concurrent)),
+                per_plugin,
                 warm_budget: std::sync::atomic::AtomicUsize::new(warm_total),
                 engine,
                 config,

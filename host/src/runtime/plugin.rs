@@ -215,6 +215,8 @@ struct PluginInner {
     options: PluginOptions,
     warm: Option<Mutex<Vec<WarmInstance>>>,
     prepared: Option<Arc<Prepared>>,
+    /// This plugin's share of the runtime's call slots (`max_calls_per_plugin`).
+    own_calls: Arc<tokio::sync::Semaphore>,
 }
 
 impl Drop for PluginInner {
@@ -235,7 +237,9 @@ impl Plugin {
         options: PluginOptions,
     ) -> Result<Plugin> {
         let exports = Exports::resolve(&pre, summary.kind, &summary.contract_version)?;
+        let own_calls = Arc::new(tokio::sync::Semaphore::new(runtime.per_plugin));
         let mut inner = PluginInner {
+            own_calls,
             runtime,
             pre,
             exports,
@@ -599,13 +603,6 @@ impl PluginInner {
     /// Runs one call end to end; the single place deadlines, limits and error
     /// classification are applied, whatever the plugin kind.
     async fn execute(&self, call: Args, ctx: CallContext) -> Result<(Reply, CallStats)> {
-        let permit = self
-            .runtime
-            .calls
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::Internal("runtime is shutting down".into()))?;
         let deadline = ctx
             .deadline
             .map_or(self.limits().deadline, |d| d.min(self.limits().deadline));
@@ -613,6 +610,29 @@ impl PluginInner {
             // The request's budget is already spent: start nothing.
             return Err(Error::DeadlineExceeded(deadline));
         }
+        // This plugin's slot first, then the runtime's: a plugin at its share waits on
+        // its own, holding none of the slots other plugins need. A call waits as long as
+        // its caller can afford (the request's remaining budget), not longer.
+        let slots = async {
+            let own = self.own_calls.clone().acquire_owned().await?;
+            let shared = self.runtime.calls.clone().acquire_owned().await?;
+            Ok::<_, tokio::sync::AcquireError>((own, shared))
+        };
+        let waited = match ctx.deadline {
+            Some(budget) => tokio::time::timeout(budget, slots).await.ok(),
+            None => Some(slots.await),
+        };
+        let (_own, permit) = match waited {
+            Some(Ok(permits)) => permits,
+            Some(Err(_)) => return Err(Error::Internal("runtime is shutting down".into())),
+            None => {
+                return Err(Error::Overloaded(format!(
+                    "no call slot free within the caller's budget (at most {} calls of one \
+                     plugin at once)",
+                    self.runtime.per_plugin
+                )))
+            }
+        };
         // The epoch callback stops guest code at the deadline; this outer timeout also
         // stops a call blocked in a host import (a slow model), a little later.
         let grace = Duration::from_millis(20) + deadline / 10;
