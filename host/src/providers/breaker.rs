@@ -3,7 +3,8 @@
 //! called for `cooldown_ms`; requests get `upstream_circuit_open` at once instead of
 //! each waiting out its own timeouts and retries against it. After the cooldown one
 //! call goes through as a probe: its success closes the circuit, its failure opens it
-//! again.
+//! again. A timeout at the caller's own budget does not count: a tenant asking for
+//! little time must not close the provider to every other tenant.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -84,9 +85,16 @@ impl<P> Breaker<P> {
         }
     }
 
-    fn record<T>(&self, result: &Result<T, ProviderError>) {
+    /// `caller_ran_out`: the call stopped at the caller's own time budget. A timeout then
+    /// says the tenant asked for little time, not that the upstream is failing; counting
+    /// it would let one tenant's tight deadlines open the circuit for every tenant.
+    fn record<T>(&self, result: &Result<T, ProviderError>, caller_ran_out: bool) {
         let mut state = self.lock();
-        let failed = matches!(result, Err(e) if e.is_upstream_failure());
+        let failed = match result {
+            Err(ProviderError::Timeout(_)) => !caller_ran_out,
+            Err(e) => e.is_upstream_failure(),
+            Ok(_) => false,
+        };
         let cooldown = Duration::from_millis(self.policy.cooldown_ms);
         *state = match (&*state, failed) {
             (_, false) => State::Closed { failures: 0 },
@@ -106,15 +114,21 @@ impl<P> Breaker<P> {
 
     async fn call<T>(
         &self,
+        request: &ChatRequest,
         call: impl std::future::Future<Output = Result<T, ProviderError>>,
     ) -> Result<T, ProviderError> {
         self.admit()?;
         // A call dropped mid-way (its request cancelled) counts as nothing; a dropped
         // probe must not leave the circuit waiting for it forever.
         let mut guard = ProbeGuard(Some(self));
+        let started = Instant::now();
         let result = call.await;
         guard.0 = None;
-        self.record(&result);
+        // Within a millisecond of the caller's budget: the budget is what ended it.
+        let caller_ran_out = request
+            .timeout
+            .is_some_and(|t| started.elapsed() + Duration::from_millis(1) >= t);
+        self.record(&result, caller_ran_out);
         result
     }
 }
@@ -138,12 +152,12 @@ impl<P> Drop for ProbeGuard<'_, P> {
 #[async_trait::async_trait]
 impl<P: Provider> Provider for Breaker<P> {
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
-        self.call(self.inner.chat(request)).await
+        self.call(request, self.inner.chat(request)).await
     }
 
     async fn chat_stream(&self, request: &ChatRequest) -> Result<EventStream, ProviderError> {
         // Only opening the stream counts: a stream that breaks later is the request's.
-        self.call(self.inner.chat_stream(request)).await
+        self.call(request, self.inner.chat_stream(request)).await
     }
 }
 
@@ -224,6 +238,53 @@ mod tests {
         assert!(p.chat(&req).await.is_ok());
         assert!(p.chat(&req).await.is_ok());
         assert_eq!(upstream.calls.load(Ordering::SeqCst), 6);
+    }
+
+    /// Times out after `after`, like a provider whose call ran out of time.
+    struct Slow {
+        after: Duration,
+        calls: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl Provider for Arc<Slow> {
+        async fn chat(&self, _: &ChatRequest) -> Result<ChatResponse, ProviderError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(self.after).await;
+            Err(ProviderError::Timeout(self.after))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tenants_tight_deadlines_do_not_open_it_for_everyone() {
+        let slow = Arc::new(Slow {
+            after: Duration::from_millis(100),
+            calls: AtomicUsize::new(0),
+        });
+        let p = Breaker::wrap(slow.clone(), &BreakerPolicy::default());
+        // The caller gave 100 ms and the call used them: the caller's budget, not a
+        // failing upstream.
+        let tight = ChatRequest {
+            timeout: Some(Duration::from_millis(100)),
+            ..ChatRequest::default()
+        };
+        for _ in 0..20 {
+            assert_eq!(p.chat(&tight).await.unwrap_err().code(), "upstream_timeout");
+        }
+        assert_eq!(slow.calls.load(Ordering::SeqCst), 20);
+        // The provider's own timeout, with time left in the caller's budget, counts.
+        let roomy = ChatRequest {
+            timeout: Some(Duration::from_secs(60)),
+            ..ChatRequest::default()
+        };
+        for _ in 0..5 {
+            assert_eq!(p.chat(&roomy).await.unwrap_err().code(), "upstream_timeout");
+        }
+        assert_eq!(
+            p.chat(&roomy).await.unwrap_err().code(),
+            "upstream_circuit_open"
+        );
+        assert_eq!(slow.calls.load(Ordering::SeqCst), 25);
     }
 
     #[tokio::test(start_paused = true)]
