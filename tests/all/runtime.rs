@@ -426,6 +426,24 @@ async fn log_and_stdout_floods_hit_the_log_budget() {
     }
 }
 
+/// Memory spent on the host's side of WASI (random bytes, handles) is outside the guest's
+/// memory cap, so WASI's own allowances are capped too.
+#[tokio::test]
+async fn wasi_random_bytes_and_handles_are_capped() {
+    let plugin = load("wasi-flood", limited(5_000)).await.unwrap();
+    for (mode, says) in [
+        ("random", "random bytes"),
+        ("handles", "16384 WASI handles"),
+    ] {
+        fails_within(
+            Duration::from_secs(10),
+            verify(&plugin, mode),
+            |e| matches!(e, Error::ResourceLimit(m) if m.contains(says)),
+        )
+        .await;
+    }
+}
+
 #[tokio::test]
 async fn out_of_range_score_is_invalid_output() {
     let plugin = load("bad-score", opts()).await.unwrap();

@@ -21,7 +21,7 @@ use super::error::{Error, Result};
 use super::inspect::ComponentSummary;
 use super::kept::KeptInstance;
 use super::limits::Limits;
-use super::state::CallState;
+use super::state::{CallState, MAX_RANDOM_BYTES, MAX_RESOURCES};
 use super::types::*;
 use super::RuntimeInner;
 
@@ -794,6 +794,18 @@ impl PluginInner {
                 self.limits().table_elements
             ));
         }
+        if let Some(wasmtime::component::ResourceTableError::Full) = err.downcast_ref() {
+            return Error::ResourceLimit(format!(
+                "the plugin held more than {MAX_RESOURCES} WASI handles at once"
+            ));
+        }
+        let text = format!("{err:#}");
+        if text.contains("requested len") && text.contains("exceeds limit") {
+            // wasmtime-wasi refuses an oversized `get-random-bytes` with a bare message.
+            return Error::ResourceLimit(format!(
+                "the plugin asked for more than {MAX_RANDOM_BYTES} random bytes in one call"
+            ));
+        }
         match err.downcast_ref::<Trap>() {
             Some(Trap::StackOverflow) => Error::StackOverflow { backtrace },
             Some(Trap::MemoryOutOfBounds) if runaway_recursion(&err) => {
@@ -810,7 +822,6 @@ impl PluginInner {
                 Error::Trap { message, backtrace }
             }
             None => {
-                let text = format!("{err:#}");
                 if text.contains("resource limit exceeded") || text.contains("instance limit") {
                     Error::ResourceLimit(text)
                 } else if stage == Stage::Call && backtrace.is_none() {
