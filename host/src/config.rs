@@ -89,6 +89,10 @@ pub struct ServerConfig {
     /// A request must have its response started within this long (`request_timeout`,
     /// 504). Budgets' deadlines are usually tighter; this bounds everything else.
     pub request_timeout_ms: u64,
+    /// A write to a client may make no progress for at most this long; then the
+    /// connection is closed, and a stream it was reading is cancelled, upstream call
+    /// included. A client that stops reading a stream holds nothing longer than this.
+    pub write_timeout_ms: u64,
     /// Traces wait up to this long to be committed together (one commit per request
     /// costs more than the request under load): a crash loses at most the traces of
     /// requests that ended this long before it. Keys and feedback are committed before
@@ -111,6 +115,7 @@ impl Default for ServerConfig {
             header_read_timeout_ms: 10_000,
             max_connections: 1024,
             request_timeout_ms: 600_000,
+            write_timeout_ms: 30_000,
             trace_batch_ms: 5,
             metrics_key: None,
         }

@@ -53,6 +53,7 @@ fn config_text(mock_url: &str, data_dir: &Path, pipelines: &str) -> String {
         "right@150",
         "params",
         "cut",
+        "firehose",
     ];
     let mut models_toml = String::new();
     for m in models {

@@ -123,6 +123,43 @@ async fn a_request_that_never_finishes_is_answered_at_the_request_timeout() {
 }
 
 #[tokio::test]
+async fn a_client_that_stops_reading_a_stream_is_cut_off_with_its_upstream_call() {
+    let g = Gateway::start_changed(Options {
+        config: |c| c.server.write_timeout_ms = 300,
+        ..Options::default()
+    })
+    .await;
+    // A small receive window, so what the kernel buffers stays far below the cap on a
+    // stream's text: only the write timeout can end this.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut tcp = socket.connect(host(&g).parse().unwrap()).await.unwrap();
+    let body = json!({"model": "firehose", "stream": true,
+        "messages": [{"role": "user", "content": "hi"}]})
+    .to_string();
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {KEY_A}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    // ...and then nothing is read.
+    let waited = std::time::Instant::now();
+    while g.mock.state.cancelled("firehose") == 0 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(20),
+            "the upstream stream is still held for a client that stopped reading"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        closed_within(&mut tcp, Duration::from_secs(10)).await,
+        "the stalled connection is still open"
+    );
+    g.shutdown().await;
+}
+
+#[tokio::test]
 async fn metrics_can_require_a_key() {
     let g = Gateway::start_changed(Options {
         config: |c| c.server.metrics_key = Some(hash_key("sk-scraper")),

@@ -1,8 +1,10 @@
 //! Accepting connections, with what a client can make the gateway hold counted and
 //! capped before it is held: open connections (`max_connections`, a permit taken before
 //! `accept`), time to send a request's headers, on a new connection and between
-//! kept-alive requests (`header_read_timeout_ms`: hyper closes the connection), and time
-//! to a response (`request_timeout_ms`, in `server::router`).
+//! kept-alive requests (`header_read_timeout_ms`: hyper closes the connection), time
+//! to a response (`request_timeout_ms`, in `server::router`), and time a write to the
+//! client may stall (`write_timeout_ms`: a client that stops reading a stream has its
+//! connection closed, which drops the response body and so cancels the pipeline).
 //!
 //! hyper-util's connection builder rather than `axum::serve`, which sets no timer, so a
 //! client that sends half a request line and then nothing held its connection forever.
@@ -16,6 +18,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_io_timeout::TimeoutStream;
 
 use crate::config::ServerConfig;
 
@@ -42,6 +45,7 @@ pub(super) async fn run(
         .keep_alive_timeout(Duration::from_millis(limits.header_read_timeout_ms))
         .max_concurrent_streams(100);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let write_timeout = Duration::from_millis(limits.write_timeout_ms);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -66,8 +70,12 @@ pub(super) async fn run(
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
+        // hyper stops polling a response body while the socket is not writable, so only a
+        // timeout on the socket itself notices a client that stopped reading.
+        let mut io = TimeoutStream::new(tcp);
+        io.set_write_timeout(Some(write_timeout));
         let service = TowerToHyperService::new(app.clone());
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(Box::pin(io)), service);
         let conn = graceful.watch(conn.into_owned());
         tokio::spawn(async move {
             if let Err(e) = conn.await {

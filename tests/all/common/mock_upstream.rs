@@ -7,7 +7,9 @@
 //! `bad400`, `down` (always 500), `leak` (a 400 quoting a key and a path), `malformed` (invalid JSON), `hang` (never answers), `broken-stream` (one
 //! chunk, then the connection closes), `stall-stream` (one chunk, then silence),
 //! `params` (answers with the request's other parameters as JSON: what reached the
-//! upstream), `cut` (like `right`, but stopped by `length`).
+//! upstream), `cut` (like `right`, but stopped by `length`), `firehose` (streams 8 KiB
+//! deltas as fast as they are read, forever; counted as cancelled when the gateway
+//! lets go of it).
 //! A suffix `@<ms>` delays the answer, e.g. `right@500`.
 #![allow(dead_code)]
 
@@ -145,6 +147,18 @@ async fn handle(State(state): State<Arc<MockState>>, body: Bytes) -> Response {
     }
     let stream = req["stream"].as_bool().unwrap_or(false);
     let response = match model.as_str() {
+        "firehose" => {
+            let delta = Bytes::from(format!(
+                "data: {}\n\n",
+                json!({"choices": [{"delta": {"content": "x".repeat(8 << 10)}, "finish_reason": null}]})
+            ));
+            // The guard lives in the body, which hyper drops when the gateway hangs up.
+            let body = futures::stream::unfold(guard, move |guard| {
+                let delta = delta.clone();
+                async move { Some((Ok::<_, std::io::Error>(delta), guard)) }
+            });
+            return sse(Body::from_stream(body));
+        }
         "hang" => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             StatusCode::OK.into_response()
