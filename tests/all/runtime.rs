@@ -426,6 +426,28 @@ async fn log_and_stdout_floods_hit_the_log_budget() {
     }
 }
 
+/// A component that instantiates more core modules than its plugin's limit fails with a
+/// typed error rather than taking more of the instance pool; the default admits it.
+#[tokio::test]
+async fn core_instance_counts_are_capped_per_plugin() {
+    let tight = PluginOptions {
+        limits: Limits {
+            instances: 2,
+            ..Limits::default()
+        },
+        ..PluginOptions::default()
+    };
+    // The Rust guest instantiates 3 core modules (its code, the WASI adapter, a shim);
+    // loading instantiates it once to read its info, so that is where it fails.
+    let err = load("trivial", tight)
+        .await
+        .err()
+        .expect("loads with 2 instances");
+    assert!(matches!(err, Error::ResourceLimit(_)), "{err:?}");
+    let plugin = load("trivial", opts()).await.unwrap();
+    verify(&plugin, "x").await.unwrap();
+}
+
 /// Memory spent on the host's side of WASI (random bytes, handles) is outside the guest's
 /// memory cap, so WASI's own allowances are capped too.
 #[tokio::test]
@@ -1283,6 +1305,54 @@ async fn one_plugin_cannot_take_every_call_slot() {
     verify(&trivial, "x").await.unwrap();
     assert!(matches!(
         busy.await.unwrap(),
+        Err(Error::DeadlineExceeded(_))
+    ));
+}
+
+#[tokio::test]
+async fn concurrent_calls_cannot_claim_more_memory_than_the_total() {
+    // Room for one call at a 64 MiB cap: the memory caps, not the slots, are the limit.
+    let config = RuntimeConfig {
+        max_memory_total: Some(100 << 20),
+        max_concurrent_calls: Some(8),
+        max_calls_per_plugin: Some(8),
+        ..test_config()
+    };
+    let rt = Runtime::new(config).unwrap();
+    let spin = rt.load_file(&guest("spin"), limited(1000)).await.unwrap();
+    let small = PluginOptions {
+        limits: Limits {
+            memory_bytes: 32 << 20,
+            ..Limits::default()
+        },
+        ..PluginOptions::default()
+    };
+    let trivial = rt.load_file(&guest("trivial"), small).await.unwrap();
+    let busy = tokio::spawn({
+        let spin = spin.clone();
+        async move { verify(&spin, "x").await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A second 64 MiB call does not fit beside the first within its caller's 100 ms...
+    let ctx = CallContext {
+        deadline: Some(Duration::from_millis(100)),
+        ..CallContext::default()
+    };
+    let err = spin
+        .verify(&PluginConfig::new(), &task("q"), &cand("x"), ctx)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "overloaded", "{err}");
+    assert!(err.to_string().contains("100 MiB"), "{err}");
+    // ...a 32 MiB one does.
+    verify(&trivial, "x").await.unwrap();
+    assert!(matches!(
+        busy.await.unwrap(),
+        Err(Error::DeadlineExceeded(_))
+    ));
+    // Once the first call is gone, its share is back.
+    assert!(matches!(
+        verify(&spin, "x").await,
         Err(Error::DeadlineExceeded(_))
     ));
 }

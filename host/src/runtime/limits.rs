@@ -17,7 +17,10 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// Elements per table (default 100,000: interpreters have large function tables).
     pub table_elements: usize,
-    /// Core instances, tables and memories one component instance may create (default 64 each).
+    /// Core instances, tables and memories one component instance may create. Defaults
+    /// (20, 8, 4) are what the pool allows a component ([`super::PoolSizes`]), set from
+    /// real components: a componentize-py plugin instantiates 14 core modules, JS and C 4,
+    /// Rust 3 (module instantiations counted in each binary's core-instance sections).
     pub instances: usize,
     pub tables: usize,
     pub memories: usize,
@@ -40,9 +43,9 @@ impl Default for Limits {
             deadline: Duration::from_secs(1),
             memory_bytes: 256 << 20,
             table_elements: 100_000,
-            instances: 64,
-            tables: 64,
-            memories: 64,
+            instances: 20,
+            tables: 8,
+            memories: 4,
             output_bytes: 1 << 20,
             log_bytes: 64 << 10,
             fuel: 10_000_000_000,

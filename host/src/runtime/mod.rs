@@ -71,6 +71,11 @@ pub struct RuntimeConfig {
     /// caller's budget has left (`CallContext::deadline`), then fail with `overloaded`. Default: half of `max_concurrent_calls`
     /// (at least 1).
     pub max_calls_per_plugin: Option<usize>,
+    /// Bytes the memory caps (`Limits::memory_bytes`) of the calls running at once may add
+    /// up to, so concurrent calls cannot together claim more memory than the machine has:
+    /// a call waits for room as for a call slot, then fails with `overloaded`. Default:
+    /// three quarters of physical memory (8 GiB where it cannot be read).
+    pub max_memory_total: Option<usize>,
     /// Warm instances kept per stateless plugin (0 disables warm reuse everywhere).
     pub warm_instances_per_plugin: usize,
     /// Fresh instances made ahead of demand per plugin that gets a fresh instance per
@@ -97,6 +102,7 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             max_concurrent_calls: None,
             max_calls_per_plugin: None,
+            max_memory_total: None,
             profile: EngineProfile::default(),
             pool: PoolSizes::default(),
             cache_dir: None,
@@ -108,6 +114,16 @@ impl Default for RuntimeConfig {
             prepared_instances_per_plugin: 1,
         }
     }
+}
+
+/// Three quarters of physical memory (`MemTotal`), or 8 GiB where it cannot be read.
+fn default_memory_total() -> usize {
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        let line = m.lines().find(|l| l.starts_with("MemTotal:"))?;
+        let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib << 10)
+    });
+    total.map_or(8 << 30, |bytes| bytes / 4 * 3)
 }
 
 /// Loads and runs plugins. Cheap to clone; share one per process.
@@ -129,6 +145,9 @@ pub(crate) struct RuntimeInner {
     pub(crate) calls: Arc<tokio::sync::Semaphore>,
     /// Slots of `calls` one plugin may hold at once.
     pub(crate) per_plugin: usize,
+    /// MiB of memory caps left for calls to claim (`max_memory_total`).
+    pub(crate) memory: Arc<tokio::sync::Semaphore>,
+    pub(crate) memory_total_mib: u32,
     /// Pool slots left for instances kept between calls (warm and prepared ones).
     pub(crate) warm_budget: std::sync::atomic::AtomicUsize,
     pub(crate) ticker: EpochTicker,
@@ -150,10 +169,14 @@ impl Runtime {
             .max_calls_per_plugin
             .unwrap_or(concurrent / 2)
             .clamp(1, concurrent);
+        let memory_total_mib = (config.max_memory_total.unwrap_or_else(default_memory_total) >> 20)
+            .clamp(1, u32::MAX as usize) as u32;
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
                 calls: Arc::new(tokio::sync::Semaphore::new(concurrent)),
                 per_plugin,
+                memory: Arc::new(tokio::sync::Semaphore::new(memory_total_mib as usize)),
+                memory_total_mib,
                 warm_budget: std::sync::atomic::AtomicUsize::new(warm_total),
                 engine,
                 config,

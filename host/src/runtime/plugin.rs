@@ -109,7 +109,7 @@ impl Prepared {
     }
 
     /// After a call: drop its store (then its permit), and top the ready list up.
-    fn retire(self: &Arc<Self>, used: Store<CallState>, permit: OwnedSemaphorePermit) {
+    fn retire(self: &Arc<Self>, used: Store<CallState>, permit: CallPermit) {
         let this = self.clone();
         tokio::spawn(async move {
             drop(used);
@@ -158,6 +158,13 @@ impl Prepared {
         let instance = self.pre.instantiate_async(&mut store).await?;
         Ok(WarmInstance { store, instance })
     }
+}
+
+/// What a running call holds until its store is gone: a call slot and its memory cap's
+/// share of `max_memory_total`.
+pub(crate) struct CallPermit {
+    _slot: OwnedSemaphorePermit,
+    _memory: OwnedSemaphorePermit,
 }
 
 /// A reserved pool slot: filled with an instance, or given back when dropped unfilled
@@ -600,6 +607,13 @@ impl PluginInner {
         })
     }
 
+    /// MiB of the runtime's memory total one call claims: its memory cap, rounded up (a
+    /// cap above the total claims all of it, so such a call runs alone).
+    fn memory_mib(&self) -> u32 {
+        let mib = self.limits().memory_bytes.div_ceil(1 << 20);
+        (mib.clamp(1, u32::MAX as usize) as u32).min(self.runtime.memory_total_mib)
+    }
+
     /// Runs one call end to end; the single place deadlines, limits and error
     /// classification are applied, whatever the plugin kind.
     async fn execute(&self, call: Args, ctx: CallContext) -> Result<(Reply, CallStats)> {
@@ -613,10 +627,23 @@ impl PluginInner {
         // This plugin's slot first, then the runtime's: a plugin at its share waits on
         // its own, holding none of the slots other plugins need. A call waits as long as
         // its caller can afford (the request's remaining budget), not longer.
+        let memory_mib = self.memory_mib();
         let slots = async {
             let own = self.own_calls.clone().acquire_owned().await?;
-            let shared = self.runtime.calls.clone().acquire_owned().await?;
-            Ok::<_, tokio::sync::AcquireError>((own, shared))
+            let slot = self.runtime.calls.clone().acquire_owned().await?;
+            let memory = self
+                .runtime
+                .memory
+                .clone()
+                .acquire_many_owned(memory_mib)
+                .await?;
+            Ok::<_, tokio::sync::AcquireError>((
+                own,
+                CallPermit {
+                    _slot: slot,
+                    _memory: memory,
+                },
+            ))
         };
         let waited = match ctx.deadline {
             Some(budget) => tokio::time::timeout(budget, slots).await.ok(),
@@ -628,8 +655,8 @@ impl PluginInner {
             None => {
                 return Err(Error::Overloaded(format!(
                     "no call slot free within the caller's budget (at most {} calls of one \
-                     plugin at once)",
-                    self.runtime.per_plugin
+                     plugin at once, and memory caps of at most {} MiB across running calls)",
+                    self.runtime.per_plugin, self.runtime.memory_total_mib
                 )))
             }
         };
@@ -648,7 +675,7 @@ impl PluginInner {
         call: Args,
         ctx: CallContext,
         deadline: Duration,
-        permit: OwnedSemaphorePermit,
+        permit: CallPermit,
     ) -> Result<(Reply, CallStats)> {
         let _busy = self.runtime.ticker.busy();
         let started = Instant::now();
@@ -721,7 +748,7 @@ impl PluginInner {
         healthy: bool,
         store: Store<CallState>,
         instance: Instance,
-        permit: OwnedSemaphorePermit,
+        permit: CallPermit,
     ) {
         if self.warm.is_some() {
             if healthy {
