@@ -232,7 +232,7 @@ fn parse_message(bytes: &[u8]) -> Result<(Choice, Usage, String), ProviderError>
     ))
 }
 
-fn parse_anthropic_event(data: &str) -> Result<Vec<StreamEvent>, ProviderError> {
+pub(crate) fn parse_anthropic_event(data: &str) -> Result<Vec<StreamEvent>, ProviderError> {
     let v: Value = serde_json::from_str(data)
         .map_err(|e| ProviderError::Malformed(format!("stream event: {e}")))?;
     Ok(match v["type"].as_str() {
@@ -299,7 +299,7 @@ impl Provider for AnthropicProvider {
             .run(timeout, |left| self.send(&body, left))
             .await?;
         Ok(sse_events(
-            response,
+            response.into_stream(),
             Duration::from_millis(self.config.stream_idle_timeout_ms),
             parse_anthropic_event,
         ))

@@ -4,7 +4,7 @@
 
 pub mod anthropic;
 pub mod breaker;
-mod http;
+pub(crate) mod http;
 pub mod openai;
 pub mod pricing;
 pub mod replay;

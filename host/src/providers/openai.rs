@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use eventsource_stream::Eventsource;
+use futures::stream::BoxStream;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -252,12 +253,12 @@ impl Provider for OpenAiProvider {
             .run(timeout, |left| self.send(&body, left))
             .await?;
         let idle = Duration::from_millis(self.config.stream_idle_timeout_ms);
-        Ok(sse_events(response, idle, parse_openai_chunk))
+        Ok(sse_events(response.into_stream(), idle, parse_openai_chunk))
     }
 }
 
 /// Parses one OpenAI stream chunk into events.
-fn parse_openai_chunk(data: &str) -> Result<Vec<StreamEvent>, ProviderError> {
+pub(crate) fn parse_openai_chunk(data: &str) -> Result<Vec<StreamEvent>, ProviderError> {
     let v: Value = serde_json::from_str(data)
         .map_err(|e| ProviderError::Malformed(format!("stream chunk: {e}")))?;
     let mut events = Vec::new();
@@ -289,16 +290,16 @@ fn truncate(s: &str) -> String {
     s.chars().take(200).collect()
 }
 
-/// Turns an SSE response into events: every chunk must arrive within `idle`, the stream
+/// Turns an SSE response body into events: every chunk must arrive within `idle`, the stream
 /// must end with `[DONE]` (or the provider's own end event, signalled by `parse`
 /// returning a `Finish` followed by the connection closing), and malformed chunks are
 /// errors, never a hang.
 pub(crate) fn sse_events(
-    response: Response,
+    body: BoxStream<'static, Result<bytes::Bytes, ProviderError>>,
     idle: Duration,
     parse: fn(&str) -> Result<Vec<StreamEvent>, ProviderError>,
 ) -> EventStream {
-    let mut source = bounded_events(response.into_stream()).eventsource();
+    let mut source = bounded_events(body).eventsource();
     let stream = async_stream_events(move |tx| async move {
         let mut finished = false;
         let mut text_bytes = 0usize;
@@ -443,9 +444,13 @@ mod tests {
             .post_json(&uri, &[], b"{}".to_vec(), Duration::from_secs(20))
             .await
             .unwrap();
-        sse_events(response, Duration::from_secs(10), parse_openai_chunk)
-            .collect()
-            .await
+        sse_events(
+            response.into_stream(),
+            Duration::from_secs(10),
+            parse_openai_chunk,
+        )
+        .collect()
+        .await
     }
 
     fn chunk(text: &str) -> String {

@@ -85,12 +85,17 @@ pub struct RecordedAnswer {
 pub fn load_dataset(path: &Path) -> Result<Vec<Record>, ProviderError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ProviderError::Config(format!("replay dataset {}: {e}", path.display())))?;
+    parse_dataset(&text, &path.display().to_string())
+}
+
+/// Parses a replay dataset's text (JSON lines); errors name `origin` and the line.
+pub fn parse_dataset(text: &str, origin: &str) -> Result<Vec<Record>, ProviderError> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
             serde_json::from_str(l)
-                .map_err(|e| ProviderError::Config(format!("{}:{}: {e}", path.display(), i + 1)))
+                .map_err(|e| ProviderError::Config(format!("{origin}:{}: {e}", i + 1)))
         })
         .collect()
 }

@@ -167,13 +167,18 @@ async fn chat_completions(
     }
 }
 
-async fn chat(
-    state: &Arc<AppState>,
-    tenant: String,
-    headers: &HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let mut request: ChatCompletionRequest = serde_json::from_slice(&body)
+/// A chat request as the engine takes it, with what the response needs besides.
+pub struct Prepared {
+    pub exec: ExecRequest,
+    pub stream: bool,
+    /// The model as the caller named it.
+    pub model: String,
+}
+
+/// Checks and converts a chat-completions body and its headers; every problem is a typed
+/// 400. Pure, so the fuzz target `openai_request` drives exactly this.
+pub fn prepare(tenant: String, headers: &HeaderMap, body: &[u8]) -> Result<Prepared, ApiError> {
+    let mut request: ChatCompletionRequest = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))?;
     if request.messages.is_empty() {
         return Err(
@@ -227,17 +232,33 @@ async fn chat(
         budget,
         sampling,
     };
+    Ok(Prepared {
+        exec,
+        stream: request.stream,
+        model: request.model,
+    })
+}
+
+async fn chat(
+    state: &Arc<AppState>,
+    tenant: String,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let Prepared {
+        exec,
+        stream,
+        model,
+    } = prepare(tenant.clone(), headers, &body)?;
     // Everything the request causes (model calls, plugin calls and their log lines) is
     // logged in this span, so one id ties a request's lines together and to its trace.
-    let span =
-        tracing::info_span!("request", id = %exec.id, tenant = %tenant, model = %request.model);
+    let span = tracing::info_span!("request", id = %exec.id, tenant = %tenant, model = %model);
     // The pipeline runs in a task of its own: when the client goes away, hyper drops this
     // handler (or, once streaming, the response body), which cancels the pipeline (its
     // in-flight calls are dropped, so nothing more is paid for) while the task still
     // records what was done.
     let cancel = CancellationToken::new();
     let cancel_when_dropped = cancel.clone().drop_guard();
-    let stream = request.stream;
     let (sink, deltas) = match stream {
         true => {
             let (tx, rx) = tokio::sync::mpsc::channel(32);
@@ -247,7 +268,7 @@ async fn chat(
     };
     let head = Head {
         created: now_s(),
-        model: request.model,
+        model,
     };
     // Deltas are framed as they arrive, the rest once the task is done.
     let deltas = deltas.map(|rx| (rx, format!("chatcmpl-{}", exec.id), head.clone()));
