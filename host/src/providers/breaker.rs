@@ -103,6 +103,9 @@ impl<P> Breaker<P> {
                     failures: failures + 1,
                 }
             }
+            // A call admitted before the circuit opened: its failure changes nothing (the
+            // cooldown is not pushed back, and the opening is logged once).
+            (State::Open { until }, true) => State::Open { until: *until },
             (_, true) => {
                 tracing::warn!(?cooldown, "upstream keeps failing; circuit opened");
                 State::Open {
@@ -187,6 +190,26 @@ mod tests {
                 }),
             }
         }
+    }
+
+    #[test]
+    fn failures_of_calls_already_out_do_not_extend_an_open_circuit() {
+        let breaker = Breaker {
+            inner: (),
+            policy: BreakerPolicy {
+                failures: 1,
+                cooldown_ms: 10_000,
+            },
+            state: Mutex::new(State::Closed { failures: 0 }),
+        };
+        let failed: Result<(), _> = Err(http(500));
+        breaker.record(&failed, false);
+        let State::Open { until } = *breaker.lock() else {
+            panic!("not open")
+        };
+        std::thread::sleep(Duration::from_millis(5));
+        breaker.record(&failed, false);
+        assert!(matches!(*breaker.lock(), State::Open { until: u } if u == until));
     }
 
     fn http(status: u16) -> ProviderError {
