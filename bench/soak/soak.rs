@@ -321,10 +321,15 @@ async fn load(
                     let mut t = tally.lock().unwrap();
                     t.max_ms = t.max_ms.max(ms);
                     if ms > deadline_ms + 1000 {
-                        t.late.push(format!("{target} stream={stream}: {ms} ms, {outcome}"));
+                        t.late
+                            .push(format!("{target} stream={stream}: {ms} ms, {outcome}"));
                     }
                     *t.outcomes
-                        .entry(format!("{}{}", if stream { "stream " } else { "json " }, outcome))
+                        .entry(format!(
+                            "{}{}",
+                            if stream { "stream " } else { "json " },
+                            outcome
+                        ))
                         .or_default() += 1;
                     t.traces.extend(trace);
                 }

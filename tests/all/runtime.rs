@@ -1274,6 +1274,28 @@ async fn cache_entries_not_written_by_this_host_are_recompiled() {
     assert_eq!(mode(&key), 0o600);
 }
 
+/// Starts a spinning call of `spin`, then a second whose caller can wait 100 ms; returns
+/// the first call and the second's error, which must be `overloaded`.
+async fn second_call_while_one_spins(
+    spin: &Plugin,
+) -> (tokio::task::JoinHandle<Result<Verdict, Error>>, Error) {
+    let busy = tokio::spawn({
+        let spin = spin.clone();
+        async move { verify(&spin, "x").await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let ctx = CallContext {
+        deadline: Some(Duration::from_millis(100)),
+        ..CallContext::default()
+    };
+    let err = spin
+        .verify(&PluginConfig::new(), &task("q"), &cand("x"), ctx)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "overloaded", "{err}");
+    (busy, err)
+}
+
 #[tokio::test]
 async fn one_plugin_cannot_take_every_call_slot() {
     let config = RuntimeConfig {
@@ -1284,22 +1306,9 @@ async fn one_plugin_cannot_take_every_call_slot() {
     let rt = Runtime::new(config).unwrap();
     let spin = rt.load_file(&guest("spin"), limited(1000)).await.unwrap();
     let trivial = rt.load_file(&guest("trivial"), opts()).await.unwrap();
-    // One spinning call holds its plugin's only slot...
-    let busy = tokio::spawn({
-        let spin = spin.clone();
-        async move { verify(&spin, "x").await }
-    });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    // ...so a second, whose caller can wait 100 ms, is refused as overloaded...
-    let ctx = CallContext {
-        deadline: Some(Duration::from_millis(100)),
-        ..CallContext::default()
-    };
-    let err = spin
-        .verify(&PluginConfig::new(), &task("q"), &cand("x"), ctx)
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), "overloaded", "{err}");
+    // One spinning call holds its plugin's only slot, so a second, whose caller can wait
+    // 100 ms, is refused as overloaded...
+    let (busy, err) = second_call_while_one_spins(&spin).await;
     assert!(err.is_call_failure());
     // ...while another plugin's calls run at once.
     verify(&trivial, "x").await.unwrap();
@@ -1328,21 +1337,8 @@ async fn concurrent_calls_cannot_claim_more_memory_than_the_total() {
         ..PluginOptions::default()
     };
     let trivial = rt.load_file(&guest("trivial"), small).await.unwrap();
-    let busy = tokio::spawn({
-        let spin = spin.clone();
-        async move { verify(&spin, "x").await }
-    });
-    tokio::time::sleep(Duration::from_millis(100)).await;
     // A second 64 MiB call does not fit beside the first within its caller's 100 ms...
-    let ctx = CallContext {
-        deadline: Some(Duration::from_millis(100)),
-        ..CallContext::default()
-    };
-    let err = spin
-        .verify(&PluginConfig::new(), &task("q"), &cand("x"), ctx)
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), "overloaded", "{err}");
+    let (busy, err) = second_call_while_one_spins(&spin).await;
     assert!(err.to_string().contains("100 MiB"), "{err}");
     // ...a 32 MiB one does.
     verify(&trivial, "x").await.unwrap();
