@@ -18,10 +18,12 @@ use crate::pipeline::strategy::PluginUse;
 use crate::pipeline::{Engine, ModelEntry, OutcomeStats, PluginEntry};
 use crate::providers::{Price, Provider};
 use crate::runtime::{CompileIsolation, Grants, PluginOptions, Runtime};
-use crate::server::auth::{generate_key, hash_key, Auth};
 use crate::server::metrics::Metrics;
 use crate::server::AppState;
 use crate::store::{StatsBook, TraceStore};
+use crate::tenancy::{
+    generate_key, hash_key, KeyRecord, Policy, Role, Source, TenantRecord, Tenants,
+};
 
 #[derive(Default)]
 pub struct AppOptions {
@@ -200,58 +202,157 @@ impl App {
     }
 }
 
-/// The gateway's shared state, and the key made at its first start.
+/// The gateway's shared state, and the keys made at its first start.
 pub struct Gateway {
     pub state: Arc<AppState>,
-    /// Made because no key was configured, stored or given: to be shown once (only its
-    /// hash is stored).
+    /// Made because no tenant key was configured, stored or given: to be shown once
+    /// (only its hash is stored).
     pub generated_key: Option<String>,
+    /// Made because no operator key was configured, stored or given.
+    pub generated_operator_key: Option<String>,
 }
 
 impl App {
-    /// The gateway's state over this app (built with its store). API keys: the
-    /// configuration's tenants', those in the store, `api_key` (stored, hashed, for the
-    /// `default` tenant); with none of these, a new key for `default` is made and stored.
+    /// The gateway's state over this app (built with its store), with `api_key` for the
+    /// `default` tenant if given. See [`App::gateway_with_keys`].
     pub async fn gateway(&self, api_key: Option<&str>) -> anyhow::Result<Gateway> {
+        self.gateway_with_keys(api_key, None).await
+    }
+
+    /// The gateway's state over this app. Tenants: the configuration's (read-only through
+    /// the admin API) and the store's. Keys: the configuration's hashes, the store's,
+    /// `api_key` for the `default` tenant and `operator_key` (stored hashed); with no
+    /// tenant key anywhere, a new one for `default` is made, and with no operator key, a
+    /// new operator key. The `default` tenant, made here when it is not configured,
+    /// may call every pipeline that admits it and every raw model, as a single-team
+    /// gateway always could; the operator can narrow its policy.
+    pub async fn gateway_with_keys(
+        &self,
+        api_key: Option<&str>,
+        operator_key: Option<&str>,
+    ) -> anyhow::Result<Gateway> {
         let store = self
             .store
             .clone()
             .context("the gateway needs its trace store (`AppOptions::store`)")?;
-        let auth = Auth::default();
-        for (tenant, t) in &self.config.tenants {
-            for h in &t.api_keys {
-                auth.add(h.clone(), tenant.clone());
+        let tenants = Tenants::default();
+        let today = crate::tenancy::spend::today().to_string();
+        let stored = store.tenants().await?;
+        for (name, t) in &self.config.tenants {
+            let spent = store.spent(name, &today).await?;
+            let record = TenantRecord {
+                name: name.clone(),
+                created_at: 0,
+                disabled: false,
+                policy: t.policy.clone(),
+            };
+            tenants.put_tenant(record, Source::Config, spent);
+            for hash in &t.api_keys {
+                let mut k = KeyRecord::new(
+                    hash.clone(),
+                    String::new(),
+                    Some(name.clone()),
+                    Role::Tenant,
+                    "configured".into(),
+                );
+                k.created_at = 0;
+                tenants.put_key(k);
             }
         }
-        for (hash, tenant) in store.api_keys().await? {
-            auth.add(hash, tenant);
+        for t in stored {
+            if !self.config.tenants.contains_key(&t.name) {
+                let spent = store.spent(&t.name, &today).await?;
+                tenants.put_tenant(t, Source::Store, spent);
+            }
         }
+        for hash in &self.config.server.operator_keys {
+            let mut k = KeyRecord::new(
+                hash.clone(),
+                String::new(),
+                None,
+                Role::Operator,
+                "configured".into(),
+            );
+            k.created_at = 0;
+            tenants.put_key(k);
+        }
+        for k in store.keys().await? {
+            tenants.put_key(k);
+        }
+
         let mut generated_key = None;
-        if let Some(key) = api_key {
-            let hash = hash_key(key);
-            store.add_api_key(&hash, "default", "--api-key").await?;
-            auth.add(hash, "default".into());
-        } else if auth.is_empty() {
-            let key = generate_key();
-            let hash = hash_key(&key);
-            store
-                .add_api_key(&hash, "default", "generated at first start")
-                .await?;
-            auth.add(hash, "default".into());
-            generated_key = Some(key);
+        let default_key = match api_key {
+            Some(key) => Some((key.to_string(), "--api-key")),
+            None if !tenants.has_keys(Role::Tenant) => {
+                let key = generate_key();
+                generated_key = Some(key.clone());
+                Some((key, "generated at first start"))
+            }
+            None => None,
+        };
+        if let Some((key, name)) = default_key {
+            if tenants.tenant(DEFAULT_TENANT).is_none() {
+                let record = TenantRecord {
+                    name: DEFAULT_TENANT.into(),
+                    created_at: crate::tenancy::registry::now_s(),
+                    disabled: false,
+                    policy: Policy::open(),
+                };
+                store.create_tenant(record.clone()).await?;
+                tenants.put_tenant(record, Source::Store, (0.0, 0.0));
+            }
+            let k = KeyRecord::new(
+                hash_key(&key),
+                key_prefix(&key),
+                Some(DEFAULT_TENANT.into()),
+                Role::Tenant,
+                name.into(),
+            );
+            store.add_key(k.clone()).await?;
+            tenants.put_key(k);
+        }
+        let mut generated_operator_key = None;
+        let op_key = match operator_key {
+            Some(key) => Some((key.to_string(), "--operator-key")),
+            None if !tenants.has_keys(Role::Operator) => {
+                let key = generate_key();
+                generated_operator_key = Some(key.clone());
+                Some((key, "generated at first start"))
+            }
+            None => None,
+        };
+        if let Some((key, name)) = op_key {
+            let k = KeyRecord::new(
+                hash_key(&key),
+                key_prefix(&key),
+                None,
+                Role::Operator,
+                name.into(),
+            );
+            store.add_key(k.clone()).await?;
+            tenants.put_key(k);
         }
         let state = Arc::new(AppState {
             engine: self.engine.clone(),
             store,
-            auth,
+            tenants,
             metrics: Metrics::new(),
             ready: AtomicBool::new(true),
         });
         Ok(Gateway {
             state,
             generated_key,
+            generated_operator_key,
         })
     }
+}
+
+/// The tenant of a single-team gateway (`--api-key`, the key made at first start).
+pub const DEFAULT_TENANT: &str = "default";
+
+/// What is shown of a key in listings: enough to tell keys apart, too little to use.
+pub fn key_prefix(key: &str) -> String {
+    key.chars().take(15).collect()
 }
 
 /// Every per-use setting a pipeline gives a plugin is checked by the plugin at start-up.

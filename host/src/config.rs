@@ -12,6 +12,7 @@ use crate::pipeline::spec::SettingValue;
 use crate::pipeline::{BudgetLimits, PipelineDef};
 pub use crate::providers::ProviderConfig;
 use crate::runtime::{Limits, RuntimeConfig};
+use crate::tenancy::Policy;
 
 /// The example configuration shipped with the binary (`arbiter serve` with no arguments).
 pub const EMBEDDED_DEFAULT: &str = include_str!("../../config/arbiter.toml");
@@ -101,6 +102,9 @@ pub struct ServerConfig {
     /// `sha256:<hex>` of a key `/metrics` then requires (`Authorization: Bearer <key>`).
     /// Unset: `/metrics` is open, as Prometheus scrapers expect by default.
     pub metrics_key: Option<String>,
+    /// Operator keys (`sha256:<hex>`), for the admin API (`/admin/v1`). Without any here
+    /// or in the store, one is made at first start and shown once.
+    pub operator_keys: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -118,6 +122,7 @@ impl Default for ServerConfig {
             write_timeout_ms: 30_000,
             trace_batch_ms: 5,
             metrics_key: None,
+            operator_keys: Vec::new(),
         }
     }
 }
@@ -167,6 +172,10 @@ pub struct TenantConfig {
     /// API keys as `sha256:<hex>` of the key: keys are never stored in clear.
     #[serde(default)]
     pub api_keys: Vec<String>,
+    /// What the tenant may call and spend (default: every pipeline that admits it, no
+    /// raw models, no limits).
+    #[serde(default)]
+    pub policy: Policy,
 }
 
 impl GatewayConfig {
@@ -302,7 +311,7 @@ impl GatewayConfig {
             for r in uses.pipelines {
                 match self.pipelines.get(r) {
                     Some(q) => {
-                        if let Some(t) = p.tenants.iter().find(|t| !q.tenants.contains(t)) {
+                        if let Some(t) = p.tenants.iter().find(|t| !q.admits(t)) {
                             return bad(format!("pipeline `{name}` uses pipeline `{r}`, which tenant `{t}` may not use"));
                         }
                     }
@@ -333,7 +342,7 @@ impl GatewayConfig {
                 ));
             }
             for t in &p.tenants {
-                if t != "default" && !self.tenants.contains_key(t) {
+                if t != "default" && t != "*" && !self.tenants.contains_key(t) {
                     return bad(format!("pipeline `{name}` names unknown tenant `{t}`"));
                 }
             }
@@ -347,7 +356,13 @@ impl GatewayConfig {
         {
             return bad("server.max_connections, header_read_timeout_ms and request_timeout_ms must be above 0".into());
         }
+        if let Some(k) = self.server.operator_keys.iter().find(|k| !is_key_hash(k)) {
+            return bad(format!("server.operator_keys entry `{}...` is not `sha256:<64 hex>`; store hashes, not keys (`arbiter key hash`)", k.chars().take(12).collect::<String>()));
+        }
         for (name, t) in &self.tenants {
+            t.policy
+                .validate()
+                .map_err(|e| ConfigError::Invalid(format!("tenant `{name}`: policy: {e}")))?;
             if let Some(k) = t.api_keys.iter().find(|k| !is_key_hash(k)) {
                 return bad(format!("tenant `{name}`: api key entry `{}...` is not `sha256:<64 hex>`; store hashes, not keys (`arbiter key hash`)", k.chars().take(12).collect::<String>()));
             }

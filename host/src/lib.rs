@@ -18,3 +18,4 @@ pub mod runtime;
 pub mod scrub;
 pub mod server;
 pub mod store;
+pub mod tenancy;

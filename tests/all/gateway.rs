@@ -106,12 +106,15 @@ config = {{ min-attempts = 3, explore-every = 0 }}
 
 [tenants.a]
 api_keys = ["{ka}"]
+policy = {{ models = ["*"] }}
 
 [tenants.b]
 api_keys = ["{kb}"]
+policy = {{ models = ["*"] }}
 
 [tenants.c]
 api_keys = ["{kc}"]
+policy = {{ models = ["*"] }}
 
 [pipelines.only-b]
 tenants = ["b"]

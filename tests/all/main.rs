@@ -15,3 +15,4 @@ mod js;
 mod main_job;
 mod python;
 mod runtime;
+mod tenancy;

@@ -21,6 +21,9 @@ pub struct ServeArgs {
     /// Accept this API key for the `default` tenant (stored hashed).
     #[arg(long, env = "ARBITER_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+    /// Accept this operator key for the admin API (`/admin/v1`; stored hashed).
+    #[arg(long, env = "ARBITER_OPERATOR_KEY", hide_env_values = true)]
+    pub operator_key: Option<String>,
     /// Data folder: SQLite traces, compiled plugins (overrides the configuration).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -54,11 +57,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(serve_main(config, args.api_key))?;
+    rt.block_on(serve_main(config, args.api_key, args.operator_key))?;
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-async fn serve_main(config: GatewayConfig, api_key: Option<String>) -> anyhow::Result<()> {
+async fn serve_main(
+    config: GatewayConfig,
+    api_key: Option<String>,
+    operator_key: Option<String>,
+) -> anyhow::Result<()> {
     eprintln!("arbiter: loading plugins and pipelines (first start builds the plugins)...");
     let program = std::env::current_exe().context("locating the arbiter binary")?;
     let app = App::build(
@@ -71,9 +78,14 @@ async fn serve_main(config: GatewayConfig, api_key: Option<String>) -> anyhow::R
         },
     )
     .await?;
-    let gateway = app.gateway(api_key.as_deref()).await?;
+    let gateway = app
+        .gateway_with_keys(api_key.as_deref(), operator_key.as_deref())
+        .await?;
     if let Some(key) = &gateway.generated_key {
         say(format_args!("Created an API key for the default tenant (shown once; only its hash is stored):\n\n    {key}\n"));
+    }
+    if let Some(key) = &gateway.generated_operator_key {
+        say(format_args!("Created an operator key for the admin API, /admin/v1 (shown once; only its hash is stored):\n\n    {key}\n"));
     }
 
     let listener = tokio::net::TcpListener::bind(&app.config.server.listen)

@@ -345,6 +345,7 @@ pub async fn run(
                             task,
                             budget: Default::default(),
                             sampling: Default::default(),
+                            spend: None,
                         };
                         let result = engine.execute(request).await;
                         bar.inc(1);

@@ -1,8 +1,10 @@
 //! Per-request budgets: deadline, cost, model calls, decomposition depth. Nothing is
 //! started that the remaining budget cannot pay for.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use crate::tenancy::{SpendError, TenantSpend};
 
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
@@ -95,6 +97,9 @@ pub enum BudgetError {
     },
     #[error("the budget of {0} model calls is used up")]
     Calls(u32),
+    /// The tenant's daily or monthly spend limit, across its requests.
+    #[error("{0}")]
+    Tenant(SpendError),
 }
 
 struct Spend {
@@ -106,6 +111,7 @@ pub struct Budget {
     pub limits: BudgetLimits,
     started: Instant,
     spend: Mutex<Spend>,
+    tenant: Option<Arc<TenantSpend>>,
 }
 
 /// A reserved call: its estimated cost is held until `settle` (or released on drop).
@@ -121,6 +127,9 @@ impl Reservation<'_> {
         let mut s = self.budget.spend.lock().unwrap_or_else(|p| p.into_inner());
         s.cost += actual - self.estimate;
         self.settled = true;
+        if let Some(t) = &self.budget.tenant {
+            t.adjust(actual - self.estimate);
+        }
     }
 }
 
@@ -129,6 +138,9 @@ impl Drop for Reservation<'_> {
         if !self.settled {
             let mut s = self.budget.spend.lock().unwrap_or_else(|p| p.into_inner());
             s.cost -= self.estimate;
+            if let Some(t) = &self.budget.tenant {
+                t.adjust(-self.estimate);
+            }
         }
     }
 }
@@ -142,6 +154,15 @@ impl Budget {
                 cost: 0.0,
                 calls: 0,
             }),
+            tenant: None,
+        }
+    }
+
+    /// A budget whose calls also count against a tenant's spend limits.
+    pub fn with_tenant(limits: BudgetLimits, tenant: Option<Arc<TenantSpend>>) -> Budget {
+        Budget {
+            tenant,
+            ..Budget::new(limits)
         }
     }
 
@@ -180,6 +201,11 @@ impl Budget {
                     limit,
                 });
             }
+        }
+        // The tenant's counters are taken under the request's lock, so a refusal there
+        // leaves the request's untouched.
+        if let Some(t) = &self.tenant {
+            t.reserve(estimate).map_err(BudgetError::Tenant)?;
         }
         s.calls += 1;
         s.cost += estimate;

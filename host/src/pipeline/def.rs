@@ -18,6 +18,14 @@ pub struct PipelineDef {
     pub judge_models: Vec<String>,
 }
 
+impl PipelineDef {
+    /// Whether `tenant` is among those this pipeline serves (`*`: every tenant whose
+    /// policy allows it).
+    pub fn admits(&self, tenant: &str) -> bool {
+        self.tenants.iter().any(|t| t == "*" || t == tenant)
+    }
+}
+
 /// Pipeline tables mix the strategy tree with a few pipeline-level keys; the tree part
 /// keeps `deny_unknown_fields`, so typos are errors.
 impl<'de> Deserialize<'de> for PipelineDef {

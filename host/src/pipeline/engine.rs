@@ -20,6 +20,7 @@ use super::trace::{AttemptRecord, RequestOutcome, RequestTrace};
 use crate::providers::{Price, Provider};
 use crate::runtime::types::{PluginConfig, PluginKind};
 use crate::runtime::{AllowedModels, Plugin};
+use crate::tenancy::Policy;
 
 pub struct ModelEntry {
     pub provider: Arc<dyn Provider>,
@@ -53,7 +54,7 @@ impl Engine {
         target: &str,
     ) -> Result<(Node, BudgetLimits, OnBudget), ExecError> {
         if let Some(p) = self.pipelines.get(target) {
-            if p.tenants.iter().any(|t| t == tenant) {
+            if p.admits(tenant) {
                 return Ok((
                     p.node.clone(),
                     p.budget.or(self.default_budget),
@@ -94,16 +95,32 @@ impl Engine {
         }))
     }
 
-    /// Pipelines and models a tenant may use.
-    pub fn targets_of(&self, tenant: &str) -> Vec<(String, &'static str)> {
+    /// Pipelines and models a tenant may call: pipelines that admit it and its policy
+    /// allows, and the raw models its policy names.
+    pub fn targets_of(&self, tenant: &str, policy: &Policy) -> Vec<(String, &'static str)> {
         let mut out: Vec<(String, &'static str)> = self
             .pipelines
             .iter()
-            .filter(|(_, p)| p.tenants.iter().any(|t| t == tenant))
+            .filter(|(n, p)| p.admits(tenant) && policy.admits_pipeline(n))
             .map(|(n, _)| (n.clone(), "pipeline"))
             .collect();
-        out.extend(self.models.keys().map(|m| (m.clone(), "model")));
+        let mut models: Vec<_> = self
+            .models
+            .keys()
+            .filter(|m| !self.pipelines.contains_key(*m) && policy.admits_model(m))
+            .map(|m| (m.clone(), "model"))
+            .collect();
+        models.sort();
+        out.extend(models);
         out
+    }
+
+    /// Whether `tenant` under `policy` may call `target` (what `targets_of` lists).
+    pub fn may_call(&self, tenant: &str, policy: &Policy, target: &str) -> bool {
+        match self.pipelines.get(target) {
+            Some(p) => p.admits(tenant) && policy.admits_pipeline(target),
+            None => self.models.contains_key(target) && policy.admits_model(target),
+        }
     }
 
     pub async fn execute(self: &Arc<Self>, request: ExecRequest) -> ExecResult {
@@ -147,7 +164,7 @@ impl Engine {
         };
         let limits = limits.tightened_by(request.budget);
         let ctx = Arc::new(RequestCtx::new(
-            Budget::new(limits),
+            Budget::with_tenant(limits, request.spend.clone()),
             request.tenant.clone(),
             request.target.clone(),
             request.sampling.clone(),

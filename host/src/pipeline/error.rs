@@ -32,6 +32,10 @@ impl ExecError {
     pub fn code(&self) -> &'static str {
         match self {
             ExecError::OverBudget(BudgetError::Deadline) => "deadline_exceeded",
+            ExecError::OverBudget(BudgetError::Tenant(e)) => match e.period {
+                crate::tenancy::Period::Day => "daily_spend_limit",
+                crate::tenancy::Period::Month => "monthly_spend_limit",
+            },
             ExecError::OverBudget(_) => "over_budget",
             ExecError::Provider { error, .. } => error.code(),
             ExecError::Plugin { .. } => "plugin_error",

@@ -6,6 +6,8 @@ use super::error::ExecError;
 use super::trace::RequestTrace;
 use crate::providers::Sampling;
 use crate::runtime::types::Task;
+use crate::tenancy::TenantSpend;
+use std::sync::Arc;
 
 /// One request to run.
 #[derive(Debug, Clone)]
@@ -19,6 +21,9 @@ pub struct ExecRequest {
     pub budget: BudgetLimits,
     /// The caller's sampling parameters, applied to every model call of the pipeline.
     pub sampling: Sampling,
+    /// The tenant's spend counters, which every model call reserves against with the
+    /// request's own budget (`None`: no tenant limits, as in evaluation).
+    pub spend: Option<Arc<TenantSpend>>,
 }
 
 pub struct ExecResult {

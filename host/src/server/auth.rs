@@ -1,74 +1,49 @@
-//! API keys mapped to tenants. Only SHA-256 hashes are kept (config and database); a
-//! presented key is hashed and looked up.
+//! Who is calling: the bearer key, resolved through the in-memory registry
+//! (`tenancy::Tenants`). Extractors answer a missing, unknown, revoked or expired key
+//! (401) and a disabled tenant or a key of the wrong role (403) before any body is read.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 use super::errors::ApiError;
 use super::AppState;
+pub use crate::tenancy::{generate_key, hash_key};
+use crate::tenancy::{Admission, Caller, TenantState};
 
-pub fn hash_key(key: &str) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(key.as_bytes())))
+/// The bearer token of a request, if it sent one.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let key = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))?
+        .trim();
+    (!key.is_empty()).then_some(key)
 }
 
-/// A fresh random key (`sk-arbiter-` + 32 hex characters of OS randomness).
-pub fn generate_key() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("sk-arbiter-{}", hex::encode(bytes))
-}
-
-#[derive(Default)]
-pub struct Auth {
-    tenants_by_hash: RwLock<HashMap<String, String>>,
-}
-
-impl Auth {
-    pub fn add(&self, hash: String, tenant: String) {
-        self.tenants_by_hash
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(hash, tenant);
+fn caller(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    let key = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+    let (caller, due) = state.tenants.authenticate(key);
+    if let Some((id, at)) = due {
+        state.store.key_used(id, at);
     }
+    Ok(caller?)
+}
 
-    pub fn is_empty(&self) -> bool {
-        self.tenants_by_hash
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_empty()
-    }
+/// The tenant whose key the request carries.
+#[derive(Debug, Clone)]
+pub struct Tenant(pub Arc<TenantState>);
 
-    /// The tenant of the request's bearer key.
-    pub fn tenant(&self, headers: &HeaderMap) -> Option<String> {
-        let value = headers
-            .get(axum::http::header::AUTHORIZATION)?
-            .to_str()
-            .ok()?;
-        let key = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))?
-            .trim();
-        if key.is_empty() {
-            return None;
-        }
-        self.tenants_by_hash
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&hash_key(key))
-            .cloned()
+impl Tenant {
+    pub fn name(&self) -> &str {
+        self.0.name()
     }
 }
-
-/// The tenant whose key the request carries. A handler that takes it answers a missing
-/// or unknown key with a 401 (OpenAI's error JSON) before it reads the body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tenant(pub String);
 
 impl FromRequestParts<Arc<AppState>> for Tenant {
     type Rejection = ApiError;
@@ -77,29 +52,50 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Tenant, ApiError> {
-        state
-            .auth
-            .tenant(&parts.headers)
-            .map(Tenant)
-            .ok_or_else(ApiError::unauthorized)
+        match caller(parts, state)? {
+            Caller::Tenant(t) => Ok(Tenant(t)),
+            Caller::Operator => Err(ApiError::forbidden(
+                "tenant_key_required",
+                "this is an operator key; the /v1 API takes a tenant's key",
+            )),
+        }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A tenant's request admitted under its rate and concurrency limits (429 with
+/// `Retry-After` otherwise), checked before the body is read. The slot is held until
+/// the value is dropped.
+pub struct Admitted(pub Tenant, pub Admission);
 
-    #[test]
-    fn keys_resolve_by_hash() {
-        let auth = Auth::default();
-        let key = generate_key();
-        assert!(key.starts_with("sk-arbiter-") && key.len() == 43);
-        auth.add(hash_key(&key), "acme".into());
-        let mut h = HeaderMap::new();
-        h.insert("authorization", format!("Bearer {key}").parse().unwrap());
-        assert_eq!(auth.tenant(&h).as_deref(), Some("acme"));
-        h.insert("authorization", "Bearer sk-wrong".parse().unwrap());
-        assert_eq!(auth.tenant(&h), None);
-        assert_eq!(auth.tenant(&HeaderMap::new()), None);
+impl FromRequestParts<Arc<AppState>> for Admitted {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Admitted, ApiError> {
+        let tenant = Tenant::from_request_parts(parts, state).await?;
+        let admission = tenant.0.admit()?;
+        Ok(Admitted(tenant, admission))
+    }
+}
+
+/// An operator's request (the admin API).
+pub struct Operator;
+
+impl FromRequestParts<Arc<AppState>> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Operator, ApiError> {
+        match caller(parts, state)? {
+            Caller::Operator => Ok(Operator),
+            Caller::Tenant(_) => Err(ApiError::forbidden(
+                "operator_key_required",
+                "the admin API takes an operator key, not a tenant's",
+            )),
+        }
     }
 }

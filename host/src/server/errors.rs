@@ -18,6 +18,9 @@ pub struct ApiError {
     pub message: String,
     /// The request parameter at fault, when one is.
     pub param: Option<&'static str>,
+    /// Sent as `Retry-After` (whole seconds, rounded up): when a refused limit lets the
+    /// caller in again.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
@@ -33,7 +36,17 @@ impl ApiError {
             code: code.into(),
             message: message.into(),
             param: None,
+            retry_after: None,
         }
+    }
+
+    pub fn with_retry_after(mut self, after: std::time::Duration) -> ApiError {
+        self.retry_after = Some(after);
+        self
+    }
+
+    pub fn forbidden(code: &str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "permission_error", code, message)
     }
 
     pub fn with_param(mut self, param: &'static str) -> ApiError {
@@ -120,7 +133,54 @@ impl From<&ExecError> for ApiError {
                 (StatusCode::INTERNAL_SERVER_ERROR, "server_error")
             }
         };
-        ApiError::new(status, kind, e.code(), crate::scrub::scrub(&e.to_string()))
+        let api = ApiError::new(status, kind, e.code(), crate::scrub::scrub(&e.to_string()));
+        match e {
+            ExecError::OverBudget(BudgetError::Tenant(s)) => {
+                let left = (s.resets_at - crate::tenancy::registry::now_s()).max(1);
+                api.with_retry_after(std::time::Duration::from_secs(left as u64))
+            }
+            _ => api,
+        }
+    }
+}
+
+impl From<crate::tenancy::Refusal> for ApiError {
+    fn from(r: crate::tenancy::Refusal) -> ApiError {
+        use crate::tenancy::Refusal;
+        let (code, after) = match &r {
+            Refusal::Rate { retry_after, .. } => ("rate_limit_exceeded", *retry_after),
+            Refusal::Concurrency(_) => (
+                "concurrency_limit_exceeded",
+                std::time::Duration::from_secs(1),
+            ),
+        };
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            code,
+            r.to_string(),
+        )
+        .with_retry_after(after)
+    }
+}
+
+impl From<crate::tenancy::AuthError> for ApiError {
+    fn from(e: crate::tenancy::AuthError) -> ApiError {
+        use crate::tenancy::AuthError;
+        let code = match &e {
+            AuthError::Unknown => "invalid_api_key",
+            AuthError::Revoked => "key_revoked",
+            AuthError::Expired => "key_expired",
+            AuthError::Disabled(_) => {
+                return ApiError::forbidden("tenant_disabled", e.to_string());
+            }
+        };
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            code,
+            e.to_string(),
+        )
     }
 }
 
@@ -185,6 +245,12 @@ pub async fn wrong_method(method: Method, uri: Uri) -> ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(self.body())).into_response()
+        let mut r = (self.status, axum::Json(self.body())).into_response();
+        if let Some(after) = self.retry_after {
+            let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+            r.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.max(1).into());
+        }
+        r
     }
 }

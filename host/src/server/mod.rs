@@ -1,6 +1,7 @@
 //! The OpenAI-compatible gateway: `POST /v1/chat/completions` (JSON and SSE), models,
 //! traces, feedback, health, readiness and Prometheus metrics.
 
+mod admin;
 pub mod auth;
 pub mod errors;
 mod listen;
@@ -24,13 +25,14 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
-use self::auth::{Auth, Tenant};
+use self::auth::{Admitted, Tenant};
 use self::errors::{ApiError, BodyLimit, RawBody};
 use self::metrics::Metrics;
 use self::openai::ChatCompletionRequest;
 use crate::config::ServerConfig;
 use crate::pipeline::{
-    BudgetLimits, Engine, ExecRequest, ExecResult, RequestOutcome, RequestTrace, Streamed,
+    BudgetLimits, Engine, ExecError, ExecRequest, ExecResult, RequestOutcome, RequestTrace,
+    Streamed,
 };
 use crate::runtime::types::Task;
 use crate::store::{Feedback, TraceStore};
@@ -38,7 +40,7 @@ use crate::store::{Feedback, TraceStore};
 pub struct AppState {
     pub engine: Arc<Engine>,
     pub store: Arc<TraceStore>,
-    pub auth: Auth,
+    pub tenants: crate::tenancy::Tenants,
     pub metrics: Metrics,
     pub ready: AtomicBool,
 }
@@ -62,6 +64,8 @@ pub fn router(state: Arc<AppState>, limits: &ServerConfig) -> Router {
         .route("/v1/models/{*id}", get(model))
         .route("/v1/traces/{id}", get(trace))
         .route("/v1/feedback", post(feedback))
+        .route("/v1/usage", get(admin::tenant_usage))
+        .nest("/admin/v1", admin::routes())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
@@ -149,14 +153,15 @@ fn header_budget(headers: &HeaderMap) -> Result<BudgetLimits, ApiError> {
 
 async fn chat_completions(
     State(state): State<Arc<AppState>>,
-    tenant: Result<Tenant, ApiError>,
+    admitted: Result<Admitted, ApiError>,
     headers: HeaderMap,
     body: Result<RawBody, ApiError>,
 ) -> Response {
-    // A bad key is answered first: only a known tenant's body is looked at.
-    let result = match (tenant, body) {
+    // A bad key or a refused limit is answered first: only an admitted tenant's body is
+    // looked at.
+    let result = match (admitted, body) {
         (Err(e), _) | (_, Err(e)) => Err(e),
-        (Ok(Tenant(tenant)), Ok(RawBody(body))) => chat(&state, tenant, &headers, body).await,
+        (Ok(admitted), Ok(RawBody(body))) => chat(&state, admitted, &headers, body).await,
     };
     match result {
         Ok(r) => r,
@@ -231,6 +236,7 @@ pub fn prepare(tenant: String, headers: &HeaderMap, body: &[u8]) -> Result<Prepa
         task,
         budget,
         sampling,
+        spend: None,
     };
     Ok(Prepared {
         exec,
@@ -241,15 +247,22 @@ pub fn prepare(tenant: String, headers: &HeaderMap, body: &[u8]) -> Result<Prepa
 
 async fn chat(
     state: &Arc<AppState>,
-    tenant: String,
+    Admitted(Tenant(who), admission): Admitted,
     headers: &HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let tenant = who.name().to_string();
     let Prepared {
-        exec,
+        mut exec,
         stream,
         model,
     } = prepare(tenant.clone(), headers, &body)?;
+    // What the tenant may not call does not exist for it (a 404 like any unknown name),
+    // so names of pipelines it was not given do not leak.
+    if !state.engine.may_call(&tenant, who.policy(), &exec.target) {
+        return Err(ApiError::from(&ExecError::UnknownTarget(exec.target)));
+    }
+    exec.spend = Some(who.spend.clone());
     // Everything the request causes (model calls, plugin calls and their log lines) is
     // logged in this span, so one id ties a request's lines together and to its trace.
     let span = tracing::info_span!("request", id = %exec.id, tenant = %tenant, model = %model);
@@ -275,6 +288,9 @@ async fn chat(
     let state = state.clone();
     let task = tokio::spawn(
         async move {
+            // The tenant's concurrency slot is held until the pipeline (and its stream)
+            // is done.
+            let _admission = admission;
             let result = state
                 .engine
                 .execute_until(exec, cancel.cancelled_owned(), sink)
@@ -495,14 +511,11 @@ fn stream_answer(trace: &RequestTrace, head: &Head) -> Response {
     sse_response(Body::from_stream(futures::stream::iter(frames)))
 }
 
-async fn models(
-    State(state): State<Arc<AppState>>,
-    Tenant(tenant): Tenant,
-) -> Result<Response, ApiError> {
+async fn models(State(state): State<Arc<AppState>>, tenant: Tenant) -> Result<Response, ApiError> {
     let created = now_s();
     let data: Vec<_> = state
         .engine
-        .targets_of(&tenant)
+        .targets_of(tenant.name(), tenant.0.policy())
         .into_iter()
         .map(|(id, kind)| model_object(&state.engine, &id, kind, created))
         .collect();
@@ -512,12 +525,12 @@ async fn models(
 /// `GET /v1/models/{id}` (the SDKs' `models.retrieve`): one of the tenant's targets.
 async fn model(
     State(state): State<Arc<AppState>>,
-    Tenant(tenant): Tenant,
+    tenant: Tenant,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let kind = state
         .engine
-        .targets_of(&tenant)
+        .targets_of(tenant.name(), tenant.0.policy())
         .into_iter()
         .find_map(|(t, kind)| (t == id).then_some(kind))
         .ok_or_else(|| {
@@ -537,10 +550,10 @@ fn model_object(engine: &Engine, id: &str, kind: &str, created: i64) -> serde_js
 
 async fn trace(
     State(state): State<Arc<AppState>>,
-    Tenant(tenant): Tenant,
+    tenant: Tenant,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    match state.store.trace(&tenant, &id).await {
+    match state.store.trace(tenant.name(), &id).await {
         Ok(Some(t)) => Ok(axum::Json(t).into_response()),
         Ok(None) => Err(ApiError::not_found(
             "trace_not_found",
@@ -552,9 +565,10 @@ async fn trace(
 
 async fn feedback(
     State(state): State<Arc<AppState>>,
-    Tenant(tenant): Tenant,
+    tenant: Tenant,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
+    let tenant = tenant.name();
     let fb: Feedback = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("invalid_json", format!("feedback: {e}")))?;
     if fb.correct.is_none() && fb.score.is_none() && fb.note.is_none() {
@@ -569,7 +583,7 @@ async fn feedback(
             "`score` must be in [0, 1]",
         ));
     }
-    match state.store.feedback(&tenant, fb).await {
+    match state.store.feedback(tenant, fb).await {
         Ok(true) => Ok(axum::Json(json!({ "ok": true })).into_response()),
         Ok(false) => Err(ApiError::not_found("trace_not_found", "no such request")),
         Err(e) => Err(store_failed("recording feedback", &e)),

@@ -14,6 +14,7 @@
 //! answers 503) until a later write succeeds.
 
 pub mod stats;
+mod tenants;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,6 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::pipeline::{AttemptRecord, RequestTrace};
 pub use stats::StatsBook;
+pub use tenants::UsageRow;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -73,10 +75,9 @@ enum Op {
         feedback: Feedback,
         at: i64,
     },
-    ApiKey {
-        hash: String,
-        tenant: String,
-        label: String,
+    /// A key's last use (seconds), written at most once a minute per key.
+    KeyUsed {
+        id: String,
         at: i64,
     },
     /// Answered once everything queued before it is committed, with the commit's result.
@@ -125,7 +126,7 @@ CREATE INDEX IF NOT EXISTS feedback_request ON feedback(request_id);
 CREATE TABLE IF NOT EXISTS api_keys (
     key_hash TEXT PRIMARY KEY, tenant TEXT NOT NULL, label TEXT NOT NULL, created_at INTEGER NOT NULL
 );
-"];
+", tenants::MIGRATION];
 
 /// Brings the store's schema up to date; refuses a store a newer build has migrated.
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
@@ -218,6 +219,7 @@ fn write_op(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<(), StoreError> {
                     a.cost_usd
                 ])?;
             }
+            tenants::record_usage(tx, t)?;
         }
         Op::Feedback {
             tenant,
@@ -229,14 +231,9 @@ fn write_op(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<(), StoreError> {
             )?
             .execute(params![feedback.request_id, tenant, at, feedback.correct, feedback.score, feedback.note])?;
         }
-        Op::ApiKey {
-            hash,
-            tenant,
-            label,
-            at,
-        } => {
-            tx.prepare_cached("INSERT OR IGNORE INTO api_keys (key_hash, tenant, label, created_at) VALUES (?1, ?2, ?3, ?4)")?
-                .execute(params![hash, tenant, label, at])?;
+        Op::KeyUsed { id, at } => {
+            tx.prepare_cached("UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?2) WHERE id = ?1")?
+                .execute(params![id, at])?;
         }
         Op::Flush(_) => {}
     }
@@ -655,32 +652,6 @@ impl TraceStore {
         Ok(true)
     }
 
-    /// Stores an API key's hash for a tenant, committed before it returns.
-    pub async fn add_api_key(
-        &self,
-        hash: &str,
-        tenant: &str,
-        label: &str,
-    ) -> Result<(), StoreError> {
-        self.send(Op::ApiKey {
-            hash: hash.into(),
-            tenant: tenant.into(),
-            label: label.into(),
-            at: now_ms(),
-        })
-        .await?;
-        self.flush().await
-    }
-
-    pub async fn api_keys(&self) -> Result<Vec<(String, String)>, StoreError> {
-        self.blocking_read(|conn| {
-            let mut q = conn.prepare("SELECT key_hash, tenant FROM api_keys")?;
-            let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-        .await
-    }
-
     /// Drains the queue and stops the writer (graceful shutdown).
     pub async fn close(&self) -> Result<(), StoreError> {
         self.flush().await?;
@@ -1003,11 +974,131 @@ mod tests {
         let store = TraceStore::open(&path, None).unwrap();
         store.record(trace("r1", "a")).await.unwrap();
         assert!(store.feedback("a", verdict("r1")).await.unwrap());
-        store.add_api_key("sha256:k", "a", "test").await.unwrap();
-        // Another connection (another process after a crash) sees both at once.
+        let tenant = crate::tenancy::TenantRecord {
+            name: "a".into(),
+            created_at: 1,
+            disabled: false,
+            policy: Default::default(),
+        };
+        assert!(store.create_tenant(tenant.clone()).await.unwrap());
+        assert!(
+            !store.create_tenant(tenant).await.unwrap(),
+            "names are unique"
+        );
+        let key = crate::tenancy::KeyRecord::new(
+            "sha256:k".into(),
+            "sk-".into(),
+            Some("a".into()),
+            crate::tenancy::Role::Tenant,
+            "test".into(),
+        );
+        store.add_key(key.clone()).await.unwrap();
+        assert!(store.revoke_key(&key.id, 7).await.unwrap());
+        // Another connection (another process after a crash) sees all of it at once.
         let conn = open(&path).unwrap();
         assert_eq!(count(&conn, "feedback"), 1);
         assert_eq!(count(&conn, "api_keys"), 1);
+        assert_eq!(count(&conn, "tenants"), 1);
+        let revoked: i64 = conn
+            .query_row("SELECT revoked_at FROM api_keys", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(revoked, 7);
+    }
+
+    /// A store from before tenants were stored: its keys keep working for their tenant,
+    /// which may still call everything, and its traces are counted as usage.
+    #[tokio::test]
+    async fn a_store_from_before_tenancy_migrates_keys_tenants_and_usage() {
+        let (_dir, path) = scratch();
+        {
+            let mut conn = open(&path).unwrap();
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch(MIGRATIONS[0]).unwrap();
+            tx.pragma_update(None, "user_version", 1).unwrap();
+            tx.execute(
+                "INSERT INTO api_keys (key_hash, tenant, label, created_at) VALUES ('sha256:abcdef0123456789ff', 'default', '--api-key', 5000)",
+                [],
+            )
+            .unwrap();
+            tx.commit().unwrap();
+        }
+        {
+            // Write the old trace as version 1 did: requests and attempts only.
+            let conn = open(&path).unwrap();
+            conn.execute_batch(
+                "INSERT INTO requests (id, tenant, pipeline, created_at, latency_ms, cost_usd, outcome, model, tags)
+                   VALUES ('old', 'default', 'p', 1, 1.0, 0.5, 'accepted', 'm', '[]');
+                 INSERT INTO attempts (request_id, seq, record, model, outcome, latency_ms, cost_usd)
+                   VALUES ('old', 0, '{\"kind\":\"model\",\"input_tokens\":3,\"output_tokens\":4}', 'm', 'accepted', 1.0, 0.5);",
+            )
+            .unwrap();
+        }
+        let store = TraceStore::open(&path, None).unwrap();
+        let tenants = store.tenants().await.unwrap();
+        assert_eq!(tenants.len(), 1);
+        assert_eq!(tenants[0].name, "default");
+        assert!(
+            tenants[0].policy.admits_model("any"),
+            "{:?}",
+            tenants[0].policy
+        );
+        let keys = store.keys().await.unwrap();
+        assert_eq!(keys[0].id, "key_abcdef0123456789");
+        assert_eq!(keys[0].created_at, 5, "milliseconds became seconds");
+        let usage = store.usage(None, "1970-01-01", "1970-01-01").await.unwrap();
+        let m = usage.iter().find(|r| r.model == "m").unwrap();
+        assert_eq!(
+            (m.requests, m.calls, m.input_tokens, m.output_tokens),
+            (1, 1, 3, 4)
+        );
+        assert!((m.cost_usd - 0.5).abs() < 1e-9);
+    }
+
+    /// Usage is written with each trace: one row per model called, plus the request on
+    /// the row of the model that answered; spend sums read it back by day and month.
+    #[tokio::test]
+    async fn usage_accumulates_by_tenant_day_pipeline_and_model() {
+        let (_dir, path) = scratch();
+        let store = TraceStore::open(&path, None).unwrap();
+        for id in ["r1", "r2"] {
+            store.record(trace(id, "a")).await.unwrap();
+        }
+        store.record(trace("r3", "b")).await.unwrap();
+        // The test traces are from 1 ms after the epoch.
+        let today = "1970-01-01";
+        let rows = store
+            .usage(Some("a"), "1969-01-01", "2999-01-01")
+            .await
+            .unwrap();
+        assert!(!rows.is_empty());
+        assert!(
+            rows.iter().all(|r| r.tenant == "a" && r.day == today),
+            "{rows:?}"
+        );
+        assert_eq!(rows.iter().map(|r| r.requests).sum::<i64>(), 2);
+        let calls: i64 = rows.iter().map(|r| r.calls).sum();
+        let cost: f64 = rows.iter().map(|r| r.cost_usd).sum();
+        let one = trace("x", "a");
+        let model_calls = one
+            .attempts
+            .iter()
+            .filter(|a| a.kind == crate::pipeline::AttemptKind::Model)
+            .count() as i64;
+        assert_eq!(calls, 2 * model_calls);
+        assert!((cost - 2.0 * one.cost_usd).abs() < 1e-9, "{cost}");
+        let (day, month) = store.spent("a", today).await.unwrap();
+        assert!((day - cost).abs() < 1e-9 && (month - cost).abs() < 1e-9);
+        assert_eq!(
+            store
+                .usage(None, today, today)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|r| r.tenant == "b")
+                .map(|r| r.requests)
+                .sum::<i64>(),
+            1
+        );
     }
 
     #[tokio::test]

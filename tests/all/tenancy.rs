@@ -1,0 +1,425 @@
+//! Tenancy end to end against a real `arbiter serve` child process: an operator and two
+//! tenants; keys created, listed, revoked and expiring; tenants disabled and deleted;
+//! policies (raw models, rate, concurrency, daily spend) hit; usage by tenant; and kill -9
+//! right after acknowledged changes, which must all be there after a restart.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::common::mock_upstream;
+
+const OPERATOR: &str = "sk-operator-test-key";
+
+fn start(config: &Path, listen: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .args(["--listen", listen, "--operator-key", OPERATOR])
+        .env("ARBITER_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting arbiter serve")
+}
+
+struct Client {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Client {
+    async fn wait_ready(&self) {
+        for _ in 0..600 {
+            if let Ok(r) = self.http.get(format!("{}/readyz", self.url)).send().await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the gateway did not become ready");
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        key: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut r = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(key);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let reply = r.send().await.unwrap();
+        let (status, headers) = (reply.status(), reply.headers().clone());
+        (status, headers, reply.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {
+        let (s, _, v) = self.call(reqwest::Method::GET, key, path, None).await;
+        (s, v)
+    }
+
+    async fn post(&self, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        let (s, _, v) = self
+            .call(reqwest::Method::POST, key, path, Some(body))
+            .await;
+        (s, v)
+    }
+
+    async fn patch(&self, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        let (s, _, v) = self
+            .call(reqwest::Method::PATCH, key, path, Some(body))
+            .await;
+        (s, v)
+    }
+
+    async fn delete(&self, key: &str, path: &str) -> (StatusCode, Value) {
+        let (s, _, v) = self.call(reqwest::Method::DELETE, key, path, None).await;
+        (s, v)
+    }
+
+    async fn chat(
+        &self,
+        key: &str,
+        model: &str,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let body = json!({"model": model, "max_tokens": 5, "messages": [{"role": "user", "content": "2+2?"}]});
+        self.call(
+            reqwest::Method::POST,
+            key,
+            "/v1/chat/completions",
+            Some(body),
+        )
+        .await
+    }
+
+    async fn new_key(&self, tenant: &str, body: Value) -> String {
+        let (s, k) = self
+            .post(OPERATOR, &format!("/admin/v1/tenants/{tenant}/keys"), body)
+            .await;
+        assert_eq!(s, 201, "{k}");
+        k["key"].as_str().unwrap().to_string()
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or("")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_manage_tenants_keys_and_policies_that_hold_across_restarts() {
+    let mock = mock_upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("arbiter.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[server]
+data_dir = "{data}"
+
+[providers.mock]
+kind = "openai"
+base_url = "{url}"
+
+# 12 tokens a call at $1000 per million: $0.012 a call.
+[models.right]
+provider = "mock"
+input_price = 1000.0
+output_price = 1000.0
+
+[models.slow]
+provider = "mock"
+upstream = "right@1500"
+input_price = 1.0
+output_price = 1.0
+
+[pipelines.shared]
+tenants = ["*"]
+type = "single"
+model = "right"
+
+[pipelines.defaults-only]
+type = "single"
+model = "right"
+"#,
+            data = dir.path().join("data").display(),
+            url = mock.base_url,
+        ),
+    )
+    .unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let c = Client {
+        http: reqwest::Client::new(),
+        url: format!("http://{listen}"),
+    };
+    let mut child = start(&config, &listen);
+    c.wait_ready().await;
+
+    // Tenants: alpha may call the raw model `right` and `slow`; beta has the default
+    // policy (shared pipelines only).
+    let (s, t) = c
+        .post(
+            OPERATOR,
+            "/admin/v1/tenants",
+            json!({"name": "alpha", "policy": {"models": ["right", "slow"]}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{t}");
+    assert_eq!(t["source"], "store");
+    let (s, _) = c
+        .post(OPERATOR, "/admin/v1/tenants", json!({"name": "beta"}))
+        .await;
+    assert_eq!(s, 201);
+    let (s, e) = c
+        .post(OPERATOR, "/admin/v1/tenants", json!({"name": "beta"}))
+        .await;
+    assert_eq!((s.as_u16(), code(&e)), (409, "tenant_exists"));
+    for (bad, want) in [
+        (json!({"name": "Has Spaces"}), "invalid_name"),
+        (
+            json!({"name": "x", "policy": {"requests_per_second": -1}}),
+            "invalid_policy",
+        ),
+        (json!({"name": "x", "polcy": {}}), "invalid_json"),
+    ] {
+        let (s, e) = c.post(OPERATOR, "/admin/v1/tenants", bad).await;
+        assert_eq!((s.as_u16(), code(&e)), (400, want), "{e}");
+    }
+    let alpha = c.new_key("alpha", json!({"name": "ci"})).await;
+    let beta = c.new_key("beta", json!({})).await;
+
+    // Roles: no key, a tenant key on the admin API, the operator key on /v1.
+    let (s, e) = c.get("sk-nobody", "/admin/v1/tenants").await;
+    assert_eq!((s.as_u16(), code(&e)), (401, "invalid_api_key"));
+    let (s, e) = c.get(&alpha, "/admin/v1/tenants").await;
+    assert_eq!((s.as_u16(), code(&e)), (403, "operator_key_required"));
+    let (s, _, e) = c.chat(OPERATOR, "shared").await;
+    assert_eq!((s.as_u16(), code(&e)), (403, "tenant_key_required"));
+
+    // Keys are listed without the secret.
+    let (s, keys) = c.get(OPERATOR, "/admin/v1/tenants/alpha/keys").await;
+    assert_eq!(s, 200);
+    let listed = &keys["data"][0];
+    assert_eq!(listed["name"], "ci");
+    assert!(
+        listed.get("key").is_none() && listed.get("hash").is_none(),
+        "{listed}"
+    );
+    assert!(alpha.starts_with(listed["prefix"].as_str().unwrap()));
+
+    // What each may call, and what it is told exists.
+    assert_eq!(c.chat(&alpha, "right").await.0, 200);
+    assert_eq!(c.chat(&beta, "shared").await.0, 200);
+    let (s, _, e) = c.chat(&beta, "right").await;
+    assert_eq!(
+        (s.as_u16(), code(&e)),
+        (404, "model_not_found"),
+        "no raw models by default"
+    );
+    let (s, _, e) = c.chat(&beta, "defaults-only").await;
+    assert_eq!(
+        (s.as_u16(), code(&e)),
+        (404, "model_not_found"),
+        "a pipeline that does not admit it"
+    );
+    let ids = |v: &Value| -> Vec<String> {
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&c.get(&beta, "/v1/models").await.1), ["shared"]);
+    assert_eq!(
+        ids(&c.get(&alpha, "/v1/models").await.1),
+        ["shared", "right", "slow"]
+    );
+
+    // Rate: 1 a second with a burst of 2.
+    let (s, _) = c
+        .patch(
+            OPERATOR,
+            "/admin/v1/tenants/beta",
+            json!({"policy": {"requests_per_second": 1, "burst": 2}}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let mut refused = None;
+    for _ in 0..4 {
+        let (s, h, e) = c.chat(&beta, "shared").await;
+        if s == 429 {
+            refused = Some((h, e));
+            break;
+        }
+    }
+    let (h, e) = refused.expect("the rate limit never refused");
+    assert_eq!(code(&e), "rate_limit_exceeded", "{e}");
+    assert!(h["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(c.chat(&beta, "shared").await.0, 200, "the rate refills");
+
+    // Concurrency: one at a time for alpha; a second request while a slow one runs.
+    let (s, _) = c
+        .patch(
+            OPERATOR,
+            "/admin/v1/tenants/alpha",
+            json!({"policy": {"models": ["right", "slow"], "max_concurrent": 1}}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let slow = {
+        let (http, url, key) = (c.http.clone(), c.url.clone(), alpha.clone());
+        tokio::spawn(async move {
+            http.post(format!("{url}/v1/chat/completions"))
+                .bearer_auth(key)
+                .json(&json!({"model": "slow", "messages": [{"role": "user", "content": "x"}]}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (s, h, e) = c.chat(&alpha, "right").await;
+    assert_eq!(
+        (s.as_u16(), code(&e)),
+        (429, "concurrency_limit_exceeded"),
+        "{e}"
+    );
+    assert!(h.contains_key("retry-after"));
+    assert_eq!(slow.await.unwrap(), 200);
+    assert_eq!(c.chat(&alpha, "right").await.0, 200, "the slot came back");
+
+    // Daily spend: $0.05 at $0.012 a call. What was spent stays within one call's
+    // estimate of the limit.
+    let (s, _) = c
+        .patch(
+            OPERATOR,
+            "/admin/v1/tenants/alpha",
+            json!({"policy": {"models": ["right"], "daily_spend_usd": 0.05}}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let mut refused = None;
+    for _ in 0..20 {
+        let (s, h, e) = c.chat(&alpha, "right").await;
+        if s != 200 {
+            refused = Some((s, h, e));
+            break;
+        }
+    }
+    let (s, h, e) = refused.expect("the spend limit never refused");
+    assert_eq!((s.as_u16(), code(&e)), (402, "daily_spend_limit"), "{e}");
+    assert!(h.contains_key("retry-after"));
+    let (s, usage) = c.get(&alpha, "/v1/usage").await;
+    assert_eq!(s, 200, "{usage}");
+    let rows = usage["data"].as_array().unwrap();
+    assert!(rows.iter().all(|r| r["tenant"] == "alpha"), "{usage}");
+    let spent: f64 = rows.iter().map(|r| r["cost_usd"].as_f64().unwrap()).sum();
+    assert!(spent > 0.03 && spent <= 0.05 + 0.012, "spent {spent}");
+    let (_, all) = c.get(OPERATOR, "/admin/v1/usage?tenant=beta").await;
+    assert!(
+        all["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["tenant"] == "beta"),
+        "{all}"
+    );
+    let (s, e) = c.get(&beta, "/v1/usage?tenant=alpha").await;
+    assert_eq!(s, 400, "{e}");
+
+    // A key that expires, one revoked; a disabled tenant.
+    let soon = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 2;
+    let expiring = c.new_key("beta", json!({"expires_at": soon})).await;
+    let revoked = c.new_key("beta", json!({"name": "to revoke"})).await;
+    assert_eq!(c.get(&revoked, "/v1/models").await.0, 200);
+    let (_, keys) = c.get(OPERATOR, "/admin/v1/tenants/beta/keys").await;
+    let id = keys["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "to revoke")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, _) = c.delete(OPERATOR, &format!("/admin/v1/keys/{id}")).await;
+    assert_eq!(s, 200);
+    let (s, e) = c.get(&revoked, "/v1/models").await;
+    assert_eq!((s.as_u16(), code(&e)), (401, "key_revoked"));
+    let (s, _) = c
+        .patch(
+            OPERATOR,
+            "/admin/v1/tenants/beta",
+            json!({"disabled": true}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, e) = c.get(&beta, "/v1/models").await;
+    assert_eq!((s.as_u16(), code(&e)), (403, "tenant_disabled"));
+
+    // kill -9 right after those answers: all of it is there after a restart.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut child = start(&config, &listen);
+    c.wait_ready().await;
+    let (s, e) = c.get(&revoked, "/v1/models").await;
+    assert_eq!((s.as_u16(), code(&e)), (401, "key_revoked"));
+    let (s, e) = c.get(&beta, "/v1/models").await;
+    assert_eq!((s.as_u16(), code(&e)), (403, "tenant_disabled"));
+    let (s, _, e) = c.chat(&alpha, "right").await;
+    assert_eq!(
+        (s.as_u16(), code(&e)),
+        (402, "daily_spend_limit"),
+        "spend survives a restart: {e}"
+    );
+    let (_, t) = c.get(OPERATOR, "/admin/v1/tenants/alpha").await;
+    assert_eq!(t["policy"]["daily_spend_usd"], 0.05, "{t}");
+    assert!(t["spend"]["today_usd"].as_f64().unwrap() > 0.03, "{t}");
+    let (s, _) = c
+        .patch(
+            OPERATOR,
+            "/admin/v1/tenants/beta",
+            json!({"disabled": false}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(c.get(&beta, "/v1/models").await.0, 200, "re-enabled");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (s, e) = c.get(&expiring, "/v1/models").await;
+    assert_eq!((s.as_u16(), code(&e)), (401, "key_expired"));
+
+    // Deleting a tenant: its keys stop working; the name is free again.
+    let (s, _) = c.delete(OPERATOR, "/admin/v1/tenants/beta").await;
+    assert_eq!(s, 200);
+    let (s, e) = c.get(&beta, "/v1/models").await;
+    assert_eq!((s.as_u16(), code(&e)), (401, "invalid_api_key"));
+    let (s, _) = c.get(OPERATOR, "/admin/v1/tenants/beta").await;
+    assert_eq!(s, 404);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
