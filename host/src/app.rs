@@ -25,7 +25,7 @@ use crate::tenancy::{
     generate_key, hash_key, KeyRecord, Policy, Role, Source, TenantRecord, Tenants,
 };
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct AppOptions {
     /// Open the SQLite trace store (the gateway does; evaluation keeps traces in memory).
     pub store: bool,
@@ -71,37 +71,6 @@ impl App {
             .map(|s| s.stats.clone())
             .unwrap_or_else(|| Arc::new(StatsBook::new()));
 
-        let mut providers: HashMap<String, Arc<dyn Provider>> = HashMap::new();
-        for (name, p) in &config.providers {
-            if let Some(given) = options.providers.get(name) {
-                providers.insert(name.clone(), given.clone());
-                continue;
-            }
-            let provider = p
-                .build(
-                    |path| config.resolve(path),
-                    options.replay_dataset.as_deref(),
-                )
-                .with_context(|| format!("provider `{name}`"))?;
-            providers.insert(name.clone(), provider);
-        }
-        let models = config
-            .models
-            .iter()
-            .map(|(name, m)| {
-                let entry = ModelEntry {
-                    provider: providers[&m.provider].clone(),
-                    upstream: m.upstream.clone().unwrap_or_else(|| name.clone()),
-                    price: Price {
-                        input: m.input_price,
-                        output: m.output_price,
-                    },
-                    expected_latency: Duration::from_millis(m.expected_latency_ms.unwrap_or(1000)),
-                };
-                (name.clone(), entry)
-            })
-            .collect();
-
         let mut runtime_config = config.runtime.clone();
         if runtime_config.cache_dir.is_none() {
             runtime_config.cache_dir = Some(data_dir.join("plugin-cache"));
@@ -111,86 +80,7 @@ impl App {
             None => CompileIsolation::InProcess,
         };
         let runtime = Runtime::new(runtime_config)?;
-        let mut plugins = HashMap::new();
-        for (name, spec) in &config.plugins {
-            let path = match (&spec.path, &spec.build) {
-                (Some(p), _) => config.resolve(p),
-                (None, Some(dir)) => {
-                    let dir = config.resolve(dir);
-                    // A shared cargo target (CARGO_TARGET_DIR) avoids rebuilding the SDK
-                    // for every data folder.
-                    let target_dir = Some(
-                        std::env::var_os("CARGO_TARGET_DIR")
-                            .map(PathBuf::from)
-                            .unwrap_or_else(|| data_dir.join("plugin-build")),
-                    );
-                    let built = tokio::task::spawn_blocking(move || {
-                        authoring::build(
-                            &dir,
-                            &BuildOptions {
-                                target_dir,
-                                ..Default::default()
-                            },
-                        )
-                    })
-                    .await?
-                    .with_context(|| format!("building plugin `{name}`"))?;
-                    built
-                        .components
-                        .into_iter()
-                        .next()
-                        .context("the build produced no component")?
-                }
-                (None, None) => bail!("plugin `{name}` has neither `path` nor `build`"),
-            };
-            let grants = Grants::from_names(&spec.grants).map_err(anyhow::Error::msg)?;
-            let options = PluginOptions {
-                grants,
-                limits: spec.limits.clone(),
-                warm: spec.warm,
-            };
-            let plugin = runtime
-                .load_file(&path, options)
-                .await
-                .with_context(|| format!("loading plugin `{name}` from {}", path.display()))?;
-            let own = settings(&spec.config);
-            plugin
-                .check_config(&own)
-                .await
-                .with_context(|| format!("plugin `{name}` refused its settings"))?;
-            plugins.insert(
-                name.clone(),
-                PluginEntry {
-                    plugin,
-                    config: own,
-                },
-            );
-        }
-
-        let mut pipelines = std::collections::BTreeMap::new();
-        for (name, p) in &config.pipelines {
-            let uses = p.node.inventory().plugins;
-            for u in &uses {
-                let entry = &plugins[u.name];
-                if entry.plugin.kind() != u.kind {
-                    bail!(
-                        "pipeline `{name}` uses plugin `{}` as a {}, but it is a {}",
-                        u.name,
-                        u.kind,
-                        entry.plugin.kind()
-                    );
-                }
-            }
-            check_settings(name, &uses, &plugins).await?;
-            pipelines.insert(name.clone(), p.clone());
-        }
-        let engine = Arc::new(Engine {
-            models,
-            plugins,
-            pipelines,
-            stats: Some(stats.clone() as Arc<dyn OutcomeStats>),
-            default_budget: config.default_budget,
-        });
+        let engine = Arc::new(build_engine(&config, &options, &runtime, &stats).await?);
         Ok(App {
             engine,
             store,
@@ -198,6 +88,178 @@ impl App {
             runtime,
             config,
             data_dir,
+        })
+    }
+}
+
+/// What a configuration runs: providers, models, plugins (built and loaded, settings
+/// checked) and pipelines, over a runtime and statistics that outlive it (a reload
+/// builds a new one over the same).
+async fn build_engine(
+    config: &GatewayConfig,
+    options: &AppOptions,
+    runtime: &Runtime,
+    stats: &Arc<StatsBook>,
+) -> anyhow::Result<Engine> {
+    let data_dir = config.data_dir();
+    let mut providers: HashMap<String, Arc<dyn Provider>> = HashMap::new();
+    for (name, p) in &config.providers {
+        if let Some(given) = options.providers.get(name) {
+            providers.insert(name.clone(), given.clone());
+            continue;
+        }
+        let provider = p
+            .build(
+                |path| config.resolve(path),
+                options.replay_dataset.as_deref(),
+            )
+            .with_context(|| format!("provider `{name}`"))?;
+        providers.insert(name.clone(), provider);
+    }
+    let models = config
+        .models
+        .iter()
+        .map(|(name, m)| {
+            let entry = ModelEntry {
+                provider: providers[&m.provider].clone(),
+                upstream: m.upstream.clone().unwrap_or_else(|| name.clone()),
+                price: Price {
+                    input: m.input_price,
+                    output: m.output_price,
+                },
+                expected_latency: Duration::from_millis(m.expected_latency_ms.unwrap_or(1000)),
+            };
+            (name.clone(), entry)
+        })
+        .collect();
+
+    let mut plugins = HashMap::new();
+    for (name, spec) in &config.plugins {
+        let path = match (&spec.path, &spec.build) {
+            (Some(p), _) => config.resolve(p),
+            (None, Some(dir)) => {
+                let dir = config.resolve(dir);
+                // A shared cargo target (CARGO_TARGET_DIR) avoids rebuilding the SDK
+                // for every data folder.
+                let target_dir = Some(
+                    std::env::var_os("CARGO_TARGET_DIR")
+                        .map(PathBuf::from)
+                        .unwrap_or_else(|| data_dir.join("plugin-build")),
+                );
+                let built = tokio::task::spawn_blocking(move || {
+                    authoring::build(
+                        &dir,
+                        &BuildOptions {
+                            target_dir,
+                            ..Default::default()
+                        },
+                    )
+                })
+                .await?
+                .with_context(|| format!("building plugin `{name}`"))?;
+                built
+                    .components
+                    .into_iter()
+                    .next()
+                    .context("the build produced no component")?
+            }
+            (None, None) => bail!("plugin `{name}` has neither `path` nor `build`"),
+        };
+        let grants = Grants::from_names(&spec.grants).map_err(anyhow::Error::msg)?;
+        let options = PluginOptions {
+            grants,
+            limits: spec.limits.clone(),
+            warm: spec.warm,
+        };
+        let plugin = runtime
+            .load_file(&path, options)
+            .await
+            .with_context(|| format!("loading plugin `{name}` from {}", path.display()))?;
+        let own = settings(&spec.config);
+        plugin
+            .check_config(&own)
+            .await
+            .with_context(|| format!("plugin `{name}` refused its settings"))?;
+        plugins.insert(
+            name.clone(),
+            PluginEntry {
+                plugin,
+                config: own,
+            },
+        );
+    }
+
+    let mut pipelines = std::collections::BTreeMap::new();
+    for (name, p) in &config.pipelines {
+        let uses = p.node.inventory().plugins;
+        for u in &uses {
+            let entry = &plugins[u.name];
+            if entry.plugin.kind() != u.kind {
+                bail!(
+                    "pipeline `{name}` uses plugin `{}` as a {}, but it is a {}",
+                    u.name,
+                    u.kind,
+                    entry.plugin.kind()
+                );
+            }
+        }
+        check_settings(name, &uses, &plugins).await?;
+        pipelines.insert(name.clone(), p.clone());
+    }
+    Ok(Engine {
+        models,
+        plugins,
+        pipelines,
+        stats: Some(stats.clone() as Arc<dyn OutcomeStats>),
+        default_budget: config.default_budget,
+    })
+}
+
+/// Rebuilds the engine from the configuration file (`POST /admin/v1/reload`, SIGHUP):
+/// providers, models, shared plugins and pipelines. The `[server]` and `[runtime]`
+/// sections keep the values the gateway started with (they need a restart).
+pub struct Reloader {
+    /// `None`: the embedded example.
+    path: Option<PathBuf>,
+    server: crate::config::ServerConfig,
+    runtime_config: crate::runtime::RuntimeConfig,
+    options: AppOptions,
+    runtime: Runtime,
+    stats: Arc<StatsBook>,
+    /// One reload at a time.
+    running: tokio::sync::Mutex<()>,
+}
+
+impl crate::server::Reload for Reloader {
+    fn reload(&self) -> futures::future::BoxFuture<'_, Result<Arc<Engine>, String>> {
+        Box::pin(async move {
+            let _one = self.running.lock().await;
+            let mut config = match &self.path {
+                Some(p) => GatewayConfig::load(p),
+                None => GatewayConfig::embedded(),
+            }
+            .map_err(|e| e.to_string())?;
+            config.server = self.server.clone();
+            config.runtime = self.runtime_config.clone();
+            let engine = build_engine(&config, &self.options, &self.runtime, &self.stats)
+                .await
+                .map_err(|e| format!("{e:#}"))?;
+            Ok(Arc::new(engine))
+        })
+    }
+}
+
+impl App {
+    /// A reloader for this app's gateway, reading `path` (`None`: the embedded example).
+    pub fn reloader(&self, path: Option<PathBuf>, options: AppOptions) -> Arc<Reloader> {
+        Arc::new(Reloader {
+            path,
+            server: self.config.server.clone(),
+            runtime_config: self.config.runtime.clone(),
+            options,
+            runtime: self.runtime.clone(),
+            stats: self.stats.clone(),
+            running: tokio::sync::Mutex::new(()),
         })
     }
 }
@@ -333,7 +395,8 @@ impl App {
             tenants.put_key(k);
         }
         let state = Arc::new(AppState {
-            engine: self.engine.clone(),
+            engine: arc_swap::ArcSwap::new(self.engine.clone()),
+            reloader: std::sync::OnceLock::new(),
             store,
             tenants,
             metrics: Metrics::new(),

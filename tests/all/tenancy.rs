@@ -423,3 +423,152 @@ model = "right"
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+fn reload_config(path: &Path, data: &Path, mock: &str, p_model: &str, extra: &str) {
+    std::fs::write(
+        path,
+        format!(
+            r#"
+[server]
+data_dir = "{data}"
+
+[providers.mock]
+kind = "openai"
+base_url = "{mock}"
+
+[models.right]
+provider = "mock"
+input_price = 1.0
+output_price = 1.0
+
+[models.other]
+provider = "mock"
+upstream = "right@20"
+input_price = 1.0
+output_price = 1.0
+
+[pipelines.p]
+tenants = ["*"]
+type = "single"
+model = "{p_model}"
+{extra}
+"#,
+            data = data.display(),
+        ),
+    )
+    .unwrap();
+}
+
+/// `POST /admin/v1/reload` and SIGHUP swap the configuration's pipelines while requests
+/// run, none failing because of the swap; a broken file is refused with its error and
+/// changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_reloads_under_load_and_a_broken_file_changes_nothing() {
+    let mock = mock_upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, data) = (dir.path().join("arbiter.toml"), dir.path().join("data"));
+    let write =
+        |p_model: &str, extra: &str| reload_config(&config, &data, &mock.base_url, p_model, extra);
+    let one = "[pipelines.one]\ntenants = [\"*\"]\ntype = \"single\"\nmodel = \"right\"\n";
+    let two = "[pipelines.two]\ntenants = [\"*\"]\ntype = \"single\"\nmodel = \"right\"\n";
+    write("right", one);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let c = Client {
+        http: reqwest::Client::new(),
+        url: format!("http://{listen}"),
+    };
+    let mut child = start(&config, &listen);
+    c.wait_ready().await;
+    let (s, _) = c
+        .post(OPERATOR, "/admin/v1/tenants", json!({"name": "t"}))
+        .await;
+    assert_eq!(s, 201);
+    let key = c.new_key("t", json!({})).await;
+    assert_eq!(c.chat(&key, "one").await.0, 200);
+    assert_eq!(c.chat(&key, "two").await.0, 404);
+
+    // Load on `p` through every reload below.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for _ in 0..4 {
+        let (http, url, key, stop) = (c.http.clone(), c.url.clone(), key.clone(), stop.clone());
+        load.push(tokio::spawn(async move {
+            let (mut ok, mut failed) = (0, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = http
+                    .post(format!("{url}/v1/chat/completions"))
+                    .bearer_auth(&key)
+                    .json(&json!({"model": "p", "messages": [{"role": "user", "content": "x"}]}))
+                    .send()
+                    .await
+                    .unwrap();
+                match r.status().as_u16() {
+                    200 => ok += 1,
+                    s => failed.push((s, r.text().await.unwrap_or_default())),
+                }
+            }
+            (ok, failed)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    write("other", two);
+    let (s, r) = c.post(OPERATOR, "/admin/v1/reload", json!({})).await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["pipelines"], json!(["p", "two"]));
+    assert_eq!(c.chat(&key, "two").await.0, 200);
+    assert_eq!(c.chat(&key, "one").await.0, 404);
+    let (s, e) = c.post(&key, "/admin/v1/reload", json!({})).await;
+    assert_eq!((s.as_u16(), code(&e)), (403, "operator_key_required"));
+
+    // A file that does not validate: refused, and `two` still served.
+    write(
+        "right",
+        "[pipelines.three]\ntype = \"single\"\nmodel = \"nope\"\n",
+    );
+    let (s, e) = c.post(OPERATOR, "/admin/v1/reload", json!({})).await;
+    assert_eq!((s.as_u16(), code(&e)), (400, "invalid_config"), "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown model `nope`"),
+        "{e}"
+    );
+    assert_eq!(c.chat(&key, "two").await.0, 200);
+    std::fs::write(&config, "[[[not toml").unwrap();
+    let (s, _) = c.post(OPERATOR, "/admin/v1/reload", json!({})).await;
+    assert_eq!(s, 400);
+
+    // SIGHUP.
+    write("right", one);
+    let hup = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let mut served = false;
+    for _ in 0..100 {
+        if c.chat(&key, "one").await.0 == 200 {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(served, "SIGHUP did not reload");
+    assert_eq!(c.chat(&key, "two").await.0, 404);
+
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total = 0;
+    for l in load {
+        let (ok, failed) = l.await.unwrap();
+        assert!(
+            failed.is_empty(),
+            "requests failed across reloads: {failed:?}"
+        );
+        total += ok;
+    }
+    assert!(total > 10, "only {total} requests ran during the reloads");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -2,6 +2,7 @@
 //! configuration (replay provider, SQLite, reference plugins): no API key needed.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
@@ -57,30 +58,40 @@ pub fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(serve_main(config, args.api_key, args.operator_key))?;
+    // What a reload reads: the file this start read (the embedded example is reread
+    // from the binary).
+    let source = match args.config {
+        Some(p) => Some(p),
+        None => Some(PathBuf::from("arbiter.toml")).filter(|p| p.is_file()),
+    }
+    .map(|p| std::path::absolute(&p).unwrap_or(p));
+    rt.block_on(serve_main(config, source, args.api_key, args.operator_key))?;
     Ok(std::process::ExitCode::SUCCESS)
 }
 
 async fn serve_main(
     config: GatewayConfig,
+    source: Option<PathBuf>,
     api_key: Option<String>,
     operator_key: Option<String>,
 ) -> anyhow::Result<()> {
     eprintln!("arbiter: loading plugins and pipelines (first start builds the plugins)...");
     let program = std::env::current_exe().context("locating the arbiter binary")?;
-    let app = App::build(
-        config,
-        AppOptions {
-            store: true,
-            replay_dataset: None,
-            compile_program: Some(program),
-            ..Default::default()
-        },
-    )
-    .await?;
+    let options = AppOptions {
+        store: true,
+        replay_dataset: None,
+        compile_program: Some(program),
+        ..Default::default()
+    };
+    let app = App::build(config, options.clone()).await?;
     let gateway = app
         .gateway_with_keys(api_key.as_deref(), operator_key.as_deref())
         .await?;
+    let _ = gateway
+        .state
+        .reloader
+        .set(app.reloader(source, options) as Arc<dyn crate::server::Reload>);
+    reload_on_sighup(gateway.state.clone());
     if let Some(key) = &gateway.generated_key {
         say(format_args!("Created an API key for the default tenant (shown once; only its hash is stored):\n\n    {key}\n"));
     }
@@ -115,6 +126,24 @@ async fn serve_main(
     .await?;
     eprintln!("arbiter: stopped");
     Ok(())
+}
+
+/// SIGHUP reloads the configuration, as `POST /admin/v1/reload` does; the outcome is
+/// logged.
+fn reload_on_sighup(state: Arc<crate::server::AppState>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match crate::server::reload(&state).await {
+                Ok(p) => eprintln!("arbiter: configuration reloaded ({} pipelines)", p.len()),
+                Err(e) => eprintln!("arbiter: {}", e.message),
+            }
+        }
+    });
 }
 
 /// Start-up messages: a closed stdout (a supervisor that stopped reading) must not

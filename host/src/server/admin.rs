@@ -32,6 +32,14 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/tenants/{name}/keys", get(list_keys).post(create_key))
         .route("/keys/{id}", delete(revoke_key))
         .route("/usage", get(all_usage))
+        .route("/reload", axum::routing::post(reload))
+}
+
+/// Reloads the operator's configuration file: a file that fails to load or validate
+/// is refused with its error and the running configuration stays.
+async fn reload(State(state): State<Arc<AppState>>, _: Operator) -> Result<Response, ApiError> {
+    let pipelines = super::reload(&state).await?;
+    Ok(Json(json!({ "reloaded": true, "pipelines": pipelines })).into_response())
 }
 
 fn json_body<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {

@@ -37,8 +37,17 @@ use crate::pipeline::{
 use crate::runtime::types::Task;
 use crate::store::{Feedback, TraceStore};
 
+/// Rebuilds the engine from the operator's configuration (the composition root
+/// implements it; the server only calls it).
+pub trait Reload: Send + Sync {
+    fn reload(&self) -> futures::future::BoxFuture<'_, Result<Arc<Engine>, String>>;
+}
+
 pub struct AppState {
-    pub engine: Arc<Engine>,
+    /// Swapped whole by a reload: a request keeps the engine it started with.
+    pub engine: arc_swap::ArcSwap<Engine>,
+    /// How `POST /admin/v1/reload` and SIGHUP rebuild it (unset: reload is refused).
+    pub reloader: std::sync::OnceLock<Arc<dyn Reload>>,
     pub store: Arc<TraceStore>,
     pub tenants: crate::tenancy::Tenants,
     pub metrics: Metrics,
@@ -79,6 +88,34 @@ pub fn router(state: Arc<AppState>, limits: &ServerConfig) -> Router {
         }))
         .layer(CatchPanicLayer::custom(on_panic))
         .with_state(state)
+}
+
+/// Rebuilds the engine and swaps it in; requests in flight finish on the one they
+/// started with. Returns the pipelines now served.
+pub async fn reload(state: &AppState) -> Result<Vec<String>, ApiError> {
+    let reloader = state.reloader.get().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "invalid_request_error",
+            "reload_unavailable",
+            "this gateway was not started from a configuration it can reload",
+        )
+    })?;
+    match reloader.reload().await {
+        Ok(engine) => {
+            let names = engine.pipelines.keys().cloned().collect();
+            state.engine.store(engine);
+            tracing::info!("configuration reloaded");
+            Ok(names)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "configuration reload refused; the running one stays");
+            Err(ApiError::bad_request(
+                "invalid_config",
+                format!("the configuration was not reloaded: {e}"),
+            ))
+        }
+    }
 }
 
 /// Bounds the time to a response's head (`server.request_timeout_ms`).
@@ -259,7 +296,8 @@ async fn chat(
     } = prepare(tenant.clone(), headers, &body)?;
     // What the tenant may not call does not exist for it (a 404 like any unknown name),
     // so names of pipelines it was not given do not leak.
-    if !state.engine.may_call(&tenant, who.policy(), &exec.target) {
+    let engine = state.engine.load_full();
+    if !engine.may_call(&tenant, who.policy(), &exec.target) {
         return Err(ApiError::from(&ExecError::UnknownTarget(exec.target)));
     }
     exec.spend = Some(who.spend.clone());
@@ -291,12 +329,11 @@ async fn chat(
             // The tenant's concurrency slot is held until the pipeline (and its stream)
             // is done.
             let _admission = admission;
-            let result = state
-                .engine
+            let result = engine
                 .execute_until(exec, cancel.cancelled_owned(), sink)
                 .await;
             let reply = reply(&result, stream, &head);
-            settle(&state, result.trace).await;
+            settle(&state, &engine, result.trace).await;
             reply
         }
         .instrument(span),
@@ -438,10 +475,10 @@ fn passthrough(
 
 /// The end of every request: metrics, one log line, and the trace to the store (waiting
 /// for room in its queue when the disk is behind).
-async fn settle(state: &AppState, trace: RequestTrace) {
+async fn settle(state: &AppState, engine: &Engine, trace: RequestTrace) {
     state
         .metrics
-        .observe(&trace, metric_label(&state.engine, &trace.pipeline));
+        .observe(&trace, metric_label(engine, &trace.pipeline));
     match trace.outcome {
         RequestOutcome::Failed => tracing::info!(
             latency_ms = trace.latency_ms,
@@ -513,11 +550,11 @@ fn stream_answer(trace: &RequestTrace, head: &Head) -> Response {
 
 async fn models(State(state): State<Arc<AppState>>, tenant: Tenant) -> Result<Response, ApiError> {
     let created = now_s();
-    let data: Vec<_> = state
-        .engine
+    let engine = state.engine.load();
+    let data: Vec<_> = engine
         .targets_of(tenant.name(), tenant.0.policy())
         .into_iter()
-        .map(|(id, kind)| model_object(&state.engine, &id, kind, created))
+        .map(|(id, kind)| model_object(&engine, &id, kind, created))
         .collect();
     Ok(axum::Json(json!({ "object": "list", "data": data })).into_response())
 }
@@ -528,15 +565,15 @@ async fn model(
     tenant: Tenant,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let kind = state
-        .engine
+    let engine = state.engine.load();
+    let kind = engine
         .targets_of(tenant.name(), tenant.0.policy())
         .into_iter()
         .find_map(|(t, kind)| (t == id).then_some(kind))
         .ok_or_else(|| {
             ApiError::not_found("model_not_found", format!("no model or pipeline `{id}`"))
         })?;
-    Ok(axum::Json(model_object(&state.engine, &id, kind, now_s())).into_response())
+    Ok(axum::Json(model_object(&engine, &id, kind, now_s())).into_response())
 }
 
 fn model_object(engine: &Engine, id: &str, kind: &str, created: i64) -> serde_json::Value {
