@@ -25,12 +25,13 @@ async fn serve(mut command: Command) -> (std::process::Child, String, String) {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    // First start: a key is generated and printed once; then the listening address.
+    // First start: a tenant key and then an operator key are generated and printed
+    // once; then the listening address.
     let (key, url) = tokio::task::spawn_blocking(move || {
         let mut key = None;
         for line in BufReader::new(stdout).lines() {
             let line = line.unwrap();
-            if line.trim().starts_with("sk-arbiter-") {
+            if line.trim().starts_with("sk-arbiter-") && key.is_none() {
                 key = Some(line.trim().to_string());
             }
             if let Some(rest) = line.strip_prefix("Arbiter listening on ") {

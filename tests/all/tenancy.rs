@@ -572,3 +572,78 @@ async fn configuration_reloads_under_load_and_a_broken_file_changes_nothing() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// `arbiter admin` against a running gateway: the lifecycle from the command line, with
+/// the server's error codes on failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_cli_drives_a_running_gateway() {
+    let mock = mock_upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, data) = (dir.path().join("arbiter.toml"), dir.path().join("data"));
+    reload_config(&config, &data, &mock.base_url, "right", "");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let c = Client {
+        http: reqwest::Client::new(),
+        url: format!("http://{listen}"),
+    };
+    let mut child = start(&config, &listen);
+    c.wait_ready().await;
+    let url = c.url.clone();
+    let admin = move |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_arbiter"))
+            .args(["admin", "--url", &url, "--json"])
+            .args(args)
+            .env("ARBITER_OPERATOR_KEY", OPERATOR)
+            .output()
+            .unwrap();
+        let text = if out.status.success() {
+            out.stdout
+        } else {
+            out.stderr
+        };
+        (
+            out.status.success(),
+            serde_json::from_slice::<Value>(&text)
+                .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&text))),
+        )
+    };
+    let (ok, t) = admin(&[
+        "tenant",
+        "create",
+        "cli-t",
+        "--policy",
+        r#"{"models": ["right"]}"#,
+    ]);
+    assert!(ok, "{t}");
+    assert_eq!(t["policy"]["models"], json!(["right"]));
+    let (ok, k) = admin(&["key", "create", "cli-t", "--name", "laptop"]);
+    assert!(ok, "{k}");
+    let key = k["key"].as_str().unwrap().to_string();
+    assert_eq!(c.chat(&key, "right").await.0, 200);
+    let (ok, list) = admin(&["key", "list", "cli-t"]);
+    assert!(ok && list["data"][0]["name"] == "laptop", "{list}");
+    let (ok, _) = admin(&["tenant", "disable", "cli-t"]);
+    assert!(ok);
+    assert_eq!(c.chat(&key, "right").await.0, 403);
+    let (ok, usage) = admin(&["usage", "--tenant", "cli-t"]);
+    assert!(ok, "{usage}");
+    assert_eq!(
+        usage["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["requests"].as_i64().unwrap())
+            .sum::<i64>(),
+        1,
+        "{usage}"
+    );
+    let (ok, e) = admin(&["tenant", "show", "nope"]);
+    assert!(!ok);
+    assert_eq!(e["error"]["code"], "tenant_not_found", "{e}");
+    let (ok, r) = admin(&["reload"]);
+    assert!(ok, "{r}");
+    let (ok, _) = admin(&["tenant", "delete", "cli-t"]);
+    assert!(ok);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+pub mod admin;
 pub mod eval;
 pub mod output;
 pub mod plugin;
@@ -29,6 +30,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Replay a dataset through pipelines and report accuracy, cost and latency.
     Eval(eval::EvalArgs),
+    /// The admin API of a running gateway: tenants, keys, usage, reload.
+    Admin(admin::AdminArgs),
     /// API keys: make a new one, or print the hash to put in a configuration.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -65,6 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Plugin(cmd) => plugin::run(*cmd),
         Command::Serve(args) => serve::run(args),
+        Command::Admin(args) => admin::run(args),
         Command::Eval(args) => eval::run_cli(args),
         Command::Key(KeyCommand::New) => {
             let key = crate::server::auth::generate_key();
