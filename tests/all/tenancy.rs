@@ -644,6 +644,21 @@ async fn the_admin_cli_drives_a_running_gateway() {
     assert!(ok, "{r}");
     let (ok, _) = admin(&["tenant", "delete", "cli-t"]);
     assert!(ok);
+    // The document of every route is served, and is the one kept in the repository.
+    let served: Value = c
+        .http
+        .get(format!("{}/openapi.json", c.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kept: Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::common::repo_root().join("docs/openapi.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(served, kept);
     child.kill().unwrap();
     child.wait().unwrap();
 }

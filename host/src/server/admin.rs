@@ -8,38 +8,57 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::{Operator, Tenant};
-use super::errors::{ApiError, RawBody};
+use super::errors::{ApiError, ErrorBody, RawBody};
 use super::{store_failed, AppState};
 use crate::app::key_prefix;
+use crate::store::UsageRow;
 use crate::tenancy::registry::now_s;
 use crate::tenancy::{
     generate_key, hash_key, KeyRecord, Policy, Role, Source, TenantRecord, TenantState,
 };
 
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/tenants", get(list_tenants).post(create_tenant))
-        .route(
-            "/tenants/{name}",
-            get(show_tenant).patch(update_tenant).delete(delete_tenant),
-        )
-        .route("/tenants/{name}/keys", get(list_keys).post(create_key))
-        .route("/keys/{id}", delete(revoke_key))
-        .route("/usage", get(all_usage))
-        .route("/reload", axum::routing::post(reload))
+/// The admin routes, to be nested under `/admin/v1`, and `GET /v1/usage`.
+pub fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(list_tenants, create_tenant))
+        .routes(routes!(show_tenant, update_tenant, delete_tenant))
+        .routes(routes!(list_keys, create_key))
+        .routes(routes!(revoke_key))
+        .routes(routes!(all_usage))
+        .routes(routes!(reload))
 }
 
-/// Reloads the operator's configuration file: a file that fails to load or validate
-/// is refused with its error and the running configuration stays.
-async fn reload(State(state): State<Arc<AppState>>, _: Operator) -> Result<Response, ApiError> {
+#[derive(Serialize, ToSchema)]
+pub(super) struct Reloaded {
+    reloaded: bool,
+    /// The shared pipelines now served.
+    pipelines: Vec<String>,
+}
+
+/// Reloads the operator's configuration file (as SIGHUP does): providers, models,
+/// shared plugins and pipelines. A file that fails to load or validate is refused with
+/// its error and the running configuration stays.
+#[utoipa::path(post, path = "/reload", tag = "admin", security(("operator" = [])),
+    responses(
+        (status = 200, body = Reloaded),
+        (status = 400, description = "`invalid_config`: the file was refused; the message says why", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn reload(
+    State(state): State<Arc<AppState>>,
+    _: Operator,
+) -> Result<Json<Reloaded>, ApiError> {
     let pipelines = super::reload(&state).await?;
-    Ok(Json(json!({ "reloaded": true, "pipelines": pipelines })).into_response())
+    Ok(Json(Reloaded {
+        reloaded: true,
+        pipelines,
+    }))
 }
 
 fn json_body<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
@@ -70,16 +89,66 @@ fn valid_policy(p: &Policy) -> Result<(), ApiError> {
         .map_err(|e| ApiError::bad_request("invalid_policy", e).with_param("policy"))
 }
 
-fn tenant_json(t: &TenantState) -> serde_json::Value {
+/// A tenant as the admin API shows it.
+#[derive(Serialize, ToSchema)]
+pub(super) struct TenantView {
+    name: String,
+    /// Unix seconds (0 for tenants of the configuration file).
+    created_at: i64,
+    disabled: bool,
+    source: Source,
+    policy: Policy,
+    spend: SpendView,
+}
+
+/// Spent and reserved so far (USD, UTC periods).
+#[derive(Serialize, ToSchema)]
+pub(super) struct SpendView {
+    today_usd: f64,
+    this_month_usd: f64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(super) struct TenantList {
+    /// Always `list`.
+    object: &'static str,
+    data: Vec<TenantView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(super) struct KeyList {
+    object: &'static str,
+    data: Vec<KeyRecord>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(super) struct UsageList {
+    object: &'static str,
+    /// First UTC day included.
+    from: String,
+    /// Last UTC day included.
+    to: String,
+    data: Vec<UsageRow>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(super) struct Deleted {
+    deleted: String,
+}
+
+fn tenant_json(t: &TenantState) -> TenantView {
     let (day, month) = t.spend.spent();
-    json!({
-        "name": t.record.name,
-        "created_at": t.record.created_at,
-        "disabled": t.record.disabled,
-        "source": t.source,
-        "policy": t.record.policy,
-        "spend": { "today_usd": day, "this_month_usd": month },
-    })
+    TenantView {
+        name: t.record.name.clone(),
+        created_at: t.record.created_at,
+        disabled: t.record.disabled,
+        source: t.source,
+        policy: t.record.policy.clone(),
+        spend: SpendView {
+            today_usd: day,
+            this_month_usd: month,
+        },
+    }
 }
 
 fn no_tenant(name: &str) -> ApiError {
@@ -96,19 +165,25 @@ fn from_config(name: &str) -> ApiError {
     )
 }
 
-async fn list_tenants(State(state): State<Arc<AppState>>, _: Operator) -> Response {
-    let data: Vec<_> = state
+/// Every tenant, with its policy and what it has spent today and this month.
+#[utoipa::path(get, path = "/tenants", tag = "admin", security(("operator" = [])),
+    responses((status = 200, body = TenantList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn list_tenants(State(state): State<Arc<AppState>>, _: Operator) -> Json<TenantList> {
+    let data = state
         .tenants
         .tenants()
         .iter()
         .map(|t| tenant_json(t))
         .collect();
-    Json(json!({ "object": "list", "data": data })).into_response()
+    Json(TenantList {
+        object: "list",
+        data,
+    })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewTenant {
+pub(super) struct NewTenant {
     name: String,
     #[serde(default)]
     policy: Policy,
@@ -116,6 +191,12 @@ struct NewTenant {
     disabled: bool,
 }
 
+/// Creates a tenant (committed before the answer). Its default policy: every shared
+/// pipeline that admits it, no raw models, no limits.
+#[utoipa::path(post, path = "/tenants", tag = "admin", security(("operator" = [])), request_body = NewTenant,
+    responses((status = 201, body = TenantView),
+        (status = 400, description = "`invalid_json`, `invalid_name`, `invalid_policy`", body = ErrorBody),
+        (status = 409, description = "`tenant_exists`", body = ErrorBody)))]
 async fn create_tenant(
     State(state): State<Arc<AppState>>,
     _: Operator,
@@ -159,6 +240,9 @@ fn exists(name: &str) -> ApiError {
     )
 }
 
+#[utoipa::path(get, path = "/tenants/{name}", tag = "admin", security(("operator" = [])),
+    params(("name" = String, Path, description = "the tenant")),
+    responses((status = 200, body = TenantView), (status = 404, description = "`tenant_not_found`", body = ErrorBody)))]
 async fn show_tenant(
     State(state): State<Arc<AppState>>,
     _: Operator,
@@ -171,9 +255,9 @@ async fn show_tenant(
     Ok(Json(tenant_json(&t)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TenantChange {
+pub(super) struct TenantChange {
     /// Replaces the whole policy.
     #[serde(default)]
     policy: Option<Policy>,
@@ -181,6 +265,14 @@ struct TenantChange {
     disabled: Option<bool>,
 }
 
+/// Replaces a tenant's policy and/or disables or enables it (a disabled tenant's keys
+/// are refused from the next request on; its data stays).
+#[utoipa::path(patch, path = "/tenants/{name}", tag = "admin", security(("operator" = [])), request_body = TenantChange,
+    params(("name" = String, Path, description = "the tenant")),
+    responses((status = 200, body = TenantView),
+        (status = 400, description = "`invalid_json`, `invalid_policy`", body = ErrorBody),
+        (status = 404, description = "`tenant_not_found`", body = ErrorBody),
+        (status = 409, description = "`tenant_from_config`", body = ErrorBody)))]
 async fn update_tenant(
     State(state): State<Arc<AppState>>,
     _: Operator,
@@ -219,6 +311,12 @@ async fn update_tenant(
     Ok(Json(tenant_json(&t)).into_response())
 }
 
+/// Deletes a tenant and its keys; its traces and usage stay.
+#[utoipa::path(delete, path = "/tenants/{name}", tag = "admin", security(("operator" = [])),
+    params(("name" = String, Path, description = "the tenant")),
+    responses((status = 200, body = Deleted),
+        (status = 404, description = "`tenant_not_found`", body = ErrorBody),
+        (status = 409, description = "`tenant_from_config`", body = ErrorBody)))]
 async fn delete_tenant(
     State(state): State<Arc<AppState>>,
     _: Operator,
@@ -237,9 +335,13 @@ async fn delete_tenant(
         .await
         .map_err(|e| store_failed("deleting a tenant", &e))?;
     state.tenants.remove_tenant(&name);
-    Ok(Json(json!({ "deleted": name })).into_response())
+    Ok(Json(Deleted { deleted: name }).into_response())
 }
 
+/// A tenant's keys (never the keys themselves).
+#[utoipa::path(get, path = "/tenants/{name}/keys", tag = "admin", security(("operator" = [])),
+    params(("name" = String, Path, description = "the tenant")),
+    responses((status = 200, body = KeyList), (status = 404, description = "`tenant_not_found`", body = ErrorBody)))]
 async fn list_keys(
     State(state): State<Arc<AppState>>,
     _: Operator,
@@ -250,12 +352,16 @@ async fn list_keys(
         .tenant(&name)
         .ok_or_else(|| no_tenant(&name))?;
     let data = state.tenants.keys(Some(&name));
-    Ok(Json(json!({ "object": "list", "data": data })).into_response())
+    Ok(Json(KeyList {
+        object: "list",
+        data,
+    })
+    .into_response())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewKey {
+pub(super) struct NewKey {
     #[serde(default)]
     name: String,
     /// Unix seconds.
@@ -263,14 +369,20 @@ struct NewKey {
     expires_at: Option<i64>,
 }
 
-#[derive(Serialize)]
-struct CreatedKey {
+#[derive(Serialize, ToSchema)]
+pub(super) struct CreatedKey {
     /// The key itself: shown this once, stored only as its hash.
     key: String,
     #[serde(flatten)]
     record: KeyRecord,
 }
 
+/// Makes a key for a tenant. The key is in this answer only; the store keeps its hash.
+#[utoipa::path(post, path = "/tenants/{name}/keys", tag = "admin", security(("operator" = [])), request_body = NewKey,
+    params(("name" = String, Path, description = "the tenant")),
+    responses((status = 201, body = CreatedKey),
+        (status = 400, description = "`invalid_json`, `invalid_name`, `invalid_expiry`", body = ErrorBody),
+        (status = 404, description = "`tenant_not_found`", body = ErrorBody)))]
 async fn create_key(
     State(state): State<Arc<AppState>>,
     _: Operator,
@@ -317,6 +429,12 @@ async fn create_key(
     Ok((StatusCode::CREATED, Json(CreatedKey { key, record })).into_response())
 }
 
+/// Revokes a stored tenant key, from the next request on.
+#[utoipa::path(delete, path = "/keys/{id}", tag = "admin", security(("operator" = [])),
+    params(("id" = String, Path, description = "the key's id (`key_...`)")),
+    responses((status = 200, body = KeyRecord),
+        (status = 404, description = "`key_not_found`", body = ErrorBody),
+        (status = 409, description = "`key_not_revocable`: a configured or operator key", body = ErrorBody)))]
 async fn revoke_key(
     State(state): State<Arc<AppState>>,
     _: Operator,
@@ -348,8 +466,9 @@ async fn revoke_key(
     Ok(Json(state.tenants.key(&id)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct UsageQuery {
     #[serde(default)]
     tenant: Option<String>,
@@ -396,9 +515,18 @@ async fn usage(
         .usage(tenant, &from, &to)
         .await
         .map_err(|e| store_failed("reading usage", &e))?;
-    Ok(Json(json!({ "object": "list", "from": from, "to": to, "data": rows })).into_response())
+    Ok(Json(UsageList {
+        object: "list",
+        from,
+        to,
+        data: rows,
+    })
+    .into_response())
 }
 
+/// Usage by tenant, UTC day, pipeline and model.
+#[utoipa::path(get, path = "/usage", tag = "admin", security(("operator" = [])), params(UsageQuery),
+    responses((status = 200, body = UsageList), (status = 400, description = "`invalid_value`", body = ErrorBody)))]
 async fn all_usage(
     State(state): State<Arc<AppState>>,
     _: Operator,
@@ -408,7 +536,10 @@ async fn all_usage(
     usage(&state, tenant.as_deref(), q).await
 }
 
-/// `GET /v1/usage`: the calling tenant's own usage.
+/// The calling tenant's own usage, by UTC day, pipeline and model.
+#[utoipa::path(get, path = "/v1/usage", tag = "tenant", security(("tenant" = [])), params(UsageQuery),
+    responses((status = 200, body = UsageList), (status = 400, description = "`invalid_value`", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(super) async fn tenant_usage(
     State(state): State<Arc<AppState>>,
     tenant: Tenant,

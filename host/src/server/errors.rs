@@ -10,6 +10,26 @@ use serde_json::json;
 use crate::pipeline::budget::BudgetError;
 use crate::pipeline::ExecError;
 
+/// Every error's body, as OpenAI sends it (for the OpenAPI document).
+#[derive(utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(utoipa::ToSchema)]
+pub struct ErrorDetail {
+    pub message: String,
+    /// OpenAI's error type: `invalid_request_error`, `authentication_error`,
+    /// `permission_error`, `rate_limit_error`, `budget_error`, `upstream_error`,
+    /// `timeout_error`, `server_error`.
+    #[schema(rename = "type")]
+    pub kind: String,
+    /// The request parameter at fault, when there is one.
+    pub param: Option<String>,
+    /// Stable, for programs: `docs/gateway-errors.md` lists them.
+    pub code: String,
+}
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,

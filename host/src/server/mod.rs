@@ -17,16 +17,19 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Extension;
 use axum::Router;
 use serde_json::json;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use self::auth::{Admitted, Tenant};
-use self::errors::{ApiError, BodyLimit, RawBody};
+use self::errors::{ApiError, BodyLimit, ErrorBody, RawBody};
 use self::metrics::Metrics;
 use self::openai::ChatCompletionRequest;
 use crate::config::ServerConfig;
@@ -66,18 +69,16 @@ pub fn router(state: Arc<AppState>, limits: &ServerConfig) -> Router {
             ApiError::internal("the gateway failed on this request; it was logged").into_response()
         }
     };
-    Router::new()
-        .route("/v1/chat/completions", post(chat_completions))
-        .route("/v1/models", get(models))
-        // Model names may hold slashes (`meta-llama/Llama-3.1-8B`).
-        .route("/v1/models/{*id}", get(model))
-        .route("/v1/traces/{id}", get(trace))
-        .route("/v1/feedback", post(feedback))
-        .route("/v1/usage", get(admin::tenant_usage))
-        .nest("/admin/v1", admin::routes())
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
+    let (routes, doc) = api().split_for_parts();
+    let doc = Bytes::from(serde_json::to_vec(&finish(doc)).unwrap_or_default());
+    routes
+        .route(
+            "/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { ([("content-type", "application/json")], doc) }
+            }),
+        )
         .fallback(errors::unknown_route)
         .method_not_allowed_fallback(errors::wrong_method)
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -88,6 +89,79 @@ pub fn router(state: Arc<AppState>, limits: &ServerConfig) -> Router {
         }))
         .layer(CatchPanicLayer::custom(on_panic))
         .with_state(state)
+}
+
+/// Every route but `/openapi.json`, each registered from its handler's `utoipa::path`
+/// annotation, so the router and the document cannot disagree.
+fn api() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(chat_completions))
+        .routes(routes!(models))
+        .routes(routes!(model))
+        .routes(routes!(trace))
+        .routes(routes!(feedback))
+        .routes(routes!(admin::tenant_usage))
+        .nest("/admin/v1", admin::routes())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics_text))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "Arbiter",
+        description = "OpenAI-compatible gateway whose verifiers, routers and decomposers are sandboxed WebAssembly plugins; tenant API (`/v1`) and operator API (`/admin/v1`). Errors: docs/gateway-errors.md."
+    ),
+    modifiers(&BearerKeys),
+    tags(
+        (name = "openai", description = "OpenAI-compatible routes (tenant keys)"),
+        (name = "tenant", description = "Arbiter's own tenant routes (tenant keys)"),
+        (name = "admin", description = "The operator's API (operator keys)"),
+        (name = "ops", description = "Health, readiness and metrics")
+    )
+)]
+struct ApiDoc;
+
+/// Both kinds of key are bearer tokens; the document names them apart.
+struct BearerKeys;
+
+impl utoipa::Modify for BearerKeys {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = doc.components.get_or_insert_with(Default::default);
+        for (name, what) in [
+            ("tenant", "a tenant's API key"),
+            ("operator", "an operator key"),
+        ] {
+            components.add_security_scheme(
+                name,
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .description(Some(what))
+                        .build(),
+                ),
+            );
+        }
+    }
+}
+
+/// The document as served: axum's catch-all segment (`{*id}`) is OpenAPI's plain
+/// parameter, and the version is the binary's.
+fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let paths = std::mem::take(&mut doc.paths.paths);
+    doc.paths.paths = paths
+        .into_iter()
+        .map(|(path, item)| (path.replace("{*", "{"), item))
+        .collect();
+    doc.info.version = env!("CARGO_PKG_VERSION").into();
+    doc
+}
+
+/// The OpenAPI document of every route (what `GET /openapi.json` serves).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    finish(api().split_for_parts().1)
 }
 
 /// Rebuilds the engine and swaps it in; requests in flight finish on the one they
@@ -188,6 +262,24 @@ fn header_budget(headers: &HeaderMap) -> Result<BudgetLimits, ApiError> {
     })
 }
 
+/// OpenAI's chat completions, JSON or server-sent events (`stream: true`), run through
+/// the pipeline `model` names (or a raw model the tenant's policy allows). The request
+/// and response are OpenAI's (https://platform.openai.com/docs/api-reference/chat),
+/// plus `arbiter` (budget, tags) in the request and `arbiter` (model, candidates,
+/// verdicts, cost, trace id) in the response.
+#[utoipa::path(post, path = "/v1/chat/completions", tag = "openai", security(("tenant" = [])),
+    request_body(content = Object, description = "OpenAI's chat completion request", content_type = "application/json"),
+    params(
+        ("x-arbiter-deadline-ms" = Option<u64>, Header, description = "tightens the pipeline's deadline"),
+        ("x-arbiter-max-cost-usd" = Option<f64>, Header, description = "tightens the cost budget"),
+        ("x-arbiter-max-calls" = Option<u32>, Header, description = "tightens the model-call budget"),
+        ("x-arbiter-max-depth" = Option<u32>, Header, description = "tightens the decomposition depth"),
+        ("x-arbiter-tags" = Option<String>, Header, description = "comma-separated tags")),
+    responses(
+        (status = 200, description = "OpenAI's chat completion (or its SSE chunks)", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 402, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
 async fn chat_completions(
     State(state): State<Arc<AppState>>,
     admitted: Result<Admitted, ApiError>,
@@ -548,6 +640,10 @@ fn stream_answer(trace: &RequestTrace, head: &Head) -> Response {
     sse_response(Body::from_stream(futures::stream::iter(frames)))
 }
 
+/// The pipelines and raw models this key may call.
+#[utoipa::path(get, path = "/v1/models", tag = "openai", security(("tenant" = [])),
+    responses((status = 200, description = "OpenAI's model list; each entry's `arbiter.kind` is `pipeline` or `model`", body = Object),
+        (status = 401, body = ErrorBody)))]
 async fn models(State(state): State<Arc<AppState>>, tenant: Tenant) -> Result<Response, ApiError> {
     let created = now_s();
     let engine = state.engine.load();
@@ -559,7 +655,10 @@ async fn models(State(state): State<Arc<AppState>>, tenant: Tenant) -> Result<Re
     Ok(axum::Json(json!({ "object": "list", "data": data })).into_response())
 }
 
-/// `GET /v1/models/{id}` (the SDKs' `models.retrieve`): one of the tenant's targets.
+/// One of the tenant's targets (the SDKs' `models.retrieve`); names may hold slashes.
+#[utoipa::path(get, path = "/v1/models/{*id}", tag = "openai", security(("tenant" = [])),
+    params(("id" = String, Path, description = "a pipeline or model name")),
+    responses((status = 200, body = Object), (status = 404, description = "`model_not_found`", body = ErrorBody)))]
 async fn model(
     State(state): State<Arc<AppState>>,
     tenant: Tenant,
@@ -585,6 +684,11 @@ fn model_object(engine: &Engine, id: &str, kind: &str, created: i64) -> serde_js
     json!({ "id": id, "object": "model", "created": created, "owned_by": "arbiter", "arbiter": { "kind": kind, "description": description } })
 }
 
+/// A request's trace: every attempt, with timings, tokens, cost and verdicts.
+#[utoipa::path(get, path = "/v1/traces/{id}", tag = "tenant", security(("tenant" = [])),
+    params(("id" = String, Path, description = "the trace id (`arbiter.trace_id` of a response)")),
+    responses((status = 200, description = "the trace (`RequestTrace`, docs/architecture.md)", body = Object),
+        (status = 404, description = "`trace_not_found`", body = ErrorBody)))]
 async fn trace(
     State(state): State<Arc<AppState>>,
     tenant: Tenant,
@@ -600,6 +704,11 @@ async fn trace(
     }
 }
 
+/// A verdict on one of the tenant's requests: its routers learn from it.
+#[utoipa::path(post, path = "/v1/feedback", tag = "tenant", security(("tenant" = [])), request_body = Feedback,
+    responses((status = 200, description = "`{\"ok\": true}`, once committed", body = Object),
+        (status = 400, description = "`invalid_json`, `invalid_feedback`", body = ErrorBody),
+        (status = 404, description = "`trace_not_found`", body = ErrorBody)))]
 async fn feedback(
     State(state): State<Arc<AppState>>,
     tenant: Tenant,
@@ -638,6 +747,15 @@ fn store_failed(doing: &str, e: &dyn std::fmt::Display) -> ApiError {
     api
 }
 
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "`ok`", body = String)))]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Ready to serve: the store takes writes.
+#[utoipa::path(get, path = "/readyz", tag = "ops",
+    responses((status = 200, description = "`ready`", body = String), (status = 503, description = "`not ready`", body = String)))]
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let store_ok = tokio::time::timeout(Duration::from_secs(2), state.store.flush())
         .await
@@ -649,6 +767,9 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
+/// Prometheus metrics (a key is required when `server.metrics_key` is set).
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, description = "Prometheus text format", body = String), (status = 401, body = ErrorBody)))]
 async fn metrics_text(
     State(state): State<Arc<AppState>>,
     Extension(MetricsKey(key)): Extension<MetricsKey>,
@@ -687,4 +808,41 @@ pub async fn serve(
         tracing::error!(error = %e, "flushing traces on shutdown failed");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// `docs/openapi.json` is the served document, regenerated with
+    /// `ARBITER_WRITE_OPENAPI=1 cargo test -p arbiter --lib openapi`.
+    #[test]
+    fn the_openapi_document_in_the_repository_is_current() {
+        let doc = serde_json::to_string_pretty(&super::openapi()).unwrap() + "\n";
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json");
+        if std::env::var_os("ARBITER_WRITE_OPENAPI").is_some() {
+            std::fs::write(&path, &doc).unwrap();
+        }
+        let kept = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            kept == doc,
+            "docs/openapi.json is stale: ARBITER_WRITE_OPENAPI=1 cargo test -p arbiter --lib openapi"
+        );
+        let value: serde_json::Value = serde_json::from_str(&doc).unwrap();
+        let paths: Vec<&str> = value["paths"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        for p in [
+            "/v1/chat/completions",
+            "/v1/models/{id}",
+            "/v1/usage",
+            "/admin/v1/tenants/{name}/keys",
+            "/admin/v1/keys/{id}",
+            "/admin/v1/reload",
+            "/metrics",
+        ] {
+            assert!(paths.contains(&p), "{p} missing from {paths:?}");
+        }
+    }
 }

@@ -57,7 +57,7 @@ pub enum StoreError {
 }
 
 /// A user verdict or ground truth for a request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Feedback {
     pub request_id: String,
     #[serde(default)]

@@ -91,7 +91,7 @@ pub(super) fn record_usage(tx: &Transaction<'_>, t: &RequestTrace) -> Result<(),
 }
 
 /// One row of usage.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct UsageRow {
     pub tenant: String,
     /// UTC day, `YYYY-MM-DD`.

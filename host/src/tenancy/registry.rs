@@ -32,7 +32,7 @@ pub fn generate_key() -> String {
 }
 
 /// What a key lets its holder do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Calls the gateway as its tenant.
@@ -51,7 +51,7 @@ impl Role {
 }
 
 /// A key as stored: never the key itself, only its hash and what describes it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KeyRecord {
     /// Public identifier (what revocation names).
     pub id: String,
@@ -116,7 +116,7 @@ pub struct TenantRecord {
 
 /// Where a tenant is defined: the operator's configuration file (changed by editing it),
 /// or the store (changed through the admin API).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     Config,
