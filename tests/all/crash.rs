@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::common::mock_upstream;
+use crate::common::{free_port, mock_upstream, wait_ready};
 
 const KEY: &str = "sk-crash-test-key";
 
@@ -26,26 +26,6 @@ fn start(config: &Path, listen: &str, api_key: Option<&str>) -> Child {
         cmd.args(["--api-key", k]);
     }
     cmd.spawn().expect("starting arbiter serve")
-}
-
-async fn wait_ready(http: &reqwest::Client, url: &str) {
-    for _ in 0..600 {
-        if let Ok(r) = http.get(format!("{url}/readyz")).send().await {
-            if r.status() == 200 {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the gateway did not become ready");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::common::mock_upstream;
+use crate::common::{free_port, mock_upstream, wait_ready};
 
 const OPERATOR: &str = "sk-operator-test-key";
 
@@ -32,16 +32,16 @@ struct Client {
 }
 
 impl Client {
-    async fn wait_ready(&self) {
-        for _ in 0..600 {
-            if let Ok(r) = self.http.get(format!("{}/readyz", self.url)).send().await {
-                if r.status() == 200 {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the gateway did not become ready");
+    /// A gateway child on a free port with `config`, ready to answer.
+    async fn spawn(config: &Path) -> (Child, Client) {
+        let listen = format!("127.0.0.1:{}", free_port());
+        let c = Client {
+            http: reqwest::Client::new(),
+            url: format!("http://{listen}"),
+        };
+        let child = start(config, &listen);
+        wait_ready(&c.http, &c.url).await;
+        (child, c)
     }
 
     async fn call(
@@ -111,14 +111,6 @@ impl Client {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn code(v: &Value) -> &str {
     v["error"]["code"].as_str().unwrap_or("")
 }
@@ -165,13 +157,7 @@ model = "right"
         ),
     )
     .unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let c = Client {
-        http: reqwest::Client::new(),
-        url: format!("http://{listen}"),
-    };
-    let mut child = start(&config, &listen);
-    c.wait_ready().await;
+    let (mut child, c) = Client::spawn(&config).await;
 
     // Tenants: alpha may call the raw model `right` and `slow`; beta has the default
     // policy (shared pipelines only).
@@ -385,8 +371,8 @@ model = "right"
     // kill -9 right after those answers: all of it is there after a restart.
     child.kill().unwrap();
     child.wait().unwrap();
-    let mut child = start(&config, &listen);
-    c.wait_ready().await;
+    let mut child = start(&config, c.url.trim_start_matches("http://"));
+    wait_ready(&c.http, &c.url).await;
     let (s, e) = c.get(&revoked, "/v1/models").await;
     assert_eq!((s.as_u16(), code(&e)), (401, "key_revoked"));
     let (s, e) = c.get(&beta, "/v1/models").await;
@@ -472,13 +458,7 @@ async fn configuration_reloads_under_load_and_a_broken_file_changes_nothing() {
     let one = "[pipelines.one]\ntenants = [\"*\"]\ntype = \"single\"\nmodel = \"right\"\n";
     let two = "[pipelines.two]\ntenants = [\"*\"]\ntype = \"single\"\nmodel = \"right\"\n";
     write("right", one);
-    let listen = format!("127.0.0.1:{}", free_port());
-    let c = Client {
-        http: reqwest::Client::new(),
-        url: format!("http://{listen}"),
-    };
-    let mut child = start(&config, &listen);
-    c.wait_ready().await;
+    let (mut child, c) = Client::spawn(&config).await;
     let (s, _) = c
         .post(OPERATOR, "/admin/v1/tenants", json!({"name": "t"}))
         .await;
@@ -581,13 +561,7 @@ async fn the_admin_cli_drives_a_running_gateway() {
     let dir = tempfile::tempdir().unwrap();
     let (config, data) = (dir.path().join("arbiter.toml"), dir.path().join("data"));
     reload_config(&config, &data, &mock.base_url, "right", "");
-    let listen = format!("127.0.0.1:{}", free_port());
-    let c = Client {
-        http: reqwest::Client::new(),
-        url: format!("http://{listen}"),
-    };
-    let mut child = start(&config, &listen);
-    c.wait_ready().await;
+    let (mut child, c) = Client::spawn(&config).await;
     let url = c.url.clone();
     let admin = move |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_arbiter"))

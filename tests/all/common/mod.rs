@@ -251,3 +251,25 @@ pub fn tail_calling_liar(wat: String) -> String {
         "(func $info (result i32) (i32.const 64))\n  (func (export \"arbiter:plugin/verification@0.1.0#info\") (result i32)\n    (return_call $info))",
     )
 }
+
+/// A port nothing listens on now (for a child gateway's `--listen`).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until a gateway at `url` answers `/readyz` with 200 (30 s at most).
+pub async fn wait_ready(http: &reqwest::Client, url: &str) {
+    for _ in 0..600 {
+        if let Ok(r) = http.get(format!("{url}/readyz")).send().await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the gateway did not become ready");
+}
