@@ -342,16 +342,8 @@ impl App {
             tenants.put_key(k);
         }
 
-        let mut generated_key = None;
-        let default_key = match api_key {
-            Some(key) => Some((key.to_string(), "--api-key")),
-            None if !tenants.has_keys(Role::Tenant) => {
-                let key = generate_key();
-                generated_key = Some(key.clone());
-                Some((key, "generated at first start"))
-            }
-            None => None,
-        };
+        let (default_key, generated_key) =
+            start_key(api_key, "--api-key", tenants.has_keys(Role::Tenant));
         if let Some((key, name)) = default_key {
             if tenants.tenant(DEFAULT_TENANT).is_none() {
                 let record = TenantRecord {
@@ -363,34 +355,18 @@ impl App {
                 store.create_tenant(record.clone()).await?;
                 tenants.put_tenant(record, Source::Store, (0.0, 0.0));
             }
-            let k = KeyRecord::new(
-                hash_key(&key),
-                key_prefix(&key),
-                Some(DEFAULT_TENANT.into()),
-                Role::Tenant,
-                name.into(),
-            );
+            let tenant = Some(DEFAULT_TENANT.to_string());
+            let k = KeyRecord::new(hash_key(&key), key_prefix(&key), tenant, Role::Tenant, name);
             store.add_key(k.clone()).await?;
             tenants.put_key(k);
         }
-        let mut generated_operator_key = None;
-        let op_key = match operator_key {
-            Some(key) => Some((key.to_string(), "--operator-key")),
-            None if !tenants.has_keys(Role::Operator) => {
-                let key = generate_key();
-                generated_operator_key = Some(key.clone());
-                Some((key, "generated at first start"))
-            }
-            None => None,
-        };
+        let (op_key, generated_operator_key) = start_key(
+            operator_key,
+            "--operator-key",
+            tenants.has_keys(Role::Operator),
+        );
         if let Some((key, name)) = op_key {
-            let k = KeyRecord::new(
-                hash_key(&key),
-                key_prefix(&key),
-                None,
-                Role::Operator,
-                name.into(),
-            );
+            let k = KeyRecord::new(hash_key(&key), key_prefix(&key), None, Role::Operator, name);
             store.add_key(k.clone()).await?;
             tenants.put_key(k);
         }
@@ -407,6 +383,26 @@ impl App {
             generated_key,
             generated_operator_key,
         })
+    }
+}
+
+/// The key to store at start, with its name: the one given (named after its flag), else
+/// a new one when none of its role exists (also returned, to be shown once).
+fn start_key(
+    given: Option<&str>,
+    flag: &str,
+    exists: bool,
+) -> (Option<(String, String)>, Option<String>) {
+    match given {
+        Some(key) => (Some((key.to_string(), flag.to_string())), None),
+        None if !exists => {
+            let key = generate_key();
+            (
+                Some((key.clone(), "generated at first start".into())),
+                Some(key),
+            )
+        }
+        None => (None, None),
     }
 }
 
