@@ -183,7 +183,11 @@ fn create_private(path: &Path) -> std::io::Result<()> {
     options.open(path).map(drop)
 }
 
-fn write_op(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<(), StoreError> {
+fn write_op(
+    tx: &rusqlite::Transaction<'_>,
+    op: &Op,
+    usage: &mut tenants::UsageBatch,
+) -> Result<(), StoreError> {
     match op {
         Op::Trace(t) => {
             tx.prepare_cached(
@@ -219,7 +223,7 @@ fn write_op(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<(), StoreError> {
                     a.cost_usd
                 ])?;
             }
-            tenants::record_usage(tx, t)?;
+            usage.add(t);
         }
         Op::Feedback {
             tenant,
@@ -300,9 +304,11 @@ fn writer(
         }
         let result = (|| -> Result<(), StoreError> {
             let tx = conn.transaction()?;
+            let mut usage = tenants::UsageBatch::default();
             for op in &batch {
-                write_op(&tx, op)?;
+                write_op(&tx, op, &mut usage)?;
             }
+            usage.write(&tx)?;
             tx.commit()?;
             Ok(())
         })();

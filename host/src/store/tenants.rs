@@ -49,45 +49,88 @@ INSERT INTO usage (tenant, day, pipeline, model, requests, errors)
     DO UPDATE SET requests = excluded.requests, errors = errors + excluded.errors;
 ";
 
-/// Adds a finished request to its tenant's usage: each model call to its model's row,
-/// the request itself to the row of the model that answered (`""` when none did).
-pub(super) fn record_usage(tx: &Transaction<'_>, t: &RequestTrace) -> Result<(), StoreError> {
-    let mut upsert = tx.prepare_cached(
-        "INSERT INTO usage (tenant, day, pipeline, model, requests, calls, input_tokens, output_tokens, cost_usd, errors)
-         VALUES (?1, date(?2 / 1000, 'unixepoch'), ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-         ON CONFLICT (tenant, day, pipeline, model) DO UPDATE SET
-           requests = requests + excluded.requests, calls = calls + excluded.calls,
-           input_tokens = input_tokens + excluded.input_tokens,
-           output_tokens = output_tokens + excluded.output_tokens,
-           cost_usd = cost_usd + excluded.cost_usd, errors = errors + excluded.errors",
-    )?;
-    for a in t.attempts.iter().filter(|a| a.kind == AttemptKind::Model) {
-        upsert.execute(params![
-            t.tenant,
-            t.created_at,
-            t.pipeline,
-            a.model,
-            0,
-            1,
-            a.input_tokens,
-            a.output_tokens,
-            a.cost_usd,
-            i64::from(a.outcome == AttemptOutcome::Failed),
-        ])?;
+/// Usage of one batch of traces, summed per row before it is written: under load most
+/// requests of a batch share their tenant, day, pipeline and model, so a batch costs a
+/// few upserts instead of two or more per request (which showed as +0.1 ms p90 at c=1).
+#[derive(Default)]
+pub(super) struct UsageBatch {
+    rows: std::collections::HashMap<(String, String, String, String), [f64; 6]>,
+}
+
+fn utc_day(created_at_ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(created_at_ms.div_euclid(1000))
+        .map(|t| t.date().to_string())
+        .unwrap_or_else(|_| "1970-01-01".into())
+}
+
+impl UsageBatch {
+    /// Adds a finished request: each model call to its model's row, the request itself
+    /// to the row of the model that answered (`""` when none did).
+    pub(super) fn add(&mut self, t: &RequestTrace) {
+        let day = utc_day(t.created_at);
+        let mut add = |model: &str, delta: [f64; 6]| {
+            let row = self
+                .rows
+                .entry((
+                    t.tenant.clone(),
+                    day.clone(),
+                    t.pipeline.clone(),
+                    model.to_string(),
+                ))
+                .or_default();
+            for (r, d) in row.iter_mut().zip(delta) {
+                *r += d;
+            }
+        };
+        for a in t.attempts.iter().filter(|a| a.kind == AttemptKind::Model) {
+            let failed = f64::from(u8::from(a.outcome == AttemptOutcome::Failed));
+            add(
+                &a.model,
+                [
+                    0.0,
+                    1.0,
+                    f64::from(a.input_tokens),
+                    f64::from(a.output_tokens),
+                    a.cost_usd,
+                    failed,
+                ],
+            );
+        }
+        let failed = f64::from(u8::from(t.outcome == RequestOutcome::Failed));
+        add(
+            t.model.as_deref().unwrap_or(""),
+            [1.0, 0.0, 0.0, 0.0, 0.0, failed],
+        );
     }
-    upsert.execute(params![
-        t.tenant,
-        t.created_at,
-        t.pipeline,
-        t.model.as_deref().unwrap_or(""),
-        1,
-        0,
-        0,
-        0,
-        0.0,
-        i64::from(t.outcome == RequestOutcome::Failed),
-    ])?;
-    Ok(())
+
+    /// Upserts the summed rows, in the batch's transaction.
+    pub(super) fn write(self, tx: &Transaction<'_>) -> Result<(), StoreError> {
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO usage (tenant, day, pipeline, model, requests, calls, input_tokens, output_tokens, cost_usd, errors)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (tenant, day, pipeline, model) DO UPDATE SET
+               requests = requests + excluded.requests, calls = calls + excluded.calls,
+               input_tokens = input_tokens + excluded.input_tokens,
+               output_tokens = output_tokens + excluded.output_tokens,
+               cost_usd = cost_usd + excluded.cost_usd, errors = errors + excluded.errors",
+        )?;
+        for ((tenant, day, pipeline, model), d) in self.rows {
+            let n = |i: usize| d[i].round() as i64;
+            upsert.execute(params![
+                tenant,
+                day,
+                pipeline,
+                model,
+                n(0),
+                n(1),
+                n(2),
+                n(3),
+                d[4],
+                n(5)
+            ])?;
+        }
+        Ok(())
+    }
 }
 
 /// One row of usage.
