@@ -3,7 +3,7 @@
 //! pipelines, the trace store, and who may call the gateway. The `serve` and `eval`
 //! commands and the tests all assemble through here.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -13,9 +13,9 @@ use anyhow::{bail, Context};
 
 use crate::authoring::{self, BuildOptions};
 use crate::config::GatewayConfig;
+use crate::pipeline::catalog::{check_plugins, parse_pipeline, PluginVersion, StoredPipeline};
 use crate::pipeline::spec::settings;
-use crate::pipeline::strategy::PluginUse;
-use crate::pipeline::{Engine, ModelEntry, OutcomeStats, PluginEntry};
+use crate::pipeline::{Catalogs, Engine, ModelEntry, OutcomeStats, PluginEntry, TenantCatalog};
 use crate::providers::{Price, Provider};
 use crate::runtime::{CompileIsolation, Grants, PluginOptions, Runtime};
 use crate::server::metrics::Metrics;
@@ -192,18 +192,9 @@ async fn build_engine(
     let mut pipelines = std::collections::BTreeMap::new();
     for (name, p) in &config.pipelines {
         let uses = p.node.inventory().plugins;
-        for u in &uses {
-            let entry = &plugins[u.name];
-            if entry.plugin.kind() != u.kind {
-                bail!(
-                    "pipeline `{name}` uses plugin `{}` as a {}, but it is a {}",
-                    u.name,
-                    u.kind,
-                    entry.plugin.kind()
-                );
-            }
-        }
-        check_settings(name, &uses, &plugins).await?;
+        check_plugins(name, &uses, |n| plugins.get(n))
+            .await
+            .map_err(anyhow::Error::msg)?;
         pipelines.insert(name.clone(), p.clone());
     }
     Ok(Engine {
@@ -370,11 +361,15 @@ impl App {
             store.add_key(k.clone()).await?;
             tenants.put_key(k);
         }
+        let catalogs = load_catalogs(&store, &self.runtime, &tenants).await?;
         let state = Arc::new(AppState {
             engine: arc_swap::ArcSwap::new(self.engine.clone()),
             reloader: std::sync::OnceLock::new(),
             store,
             tenants,
+            catalogs,
+            runtime: self.runtime.clone(),
+            uploads: tokio::sync::Semaphore::new(MAX_UPLOADS),
             metrics: Metrics::new(),
             ready: AtomicBool::new(true),
         });
@@ -384,6 +379,79 @@ impl App {
             generated_operator_key,
         })
     }
+}
+
+/// Uploads received or compiled at once: each holds its body (up to the runtime's
+/// `max_component_bytes`) and a compile (a child process of bounded memory).
+const MAX_UPLOADS: usize = 2;
+
+/// Tenants' plugins and pipelines from the store: each version loaded (from the
+/// artifact cache when it is there) with the grants and limits it was uploaded with.
+/// A version or pipeline that no longer loads is left out with a warning rather than
+/// stopping the gateway for every other tenant.
+async fn load_catalogs(
+    store: &TraceStore,
+    runtime: &Runtime,
+    tenants: &Tenants,
+) -> anyhow::Result<Catalogs> {
+    let mut plugins: BTreeMap<String, BTreeMap<String, Vec<Arc<PluginVersion>>>> = BTreeMap::new();
+    for p in store.tenant_plugins().await? {
+        if tenants.tenant(&p.tenant).is_none() {
+            continue;
+        }
+        let options = PluginOptions {
+            grants: Grants::from_names(&p.meta.grants).map_err(anyhow::Error::msg)?,
+            limits: p.meta.limits.runtime(),
+            warm: p.meta.warm,
+        };
+        match runtime.load(p.bytes, options).await {
+            Ok(plugin) => plugins
+                .entry(p.tenant)
+                .or_default()
+                .entry(p.name.clone())
+                .or_default()
+                .push(Arc::new(PluginVersion {
+                    name: p.name,
+                    meta: p.meta,
+                    entry: PluginEntry {
+                        plugin,
+                        config: Default::default(),
+                    },
+                })),
+            Err(e) => {
+                tracing::warn!(tenant = %p.tenant, plugin = %p.name, error = %e, "a stored plugin version did not load; it is left out")
+            }
+        }
+    }
+    let mut pipelines: BTreeMap<String, BTreeMap<String, StoredPipeline>> = BTreeMap::new();
+    for row in store.tenant_pipelines().await? {
+        match parse_pipeline(&row.tenant, &row.definition) {
+            Ok(def) => {
+                pipelines.entry(row.tenant).or_default().insert(
+                    row.name,
+                    StoredPipeline {
+                        def,
+                        source: row.definition,
+                        updated_at: row.updated_at,
+                    },
+                );
+            }
+            Err(e) => {
+                tracing::warn!(tenant = %row.tenant, pipeline = %row.name, error = %e, "a stored pipeline did not parse; it is left out")
+            }
+        }
+    }
+    let catalogs = Catalogs::default();
+    let names: std::collections::BTreeSet<String> =
+        plugins.keys().chain(pipelines.keys()).cloned().collect();
+    for tenant in names {
+        let catalog = TenantCatalog::new(
+            plugins.remove(&tenant).unwrap_or_default(),
+            pipelines.remove(&tenant).unwrap_or_default(),
+        );
+        catalogs.slot(&tenant).store(catalog);
+    }
+    Ok(catalogs)
 }
 
 /// The key to store at start, with its name: the one given (named after its flag), else
@@ -412,24 +480,4 @@ pub const DEFAULT_TENANT: &str = "default";
 /// What is shown of a key in listings: enough to tell keys apart, too little to use.
 pub fn key_prefix(key: &str) -> String {
     key.chars().take(15).collect()
-}
-
-/// Every per-use setting a pipeline gives a plugin is checked by the plugin at start-up.
-async fn check_settings(
-    pipeline: &str,
-    uses: &[PluginUse<'_>],
-    plugins: &HashMap<String, PluginEntry>,
-) -> anyhow::Result<()> {
-    for u in uses {
-        let entry = &plugins[u.name];
-        let mut c = entry.config.clone();
-        c.extend(settings(u.config));
-        entry.plugin.check_config(&c).await.with_context(|| {
-            format!(
-                "pipeline `{pipeline}`: plugin `{}` refused its settings",
-                u.name
-            )
-        })?;
-    }
-    Ok(())
 }

@@ -291,6 +291,20 @@ impl GatewayConfig {
                 return bad(format!("model `{name}` has a negative or invalid price"));
             }
         }
+        // `@` is how tenants' references are told apart (`name@sha256:...`, `@own`).
+        if let Some(n) = self.plugins.keys().find(|n| n.contains('@')) {
+            return bad(format!(
+                "plugin name `{n}` contains `@`, which is reserved for versions"
+            ));
+        }
+        if let Some(n) = self
+            .pipelines
+            .keys()
+            .chain(self.models.keys())
+            .find(|n| n.starts_with('@'))
+        {
+            return bad(format!("name `{n}` starts with `@`, which is reserved"));
+        }
         for (name, p) in &self.plugins {
             if p.path.is_some() == p.build.is_some() {
                 return bad(format!("plugin `{name}` needs exactly one of `path` (a component) or `build` (a project)"));

@@ -16,3 +16,4 @@ mod main_job;
 mod python;
 mod runtime;
 mod tenancy;
+mod uploads;

@@ -4,116 +4,13 @@
 //! right after acknowledged changes, which must all be there after a restart.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::common::{free_port, mock_upstream, wait_ready};
-
-const OPERATOR: &str = "sk-operator-test-key";
-
-fn start(config: &Path, listen: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_arbiter"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .args(["--listen", listen, "--operator-key", OPERATOR])
-        .env("ARBITER_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting arbiter serve")
-}
-
-struct Client {
-    http: reqwest::Client,
-    url: String,
-}
-
-impl Client {
-    /// A gateway child on a free port with `config`, ready to answer.
-    async fn spawn(config: &Path) -> (Child, Client) {
-        let listen = format!("127.0.0.1:{}", free_port());
-        let c = Client {
-            http: reqwest::Client::new(),
-            url: format!("http://{listen}"),
-        };
-        let child = start(config, &listen);
-        wait_ready(&c.http, &c.url).await;
-        (child, c)
-    }
-
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        key: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-        let mut r = self
-            .http
-            .request(method, format!("{}{path}", self.url))
-            .bearer_auth(key);
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let reply = r.send().await.unwrap();
-        let (status, headers) = (reply.status(), reply.headers().clone());
-        (status, headers, reply.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {
-        let (s, _, v) = self.call(reqwest::Method::GET, key, path, None).await;
-        (s, v)
-    }
-
-    async fn post(&self, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
-        let (s, _, v) = self
-            .call(reqwest::Method::POST, key, path, Some(body))
-            .await;
-        (s, v)
-    }
-
-    async fn patch(&self, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
-        let (s, _, v) = self
-            .call(reqwest::Method::PATCH, key, path, Some(body))
-            .await;
-        (s, v)
-    }
-
-    async fn delete(&self, key: &str, path: &str) -> (StatusCode, Value) {
-        let (s, _, v) = self.call(reqwest::Method::DELETE, key, path, None).await;
-        (s, v)
-    }
-
-    async fn chat(
-        &self,
-        key: &str,
-        model: &str,
-    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-        let body = json!({"model": model, "max_tokens": 5, "messages": [{"role": "user", "content": "2+2?"}]});
-        self.call(
-            reqwest::Method::POST,
-            key,
-            "/v1/chat/completions",
-            Some(body),
-        )
-        .await
-    }
-
-    async fn new_key(&self, tenant: &str, body: Value) -> String {
-        let (s, k) = self
-            .post(OPERATOR, &format!("/admin/v1/tenants/{tenant}/keys"), body)
-            .await;
-        assert_eq!(s, 201, "{k}");
-        k["key"].as_str().unwrap().to_string()
-    }
-}
-
-fn code(v: &Value) -> &str {
-    v["error"]["code"].as_str().unwrap_or("")
-}
+use crate::common::gateway::{code, start, Client, OPERATOR};
+use crate::common::{mock_upstream, wait_ready};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operators_manage_tenants_keys_and_policies_that_hold_across_restarts() {

@@ -65,7 +65,7 @@ pub fn run_cli(args: EvalArgs) -> anyhow::Result<std::process::ExitCode> {
         .await?;
         for p in &args.pipelines {
             app.engine
-                .resolve("default", p)
+                .resolve("default", None, p, true)
                 .with_context(|| format!("pipeline `{p}`"))?;
         }
         tokio::time::pause();

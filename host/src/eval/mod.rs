@@ -346,6 +346,7 @@ pub async fn run(
                             budget: Default::default(),
                             sampling: Default::default(),
                             spend: None,
+                            catalog: None,
                         };
                         let result = engine.execute(request).await;
                         bar.inc(1);

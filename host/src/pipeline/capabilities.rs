@@ -102,7 +102,7 @@ impl Engine {
                 path: format!("{path}/judge"),
             });
             // Worked out per judge call, not per request: most requests have no judge.
-            let allowed = Arc::new(self.judge_models(&ctx.target));
+            let allowed = Arc::new(self.judge_models(ctx.catalog.as_deref(), &ctx.target));
             call.model = Some(ModelContext::restricted(access, allowed));
         }
         call

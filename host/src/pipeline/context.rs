@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::budget::Budget;
+use super::catalog::TenantCatalog;
 use super::engine::Engine;
 use super::request::Answer;
 use super::trace::AttemptRecord;
@@ -19,6 +20,8 @@ pub struct RequestCtx {
     /// The pipeline or model the request named (what its judges may call follows it).
     pub(crate) target: String,
     pub(crate) sampling: Sampling,
+    /// The tenant's own plugins and pipelines, as of the request's start.
+    pub(crate) catalog: Option<Arc<TenantCatalog>>,
     attempts: Mutex<Vec<AttemptRecord>>,
     samples: Mutex<HashMap<String, u32>>,
     best: Mutex<Option<Answer>>,
@@ -32,12 +35,14 @@ impl RequestCtx {
         tenant: String,
         target: String,
         sampling: Sampling,
+        catalog: Option<Arc<TenantCatalog>>,
     ) -> RequestCtx {
         RequestCtx {
             budget,
             tenant,
             target,
             sampling,
+            catalog,
             attempts: Mutex::new(Vec::new()),
             samples: Mutex::new(HashMap::new()),
             best: Mutex::new(None),

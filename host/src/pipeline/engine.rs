@@ -10,6 +10,7 @@ use futures::FutureExt;
 
 use super::budget::{Budget, BudgetError, BudgetLimits, OnBudget};
 use super::capabilities::OutcomeStats;
+use super::catalog::{TenantCatalog, OWN};
 use super::context::{RequestCtx, Step};
 use super::def::PipelineDef;
 use super::error::ExecError;
@@ -47,13 +48,33 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Resolves what a tenant asked for: one of its pipelines, or a configured model.
+    /// The pipeline a name means for a tenant: one of its own (marked, or by plain name
+    /// at the top of a request, where its own names come first), else a shared one.
+    fn pipeline<'a>(
+        &'a self,
+        catalog: Option<&'a TenantCatalog>,
+        name: &str,
+        top: bool,
+    ) -> Option<&'a PipelineDef> {
+        if let Some(own) = name.strip_prefix(OWN) {
+            return catalog?.resolved(own);
+        }
+        match catalog.and_then(|c| c.resolved(name)).filter(|_| top) {
+            Some(p) => Some(p),
+            None => self.pipelines.get(name),
+        }
+    }
+
+    /// Resolves what a tenant asked for (`top`) or a tree names: a pipeline (its own
+    /// first), or a configured model.
     pub fn resolve(
         &self,
         tenant: &str,
+        catalog: Option<&TenantCatalog>,
         target: &str,
+        top: bool,
     ) -> Result<(Node, BudgetLimits, OnBudget), ExecError> {
-        if let Some(p) = self.pipelines.get(target) {
+        if let Some(p) = self.pipeline(catalog, target, top) {
             if p.admits(tenant) {
                 return Ok((
                     p.node.clone(),
@@ -72,7 +93,11 @@ impl Engine {
     /// The models judge plugins may ask for in a request for `target`: those of the
     /// pipeline and of the pipelines it runs, with their `judge_models`, so a pipeline
     /// run inside another keeps what its judges may ask for.
-    pub(crate) fn judge_models(&self, target: &str) -> AllowedModels {
+    pub(crate) fn judge_models(
+        &self,
+        catalog: Option<&TenantCatalog>,
+        target: &str,
+    ) -> AllowedModels {
         let mut names: Vec<&str> = Vec::new();
         let mut pending = vec![target];
         let mut seen = HashSet::new();
@@ -80,7 +105,7 @@ impl Engine {
             if !seen.insert(name) {
                 continue;
             }
-            let Some(p) = self.pipelines.get(name) else {
+            let Some(p) = self.pipeline(catalog, name, name == target) else {
                 names.push(name);
                 continue;
             };
@@ -143,7 +168,12 @@ impl Engine {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
-        let resolved = self.resolve(&request.tenant, &request.target);
+        let resolved = self.resolve(
+            &request.tenant,
+            request.catalog.as_deref(),
+            &request.target,
+            true,
+        );
         let (node, limits, on_budget) = match resolved {
             Ok(r) => r,
             Err(e) => {
@@ -168,6 +198,7 @@ impl Engine {
             request.tenant.clone(),
             request.target.clone(),
             request.sampling.clone(),
+            request.catalog.clone(),
         ));
         let root = Step {
             engine: self,
@@ -262,12 +293,19 @@ impl Engine {
         }
     }
 
-    /// A configured plugin in the role a node uses it in.
-    pub(crate) fn plugin(&self, name: &str, kind: PluginKind) -> Result<&PluginEntry, ExecError> {
-        let entry = self
-            .plugins
-            .get(name)
-            .ok_or_else(|| ExecError::Invalid(format!("unknown plugin `{name}`")))?;
+    /// A plugin in the role a node uses it in: a shared one, or (a pinned reference) one
+    /// of the tenant's own, from the request's snapshot.
+    pub(crate) fn plugin<'a>(
+        &'a self,
+        ctx: &'a RequestCtx,
+        name: &str,
+        kind: PluginKind,
+    ) -> Result<&'a PluginEntry, ExecError> {
+        let entry = match name.contains('@') {
+            true => ctx.catalog.as_deref().and_then(|c| c.pinned(name)),
+            false => self.plugins.get(name),
+        }
+        .ok_or_else(|| ExecError::Invalid(format!("unknown plugin `{name}`")))?;
         if entry.plugin.kind() != kind {
             return Err(ExecError::Invalid(format!(
                 "plugin `{name}` is a {}, not a {kind}",

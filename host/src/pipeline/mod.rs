@@ -3,6 +3,7 @@
 
 pub mod budget;
 mod capabilities;
+pub mod catalog;
 mod context;
 pub mod def;
 pub mod engine;
@@ -17,6 +18,7 @@ pub mod trace;
 mod verify;
 
 pub use budget::{BudgetLimits, OnBudget};
+pub use catalog::{Catalogs, TenantCatalog};
 pub use capabilities::OutcomeStats;
 pub use context::{RequestCtx, Step};
 pub use def::PipelineDef;

@@ -2,6 +2,7 @@
 //! pass-through answer travels on.
 
 use super::budget::BudgetLimits;
+use super::catalog::TenantCatalog;
 use super::error::ExecError;
 use super::trace::RequestTrace;
 use crate::providers::Sampling;
@@ -10,7 +11,7 @@ use crate::tenancy::TenantSpend;
 use std::sync::Arc;
 
 /// One request to run.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ExecRequest {
     pub id: String,
     pub tenant: String,
@@ -24,6 +25,8 @@ pub struct ExecRequest {
     /// The tenant's spend counters, which every model call reserves against with the
     /// request's own budget (`None`: no tenant limits, as in evaluation).
     pub spend: Option<Arc<TenantSpend>>,
+    /// The tenant's own plugins and pipelines as they were when the request arrived.
+    pub catalog: Option<Arc<TenantCatalog>>,
 }
 
 pub struct ExecResult {

@@ -41,7 +41,7 @@ impl Engine {
         let calls = verify.iter().map(|v| {
             let candidate = &candidate;
             async move {
-                let entry = self.plugin(&v.plugin, PluginKind::Verifier)?;
+                let entry = self.plugin(ctx, &v.plugin, PluginKind::Verifier)?;
                 let config = self.merged(entry, &v.config);
                 let started = std::time::Instant::now();
                 let result = entry

@@ -226,18 +226,34 @@ impl Runtime {
                 .map_err(|e| Error::Internal(e.to_string()))?
         };
         let (component, source) = self.component(&digest, bytes.clone()).await?;
-        let summary = inspect::analyze(&self.inner.engine, &component, options.grants)?;
-        let linker = &self.inner.linkers[options.grants.index()];
-        let pre = linker
-            .instantiate_pre(&component)
-            .map_err(|e| link_error(&e))?;
-        let report = LoadReport {
-            digest,
-            size: bytes.len(),
-            source,
-            load_time: started.elapsed(),
-        };
-        Plugin::new(self.inner.clone(), pre, summary, report, options).await
+        let loaded = async {
+            let summary = inspect::analyze(&self.inner.engine, &component, options.grants)?;
+            let linker = &self.inner.linkers[options.grants.index()];
+            let pre = linker
+                .instantiate_pre(&component)
+                .map_err(|e| link_error(&e))?;
+            let report = LoadReport {
+                digest: digest.clone(),
+                size: bytes.len(),
+                source,
+                load_time: started.elapsed(),
+            };
+            Plugin::new(self.inner.clone(), pre, summary, report, options).await
+        }
+        .await;
+        // A component compiled for a load that then failed (wrong world, ungranted
+        // capability) is not kept: a refused upload leaves nothing behind.
+        if loaded.is_err() && source == LoadSource::Compiled {
+            self.inner
+                .components
+                .lock()
+                .expect("component map")
+                .remove(&digest);
+            if let Some(path) = self.inner.cache.path(&digest) {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        loaded
     }
 
     async fn component(

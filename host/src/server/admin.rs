@@ -329,12 +329,16 @@ async fn delete_tenant(
     if t.source == Source::Config {
         return Err(from_config(&name));
     }
+    // After any upload or pipeline change of the tenant in progress, none during.
+    let slot = state.catalogs.slot(&name);
+    let _writing = slot.writing.lock().await;
     state
         .store
         .delete_tenant(&name)
         .await
         .map_err(|e| store_failed("deleting a tenant", &e))?;
     state.tenants.remove_tenant(&name);
+    state.catalogs.remove(&name);
     Ok(Json(Deleted { deleted: name }).into_response())
 }
 

@@ -3,6 +3,7 @@
 
 mod admin;
 pub mod auth;
+mod catalog;
 pub mod errors;
 mod listen;
 pub mod metrics;
@@ -53,6 +54,12 @@ pub struct AppState {
     pub reloader: std::sync::OnceLock<Arc<dyn Reload>>,
     pub store: Arc<TraceStore>,
     pub tenants: crate::tenancy::Tenants,
+    /// Tenants' own plugins and pipelines.
+    pub catalogs: crate::pipeline::Catalogs,
+    /// Loads and compiles tenants' uploads.
+    pub runtime: crate::runtime::Runtime,
+    /// Uploads being received or compiled at once, all tenants together.
+    pub uploads: tokio::sync::Semaphore,
     pub metrics: Metrics,
     pub ready: AtomicBool,
 }
@@ -101,6 +108,7 @@ fn api() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(trace))
         .routes(routes!(feedback))
         .routes(routes!(admin::tenant_usage))
+        .merge(catalog::routes())
         .nest("/admin/v1", admin::routes())
         .routes(routes!(healthz))
         .routes(routes!(readyz))
@@ -366,6 +374,7 @@ pub fn prepare(tenant: String, headers: &HeaderMap, body: &[u8]) -> Result<Prepa
         budget,
         sampling,
         spend: None,
+        catalog: None,
     };
     Ok(Prepared {
         exec,
@@ -389,10 +398,33 @@ async fn chat(
     // What the tenant may not call does not exist for it (a 404 like any unknown name),
     // so names of pipelines it was not given do not leak.
     let engine = state.engine.load_full();
-    if !engine.may_call(&tenant, who.policy(), &exec.target) {
-        return Err(ApiError::from(&ExecError::UnknownTarget(exec.target)));
+    let catalog = state.catalogs.get(&tenant);
+    match catalog
+        .as_ref()
+        .and_then(|c| Some((c, c.pipelines.get(&exec.target)?)))
+    {
+        // The tenant's own pipeline, checked against its policy as it is now.
+        Some((c, p)) => crate::pipeline::catalog::check_references(
+            &engine,
+            c,
+            &tenant,
+            who.policy(),
+            &exec.target,
+            &p.def,
+        )
+        .map_err(|e| {
+            ApiError::bad_request(
+                "invalid_pipeline",
+                format!("pipeline `{}` cannot run: {e}", exec.target),
+            )
+        })?,
+        None if !engine.may_call(&tenant, who.policy(), &exec.target) => {
+            return Err(ApiError::from(&ExecError::UnknownTarget(exec.target)));
+        }
+        None => {}
     }
     exec.spend = Some(who.spend.clone());
+    exec.catalog = catalog;
     // Everything the request causes (model calls, plugin calls and their log lines) is
     // logged in this span, so one id ties a request's lines together and to its trace.
     let span = tracing::info_span!("request", id = %exec.id, tenant = %tenant, model = %model);
@@ -646,13 +678,52 @@ fn stream_answer(trace: &RequestTrace, head: &Head) -> Response {
         (status = 401, body = ErrorBody)))]
 async fn models(State(state): State<Arc<AppState>>, tenant: Tenant) -> Result<Response, ApiError> {
     let created = now_s();
-    let engine = state.engine.load();
-    let data: Vec<_> = engine
-        .targets_of(tenant.name(), tenant.0.policy())
+    let data: Vec<_> = targets(&state, &tenant)
         .into_iter()
-        .map(|(id, kind)| model_object(&engine, &id, kind, created))
+        .map(|t| model_object(t, created))
         .collect();
     Ok(axum::Json(json!({ "object": "list", "data": data })).into_response())
+}
+
+/// What a tenant may call, as `/v1/models` lists it.
+struct Target {
+    id: String,
+    kind: &'static str,
+    owner: String,
+    description: String,
+}
+
+/// The tenant's own pipelines, then the shared pipelines and raw models it may call
+/// (an own pipeline hides a shared name).
+fn targets(state: &AppState, tenant: &Tenant) -> Vec<Target> {
+    let engine = state.engine.load();
+    let mut out: Vec<Target> = Vec::new();
+    if let Some(c) = state.catalogs.get(tenant.name()) {
+        out.extend(c.pipelines.iter().map(|(id, p)| Target {
+            id: id.clone(),
+            kind: "pipeline",
+            owner: tenant.name().to_string(),
+            description: p.def.description.clone(),
+        }));
+    }
+    let shared = engine.targets_of(tenant.name(), tenant.0.policy());
+    for (id, kind) in shared {
+        if out.iter().any(|t| t.id == id) {
+            continue;
+        }
+        let description = engine
+            .pipelines
+            .get(&id)
+            .map(|p| p.description.clone())
+            .unwrap_or_default();
+        out.push(Target {
+            id,
+            kind,
+            owner: "arbiter".into(),
+            description,
+        });
+    }
+    out
 }
 
 /// One of the tenant's targets (the SDKs' `models.retrieve`); names may hold slashes.
@@ -664,24 +735,17 @@ async fn model(
     tenant: Tenant,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let engine = state.engine.load();
-    let kind = engine
-        .targets_of(tenant.name(), tenant.0.policy())
+    let target = targets(&state, &tenant)
         .into_iter()
-        .find_map(|(t, kind)| (t == id).then_some(kind))
+        .find(|t| t.id == id)
         .ok_or_else(|| {
             ApiError::not_found("model_not_found", format!("no model or pipeline `{id}`"))
         })?;
-    Ok(axum::Json(model_object(&engine, &id, kind, now_s())).into_response())
+    Ok(axum::Json(model_object(target, now_s())).into_response())
 }
 
-fn model_object(engine: &Engine, id: &str, kind: &str, created: i64) -> serde_json::Value {
-    let description = engine
-        .pipelines
-        .get(id)
-        .map(|p| p.description.clone())
-        .unwrap_or_default();
-    json!({ "id": id, "object": "model", "created": created, "owned_by": "arbiter", "arbiter": { "kind": kind, "description": description } })
+fn model_object(t: Target, created: i64) -> serde_json::Value {
+    json!({ "id": t.id, "object": "model", "created": created, "owned_by": t.owner, "arbiter": { "kind": t.kind, "description": t.description } })
 }
 
 /// A request's trace: every attempt, with timings, tokens, cost and verdicts.

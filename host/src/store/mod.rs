@@ -13,6 +13,7 @@
 //! is counted, fails the flushes waiting on it, and keeps `flush` failing (so `/readyz`
 //! answers 503) until a later write succeeds.
 
+mod catalog;
 pub mod stats;
 mod tenants;
 
@@ -26,6 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::pipeline::{AttemptRecord, RequestTrace};
 pub use stats::StatsBook;
+pub use catalog::{StoredPipelineRow, StoredPlugin};
 pub use tenants::UsageRow;
 
 #[derive(Debug, thiserror::Error)]
@@ -126,7 +128,7 @@ CREATE INDEX IF NOT EXISTS feedback_request ON feedback(request_id);
 CREATE TABLE IF NOT EXISTS api_keys (
     key_hash TEXT PRIMARY KEY, tenant TEXT NOT NULL, label TEXT NOT NULL, created_at INTEGER NOT NULL
 );
-", tenants::MIGRATION];
+", tenants::MIGRATION, catalog::MIGRATION];
 
 /// Brings the store's schema up to date; refuses a store a newer build has migrated.
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
@@ -559,7 +561,7 @@ impl TraceStore {
         self.health.errors.load(Ordering::Relaxed)
     }
 
-    fn blocking_read<T: Send + 'static>(
+    pub(super) fn blocking_read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> impl std::future::Future<Output = Result<T, StoreError>> {

@@ -160,7 +160,7 @@ fn role_of(s: &str) -> Role {
 impl TraceStore {
     /// Runs `f` in a transaction of its own on the store's second connection, committed
     /// before it returns.
-    async fn blocking_write<T: Send + 'static>(
+    pub(super) async fn blocking_write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -227,7 +227,7 @@ impl TraceStore {
         .await
     }
 
-    /// Deletes a tenant and its keys (its traces and usage stay, for the operator's
+    /// Deletes a tenant, its keys, plugins and pipelines (its traces and usage stay, for the operator's
     /// records, until retention removes the traces); false if there was none.
     pub async fn delete_tenant(&self, name: &str) -> Result<bool, StoreError> {
         let name = name.to_string();
@@ -236,6 +236,8 @@ impl TraceStore {
                 "DELETE FROM api_keys WHERE tenant = ?1 AND role = 'tenant'",
                 params![name],
             )?;
+            tx.execute("DELETE FROM tenant_plugins WHERE tenant = ?1", params![name])?;
+            tx.execute("DELETE FROM tenant_pipelines WHERE tenant = ?1", params![name])?;
             Ok(tx.execute("DELETE FROM tenants WHERE name = ?1", params![name])? == 1)
         })
         .await

@@ -7,7 +7,7 @@ pub mod policy;
 pub mod registry;
 pub mod spend;
 
-pub use policy::Policy;
+pub use policy::{PluginPolicy, Policy};
 pub use registry::{
     generate_key, hash_key, Admission, AuthError, Caller, KeyRecord, Refusal, Role, Source,
     TenantRecord, TenantState, Tenants,

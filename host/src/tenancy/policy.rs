@@ -24,6 +24,39 @@ pub struct Policy {
     pub daily_spend_usd: Option<f64>,
     /// USD per UTC calendar month, enforced the same way.
     pub monthly_spend_usd: Option<f64>,
+    /// What the tenant's own uploaded plugins may take.
+    pub plugins: PluginPolicy,
+}
+
+/// The tenant's plugin quota, and the ceiling on what its plugins may ask for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginPolicy {
+    /// Plugin versions stored at once, all names together (default 32).
+    pub max_versions: u32,
+    /// Bytes of stored plugin versions, all together (default 256 MiB).
+    pub max_total_bytes: u64,
+    /// Ceiling on a plugin's per-call deadline (default 1000 ms, the runtime's default).
+    pub max_deadline_ms: u64,
+    /// Ceiling on a plugin instance's memory (default 256 MiB).
+    pub max_memory_mb: u64,
+    /// Ceiling on the instructions of one call (default 10 billion).
+    pub max_fuel: u64,
+    /// Capabilities its plugins may be granted (`model`, `stats`; default none).
+    pub grants: Vec<String>,
+}
+
+impl Default for PluginPolicy {
+    fn default() -> Self {
+        PluginPolicy {
+            max_versions: 32,
+            max_total_bytes: 256 << 20,
+            max_deadline_ms: 1000,
+            max_memory_mb: 256,
+            max_fuel: 10_000_000_000,
+            grants: Vec::new(),
+        }
+    }
 }
 
 impl Default for Policy {
@@ -36,6 +69,7 @@ impl Default for Policy {
             max_concurrent: None,
             daily_spend_usd: None,
             monthly_spend_usd: None,
+            plugins: PluginPolicy::default(),
         }
     }
 }
@@ -49,6 +83,10 @@ impl Policy {
     pub fn open() -> Policy {
         Policy {
             models: vec!["*".into()],
+            plugins: PluginPolicy {
+                grants: vec!["model".into(), "stats".into()],
+                ..PluginPolicy::default()
+            },
             ..Policy::default()
         }
     }
@@ -89,6 +127,11 @@ impl Policy {
             .any(|n| n.is_empty() || n.len() > 256)
         {
             return Err("pipeline and model names must be 1 to 256 bytes".into());
+        }
+        crate::runtime::Grants::from_names(&self.plugins.grants)
+            .map_err(|e| format!("plugins.grants: {e}"))?;
+        if self.plugins.max_deadline_ms == 0 || self.plugins.max_memory_mb == 0 {
+            return Err("plugins.max_deadline_ms and plugins.max_memory_mb must be above 0".into());
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! plugins with the same builder `arbiter plugin build` uses, and runtimes to load them.
 #![allow(dead_code)]
 
+pub mod gateway;
 pub mod mock_upstream;
 
 use std::collections::HashMap;

@@ -167,7 +167,7 @@ impl Draw<'_> {
             .collect();
         if select && !verify.is_empty() {
             let v = &verify[0];
-            let entry = engine.plugin(&v.plugin, PluginKind::Verifier)?;
+            let entry = engine.plugin(ctx, &v.plugin, PluginKind::Verifier)?;
             let judged: Vec<Judged> = done
                 .iter()
                 .map(|(s, j)| Judged {

@@ -9,7 +9,7 @@ use futures::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
 
 use super::{Node, PluginUse, Strategy, Visitor};
-use crate::pipeline::context::Step;
+use crate::pipeline::context::{RequestCtx, Step};
 use crate::pipeline::engine::Engine;
 use crate::pipeline::error::ExecError;
 use crate::pipeline::request::Answer;
@@ -69,7 +69,7 @@ impl Strategy for Decompose {
             // At the depth limit the task is answered directly, not split further.
             return sub.run(direct()).await;
         }
-        let entry = engine.plugin(&self.decomposer.plugin, PluginKind::Decomposer)?;
+        let entry = engine.plugin(ctx, &self.decomposer.plugin, PluginKind::Decomposer)?;
         let config = engine.merged(entry, &self.decomposer.config);
         let plan = at
             .plugin_step(&self.decomposer.plugin, AttemptKind::Decomposer, async {
@@ -123,7 +123,7 @@ impl Strategy for Decompose {
                 };
                 let node = hinted(
                     engine,
-                    &ctx.tenant,
+                    ctx,
                     sub,
                     st.route.as_deref(),
                     st.verify.as_deref(),
@@ -194,12 +194,12 @@ impl Strategy for Decompose {
 /// `verify` adds a verifier to a model-call step.
 fn hinted(
     engine: &Engine,
-    tenant: &str,
+    ctx: &RequestCtx,
     sub: &Node,
     route: Option<&str>,
     verify: Option<&str>,
 ) -> Node {
-    let mut node = match route.and_then(|r| engine.resolve(tenant, r).ok()) {
+    let mut node = match route.and_then(|r| engine.resolve(&ctx.tenant, ctx.catalog.as_deref(), r, false).ok()) {
         Some((n, _, _)) => n,
         None => sub.clone(),
     };

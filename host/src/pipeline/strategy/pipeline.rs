@@ -21,7 +21,9 @@ impl Strategy for PipelineRef {
 
     async fn run<'a>(&'a self, at: Step<'a>) -> Result<Answer, ExecError> {
         let name = &self.name;
-        let (node, _, _) = at.engine.resolve(&at.ctx.tenant, name)?;
+        let (node, _, _) =
+            at.engine
+                .resolve(&at.ctx.tenant, at.ctx.catalog.as_deref(), name, false)?;
         if at.path.matches(&format!("/{name}")).count() >= 4 {
             return Err(ExecError::Invalid(format!(
                 "pipeline `{name}` refers to itself"

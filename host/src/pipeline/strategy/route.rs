@@ -59,7 +59,7 @@ impl Strategy for Route {
     async fn run<'a>(&'a self, at: Step<'a>) -> Result<Answer, ExecError> {
         let (engine, ctx, path) = (at.engine, at.ctx, at.path.as_str());
         let threshold = self.threshold.unwrap_or(DEFAULT_THRESHOLD);
-        let entry = engine.plugin(&self.router.plugin, PluginKind::Router)?;
+        let entry = engine.plugin(ctx, &self.router.plugin, PluginKind::Router)?;
         let option = |name: &str, model: Option<&str>| {
             let entry = model.and_then(|m| engine.models.get(m));
             ModelOption {

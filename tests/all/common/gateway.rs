@@ -1,0 +1,133 @@
+//! A real `arbiter serve` child process and a client for its API, as the end-to-end
+//! tests of tenancy and tenant uploads drive it.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use super::{free_port, wait_ready};
+
+pub const OPERATOR: &str = "sk-operator-test-key";
+
+pub fn start(config: &Path, listen: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .args(["--listen", listen, "--operator-key", OPERATOR])
+        .env("ARBITER_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting arbiter serve")
+}
+
+pub struct Client {
+    pub http: reqwest::Client,
+    pub url: String,
+}
+
+impl Client {
+    /// A gateway child on a free port with `config`, ready to answer.
+    pub async fn spawn(config: &Path) -> (Child, Client) {
+        let listen = format!("127.0.0.1:{}", free_port());
+        let c = Client {
+            http: reqwest::Client::new(),
+            url: format!("http://{listen}"),
+        };
+        let child = start(config, &listen);
+        wait_ready(&c.http, &c.url).await;
+        (child, c)
+    }
+
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        key: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut r = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(key);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let reply = r.send().await.unwrap();
+        let (status, headers) = (reply.status(), reply.headers().clone());
+        (status, headers, reply.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {
+        let (s, _, v) = self.call(reqwest::Method::GET, key, path, None).await;
+        (s, v)
+    }
+
+    pub async fn post(&self, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        let (s, _, v) = self
+            .call(reqwest::Method::POST, key, path, Some(body))
+            .await;
+        (s, v)
+    }
+
+    pub async fn patch(&self, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        let (s, _, v) = self
+            .call(reqwest::Method::PATCH, key, path, Some(body))
+            .await;
+        (s, v)
+    }
+
+    pub async fn put(&self, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        let (s, _, v) = self.call(reqwest::Method::PUT, key, path, Some(body)).await;
+        (s, v)
+    }
+
+    /// `POST /v1/plugins?{query}` with the component's bytes.
+    pub async fn upload(&self, key: &str, query: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
+        let reply = self
+            .http
+            .post(format!("{}/v1/plugins?{query}", self.url))
+            .bearer_auth(key)
+            .header("content-type", "application/wasm")
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        let status = reply.status();
+        (status, reply.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn delete(&self, key: &str, path: &str) -> (StatusCode, Value) {
+        let (s, _, v) = self.call(reqwest::Method::DELETE, key, path, None).await;
+        (s, v)
+    }
+
+    pub async fn chat(
+        &self,
+        key: &str,
+        model: &str,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let body = json!({"model": model, "max_tokens": 5, "messages": [{"role": "user", "content": "2+2?"}]});
+        self.call(
+            reqwest::Method::POST,
+            key,
+            "/v1/chat/completions",
+            Some(body),
+        )
+        .await
+    }
+
+    pub async fn new_key(&self, tenant: &str, body: Value) -> String {
+        let (s, k) = self
+            .post(OPERATOR, &format!("/admin/v1/tenants/{tenant}/keys"), body)
+            .await;
+        assert_eq!(s, 201, "{k}");
+        k["key"].as_str().unwrap().to_string()
+    }
+}
+
+pub fn code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or("")
+}
