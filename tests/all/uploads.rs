@@ -540,3 +540,35 @@ async fn kill_during_an_upload_leaves_the_state_before_it() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_instances_stay_with_their_tenant() {
+    let mock = mock_upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, data) = (dir.path().join("arbiter.toml"), dir.path().join("data"));
+    write_config(&config, &data, &mock.base_url, "");
+    let (mut child, c) = Client::spawn(&config).await;
+    // `stateful` counts its calls in instance memory (and claims to be stateless, so
+    // its instances are kept warm): a count carried from one tenant to the other would
+    // show an instance shared between them.
+    let counter = bytes(&guest("stateful"));
+    let tree = json!({"type": "single", "model": "right", "verify": [{"plugin": "count"}]});
+    let mut counts = Vec::new();
+    for name in ["alpha", "beta"] {
+        let key = tenant(&c, name, json!({})).await;
+        let (s, v) = c.upload(&key, "name=count&warm=true", counter.clone()).await;
+        assert_eq!((s.as_u16(), &v["warm"]), (201, &json!(true)), "{v}");
+        let (s, _) = c.put(&key, "/v1/pipelines/counted", tree.clone()).await;
+        assert_eq!(s, 201);
+        for _ in 0..3 {
+            let (s, _, reply) = c.chat(&key, "counted").await;
+            assert_eq!(s, 200, "{reply}");
+            counts.push(reply["arbiter"]["verdicts"][0]["reason"].as_str().unwrap().to_string());
+        }
+    }
+    // Warm reuse within a tenant (its count rises), none across tenants (beta starts at 1).
+    assert_eq!(counts[..3], ["1", "2", "3"], "{counts:?}");
+    assert_eq!(counts[3], "1", "{counts:?}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
