@@ -17,3 +17,4 @@ mod python;
 mod runtime;
 mod tenancy;
 mod uploads;
+mod uploads_cli;

@@ -10,6 +10,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use super::output::print_json;
+use super::remote;
 
 #[derive(Debug, Args)]
 pub struct AdminArgs {
@@ -96,25 +97,13 @@ pub enum KeyCommand {
     },
 }
 
-/// An answer the server refused: its error code and message.
-#[derive(Debug, thiserror::Error)]
-#[error("{status}: {message} ({code})")]
-struct Refused {
-    status: u16,
-    code: String,
-    message: String,
-}
-
 fn policy(text: &str) -> anyhow::Result<Value> {
     serde_json::from_str(text).context("--policy must be a JSON object")
 }
 
 pub fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
     let json_out = args.json;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let rt = remote::runtime()?;
     match rt.block_on(call(&args)) {
         Ok(doc) => {
             if json_out {
@@ -124,20 +113,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(e) => {
-            match (e.downcast_ref::<Refused>(), json_out) {
-                (Some(r), true) => eprintln!(
-                    "{}",
-                    json!({"error": {"code": r.code, "message": r.message, "status": r.status}})
-                ),
-                (None, true) => eprintln!(
-                    "{}",
-                    json!({"error": {"code": "error", "message": format!("{e:#}")}})
-                ),
-                (_, false) => eprintln!("error: {e:#}"),
-            }
-            Ok(ExitCode::FAILURE)
-        }
+        Err(e) => Ok(remote::report(&e, json_out)),
     }
 }
 
@@ -193,33 +169,13 @@ async fn call(args: &AdminArgs) -> anyhow::Result<Value> {
         }
         AdminCommand::Reload => (Method::POST, "/reload".into(), None),
     };
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(120))
-        .build()
-        .context("building the HTTP client")?;
+    let client = remote::client(std::time::Duration::from_secs(120))?;
     let url = format!("{}/admin/v1{path}", args.url.trim_end_matches('/'));
     let mut request = client.request(method, &url).bearer_auth(&args.key);
     if let Some(b) = body {
         request = request.json(&b);
     }
-    let reply = request
-        .send()
-        .await
-        .with_context(|| format!("calling {url}"))?;
-    let status = reply.status();
-    let doc: Value = reply
-        .json()
-        .await
-        .with_context(|| format!("{url} answered {status} without JSON"))?;
-    if !status.is_success() {
-        return Err(Refused {
-            status: status.as_u16(),
-            code: doc["error"]["code"].as_str().unwrap_or("error").into(),
-            message: doc["error"]["message"].as_str().unwrap_or("").into(),
-        }
-        .into());
-    }
-    Ok(doc)
+    Ok(remote::send(request, &url).await?.1)
 }
 
 fn print_human(command: &AdminCommand, doc: &Value) {

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod eval;
 pub mod output;
 pub mod plugin;
+pub mod remote;
 pub mod serve;
 
 #[derive(Debug, Parser)]
@@ -32,6 +33,9 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// The admin API of a running gateway: tenants, keys, usage, reload.
     Admin(admin::AdminArgs),
+    /// Your own pipelines on a running gateway (a tenant key): apply, list, delete.
+    #[command(subcommand)]
+    Pipeline(remote::PipelineCommand),
     /// API keys: make a new one, or print the hash to put in a configuration.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -69,6 +73,7 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Plugin(cmd) => plugin::run(*cmd),
         Command::Serve(args) => serve::run(args),
         Command::Admin(args) => admin::run(args),
+        Command::Pipeline(cmd) => remote::pipeline(cmd),
         Command::Eval(args) => eval::run_cli(args),
         Command::Key(KeyCommand::New) => {
             let key = crate::server::auth::generate_key();

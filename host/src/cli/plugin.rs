@@ -55,6 +55,9 @@ pub enum PluginCommand {
     Test(TestArgs),
     /// Create a plugin project from a template; it builds and passes its tests as is.
     New(NewArgs),
+    /// Upload a plugin (a component, or a project folder built first) to a running
+    /// gateway as one of your plugins, with a tenant key.
+    Push(super::remote::PushArgs),
 }
 
 #[derive(Debug, Args)]
@@ -210,7 +213,7 @@ fn parse_option(s: &str) -> Result<ModelOption, String> {
 
 /// Authors point the tools at their project as often as at a component: a folder is
 /// built (or found up to date) first, as `arbiter plugin test` does.
-fn component_of(path: &Path, json: bool) -> anyhow::Result<PathBuf> {
+pub(super) fn component_of(path: &Path, json: bool) -> anyhow::Result<PathBuf> {
     if !path.is_dir() {
         return Ok(path.to_path_buf());
     }
@@ -236,12 +239,18 @@ fn component_of(path: &Path, json: bool) -> anyhow::Result<PathBuf> {
 }
 
 pub fn run(cmd: PluginCommand) -> anyhow::Result<ExitCode> {
+    // A push talks to a gateway: its own runtime, and the server's error codes.
+    let cmd = match cmd {
+        PluginCommand::Push(args) => return super::remote::push(args),
+        cmd => cmd,
+    };
     let json = match &cmd {
         PluginCommand::Inspect { json, .. } | PluginCommand::Build { json, .. } => *json,
         PluginCommand::Call(a) => a.json,
         PluginCommand::Bench(a) => a.json,
         PluginCommand::Test(a) => a.json,
         PluginCommand::New(a) => a.json,
+        PluginCommand::Push(a) => a.gateway.json,
     };
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let result = rt.block_on(async {
@@ -268,6 +277,7 @@ pub fn run(cmd: PluginCommand) -> anyhow::Result<ExitCode> {
             } => build(dir, out, verbose, no_warm_up, json),
             PluginCommand::Test(args) => test(args).await,
             PluginCommand::New(args) => new_project(args),
+            PluginCommand::Push(_) => unreachable!("pushed above"),
         }
     });
     Ok(match result {
