@@ -12,6 +12,13 @@ use serde_json::{json, Value};
 use crate::common::gateway::{code, start, Client, OPERATOR};
 use crate::common::{mock_upstream, wait_ready};
 
+/// Every tenant route refuses `key` the same way.
+async fn refused_everywhere(c: &Client, key: &str, status: u16, want: &str) {
+    for (route, s, code) in c.every_tenant_route(key).await {
+        assert_eq!((s, code.as_str()), (status, want), "{route}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operators_manage_tenants_keys_and_policies_that_hold_across_restarts() {
     let mock = mock_upstream::start().await;
@@ -254,6 +261,7 @@ model = "right"
     assert_eq!(s, 200);
     let (s, e) = c.get(&revoked, "/v1/models").await;
     assert_eq!((s.as_u16(), code(&e)), (401, "key_revoked"));
+    refused_everywhere(&c, &revoked, 401, "key_revoked").await;
     let (s, _) = c
         .patch(
             OPERATOR,
@@ -264,6 +272,7 @@ model = "right"
     assert_eq!(s, 200);
     let (s, e) = c.get(&beta, "/v1/models").await;
     assert_eq!((s.as_u16(), code(&e)), (403, "tenant_disabled"));
+    refused_everywhere(&c, &beta, 403, "tenant_disabled").await;
 
     // kill -9 right after those answers: all of it is there after a restart.
     child.kill().unwrap();
@@ -295,6 +304,8 @@ model = "right"
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (s, e) = c.get(&expiring, "/v1/models").await;
     assert_eq!((s.as_u16(), code(&e)), (401, "key_expired"));
+    refused_everywhere(&c, &expiring, 401, "key_expired").await;
+    refused_everywhere(&c, OPERATOR, 403, "tenant_key_required").await;
 
     // Deleting a tenant: its keys stop working; the name is free again.
     let (s, _) = c.delete(OPERATOR, "/admin/v1/tenants/beta").await;

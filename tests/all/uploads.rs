@@ -159,6 +159,16 @@ async fn tenants_upload_plugins_and_run_pipelines_of_their_own() {
     }
     let (_, list) = c.get(&beta, "/v1/plugins").await;
     assert_eq!(list["data"], json!([]));
+    for path in ["/v1/plugins/checker", "/v1/pipelines/checked"] {
+        let (s, _) = c.delete(&beta, path).await;
+        assert_eq!(s, 404, "{path}");
+    }
+    let trace = format!(
+        "/v1/traces/{}",
+        reply["arbiter"]["trace_id"].as_str().unwrap()
+    );
+    assert_eq!(c.get(&alpha, &trace).await.0, 200);
+    assert_eq!(c.get(&beta, &trace).await.0, 404);
     let (s, _, e) = c.chat(&beta, "checked").await;
     assert_eq!((s.as_u16(), code(&e)), (404, "model_not_found"));
     let (s, e) = c.put(&beta, "/v1/pipelines/mine", checked.clone()).await;
@@ -556,14 +566,21 @@ async fn warm_instances_stay_with_their_tenant() {
     let mut counts = Vec::new();
     for name in ["alpha", "beta"] {
         let key = tenant(&c, name, json!({})).await;
-        let (s, v) = c.upload(&key, "name=count&warm=true", counter.clone()).await;
+        let (s, v) = c
+            .upload(&key, "name=count&warm=true", counter.clone())
+            .await;
         assert_eq!((s.as_u16(), &v["warm"]), (201, &json!(true)), "{v}");
         let (s, _) = c.put(&key, "/v1/pipelines/counted", tree.clone()).await;
         assert_eq!(s, 201);
         for _ in 0..3 {
             let (s, _, reply) = c.chat(&key, "counted").await;
             assert_eq!(s, 200, "{reply}");
-            counts.push(reply["arbiter"]["verdicts"][0]["reason"].as_str().unwrap().to_string());
+            counts.push(
+                reply["arbiter"]["verdicts"][0]["reason"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
         }
     }
     // Warm reuse within a tenant (its count rises), none across tenants (beta starts at 1).

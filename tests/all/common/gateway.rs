@@ -119,6 +119,41 @@ impl Client {
         .await
     }
 
+    /// Every tenant route the gateway serves (from its OpenAPI document, so a new route
+    /// is covered without a change here), called with `key`: each route and what it
+    /// answered (status and error code).
+    pub async fn every_tenant_route(&self, key: &str) -> Vec<(String, u16, String)> {
+        let doc: Value = self
+            .http
+            .get(format!("{}/openapi.json", self.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            for (method, op) in ops.as_object().unwrap() {
+                if !op["security"].to_string().contains("\"tenant\"") {
+                    continue;
+                }
+                let concrete = path.replace("{id}", "x").replace("{name}", "x");
+                let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                let body = matches!(method, reqwest::Method::POST | reqwest::Method::PUT)
+                    .then(|| json!({}));
+                let (status, _, e) = self.call(method.clone(), key, &concrete, body).await;
+                out.push((
+                    format!("{method} {path}"),
+                    status.as_u16(),
+                    code(&e).to_string(),
+                ));
+            }
+        }
+        assert!(out.len() >= 14, "the tenant routes: {out:?}");
+        out
+    }
+
     pub async fn new_key(&self, tenant: &str, body: Value) -> String {
         let (s, k) = self
             .post(OPERATOR, &format!("/admin/v1/tenants/{tenant}/keys"), body)
