@@ -58,11 +58,17 @@ impl App {
                 .server
                 .trace_retention_days
                 .map(|days| std::time::Duration::from_secs(u64::from(days) * 86_400));
-            Some(Arc::new(TraceStore::open_batched(
-                &data_dir.join("traces.db"),
-                retention,
-                Duration::from_millis(config.server.trace_batch_ms),
-            )?))
+            let window = Duration::from_millis(config.server.trace_batch_ms);
+            Some(Arc::new(match config.store.url() {
+                Some(url) => {
+                    let url = url.clone();
+                    tokio::task::spawn_blocking(move || {
+                        TraceStore::open_postgres(&url, retention, window)
+                    })
+                    .await??
+                }
+                None => TraceStore::open_batched(&data_dir.join("traces.db"), retention, window)?,
+            }))
         } else {
             None
         };

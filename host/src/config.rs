@@ -50,6 +50,8 @@ pub struct GatewayConfig {
     pub pipelines: BTreeMap<String, PipelineDef>,
     #[serde(default)]
     pub tenants: BTreeMap<String, TenantConfig>,
+    #[serde(default)]
+    pub store: StoreConfig,
     /// Limits where a pipeline sets none, and those of raw model calls. Each limit left
     /// out here keeps its built-in default (`BudgetLimits::DEFAULT`).
     #[serde(default = "default_budget", deserialize_with = "budget_over_default")]
@@ -57,6 +59,26 @@ pub struct GatewayConfig {
     /// Folder relative paths are resolved against (set when loading, not in the file).
     #[serde(skip)]
     pub base_dir: PathBuf,
+}
+
+/// Where the gateway keeps its state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `postgres://user:password@host:port/database`: PostgreSQL, which several replicas
+    /// share. Unset: SQLite in the data folder (`traces.db`). `ARBITER_STORE_URL` sets
+    /// it too (and wins), so the password need not be in the file.
+    pub url: Option<String>,
+}
+
+impl StoreConfig {
+    /// The PostgreSQL URL in effect, if any.
+    pub fn url(&self) -> Option<String> {
+        std::env::var("ARBITER_STORE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .or_else(|| self.url.clone())
+    }
 }
 
 fn default_budget() -> BudgetLimits {

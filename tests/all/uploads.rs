@@ -55,6 +55,20 @@ model = "right"
     .unwrap();
 }
 
+/// A mock upstream and a configuration over it with a fresh data folder (in `dir`).
+async fn scratch() -> (
+    mock_upstream::MockUpstream,
+    tempfile::TempDir,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
+    let mock = mock_upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, data) = (dir.path().join("arbiter.toml"), dir.path().join("data"));
+    write_config(&config, &data, &mock.base_url, "");
+    (mock, dir, config, data)
+}
+
 /// Tenant `name` with a key, whose policy allows the models `right` and `wrong` and
 /// `plugins` (the plugin part of the policy).
 async fn tenant(c: &Client, name: &str, plugins: Value) -> String {
@@ -102,10 +116,7 @@ fn verifier_of(reply: &Value) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenants_upload_plugins_and_run_pipelines_of_their_own() {
-    let mock = mock_upstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let (config, data) = (dir.path().join("arbiter.toml"), dir.path().join("data"));
-    write_config(&config, &data, &mock.base_url, "");
+    let (mock, dir, config, data) = scratch().await;
     let (mut child, c) = Client::spawn(&config).await;
     let alpha = tenant(&c, "alpha", json!({"max_versions": 3, "grants": ["model"]})).await;
     let beta = tenant(&c, "beta", json!({})).await;
@@ -433,10 +444,7 @@ async fn tenants_upload_plugins_and_run_pipelines_of_their_own() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pipeline_replaced_under_load_fails_no_request() {
-    let mock = mock_upstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let (config, data) = (dir.path().join("arbiter.toml"), dir.path().join("data"));
-    write_config(&config, &data, &mock.base_url, "");
+    let (_mock, _dir, config, _data) = scratch().await;
     let (mut child, c) = Client::spawn(&config).await;
     let key = tenant(&c, "alpha", json!({})).await;
     let (s, v1) = c
@@ -494,10 +502,7 @@ async fn a_pipeline_replaced_under_load_fails_no_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_during_an_upload_leaves_the_state_before_it() {
-    let mock = mock_upstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let (config, data) = (dir.path().join("arbiter.toml"), dir.path().join("data"));
-    write_config(&config, &data, &mock.base_url, "");
+    let (_mock, _dir, config, _data) = scratch().await;
     let (mut child, c) = Client::spawn(&config).await;
     let key = tenant(&c, "alpha", json!({})).await;
     let (s, v1) = c
@@ -553,10 +558,7 @@ async fn kill_during_an_upload_leaves_the_state_before_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warm_instances_stay_with_their_tenant() {
-    let mock = mock_upstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let (config, data) = (dir.path().join("arbiter.toml"), dir.path().join("data"));
-    write_config(&config, &data, &mock.base_url, "");
+    let (_mock, _dir, config, _data) = scratch().await;
     let (mut child, c) = Client::spawn(&config).await;
     // `stateful` counts its calls in instance memory (and claims to be stateless, so
     // its instances are kept warm): a count carried from one tenant to the other would
@@ -588,4 +590,63 @@ async fn warm_instances_stay_with_their_tenant() {
     assert_eq!(counts[3], "1", "{counts:?}");
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// The same gateway on PostgreSQL (`[store] url`): tenants, keys, plugins, pipelines,
+/// traces and usage there, and all of it back after a kill -9.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_on_postgres_keeps_everything_across_a_kill() {
+    let Some(url) = tokio::task::spawn_blocking(arbiter::store::test_cluster::fresh_database)
+        .await
+        .unwrap()
+    else {
+        eprintln!("SKIPPED: no PostgreSQL to test against");
+        return;
+    };
+    let (mock, dir, config, data) = scratch().await;
+    write_config(
+        &config,
+        &data,
+        &mock.base_url,
+        &format!("\n[store]\nurl = \"{url}\""),
+    );
+    let (mut child, c) = Client::spawn(&config).await;
+    let key = tenant(&c, "alpha", json!({})).await;
+    let (s, v) = c
+        .upload(&key, "name=checker", bytes(&guest("trivial")))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let tree = json!({"type": "single", "model": "right", "verify": [{"plugin": "checker"}]});
+    assert_eq!(c.put(&key, "/v1/pipelines/checked", tree).await.0, 201);
+    let (s, _, reply) = c.chat(&key, "checked").await;
+    assert_eq!(s, 200, "{reply}");
+    let trace = format!(
+        "/v1/traces/{}",
+        reply["arbiter"]["trace_id"].as_str().unwrap()
+    );
+    assert_eq!(c.get(&key, &trace).await.0, 200);
+    // Nothing went to SQLite.
+    assert!(!data.join("traces.db").exists());
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (mut child, c) = Client::spawn(&config).await;
+    let (s, t) = c.get(&key, &trace).await;
+    assert_eq!(s, 200, "{t}");
+    assert_eq!(t["pipeline"], "checked");
+    let (_, usage) = c.get(&key, "/v1/usage").await;
+    assert!(
+        usage["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["pipeline"] == "checked" && r["requests"] == 1),
+        "{usage}"
+    );
+    let (s, _, reply) = c.chat(&key, "checked").await;
+    assert_eq!(s, 200, "{reply}");
+    assert!(verifier_of(&reply).starts_with("checker@sha256:"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(dir);
 }

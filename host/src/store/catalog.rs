@@ -3,23 +3,9 @@
 //! is in the store whole or not at all, so a crash during an upload leaves the state
 //! before it.
 
-use rusqlite::params;
-
+use super::database::{PipelineRow, PluginRow};
 use super::{StoreError, TraceStore};
 use crate::pipeline::catalog::PluginMeta;
-
-/// Schema version 3.
-pub(super) const MIGRATION: &str = "
-CREATE TABLE tenant_plugins (
-    tenant TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL, created_at INTEGER NOT NULL,
-    meta TEXT NOT NULL, bytes BLOB NOT NULL,
-    PRIMARY KEY (tenant, name, version)
-);
-CREATE TABLE tenant_pipelines (
-    tenant TEXT NOT NULL, name TEXT NOT NULL, updated_at INTEGER NOT NULL, definition TEXT NOT NULL,
-    PRIMARY KEY (tenant, name)
-);
-";
 
 /// A stored plugin version with its bytes (read at start to load it).
 pub struct StoredPlugin {
@@ -40,33 +26,20 @@ pub struct StoredPipelineRow {
 impl TraceStore {
     /// Every tenant's plugin versions, oldest first.
     pub async fn tenant_plugins(&self) -> Result<Vec<StoredPlugin>, StoreError> {
-        self.blocking_read(|conn| {
-            let mut q = conn.prepare(
-                "SELECT tenant, name, meta, bytes FROM tenant_plugins ORDER BY created_at, rowid",
-            )?;
-            let rows = q.query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Vec<u8>>(3)?,
-                ))
-            })?;
-            rows.map(|row| {
-                let (tenant, name, meta, bytes) = row?;
-                let meta = serde_json::from_str(&meta).map_err(|e| {
-                    StoreError::Corrupt(format!("plugin `{name}` of `{tenant}`: {e}"))
+        let rows = self.blocking(|db| db.tenant_plugins()).await?;
+        rows.into_iter()
+            .map(|row| {
+                let meta = serde_json::from_str(&row.meta).map_err(|e| {
+                    StoreError::Corrupt(format!("plugin `{}` of `{}`: {e}", row.name, row.tenant))
                 })?;
                 Ok(StoredPlugin {
-                    tenant,
-                    name,
+                    tenant: row.tenant,
+                    name: row.name,
                     meta,
-                    bytes,
+                    bytes: row.bytes,
                 })
             })
             .collect()
-        })
-        .await
     }
 
     /// Stores a plugin version; false (nothing changed) if it is stored already.
@@ -77,15 +50,20 @@ impl TraceStore {
         meta: &PluginMeta,
         bytes: std::sync::Arc<Vec<u8>>,
     ) -> Result<bool, StoreError> {
-        let (tenant, name) = (tenant.to_string(), name.to_string());
         let (version, created_at) = (meta.version.clone(), meta.created_at);
-        let meta = serde_json::to_string(meta).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.blocking_write(move |tx| {
-            Ok(tx.execute(
-                "INSERT OR IGNORE INTO tenant_plugins (tenant, name, version, created_at, meta, bytes)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![tenant, name, version, created_at, meta, bytes.as_slice()],
-            )? == 1)
+        let row = PluginRow {
+            tenant: tenant.to_string(),
+            name: name.to_string(),
+            meta: serde_json::to_string(meta).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            // One copy, made off the async threads.
+            bytes: Vec::new(),
+        };
+        self.blocking(move |db| {
+            let row = PluginRow {
+                bytes: bytes.to_vec(),
+                ..row
+            };
+            db.add_plugin_version(&row, &version, created_at)
         })
         .await
     }
@@ -93,42 +71,25 @@ impl TraceStore {
     /// Deletes every version of a plugin; the number deleted.
     pub async fn delete_plugin(&self, tenant: &str, name: &str) -> Result<usize, StoreError> {
         let (tenant, name) = (tenant.to_string(), name.to_string());
-        self.blocking_write(move |tx| {
-            Ok(tx.execute(
-                "DELETE FROM tenant_plugins WHERE tenant = ?1 AND name = ?2",
-                params![tenant, name],
-            )?)
-        })
-        .await
+        self.blocking(move |db| db.delete_plugin(&tenant, &name))
+            .await
     }
 
     pub async fn tenant_pipelines(&self) -> Result<Vec<StoredPipelineRow>, StoreError> {
-        self.blocking_read(|conn| {
-            let mut q =
-                conn.prepare("SELECT tenant, name, updated_at, definition FROM tenant_pipelines")?;
-            let rows = q.query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, String>(3)?,
-                ))
-            })?;
-            rows.map(|row| {
-                let (tenant, name, updated_at, definition) = row?;
-                let definition = serde_json::from_str(&definition).map_err(|e| {
-                    StoreError::Corrupt(format!("pipeline `{name}` of `{tenant}`: {e}"))
+        let rows = self.blocking(|db| db.tenant_pipelines()).await?;
+        rows.into_iter()
+            .map(|row| {
+                let definition = serde_json::from_str(&row.definition).map_err(|e| {
+                    StoreError::Corrupt(format!("pipeline `{}` of `{}`: {e}", row.name, row.tenant))
                 })?;
                 Ok(StoredPipelineRow {
-                    tenant,
-                    name,
-                    updated_at,
+                    tenant: row.tenant,
+                    name: row.name,
+                    updated_at: row.updated_at,
                     definition,
                 })
             })
             .collect()
-        })
-        .await
     }
 
     /// Creates or replaces a tenant's pipeline.
@@ -139,28 +100,19 @@ impl TraceStore {
         updated_at: i64,
         definition: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        let (tenant, name) = (tenant.to_string(), name.to_string());
-        let definition = definition.to_string();
-        self.blocking_write(move |tx| {
-            tx.execute(
-                "INSERT INTO tenant_pipelines (tenant, name, updated_at, definition) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (tenant, name) DO UPDATE SET updated_at = excluded.updated_at, definition = excluded.definition",
-                params![tenant, name, updated_at, definition],
-            )?;
-            Ok(())
-        })
-        .await
+        let row = PipelineRow {
+            tenant: tenant.to_string(),
+            name: name.to_string(),
+            updated_at,
+            definition: definition.to_string(),
+        };
+        self.blocking(move |db| db.put_pipeline(&row)).await
     }
 
     /// Deletes a tenant's pipeline; false if there was none.
     pub async fn delete_pipeline(&self, tenant: &str, name: &str) -> Result<bool, StoreError> {
         let (tenant, name) = (tenant.to_string(), name.to_string());
-        self.blocking_write(move |tx| {
-            Ok(tx.execute(
-                "DELETE FROM tenant_pipelines WHERE tenant = ?1 AND name = ?2",
-                params![tenant, name],
-            )? == 1)
-        })
-        .await
+        self.blocking(move |db| db.delete_pipeline(&tenant, &name))
+            .await
     }
 }

@@ -14,20 +14,25 @@
 //! answers 503) until a later write succeeds.
 
 mod catalog;
+mod database;
+mod postgres;
+mod sqlite;
 pub mod stats;
 mod tenants;
+pub mod test_cluster;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
+use self::database::{Database, RecentAttempt, WriteOp};
+
 use crate::pipeline::{AttemptRecord, RequestTrace};
-pub use stats::StatsBook;
 pub use catalog::{StoredPipelineRow, StoredPlugin};
+pub use stats::StatsBook;
 pub use tenants::UsageRow;
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +49,8 @@ pub enum StoreError {
     },
     #[error("trace store: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error("trace store: {0}")]
+    Postgres(#[from] ::postgres::Error),
     #[error("trace store is closed")]
     Closed,
     #[error("trace store: {0}")]
@@ -99,151 +106,46 @@ struct WriteHealth {
 pub struct TraceStore {
     tx: mpsc::Sender<Op>,
     health: Arc<WriteHealth>,
-    reader: Arc<Mutex<Connection>>,
+    /// Reads, and the writes acknowledged as committed (keys, tenants, uploads).
+    reader: Arc<Mutex<Box<dyn Database>>>,
     pub stats: Arc<StatsBook>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
-}
-
-/// Schema migrations, applied in order inside one transaction each: entry `i` brings the
-/// store from `user_version` i to i + 1. Released entries never change; a new one is
-/// appended.
-const MIGRATIONS: &[&str] = &["
-CREATE TABLE IF NOT EXISTS requests (
-    id TEXT PRIMARY KEY, tenant TEXT NOT NULL, pipeline TEXT NOT NULL, created_at INTEGER NOT NULL,
-    latency_ms REAL NOT NULL, cost_usd REAL NOT NULL, outcome TEXT NOT NULL, model TEXT,
-    score REAL, answer TEXT, error TEXT, tags TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS requests_tenant ON requests(tenant, created_at);
-CREATE TABLE IF NOT EXISTS attempts (
-    request_id TEXT NOT NULL, seq INTEGER NOT NULL, record TEXT NOT NULL,
-    model TEXT NOT NULL, outcome TEXT NOT NULL, latency_ms REAL NOT NULL, cost_usd REAL NOT NULL,
-    PRIMARY KEY (request_id, seq)
-);
-CREATE INDEX IF NOT EXISTS attempts_model ON attempts(model);
-CREATE TABLE IF NOT EXISTS feedback (
-    request_id TEXT NOT NULL, tenant TEXT NOT NULL, created_at INTEGER NOT NULL,
-    correct INTEGER, score REAL, note TEXT
-);
-CREATE INDEX IF NOT EXISTS feedback_request ON feedback(request_id);
-CREATE TABLE IF NOT EXISTS api_keys (
-    key_hash TEXT PRIMARY KEY, tenant TEXT NOT NULL, label TEXT NOT NULL, created_at INTEGER NOT NULL
-);
-", tenants::MIGRATION, catalog::MIGRATION];
-
-/// Brings the store's schema up to date; refuses a store a newer build has migrated.
-fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
-    let known = MIGRATIONS.len() as i64;
-    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if found > known {
-        return Err(StoreError::NewerSchema {
-            path: path.into(),
-            found,
-            known,
-        });
-    }
-    for (version, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", version as i64 + 1)?;
-        tx.commit()?;
-    }
-    Ok(())
 }
 
 /// How many recent requests rebuild the routers' statistics at start-up.
 const WARM_REQUESTS: usize = 20_000;
 
-const WARM_QUERY: &str = "
-WITH recent AS (SELECT rowid AS n, id, tenant, tags FROM requests ORDER BY rowid DESC LIMIT ?1)
-SELECT a.record, recent.tags, recent.tenant FROM recent JOIN attempts a ON a.request_id = recent.id
-ORDER BY recent.n DESC, a.seq DESC";
-
-fn open(path: &Path) -> Result<Connection, StoreError> {
-    create_private(path).map_err(|source| StoreError::Create {
-        path: path.into(),
-        source,
-    })?;
-    let conn = Connection::open(path).map_err(|source| StoreError::Open {
-        path: path.into(),
-        source,
-    })?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    // WAL + NORMAL: a committed batch survives a process crash; only an OS crash can
-    // lose the last few commits.
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    Ok(conn)
+/// A request outcome as stored (its JSON name).
+fn outcome_text(o: crate::pipeline::RequestOutcome) -> Option<String> {
+    serde_json::to_value(o)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
 }
 
-/// Creates the database file readable by its owner only (SQLite gives its WAL and
-/// shared-memory files the same mode): traces hold prompts and answers.
-fn create_private(path: &Path) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path).map(drop)
-}
-
-fn write_op(
-    tx: &rusqlite::Transaction<'_>,
-    op: &Op,
-    usage: &mut tenants::UsageBatch,
-) -> Result<(), StoreError> {
-    match op {
-        Op::Trace(t) => {
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO requests (id, tenant, pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            )?
-            .execute(params![
-                t.id,
-                t.tenant,
-                t.pipeline,
-                t.created_at,
-                t.latency_ms,
-                t.cost_usd,
-                serde_json::to_value(t.outcome).ok().and_then(|v| v.as_str().map(String::from)),
-                t.model,
-                t.score,
-                t.answer,
-                t.error,
-                serde_json::to_string(&t.tags).unwrap_or_default(),
-            ])?;
-            let mut insert = tx.prepare_cached(
-                "INSERT OR REPLACE INTO attempts (request_id, seq, record, model, outcome, latency_ms, cost_usd)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
-            for a in &t.attempts {
-                insert.execute(params![
-                    t.id,
-                    a.seq,
-                    serde_json::to_string(a).unwrap_or_default(),
-                    a.model,
-                    a.outcome.as_str(),
-                    a.latency_ms,
-                    a.cost_usd
-                ])?;
+/// The batch's operations as the database writes them, and its usage summed per row.
+fn write_batch(db: &mut dyn Database, batch: &[Op]) -> Result<(), StoreError> {
+    let mut usage = tenants::UsageBatch::default();
+    let ops: Vec<WriteOp<'_>> = batch
+        .iter()
+        .filter_map(|op| match op {
+            Op::Trace(t) => {
+                usage.add(t);
+                Some(WriteOp::Trace(t))
             }
-            usage.add(t);
-        }
-        Op::Feedback {
-            tenant,
-            feedback,
-            at,
-        } => {
-            tx.prepare_cached(
-                "INSERT INTO feedback (request_id, tenant, created_at, correct, score, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![feedback.request_id, tenant, at, feedback.correct, feedback.score, feedback.note])?;
-        }
-        Op::KeyUsed { id, at } => {
-            tx.prepare_cached("UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?2) WHERE id = ?1")?
-                .execute(params![id, at])?;
-        }
-        Op::Flush(_) => {}
-    }
-    Ok(())
+            Op::Feedback {
+                tenant,
+                feedback,
+                at,
+            } => Some(WriteOp::Feedback {
+                tenant,
+                feedback,
+                at: *at,
+            }),
+            Op::KeyUsed { id, at } => Some(WriteOp::KeyUsed { id, at: *at }),
+            Op::Flush(_) => None,
+        })
+        .collect();
+    db.write_batch(&ops, &usage.rows())
 }
 
 /// How long the writer lets a batch grow before committing it. Each commit appends every
@@ -256,7 +158,7 @@ const MAX_BATCH: usize = 4096;
 /// operation (at once when someone waits on a flush), commit it in one transaction, then
 /// acknowledge the flushes that were waiting for it.
 fn writer(
-    mut conn: Connection,
+    mut db: Box<dyn Database>,
     mut rx: mpsc::Receiver<Op>,
     retention: Option<Retention>,
     health: Arc<WriteHealth>,
@@ -269,8 +171,9 @@ fn writer(
         if let Some(r) = retention {
             if backlog || pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
                 let cutoff = now_ms() - i64::try_from(r.keep.as_millis()).unwrap_or(i64::MAX);
-                backlog =
-                    prune(&mut conn, cutoff, r.chunk, r.chunks_per_pass).unwrap_or_else(|e| {
+                backlog = db
+                    .prune(cutoff, r.chunk, r.chunks_per_pass)
+                    .unwrap_or_else(|e| {
                         tracing::error!(error = %e, "pruning old traces failed");
                         false
                     });
@@ -304,16 +207,7 @@ fn writer(
                 }
             }
         }
-        let result = (|| -> Result<(), StoreError> {
-            let tx = conn.transaction()?;
-            let mut usage = tenants::UsageBatch::default();
-            for op in &batch {
-                write_op(&tx, op, &mut usage)?;
-            }
-            usage.write(&tx)?;
-            tx.commit()?;
-            Ok(())
-        })();
+        let result = write_batch(db.as_mut(), &batch);
         let writes = batch
             .iter()
             .filter(|op| !matches!(op, Op::Flush(_)))
@@ -366,75 +260,6 @@ impl Retention {
     }
 }
 
-/// The tenants that have requests, read from the `(tenant, created_at)` index one
-/// tenant at a time rather than by scanning it.
-const TENANTS: &str = "
-WITH RECURSIVE t(name) AS (
-    SELECT min(tenant) FROM requests
-    UNION ALL
-    SELECT (SELECT min(tenant) FROM requests WHERE tenant > t.name) FROM t WHERE t.name IS NOT NULL
-)
-SELECT name FROM t WHERE name IS NOT NULL";
-
-/// One chunk of a tenant's requests created before a time: `?1` tenant, `?2` cutoff
-/// (Unix ms), `?3` chunk size; attempts and feedback first, then the requests.
-macro_rules! expired {
-    () => {
-        "SELECT id FROM requests WHERE tenant = ?1 AND created_at < ?2 LIMIT ?3"
-    };
-}
-const PRUNE: [&str; 3] = [
-    concat!(
-        "DELETE FROM attempts WHERE request_id IN (",
-        expired!(),
-        ")"
-    ),
-    concat!(
-        "DELETE FROM feedback WHERE request_id IN (",
-        expired!(),
-        ")"
-    ),
-    concat!("DELETE FROM requests WHERE id IN (", expired!(), ")"),
-];
-
-/// Deletes requests created before `cutoff_ms` (Unix ms), with their attempts and
-/// feedback, found per tenant on the `(tenant, created_at)` index: `chunk` requests per
-/// transaction, at most `max_chunks` transactions. True if old requests may be left.
-/// Freed pages are reused by new traces; the file does not shrink.
-fn prune(
-    conn: &mut Connection,
-    cutoff_ms: i64,
-    chunk: usize,
-    max_chunks: usize,
-) -> Result<bool, StoreError> {
-    let tenants = conn
-        .prepare(TENANTS)?
-        .query_map([], |r| r.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut chunks = 0;
-    for tenant in tenants {
-        loop {
-            if chunks == max_chunks {
-                return Ok(true);
-            }
-            chunks += 1;
-            let tx = conn.transaction()?;
-            let mut gone = 0;
-            for sql in PRUNE {
-                gone = tx
-                    .prepare_cached(sql)?
-                    .execute(params![tenant, cutoff_ms, chunk as i64])?;
-            }
-            tx.commit()?;
-            // `gone` counts the requests, deleted last.
-            if gone < chunk {
-                break;
-            }
-        }
-    }
-    Ok(false)
-}
-
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -471,17 +296,46 @@ impl TraceStore {
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        let mut conn = open(path)?;
-        migrate(&mut conn, path)?;
-        let reader = open(path)?;
+        let mut db = sqlite::Sqlite::open(path)?;
+        db.migrate()?;
+        let reader = sqlite::Sqlite::open(path)?;
+        Self::start(Box::new(db), Box::new(reader), retention, window)
+    }
+
+    /// Connects to the PostgreSQL database at `url` (`postgres://...`), migrating it if
+    /// this is the first replica to get there, and rebuilds statistics from it.
+    pub fn open_postgres(
+        url: &str,
+        retention: Option<std::time::Duration>,
+        window: std::time::Duration,
+    ) -> Result<TraceStore, StoreError> {
+        let mut db = postgres::Postgres::connect(url)?;
+        db.migrate()?;
+        let reader = postgres::Postgres::connect(url)?;
+        Self::start(
+            Box::new(db),
+            Box::new(reader),
+            retention.map(Retention::keep),
+            window,
+        )
+    }
+
+    /// The store over a migrated database: `db` goes to the writer thread, `reader`
+    /// serves reads and acknowledged writes.
+    fn start(
+        db: Box<dyn Database>,
+        mut reader: Box<dyn Database>,
+        retention: Option<Retention>,
+        window: std::time::Duration,
+    ) -> Result<TraceStore, StoreError> {
         let stats = Arc::new(StatsBook::new());
-        Self::warm_stats(&reader, &stats, WARM_REQUESTS)?;
+        Self::warm_stats(reader.as_mut(), &stats, WARM_REQUESTS)?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let health = Arc::new(WriteHealth::default());
         let writer_health = health.clone();
         let handle = std::thread::Builder::new()
             .name("arbiter-traces".into())
-            .spawn(move || writer(conn, rx, retention, writer_health, window))
+            .spawn(move || writer(db, rx, retention, writer_health, window))
             .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
         Ok(TraceStore {
             tx,
@@ -492,22 +346,20 @@ impl TraceStore {
         })
     }
 
-    /// Rebuilds statistics from the attempts of the most recent requests. Requests are
-    /// read newest first along the rowid (insertion order), so start-up reads at most
-    /// `limit` of them however large the store has grown; ordering by `created_at` made
-    /// SQLite scan and sort the whole table (5 s of start-up at a million requests).
-    fn warm_stats(conn: &Connection, stats: &StatsBook, limit: usize) -> Result<(), StoreError> {
-        let mut q = conn.prepare(WARM_QUERY)?;
-        let rows = q.query_map(params![limit as i64], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-            ))
-        })?;
+    /// Rebuilds statistics from the attempts of the most recent requests (at most
+    /// `limit` of them, however large the store has grown).
+    fn warm_stats(
+        db: &mut dyn Database,
+        stats: &StatsBook,
+        limit: usize,
+    ) -> Result<(), StoreError> {
         let mut traces = Vec::new();
-        for row in rows {
-            let (record, tags, tenant) = row?;
+        for RecentAttempt {
+            record,
+            tags,
+            tenant,
+        } in db.recent_attempts(limit)?
+        {
             if let (Ok(a), Ok(tags)) = (
                 serde_json::from_str::<AttemptRecord>(&record),
                 serde_json::from_str::<Vec<String>>(&tags),
@@ -561,14 +413,16 @@ impl TraceStore {
         self.health.errors.load(Ordering::Relaxed)
     }
 
-    pub(super) fn blocking_read<T: Send + 'static>(
+    /// Runs `f` on the reading connection in the blocking pool. Its writes (keys,
+    /// tenants, uploads) are committed before it returns.
+    pub(super) fn blocking<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&mut dyn Database) -> Result<T, StoreError> + Send + 'static,
     ) -> impl std::future::Future<Output = Result<T, StoreError>> {
         let reader = self.reader.clone();
         async move {
             tokio::task::spawn_blocking(move || {
-                f(&reader.lock().unwrap_or_else(|p| p.into_inner()))
+                f(reader.lock().unwrap_or_else(|p| p.into_inner()).as_mut())
             })
             .await
             .map_err(|e| StoreError::Corrupt(e.to_string()))?
@@ -588,57 +442,34 @@ impl TraceStore {
 
     async fn read_trace(&self, tenant: &str, id: &str) -> Result<Option<RequestTrace>, StoreError> {
         let (tenant, id) = (tenant.to_string(), id.to_string());
-        self.blocking_read(move |conn| {
-            let row = conn
-                .query_row(
-                    "SELECT pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags
-                     FROM requests WHERE id = ?1 AND tenant = ?2",
-                    params![id, tenant],
-                    |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, i64>(1)?,
-                            r.get::<_, f64>(2)?,
-                            r.get::<_, f64>(3)?,
-                            r.get::<_, String>(4)?,
-                            r.get::<_, Option<String>>(5)?,
-                            r.get::<_, Option<f64>>(6)?,
-                            r.get::<_, Option<String>>(7)?,
-                            r.get::<_, Option<String>>(8)?,
-                            r.get::<_, String>(9)?,
-                        ))
-                    },
-                )
-                .optional()?;
-            let Some((pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags)) = row else {
-                return Ok(None);
-            };
-            let mut q = conn.prepare_cached("SELECT record FROM attempts WHERE request_id = ?1 ORDER BY seq")?;
-            let attempts = q
-                .query_map(params![id], |r| r.get::<_, String>(0))?
-                .map(|r| {
-                    let text = r?;
-                    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("attempt record: {e}")))
-                })
-                .collect::<Result<Vec<AttemptRecord>, StoreError>>()?;
-            Ok(Some(RequestTrace {
-                id,
-                tenant,
-                pipeline,
-                created_at,
-                latency_ms,
-                cost_usd,
-                outcome: serde_json::from_value(serde_json::Value::String(outcome))
-                    .map_err(|e| StoreError::Corrupt(format!("outcome: {e}")))?,
-                model,
-                score,
-                answer,
-                error,
-                tags: serde_json::from_str(&tags).unwrap_or_default(),
-                attempts,
-            }))
-        })
-        .await
+        let (t, i) = (tenant.clone(), id.clone());
+        let Some(row) = self.blocking(move |db| db.trace(&t, &i)).await? else {
+            return Ok(None);
+        };
+        let attempts = row
+            .attempts
+            .iter()
+            .map(|text| {
+                serde_json::from_str(text)
+                    .map_err(|e| StoreError::Corrupt(format!("attempt record: {e}")))
+            })
+            .collect::<Result<Vec<AttemptRecord>, StoreError>>()?;
+        Ok(Some(RequestTrace {
+            id,
+            tenant,
+            pipeline: row.pipeline,
+            created_at: row.created_at,
+            latency_ms: row.latency_ms,
+            cost_usd: row.cost_usd,
+            outcome: serde_json::from_value(serde_json::Value::String(row.outcome))
+                .map_err(|e| StoreError::Corrupt(format!("outcome: {e}")))?,
+            model: row.model,
+            score: row.score,
+            answer: row.answer,
+            error: row.error,
+            tags: serde_json::from_str(&row.tags).unwrap_or_default(),
+            attempts,
+        }))
     }
 
     /// Records feedback on one of the tenant's requests; false if there is no such request.
@@ -680,6 +511,9 @@ impl Drop for TraceStore {
 
 #[cfg(test)]
 mod tests {
+    use rusqlite::{params, Connection};
+
+    use super::sqlite::{open, Sqlite, MIGRATIONS, WARM_QUERY};
     use super::*;
     use crate::pipeline::OutcomeStats;
     use crate::pipeline::{AttemptKind, AttemptOutcome, RequestOutcome};
@@ -738,9 +572,10 @@ mod tests {
         }
         store.flush().await.unwrap();
 
-        let conn = open(&path).unwrap();
+        let mut db = Sqlite::open(&path).unwrap();
         let stats = StatsBook::new();
-        TraceStore::warm_stats(&conn, &stats, 20).unwrap();
+        TraceStore::warm_stats(&mut db, &stats, 20).unwrap();
+        let conn = db.conn;
         for tenant in ["a", "b"] {
             let newest = stats.query(tenant, "newest", None).map(|s| s.attempts);
             assert_eq!(newest, Some(10), "{tenant}");
@@ -793,15 +628,15 @@ mod tests {
         }
         store.flush().await.unwrap();
 
-        let mut conn = open(&path).unwrap();
+        let mut db = Sqlite::open(&path).unwrap();
         // Chunks of three, two per pass: six old ones go, more may be left.
-        assert!(prune(&mut conn, 1_500, 3, 2).unwrap());
-        assert_eq!(count(&conn, "requests"), 5);
-        assert!(!prune(&mut conn, 1_500, 3, 10).unwrap());
-        assert_eq!(count(&conn, "requests"), 3, "the new ones stay");
-        assert_eq!(count(&conn, "attempts"), 3);
-        assert_eq!(count(&conn, "feedback"), 1, "r0's feedback went with it");
-        drop(conn);
+        assert!(db.prune(1_500, 3, 2).unwrap());
+        assert_eq!(count(&db.conn, "requests"), 5);
+        assert!(!db.prune(1_500, 3, 10).unwrap());
+        assert_eq!(count(&db.conn, "requests"), 3, "the new ones stay");
+        assert_eq!(count(&db.conn, "attempts"), 3);
+        assert_eq!(count(&db.conn, "feedback"), 1, "r0's feedback went with it");
+        drop(db);
 
         for (id, kept) in [
             ("r0", false),
@@ -879,8 +714,35 @@ mod tests {
     #[tokio::test]
     async fn traces_survive_a_restart_and_stay_with_their_tenant() {
         let (_dir, path) = scratch();
+        survive_a_restart(move || TraceStore::open(&path, None).unwrap()).await;
+    }
+
+    /// The same on PostgreSQL (a private server the tests start; skipped, loudly, where
+    /// there is no PostgreSQL to start).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn traces_survive_a_restart_on_postgres() {
+        let Some(url) = tokio::task::spawn_blocking(test_cluster::fresh_database)
+            .await
+            .unwrap()
+        else {
+            eprintln!("SKIPPED: no PostgreSQL to test against");
+            return;
+        };
+        survive_a_restart(move || {
+            let url = url.clone();
+            std::thread::spawn(move || TraceStore::open_postgres(&url, None, BATCH_WINDOW))
+                .join()
+                .unwrap()
+                .unwrap()
+        })
+        .await;
+    }
+
+    /// Read-your-writes, tenants kept apart, a restart that loses nothing queued,
+    /// statistics rebuilt from the store, feedback on the tenant's own requests only.
+    async fn survive_a_restart(open: impl Fn() -> TraceStore) {
         {
-            let store = TraceStore::open(&path, None).unwrap();
+            let store = open();
             store.record(trace("r1", "a")).await.unwrap();
             // Read-your-writes: visible right after recording.
             assert_eq!(
@@ -900,7 +762,7 @@ mod tests {
             store.record(trace("r2", "a")).await.unwrap();
             // Dropped without an explicit flush: the writer drains its queue first.
         }
-        let store = TraceStore::open(&path, None).unwrap();
+        let store = open();
         let t = store
             .trace("a", "r2")
             .await

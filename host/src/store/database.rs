@@ -1,0 +1,173 @@
+//! The one interface both databases implement: SQLite (`sqlite.rs`, the embedded
+//! default) and PostgreSQL (`postgres.rs`, for many replicas). A `Database` is one
+//! connection, used from one thread at a time: the writer thread owns one, and reads and
+//! committed writes go through a second one on the blocking pool. It speaks in rows;
+//! [`super::TraceStore`] turns them into the host's types, so the decoding is written
+//! once.
+
+use super::{Feedback, StoreError, UsageRow};
+use crate::pipeline::RequestTrace;
+use crate::tenancy::{KeyRecord, TenantRecord};
+
+/// An operation the writer commits in a batch.
+pub(crate) enum WriteOp<'a> {
+    Trace(&'a RequestTrace),
+    Feedback {
+        tenant: &'a str,
+        feedback: &'a Feedback,
+        at: i64,
+    },
+    /// A key's last use (Unix seconds); only ever moves forward.
+    KeyUsed {
+        id: &'a str,
+        at: i64,
+    },
+}
+
+/// A request's row, as stored.
+pub(crate) struct TraceRow {
+    pub pipeline: String,
+    pub created_at: i64,
+    pub latency_ms: f64,
+    pub cost_usd: f64,
+    pub outcome: String,
+    pub model: Option<String>,
+    pub score: Option<f64>,
+    pub answer: Option<String>,
+    pub error: Option<String>,
+    /// JSON array.
+    pub tags: String,
+    /// Each attempt's JSON record, in order.
+    pub attempts: Vec<String>,
+}
+
+/// An attempt of a recent request, for rebuilding the routers' statistics.
+pub(crate) struct RecentAttempt {
+    /// JSON record.
+    pub record: String,
+    /// JSON array.
+    pub tags: String,
+    pub tenant: String,
+}
+
+/// A tenant's row; `policy` is JSON.
+pub(crate) struct TenantRow {
+    pub name: String,
+    pub created_at: i64,
+    pub disabled: bool,
+    pub policy: String,
+}
+
+/// A stored plugin version; `meta` is JSON.
+pub(crate) struct PluginRow {
+    pub tenant: String,
+    pub name: String,
+    pub meta: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A stored pipeline; `definition` is JSON.
+pub(crate) struct PipelineRow {
+    pub tenant: String,
+    pub name: String,
+    pub updated_at: i64,
+    pub definition: String,
+}
+
+pub(crate) trait Database: Send + 'static {
+    /// Applies the migrations this build knows, each in its own transaction (with
+    /// PostgreSQL, under a lock: the first replica to start migrates, the others wait);
+    /// refuses a schema a newer build wrote.
+    fn migrate(&mut self) -> Result<(), StoreError>;
+
+    /// Commits a batch in one transaction: traces (requests and attempts, replacing a
+    /// request stored under the same id), feedback, key uses, and `usage`, the batch's
+    /// usage summed per row, added to the stored rows (upsert).
+    fn write_batch(&mut self, ops: &[WriteOp<'_>], usage: &[UsageRow]) -> Result<(), StoreError>;
+
+    /// Deletes requests created before `cutoff_ms` with their attempts and feedback:
+    /// `chunk` requests per transaction, at most `max_chunks` transactions. True if old
+    /// requests may be left.
+    fn prune(
+        &mut self,
+        cutoff_ms: i64,
+        chunk: usize,
+        max_chunks: usize,
+    ) -> Result<bool, StoreError>;
+
+    /// The attempts of the newest `limit` requests, newest request first and each
+    /// request's attempts last first.
+    fn recent_attempts(&mut self, limit: usize) -> Result<Vec<RecentAttempt>, StoreError>;
+
+    /// Request `id` if it belongs to `tenant`.
+    fn trace(&mut self, tenant: &str, id: &str) -> Result<Option<TraceRow>, StoreError>;
+
+    fn tenants(&mut self) -> Result<Vec<TenantRow>, StoreError>;
+    /// False (nothing changed) if the name is taken.
+    fn create_tenant(&mut self, t: &TenantRow) -> Result<bool, StoreError>;
+    /// Sets `disabled` and `policy`; false if there is no such tenant.
+    fn update_tenant(&mut self, t: &TenantRow) -> Result<bool, StoreError>;
+    /// Deletes the tenant, its tenant keys, plugins and pipelines; false if none.
+    fn delete_tenant(&mut self, name: &str) -> Result<bool, StoreError>;
+
+    fn keys(&mut self) -> Result<Vec<KeyRecord>, StoreError>;
+    /// A key already stored (same hash) is left as it is.
+    fn add_key(&mut self, k: &KeyRecord) -> Result<(), StoreError>;
+    /// Sets `revoked_at` unless set; false if there is no such key.
+    fn revoke_key(&mut self, id: &str, at: i64) -> Result<bool, StoreError>;
+
+    /// Usage rows of `tenant` (all with `None`) from `from` to `to` (UTC days,
+    /// inclusive), ordered by tenant, day, pipeline, model.
+    fn usage(
+        &mut self,
+        tenant: Option<&str>,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<UsageRow>, StoreError>;
+    /// The tenant's spend on `today` and from `month_start` to `today`.
+    fn spent(
+        &mut self,
+        tenant: &str,
+        today: &str,
+        month_start: &str,
+    ) -> Result<(f64, f64), StoreError>;
+
+    /// Every tenant's plugin versions, oldest first.
+    fn tenant_plugins(&mut self) -> Result<Vec<PluginRow>, StoreError>;
+    /// False (nothing changed) if this version is stored already.
+    fn add_plugin_version(
+        &mut self,
+        row: &PluginRow,
+        version: &str,
+        created_at: i64,
+    ) -> Result<bool, StoreError>;
+    /// Deletes every version of a plugin; how many there were.
+    fn delete_plugin(&mut self, tenant: &str, name: &str) -> Result<usize, StoreError>;
+
+    fn tenant_pipelines(&mut self) -> Result<Vec<PipelineRow>, StoreError>;
+    /// Creates or replaces.
+    fn put_pipeline(&mut self, row: &PipelineRow) -> Result<(), StoreError>;
+    /// False if there was none.
+    fn delete_pipeline(&mut self, tenant: &str, name: &str) -> Result<bool, StoreError>;
+}
+
+/// Tenant rows to records, and back.
+pub(crate) fn tenant_record(row: TenantRow) -> Result<TenantRecord, StoreError> {
+    let policy = serde_json::from_str(&row.policy)
+        .map_err(|e| StoreError::Corrupt(format!("tenant `{}`'s policy: {e}", row.name)))?;
+    Ok(TenantRecord {
+        name: row.name,
+        created_at: row.created_at,
+        disabled: row.disabled,
+        policy,
+    })
+}
+
+pub(crate) fn tenant_row(t: &TenantRecord) -> TenantRow {
+    TenantRow {
+        name: t.name.clone(),
+        created_at: t.created_at,
+        disabled: t.disabled,
+        policy: serde_json::to_string(&t.policy).unwrap_or_else(|_| "{}".into()),
+    }
+}
