@@ -18,8 +18,8 @@ pub mod trace;
 mod verify;
 
 pub use budget::{BudgetLimits, OnBudget};
-pub use catalog::{Catalogs, TenantCatalog};
 pub use capabilities::OutcomeStats;
+pub use catalog::{Catalogs, TenantCatalog};
 pub use context::{RequestCtx, Step};
 pub use def::PipelineDef;
 pub use engine::{Engine, ModelEntry, PluginEntry};

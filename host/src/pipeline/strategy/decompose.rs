@@ -121,13 +121,7 @@ impl Strategy for Decompose {
                     tags: task.tags.clone(),
                     metadata: BTreeMap::new(),
                 };
-                let node = hinted(
-                    engine,
-                    ctx,
-                    sub,
-                    st.route.as_deref(),
-                    st.verify.as_deref(),
-                );
+                let node = hinted(engine, ctx, sub, st.route.as_deref(), st.verify.as_deref());
                 let p = format!("{path}/{}", st.id);
                 let id = st.id.clone();
                 running.push(
@@ -199,7 +193,11 @@ fn hinted(
     route: Option<&str>,
     verify: Option<&str>,
 ) -> Node {
-    let mut node = match route.and_then(|r| engine.resolve(&ctx.tenant, ctx.catalog.as_deref(), r, false).ok()) {
+    let mut node = match route.and_then(|r| {
+        engine
+            .resolve(&ctx.tenant, ctx.catalog.as_deref(), r, false)
+            .ok()
+    }) {
         Some((n, _, _)) => n,
         None => sub.clone(),
     };
