@@ -3,7 +3,7 @@
 //! pipelines, the trace store, and who may call the gateway. The `serve` and `eval`
 //! commands and the tests all assemble through here.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -13,9 +13,9 @@ use anyhow::{bail, Context};
 
 use crate::authoring::{self, BuildOptions};
 use crate::config::GatewayConfig;
-use crate::pipeline::catalog::{check_plugins, parse_pipeline, PluginVersion, StoredPipeline};
+use crate::pipeline::catalog::check_plugins;
 use crate::pipeline::spec::settings;
-use crate::pipeline::{Catalogs, Engine, ModelEntry, OutcomeStats, PluginEntry, TenantCatalog};
+use crate::pipeline::{Catalogs, Engine, ModelEntry, OutcomeStats, PluginEntry};
 use crate::providers::{Price, Provider};
 use crate::runtime::{CompileIsolation, Grants, PluginOptions, Runtime};
 use crate::server::metrics::Metrics;
@@ -367,18 +367,20 @@ impl App {
             store.add_key(k.clone()).await?;
             tenants.put_key(k);
         }
-        let catalogs = load_catalogs(&store, &self.runtime, &tenants).await?;
         let state = Arc::new(AppState {
             engine: arc_swap::ArcSwap::new(self.engine.clone()),
             reloader: std::sync::OnceLock::new(),
             store,
             tenants,
-            catalogs,
+            catalogs: Catalogs::default(),
             runtime: self.runtime.clone(),
             uploads: tokio::sync::Semaphore::new(MAX_UPLOADS),
             metrics: Metrics::new(),
             ready: AtomicBool::new(true),
         });
+        // Tenants' plugins and pipelines, then what other replicas change from now on.
+        crate::follow::refresh_catalogs(&state).await?;
+        crate::follow::spawn(&state);
         Ok(Gateway {
             state,
             generated_key,
@@ -390,75 +392,6 @@ impl App {
 /// Uploads received or compiled at once: each holds its body (up to the runtime's
 /// `max_component_bytes`) and a compile (a child process of bounded memory).
 const MAX_UPLOADS: usize = 2;
-
-/// Tenants' plugins and pipelines from the store: each version loaded (from the
-/// artifact cache when it is there) with the grants and limits it was uploaded with.
-/// A version or pipeline that no longer loads is left out with a warning rather than
-/// stopping the gateway for every other tenant.
-async fn load_catalogs(
-    store: &TraceStore,
-    runtime: &Runtime,
-    tenants: &Tenants,
-) -> anyhow::Result<Catalogs> {
-    let mut plugins: BTreeMap<String, BTreeMap<String, Vec<Arc<PluginVersion>>>> = BTreeMap::new();
-    for p in store.tenant_plugins().await? {
-        if tenants.tenant(&p.tenant).is_none() {
-            continue;
-        }
-        let options = PluginOptions {
-            grants: Grants::from_names(&p.meta.grants).map_err(anyhow::Error::msg)?,
-            limits: p.meta.limits.runtime(),
-            warm: p.meta.warm,
-        };
-        match runtime.load(p.bytes, options).await {
-            Ok(plugin) => plugins
-                .entry(p.tenant)
-                .or_default()
-                .entry(p.name.clone())
-                .or_default()
-                .push(Arc::new(PluginVersion {
-                    name: p.name,
-                    meta: p.meta,
-                    entry: PluginEntry {
-                        plugin,
-                        config: Default::default(),
-                    },
-                })),
-            Err(e) => {
-                tracing::warn!(tenant = %p.tenant, plugin = %p.name, error = %e, "a stored plugin version did not load; it is left out")
-            }
-        }
-    }
-    let mut pipelines: BTreeMap<String, BTreeMap<String, StoredPipeline>> = BTreeMap::new();
-    for row in store.tenant_pipelines().await? {
-        match parse_pipeline(&row.tenant, &row.definition) {
-            Ok(def) => {
-                pipelines.entry(row.tenant).or_default().insert(
-                    row.name,
-                    StoredPipeline {
-                        def,
-                        source: row.definition,
-                        updated_at: row.updated_at,
-                    },
-                );
-            }
-            Err(e) => {
-                tracing::warn!(tenant = %row.tenant, pipeline = %row.name, error = %e, "a stored pipeline did not parse; it is left out")
-            }
-        }
-    }
-    let catalogs = Catalogs::default();
-    let names: std::collections::BTreeSet<String> =
-        plugins.keys().chain(pipelines.keys()).cloned().collect();
-    for tenant in names {
-        let catalog = TenantCatalog::new(
-            plugins.remove(&tenant).unwrap_or_default(),
-            pipelines.remove(&tenant).unwrap_or_default(),
-        );
-        catalogs.slot(&tenant).store(catalog);
-    }
-    Ok(catalogs)
-}
 
 /// The key to store at start, with its name: the one given (named after its flag), else
 /// a new one when none of its role exists (also returned, to be shown once).

@@ -10,6 +10,7 @@ pub mod authoring;
 pub mod cli;
 pub mod config;
 pub mod eval;
+pub mod follow;
 pub mod fuzzing;
 pub mod pipeline;
 pub mod private;

@@ -14,6 +14,7 @@ mod hostile;
 mod js;
 mod main_job;
 mod python;
+mod replicas;
 mod runtime;
 mod tenancy;
 mod uploads;

@@ -371,6 +371,9 @@ pub struct Catalogs {
 
 pub struct CatalogSlot {
     current: arc_swap::ArcSwap<TenantCatalog>,
+    /// Counts the snapshots stored, so a re-read of the store that began before the
+    /// last change here can tell it is older than what it would replace.
+    generation: std::sync::atomic::AtomicU64,
     /// One change at a time per tenant: each builds on the one before.
     pub writing: tokio::sync::Mutex<()>,
 }
@@ -382,6 +385,12 @@ impl CatalogSlot {
 
     pub fn store(&self, catalog: TenantCatalog) {
         self.current.store(Arc::new(catalog));
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -400,10 +409,20 @@ impl Catalogs {
             .or_insert_with(|| {
                 Arc::new(CatalogSlot {
                     current: arc_swap::ArcSwap::from_pointee(TenantCatalog::default()),
+                    generation: Default::default(),
                     writing: tokio::sync::Mutex::new(()),
                 })
             })
             .clone()
+    }
+
+    /// The tenants that have a catalog here, with its generation.
+    pub fn generations(&self) -> std::collections::HashMap<String, u64> {
+        let slots = self.slots.read().unwrap_or_else(|p| p.into_inner());
+        slots
+            .iter()
+            .map(|(t, s)| (t.clone(), s.generation()))
+            .collect()
     }
 
     /// Forgets a deleted tenant's catalog (requests in flight keep their snapshot).

@@ -24,9 +24,12 @@ pub struct StoredPipelineRow {
 }
 
 impl TraceStore {
-    /// Every tenant's plugin versions, oldest first.
-    pub async fn tenant_plugins(&self) -> Result<Vec<StoredPlugin>, StoreError> {
-        let rows = self.blocking(|db| db.tenant_plugins()).await?;
+    /// Every tenant's plugin versions, oldest first; `bytes` left empty unless
+    /// `with_bytes`.
+    pub async fn tenant_plugins(&self, with_bytes: bool) -> Result<Vec<StoredPlugin>, StoreError> {
+        let rows = self
+            .blocking(move |db| db.tenant_plugins(with_bytes))
+            .await?;
         rows.into_iter()
             .map(|row| {
                 let meta = serde_json::from_str(&row.meta).map_err(|e| {
@@ -40,6 +43,18 @@ impl TraceStore {
                 })
             })
             .collect()
+    }
+
+    /// One version's bytes, if it is stored.
+    pub async fn plugin_bytes(
+        &self,
+        tenant: &str,
+        name: &str,
+        version: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let (tenant, name, version) = (tenant.to_string(), name.to_string(), version.to_string());
+        self.blocking(move |db| db.plugin_bytes(&tenant, &name, &version))
+            .await
     }
 
     /// Stores a plugin version; false (nothing changed) if it is stored already.

@@ -132,8 +132,16 @@ pub(crate) trait Database: Send + 'static {
         month_start: &str,
     ) -> Result<(f64, f64), StoreError>;
 
-    /// Every tenant's plugin versions, oldest first.
-    fn tenant_plugins(&mut self) -> Result<Vec<PluginRow>, StoreError>;
+    /// Every tenant's plugin versions, oldest first; `bytes` left empty unless
+    /// `with_bytes` (a replica following changes reads the list often, bytes rarely).
+    fn tenant_plugins(&mut self, with_bytes: bool) -> Result<Vec<PluginRow>, StoreError>;
+    /// One version's bytes.
+    fn plugin_bytes(
+        &mut self,
+        tenant: &str,
+        name: &str,
+        version: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
     /// False (nothing changed) if this version is stored already.
     fn add_plugin_version(
         &mut self,

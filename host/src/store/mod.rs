@@ -110,6 +110,8 @@ pub struct TraceStore {
     reader: Arc<Mutex<Box<dyn Database>>>,
     pub stats: Arc<StatsBook>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Changes other replicas commit (PostgreSQL only), and the listener's stop flag.
+    changes: Option<(tokio::sync::broadcast::Sender<String>, Arc<AtomicBool>)>,
 }
 
 /// How many recent requests rebuild the routers' statistics at start-up.
@@ -312,12 +314,25 @@ impl TraceStore {
         let mut db = postgres::Postgres::connect(url)?;
         db.migrate()?;
         let reader = postgres::Postgres::connect(url)?;
-        Self::start(
+        let mut store = Self::start(
             Box::new(db),
             Box::new(reader),
             retention.map(Retention::keep),
             window,
-        )
+        )?;
+        let (tx, _) = tokio::sync::broadcast::channel(64);
+        let stop = Arc::new(AtomicBool::new(false));
+        postgres::listen(url.to_string(), tx.clone(), stop.clone())
+            .map_err(|e| StoreError::Corrupt(format!("cannot start the listener thread: {e}")))?;
+        store.changes = Some((tx, stop));
+        Ok(store)
+    }
+
+    /// Changes to tenants, keys, plugins and pipelines that any replica (this one too)
+    /// commits, as they commit; `reconnected` after a lost connection (changes may have
+    /// been missed). `None`: a store no other replica shares (SQLite).
+    pub fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        self.changes.as_ref().map(|(tx, _)| tx.subscribe())
     }
 
     /// The store over a migrated database: `db` goes to the writer thread, `reader`
@@ -343,6 +358,7 @@ impl TraceStore {
             reader: Arc::new(Mutex::new(reader)),
             stats,
             writer: Mutex::new(Some(handle)),
+            changes: None,
         })
     }
 
@@ -500,6 +516,9 @@ impl TraceStore {
 
 impl Drop for TraceStore {
     fn drop(&mut self) {
+        if let Some((_, stop)) = &self.changes {
+            stop.store(true, Ordering::Relaxed);
+        }
         // Closing the channel ends the writer after it commits what is queued.
         let (tx, _) = mpsc::channel(1);
         drop(std::mem::replace(&mut self.tx, tx));

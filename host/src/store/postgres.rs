@@ -267,6 +267,20 @@ impl Postgres {
         Ok(self.statements.clone().expect("prepared above"))
     }
 
+    /// As `commit`, telling every replica that listens (`CHANNEL`) when it commits:
+    /// PostgreSQL delivers the notification with the commit, never before.
+    fn announce<T>(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&mut ::postgres::Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.commit(|tx| {
+            let out = f(tx)?;
+            tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &what])?;
+            Ok(out)
+        })
+    }
+
     /// Runs `f` in a transaction, committed before it returns.
     fn commit<T>(
         &mut self,
@@ -278,6 +292,64 @@ impl Postgres {
         tx.commit()?;
         Ok(out)
     }
+}
+
+/// Where replicas announce the changes they commit to tenants, keys, plugins and
+/// pipelines.
+const CHANNEL: &str = "arbiter_changes";
+
+/// What a listener reports: a change some replica committed, or a new connection
+/// (notifications may have been missed while there was none: re-read everything).
+pub(crate) const RECONNECTED: &str = "reconnected";
+
+/// Follows `CHANNEL` on a connection of its own, in a thread of its own, sending each
+/// change to `tx`, until `stop` is set. A lost connection is retried every second.
+pub(crate) fn listen(
+    url: String,
+    tx: tokio::sync::broadcast::Sender<String>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::io::Result<()> {
+    use ::postgres::fallible_iterator::FallibleIterator;
+    use std::sync::atomic::Ordering;
+    std::thread::Builder::new()
+        .name("arbiter-pg-listen".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let mut db = match Postgres::connect(&url) {
+                    Ok(db) => db,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "listening for other replicas' changes: no connection; retrying");
+                        std::thread::sleep(Duration::from_secs(1));
+                        continue;
+                    }
+                };
+                if let Err(e) = db.client.batch_execute(&format!("LISTEN {CHANNEL}")) {
+                    tracing::warn!(error = %e, "LISTEN failed; retrying");
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+                let _ = tx.send(RECONNECTED.into());
+                while !stop.load(Ordering::Relaxed) {
+                    let next = {
+                        let mut notes = db.client.notifications();
+                        let mut it = notes.timeout_iter(Duration::from_millis(500));
+                        it.next().map(|n| n.map(|n| n.payload().to_string()))
+                    };
+                    match next {
+                        Ok(Some(payload)) => {
+                            let _ = tx.send(payload);
+                        }
+                        Ok(None) if db.client.is_closed() => break,
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "the listening connection failed; reconnecting");
+                            break;
+                        }
+                    }
+                }
+            }
+        })
+        .map(drop)
 }
 
 /// `url` without its password, to show in errors and logs.
@@ -639,7 +711,7 @@ impl Database for Postgres {
     }
 
     fn create_tenant(&mut self, t: &TenantRow) -> Result<bool, StoreError> {
-        self.commit(|tx| {
+        self.announce("tenants", |tx| {
             Ok(tx.execute(
                 "INSERT INTO tenants (name, created_at, disabled, policy) VALUES ($1, $2, $3, $4)
                  ON CONFLICT DO NOTHING",
@@ -649,7 +721,7 @@ impl Database for Postgres {
     }
 
     fn update_tenant(&mut self, t: &TenantRow) -> Result<bool, StoreError> {
-        self.commit(|tx| {
+        self.announce("tenants", |tx| {
             Ok(tx.execute(
                 "UPDATE tenants SET disabled = $2, policy = $3 WHERE name = $1",
                 &[&t.name, &t.disabled, &t.policy],
@@ -658,7 +730,7 @@ impl Database for Postgres {
     }
 
     fn delete_tenant(&mut self, name: &str) -> Result<bool, StoreError> {
-        self.commit(|tx| {
+        self.announce("tenants", |tx| {
             tx.execute(
                 "DELETE FROM api_keys WHERE tenant = $1 AND role = 'tenant'",
                 &[&name],
@@ -702,7 +774,7 @@ impl Database for Postgres {
     }
 
     fn add_key(&mut self, k: &KeyRecord) -> Result<(), StoreError> {
-        self.commit(|tx| {
+        self.announce("keys", |tx| {
             tx.execute(
                 "INSERT INTO api_keys (key_hash, tenant, label, created_at, id, role, prefix, expires_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -723,7 +795,7 @@ impl Database for Postgres {
     }
 
     fn revoke_key(&mut self, id: &str, at: i64) -> Result<bool, StoreError> {
-        self.commit(|tx| {
+        self.announce("keys", |tx| {
             Ok(tx.execute(
                 "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
                 &[&id, &at],
@@ -779,13 +851,14 @@ impl Database for Postgres {
         Ok((r.get(0), r.get(1)))
     }
 
-    fn tenant_plugins(&mut self) -> Result<Vec<PluginRow>, StoreError> {
+    fn tenant_plugins(&mut self, with_bytes: bool) -> Result<Vec<PluginRow>, StoreError> {
         self.ready()?;
         Ok(self
             .client
             .query(
-                "SELECT tenant, name, meta, bytes FROM tenant_plugins ORDER BY created_at, seq",
-                &[],
+                "SELECT tenant, name, meta, CASE WHEN $1 THEN bytes ELSE ''::bytea END
+                 FROM tenant_plugins ORDER BY created_at, seq",
+                &[&with_bytes],
             )?
             .iter()
             .map(|r| PluginRow {
@@ -797,13 +870,29 @@ impl Database for Postgres {
             .collect())
     }
 
+    fn plugin_bytes(
+        &mut self,
+        tenant: &str,
+        name: &str,
+        version: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.ready()?;
+        Ok(self
+            .client
+            .query_opt(
+                "SELECT bytes FROM tenant_plugins WHERE tenant = $1 AND name = $2 AND version = $3",
+                &[&tenant, &name, &version],
+            )?
+            .map(|r| r.get(0)))
+    }
+
     fn add_plugin_version(
         &mut self,
         row: &PluginRow,
         version: &str,
         created_at: i64,
     ) -> Result<bool, StoreError> {
-        self.commit(|tx| {
+        self.announce("catalog", |tx| {
             Ok(tx.execute(
                 "INSERT INTO tenant_plugins (tenant, name, version, created_at, meta, bytes)
                  VALUES ($1, $2, $3, $4, $5, $6)
@@ -821,7 +910,7 @@ impl Database for Postgres {
     }
 
     fn delete_plugin(&mut self, tenant: &str, name: &str) -> Result<usize, StoreError> {
-        self.commit(|tx| {
+        self.announce("catalog", |tx| {
             Ok(tx.execute(
                 "DELETE FROM tenant_plugins WHERE tenant = $1 AND name = $2",
                 &[&tenant, &name],
@@ -848,7 +937,7 @@ impl Database for Postgres {
     }
 
     fn put_pipeline(&mut self, row: &PipelineRow) -> Result<(), StoreError> {
-        self.commit(|tx| {
+        self.announce("catalog", |tx| {
             tx.execute(
                 "INSERT INTO tenant_pipelines (tenant, name, updated_at, definition) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (tenant, name) DO UPDATE SET
@@ -860,7 +949,7 @@ impl Database for Postgres {
     }
 
     fn delete_pipeline(&mut self, tenant: &str, name: &str) -> Result<bool, StoreError> {
-        self.commit(|tx| {
+        self.announce("catalog", |tx| {
             Ok(tx.execute(
                 "DELETE FROM tenant_pipelines WHERE tenant = $1 AND name = $2",
                 &[&tenant, &name],
@@ -1318,7 +1407,7 @@ mod tests {
                 .unwrap(),
             "a version is stored once"
         );
-        let rows = db.tenant_plugins().unwrap();
+        let rows = db.tenant_plugins(true).unwrap();
         assert_eq!(
             rows.iter()
                 .map(|p| (p.tenant.as_str(), p.name.as_str(), p.bytes.as_slice()))
@@ -1372,7 +1461,7 @@ mod tests {
         let mut expect = vec![kb.id.clone(), op.id.clone()];
         expect.sort();
         assert_eq!(ids, expect);
-        let plugins = db.tenant_plugins().unwrap();
+        let plugins = db.tenant_plugins(true).unwrap();
         assert!(plugins.iter().all(|p| p.tenant == "b") && plugins.len() == 1);
         let pipelines = db.tenant_pipelines().unwrap();
         assert!(pipelines.iter().all(|p| p.tenant == "b") && pipelines.len() == 1);

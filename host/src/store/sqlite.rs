@@ -537,11 +537,12 @@ impl Database for Sqlite {
         Ok((sum(today)?, sum(month_start)?))
     }
 
-    fn tenant_plugins(&mut self) -> Result<Vec<PluginRow>, StoreError> {
+    fn tenant_plugins(&mut self, with_bytes: bool) -> Result<Vec<PluginRow>, StoreError> {
         let mut q = self.conn.prepare(
-            "SELECT tenant, name, meta, bytes FROM tenant_plugins ORDER BY created_at, rowid",
+            "SELECT tenant, name, meta, CASE WHEN ?1 THEN bytes ELSE x'' END
+             FROM tenant_plugins ORDER BY created_at, rowid",
         )?;
-        let rows = q.query_map([], |r| {
+        let rows = q.query_map(params![with_bytes], |r| {
             Ok(PluginRow {
                 tenant: r.get(0)?,
                 name: r.get(1)?,
@@ -550,6 +551,22 @@ impl Database for Sqlite {
             })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn plugin_bytes(
+        &mut self,
+        tenant: &str,
+        name: &str,
+        version: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT bytes FROM tenant_plugins WHERE tenant = ?1 AND name = ?2 AND version = ?3",
+                params![tenant, name, version],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     fn add_plugin_version(

@@ -268,6 +268,9 @@ struct Inner {
 #[derive(Default)]
 pub struct Tenants {
     inner: RwLock<Inner>,
+    /// Counts changes (every write), so a re-read of the store that began before a
+    /// change here can tell its rows are older than what is applied.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl Tenants {
@@ -276,7 +279,14 @@ impl Tenants {
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.inner.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// See `generation`.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The caller behind `key`, and whether its last use is due to be written to the
