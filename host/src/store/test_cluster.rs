@@ -73,69 +73,122 @@ fn with_database(url: &str, name: &str) -> String {
 
 /// Starts the private cluster; its URL, or why not.
 fn start() -> Result<String, String> {
-    let bin = find_bin()?;
-    let owner = if rustix::process::geteuid().is_root() {
-        Some(user_ids("postgres").map_err(|e| {
-            format!("running as root, which PostgreSQL refuses, and no `postgres` user to run it as ({e})")
-        })?)
-    } else {
-        None
-    };
-    let dir = tempfile::Builder::new()
-        .prefix("arbiter-pg-")
-        .tempdir()
-        .map_err(|e| format!("cannot make a temporary folder: {e}"))?
-        .keep();
-    if let Some((uid, gid)) = owner {
-        std::os::unix::fs::chown(&dir, Some(uid), Some(gid))
-            .map_err(|e| format!("cannot give {} to postgres: {e}", dir.display()))?;
-    }
-    let data = dir.join("data");
-    let log = dir.join("log");
-    // Before anything runs in the folder, so that it goes whatever happens next.
-    watchdog(owner, &bin, &dir, &data)?;
+    Cluster::start_new().map(|c| c.url)
+}
 
-    let mut initdb = command(owner, &bin.join("initdb"), &dir);
-    initdb
-        .arg("-D")
-        .arg(&data)
-        .args(["-U", "arbiter", "--auth=trust", "--no-sync", "-E", "UTF8"])
-        // The C locale: present on every machine, and byte order as SQLite compares.
-        .arg("--no-locale");
-    run(&mut initdb, "initdb")?;
+/// A private PostgreSQL server of one's own, for tests that stop and start it (the
+/// shared one of [`url`] must stay up for the other tests).
+pub struct Cluster {
+    pub url: String,
+    bin: PathBuf,
+    owner: Option<(u32, u32)>,
+    dir: PathBuf,
+    data: PathBuf,
+    log: PathBuf,
+    options: String,
+}
 
-    let mut last = String::new();
-    for _ in 0..3 {
-        let port = free_port()?;
-        let options = format!(
-            "-p {port} -k '{}' -c listen_addresses=127.0.0.1 -c fsync=off \
-             -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
-            dir.display()
-        );
-        let mut pg_ctl = command(owner, &bin.join("pg_ctl"), &dir);
-        pg_ctl
-            .arg("-D")
-            .arg(&data)
-            .arg("-o")
-            .arg(options)
-            .args(["-w", "-t", "120", "-l"])
-            .arg(&log)
-            .arg("start");
-        match run(&mut pg_ctl, "pg_ctl start") {
-            Ok(()) => return Ok(format!("postgres://arbiter@127.0.0.1:{port}/postgres")),
-            // Most likely the port was taken meanwhile: try another.
-            Err(e) => {
-                let server_log = std::fs::read_to_string(&log).unwrap_or_default();
-                let tail: Vec<&str> = server_log.lines().rev().take(10).collect();
-                last = format!(
-                    "{e}\nserver log ({}):\n{}",
-                    log.display(),
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                );
-            }
+/// A server of its own for one test, or `None` (said on stderr) without PostgreSQL.
+pub fn own_cluster() -> Option<Cluster> {
+    match Cluster::start_new() {
+        Ok(c) => Some(c),
+        Err(why) => {
+            eprintln!("test_cluster: no PostgreSQL server for tests: {why}; SKIPPED");
+            None
         }
     }
-    Err(last)
+}
+
+impl Cluster {
+    fn start_new() -> Result<Cluster, String> {
+        let bin = find_bin()?;
+        let owner = if rustix::process::geteuid().is_root() {
+            Some(user_ids("postgres").map_err(|e| {
+                format!("running as root, which PostgreSQL refuses, and no `postgres` user to run it as ({e})")
+            })?)
+        } else {
+            None
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("arbiter-pg-")
+            .tempdir()
+            .map_err(|e| format!("cannot make a temporary folder: {e}"))?
+            .keep();
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::chown(&dir, Some(uid), Some(gid))
+                .map_err(|e| format!("cannot give {} to postgres: {e}", dir.display()))?;
+        }
+        let data = dir.join("data");
+        let log = dir.join("log");
+        // Before anything runs in the folder, so that it goes whatever happens next.
+        watchdog(owner, &bin, &dir, &data)?;
+
+        let mut initdb = command(owner, &bin.join("initdb"), &dir);
+        initdb
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", "arbiter", "--auth=trust", "--no-sync", "-E", "UTF8"])
+            // The C locale: present on every machine, and byte order as SQLite compares.
+            .arg("--no-locale");
+        run(&mut initdb, "initdb")?;
+
+        let mut last = String::new();
+        for _ in 0..3 {
+            let port = free_port()?;
+            let mut cluster = Cluster {
+                url: format!("postgres://arbiter@127.0.0.1:{port}/postgres"),
+                options: format!(
+                    "-p {port} -k '{}' -c listen_addresses=127.0.0.1 -c fsync=off \
+                     -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
+                    dir.display()
+                ),
+                bin: bin.clone(),
+                owner,
+                dir: dir.clone(),
+                data: data.clone(),
+                log: log.clone(),
+            };
+            // Most likely the port was taken meanwhile: try another.
+            match cluster.start() {
+                Ok(()) => return Ok(cluster),
+                Err(e) => last = e,
+            }
+            cluster.url.clear();
+        }
+        Err(last)
+    }
+
+    /// Starts the server (again), waiting until it accepts connections.
+    pub fn start(&self) -> Result<(), String> {
+        let mut pg_ctl = command(self.owner, &self.bin.join("pg_ctl"), &self.dir);
+        pg_ctl
+            .arg("-D")
+            .arg(&self.data)
+            .arg("-o")
+            .arg(&self.options)
+            .args(["-w", "-t", "120", "-l"])
+            .arg(&self.log)
+            .arg("start");
+        run(&mut pg_ctl, "pg_ctl start").map_err(|e| {
+            let server_log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = server_log.lines().rev().take(10).collect();
+            format!(
+                "{e}\nserver log ({}):\n{}",
+                self.log.display(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            )
+        })
+    }
+
+    /// Stops the server at once (`immediate`: as a crash or a lost host would).
+    pub fn stop(&self) -> Result<(), String> {
+        let mut pg_ctl = command(self.owner, &self.bin.join("pg_ctl"), &self.dir);
+        pg_ctl
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "immediate", "-w", "stop"]);
+        run(&mut pg_ctl, "pg_ctl stop")
+    }
 }
 
 /// The folder with `initdb` and `pg_ctl`: the first on `PATH`, then Debian's (newest
