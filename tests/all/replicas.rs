@@ -125,16 +125,7 @@ async fn what_one_replica_commits_holds_on_the_other_within_a_second() {
         status(&b, &other, "/v1/models").await.0 == 200
     })
     .await;
-    let (_, keys) = b.get(OPERATOR, "/admin/v1/tenants/alpha/keys").await;
-    let id = keys["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["name"] == "to revoke")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = b.key_id("alpha", "to revoke").await;
     assert_eq!(
         b.delete(OPERATOR, &format!("/admin/v1/keys/{id}")).await.0,
         200

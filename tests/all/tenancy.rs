@@ -247,16 +247,7 @@ model = "right"
     let expiring = c.new_key("beta", json!({"expires_at": soon})).await;
     let revoked = c.new_key("beta", json!({"name": "to revoke"})).await;
     assert_eq!(c.get(&revoked, "/v1/models").await.0, 200);
-    let (_, keys) = c.get(OPERATOR, "/admin/v1/tenants/beta/keys").await;
-    let id = keys["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["name"] == "to revoke")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = c.key_id("beta", "to revoke").await;
     let (s, _) = c.delete(OPERATOR, &format!("/admin/v1/keys/{id}")).await;
     assert_eq!(s, 200);
     let (s, e) = c.get(&revoked, "/v1/models").await;

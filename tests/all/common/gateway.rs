@@ -154,6 +154,22 @@ impl Client {
         out
     }
 
+    /// The id of `tenant`'s key called `name` (as the operator lists them).
+    pub async fn key_id(&self, tenant: &str, name: &str) -> String {
+        let (_, keys) = self
+            .get(OPERATOR, &format!("/admin/v1/tenants/{tenant}/keys"))
+            .await;
+        keys["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["name"] == name)
+            .unwrap_or_else(|| panic!("no key {name} of {tenant}: {keys}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
     pub async fn new_key(&self, tenant: &str, body: Value) -> String {
         let (s, k) = self
             .post(OPERATOR, &format!("/admin/v1/tenants/{tenant}/keys"), body)
