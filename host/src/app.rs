@@ -294,7 +294,7 @@ impl App {
             .store
             .clone()
             .context("the gateway needs its trace store (`AppOptions::store`)")?;
-        let tenants = Tenants::default();
+        let tenants = Tenants::with_ledger(store.spend_ledger());
         let today = crate::tenancy::spend::today().to_string();
         let stored = store.tenants().await?;
         for (name, t) in &self.config.tenants {

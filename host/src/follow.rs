@@ -19,11 +19,29 @@ use crate::tenancy::Source;
 /// How often everything is re-read when no change was announced.
 const FALLBACK: Duration = Duration::from_secs(5);
 
-/// Follows the store's announced changes for as long as the gateway lives.
+/// How often a replica tells the others it is live (and counts them).
+const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// Follows the store's announced changes for as long as the gateway lives, and keeps
+/// each tenant's share of the rate and concurrency limits to the live replicas' count.
 pub fn spawn(state: &Arc<AppState>) {
     let Some(mut changes) = state.store.changes() else {
         return;
     };
+    let beat: Weak<AppState> = Arc::downgrade(state);
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(HEARTBEAT);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            let Some(state) = beat.upgrade() else { return };
+            match state.store.heartbeat().await {
+                Ok(live) => state.tenants.set_replicas(live),
+                // The share stays as it was until the store answers again.
+                Err(e) => tracing::warn!(error = %e, "heartbeat to the shared store failed"),
+            }
+        }
+    });
     let state: Weak<AppState> = Arc::downgrade(state);
     tokio::spawn(async move {
         loop {

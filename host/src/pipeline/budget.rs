@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::tenancy::spend::ReserveError;
 use crate::tenancy::{SpendError, TenantSpend};
 
 use serde::{Deserialize, Serialize};
@@ -100,6 +101,9 @@ pub enum BudgetError {
     /// The tenant's daily or monthly spend limit, across its requests.
     #[error("{0}")]
     Tenant(SpendError),
+    /// The tenant has spend limits kept in the shared store, which cannot be reached.
+    #[error("{0}")]
+    SpendUnavailable(String),
 }
 
 struct Spend {
@@ -119,6 +123,8 @@ pub struct Reservation<'a> {
     budget: &'a Budget,
     estimate: f64,
     settled: bool,
+    /// Whether the tenant's counters hold the estimate too.
+    tenant: bool,
 }
 
 impl Reservation<'_> {
@@ -127,7 +133,7 @@ impl Reservation<'_> {
         let mut s = self.budget.spend.lock().unwrap_or_else(|p| p.into_inner());
         s.cost += actual - self.estimate;
         self.settled = true;
-        if let Some(t) = &self.budget.tenant {
+        if let Some(t) = self.budget.tenant.as_ref().filter(|_| self.tenant) {
             t.adjust(actual - self.estimate);
         }
     }
@@ -138,7 +144,7 @@ impl Drop for Reservation<'_> {
         if !self.settled {
             let mut s = self.budget.spend.lock().unwrap_or_else(|p| p.into_inner());
             s.cost -= self.estimate;
-            if let Some(t) = &self.budget.tenant {
+            if let Some(t) = self.budget.tenant.as_ref().filter(|_| self.tenant) {
                 t.adjust(-self.estimate);
             }
         }
@@ -185,35 +191,53 @@ impl Budget {
     }
 
     /// Reserves a model call costing about `estimate` USD, or says which limit forbids it.
-    pub fn reserve(&self, estimate: f64) -> Result<Reservation<'_>, BudgetError> {
+    pub async fn reserve(&self, estimate: f64) -> Result<Reservation<'_>, BudgetError> {
         self.check_deadline()?;
-        let mut s = self.spend.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(max) = self.limits.max_calls {
-            if s.calls >= max {
-                return Err(BudgetError::Calls(max));
+        {
+            let mut s = self.spend.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(max) = self.limits.max_calls {
+                if s.calls >= max {
+                    return Err(BudgetError::Calls(max));
+                }
             }
-        }
-        if let Some(limit) = self.limits.max_cost_usd {
-            if s.cost + estimate > limit + 1e-12 {
-                return Err(BudgetError::Cost {
-                    estimate,
-                    spent: s.cost,
-                    limit,
-                });
+            if let Some(limit) = self.limits.max_cost_usd {
+                if s.cost + estimate > limit + 1e-12 {
+                    return Err(BudgetError::Cost {
+                        estimate,
+                        spent: s.cost,
+                        limit,
+                    });
+                }
             }
+            // Held before the tenant's counters are asked (which may take a round trip to
+            // the shared store), so parallel calls of this request cannot all pass.
+            s.calls += 1;
+            s.cost += estimate;
         }
-        // The tenant's counters are taken under the request's lock, so a refusal there
-        // leaves the request's untouched.
-        if let Some(t) = &self.tenant {
-            t.reserve(estimate).map_err(BudgetError::Tenant)?;
-        }
-        s.calls += 1;
-        s.cost += estimate;
-        Ok(Reservation {
+        let mut reservation = Reservation {
             budget: self,
             estimate,
             settled: false,
-        })
+            tenant: false,
+        };
+        if let Some(t) = &self.tenant {
+            match t.reserve(estimate).await {
+                Ok(counted) => reservation.tenant = counted,
+                Err(e) => {
+                    // Refused: the request's own counters are as they were, and the call
+                    // was never made.
+                    let mut s = self.spend.lock().unwrap_or_else(|p| p.into_inner());
+                    s.calls -= 1;
+                    s.cost -= estimate;
+                    reservation.settled = true;
+                    return Err(match e {
+                        ReserveError::Limit(e) => BudgetError::Tenant(e),
+                        ReserveError::Unavailable(e) => BudgetError::SpendUnavailable(e),
+                    });
+                }
+            }
+        }
+        Ok(reservation)
     }
 
     pub fn spent(&self) -> f64 {
@@ -229,24 +253,24 @@ impl Budget {
 mod tests {
     use super::*;
 
-    #[test]
-    fn cost_and_call_limits() {
+    #[tokio::test]
+    async fn cost_and_call_limits() {
         let b = Budget::new(BudgetLimits {
             max_cost_usd: Some(1.0),
             max_calls: Some(3),
             ..Default::default()
         });
-        let r = b.reserve(0.6).unwrap();
+        let r = b.reserve(0.6).await.unwrap();
         assert!(
-            matches!(b.reserve(0.6), Err(BudgetError::Cost { .. })),
+            matches!(b.reserve(0.6).await, Err(BudgetError::Cost { .. })),
             "reserved cost counts"
         );
         r.settle(0.2);
-        let r2 = b.reserve(0.6).unwrap();
+        let r2 = b.reserve(0.6).await.unwrap();
         drop(r2); // released: never settled
         assert!((b.spent() - 0.2).abs() < 1e-9);
-        b.reserve(0.1).unwrap().settle(0.1);
-        assert!(matches!(b.reserve(0.0), Err(BudgetError::Calls(3))));
+        b.reserve(0.1).await.unwrap().settle(0.1);
+        assert!(matches!(b.reserve(0.0).await, Err(BudgetError::Calls(3))));
     }
 
     #[tokio::test(start_paused = true)]
@@ -255,9 +279,9 @@ mod tests {
             deadline_ms: Some(100),
             ..Default::default()
         });
-        assert!(b.reserve(0.0).is_ok());
+        assert!(b.reserve(0.0).await.is_ok());
         tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(matches!(b.reserve(0.0), Err(BudgetError::Deadline)));
+        assert!(matches!(b.reserve(0.0).await, Err(BudgetError::Deadline)));
         let tight = BudgetLimits {
             deadline_ms: Some(500),
             ..Default::default()

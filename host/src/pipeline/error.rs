@@ -36,6 +36,7 @@ impl ExecError {
                 crate::tenancy::Period::Day => "daily_spend_limit",
                 crate::tenancy::Period::Month => "monthly_spend_limit",
             },
+            ExecError::OverBudget(BudgetError::SpendUnavailable(_)) => "spend_limits_unavailable",
             ExecError::OverBudget(_) => "over_budget",
             ExecError::Provider { error, .. } => error.code(),
             ExecError::Plugin { .. } => "plugin_error",

@@ -60,7 +60,7 @@ impl Engine {
         task: &Task,
         sampling: &Sampling,
     ) -> Result<(Sampled, Usage), ExecError> {
-        let call = self.start_call(ctx, path, model, task, sampling)?;
+        let call = self.start_call(ctx, path, model, task, sampling).await?;
         let result = call.entry.provider.chat(&call.request).await.map(|r| {
             let choice = r.choices.into_iter().next();
             let (text, finish_reason, label, sample) = match choice {
@@ -89,7 +89,9 @@ impl Engine {
         task: &Task,
         sink: DeltaSink,
     ) -> Result<(Sampled, Usage), ExecError> {
-        let mut call = self.start_call(ctx, path, model, task, &ctx.sampling)?;
+        let mut call = self
+            .start_call(ctx, path, model, task, &ctx.sampling)
+            .await?;
         let mut events = match call.entry.provider.chat_stream(&call.request).await {
             Ok(events) => events,
             Err(e) => return call.finish(Err(e)),
@@ -137,7 +139,7 @@ impl Engine {
 
     /// Reserves the call's estimated cost and records it as in flight; a call the
     /// budget cannot pay for is recorded as over budget and not made.
-    fn start_call<'a>(
+    async fn start_call<'a>(
         &'a self,
         ctx: &'a RequestCtx,
         path: &'a str,
@@ -151,8 +153,12 @@ impl Engine {
             .ok_or_else(|| ExecError::UnknownTarget(model.into()))?;
         let sample = ctx.next_sample(model);
         let input_estimate = estimate_prompt_tokens(&task.messages);
+        // Chat APIs also bill each message's framing and the reply's priming (3 tokens
+        // each, as OpenAI counts them): an estimate without them falls short on every
+        // call, and concurrent calls near a spend limit then overshoot it together.
+        let framing = 3 * task.messages.len() as u32 + 3;
         let estimate = entry.price.cost(Usage {
-            input_tokens: input_estimate,
+            input_tokens: input_estimate + framing,
             output_tokens: sampling.max_tokens.unwrap_or(DEFAULT_OUTPUT_ESTIMATE),
         });
         let base = AttemptRecord {
@@ -160,7 +166,7 @@ impl Engine {
             input_tokens: input_estimate,
             ..AttemptRecord::new(path, AttemptKind::Model, model, ctx.ms())
         };
-        let reservation = match ctx.budget.reserve(estimate) {
+        let reservation = match ctx.budget.reserve(estimate).await {
             Ok(r) => r,
             Err(e) => {
                 ctx.push(AttemptRecord {

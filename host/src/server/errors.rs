@@ -122,6 +122,9 @@ impl From<&ExecError> for ApiError {
             ExecError::OverBudget(BudgetError::Deadline) => {
                 (StatusCode::GATEWAY_TIMEOUT, "timeout_error")
             }
+            ExecError::OverBudget(BudgetError::SpendUnavailable(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "server_error")
+            }
             ExecError::OverBudget(_) => (StatusCode::PAYMENT_REQUIRED, "budget_error"),
             ExecError::Provider { error, .. } => match error {
                 crate::providers::ProviderError::Timeout(_) => {

@@ -19,6 +19,7 @@ pub struct Metrics {
     plugin_seconds: HistogramVec,
     http_errors: IntCounterVec,
     store_write_errors: IntCounterVec,
+    replicas_live: prometheus::IntGauge,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -105,8 +106,17 @@ impl Metrics {
             "Commits to the store that failed (traces, feedback, keys)",
             &[],
         );
+        let replicas_live = prometheus::IntGauge::new(
+            "arbiter_replicas_live",
+            "Replicas sharing the store (and each tenant's rate and concurrency limits)",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(replicas_live.clone()))
+            .expect("unique metric");
         Metrics {
             store_write_errors,
+            replicas_live,
             registry,
             requests,
             request_seconds,
@@ -177,6 +187,10 @@ impl Metrics {
     pub fn store_write_errors(&self, total: u64) {
         let c = self.store_write_errors.with_label_values(&[] as &[&str]);
         c.inc_by(total.saturating_sub(c.get()));
+    }
+
+    pub fn replicas_live(&self, n: u32) {
+        self.replicas_live.set(i64::from(n));
     }
 
     pub fn render(&self) -> String {

@@ -849,6 +849,7 @@ async fn metrics_text(
         }
     }
     state.metrics.store_write_errors(state.store.write_errors());
+    state.metrics.replicas_live(state.tenants.replicas());
     (
         [("content-type", "text/plain; version=0.0.4")],
         state.metrics.render(),

@@ -22,6 +22,9 @@ pub(crate) enum WriteOp<'a> {
         id: &'a str,
         at: i64,
     },
+    /// A verdict's effect on the routers' statistics, which a shared database passes on
+    /// to the other replicas (as it does for every trace's attempts); nothing is stored.
+    Judged(&'a super::stats::StatsEvent),
 }
 
 /// A request's row, as stored.
@@ -157,6 +160,20 @@ pub(crate) trait Database: Send + 'static {
     fn put_pipeline(&mut self, row: &PipelineRow) -> Result<(), StoreError>;
     /// False if there was none.
     fn delete_pipeline(&mut self, tenant: &str, name: &str) -> Result<bool, StoreError>;
+
+    /// Marks `replica` live at `now_ms` and counts the replicas seen since `since_ms`
+    /// (itself included): how many share the tenants' rate and concurrency limits. A
+    /// database only one replica opens (SQLite) answers 1.
+    fn heartbeat(&mut self, replica: &str, now_ms: i64, since_ms: i64) -> Result<u32, StoreError> {
+        let _ = (replica, now_ms, since_ms);
+        Ok(1)
+    }
+
+    /// Forgets `replica` (it is shutting down), so the others take over its share now.
+    fn retire(&mut self, replica: &str) -> Result<(), StoreError> {
+        let _ = replica;
+        Ok(())
+    }
 }
 
 /// Tenant rows to records, and back.

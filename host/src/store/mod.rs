@@ -15,6 +15,7 @@
 
 mod catalog;
 mod database;
+mod ledger;
 mod postgres;
 mod sqlite;
 pub mod stats;
@@ -83,6 +84,8 @@ enum Op {
         tenant: String,
         feedback: Feedback,
         at: i64,
+        /// What the verdict adds to the statistics, for the other replicas.
+        judged: Option<stats::StatsEvent>,
     },
     /// A key's last use (seconds), written at most once a minute per key.
     KeyUsed {
@@ -112,7 +115,14 @@ pub struct TraceStore {
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Changes other replicas commit (PostgreSQL only), and the listener's stop flag.
     changes: Option<(tokio::sync::broadcast::Sender<String>, Arc<AtomicBool>)>,
+    /// Tenants' spend counters, when replicas share them (PostgreSQL only).
+    ledger: Option<Arc<dyn crate::tenancy::spend::SpendLedger>>,
+    /// This replica's id in a shared store.
+    replica: Option<String>,
 }
+
+/// A replica not heard from for this long no longer counts as live.
+pub const LIVE_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// How many recent requests rebuild the routers' statistics at start-up.
 const WARM_REQUESTS: usize = 20_000;
@@ -127,26 +137,32 @@ fn outcome_text(o: crate::pipeline::RequestOutcome) -> Option<String> {
 /// The batch's operations as the database writes them, and its usage summed per row.
 fn write_batch(db: &mut dyn Database, batch: &[Op]) -> Result<(), StoreError> {
     let mut usage = tenants::UsageBatch::default();
-    let ops: Vec<WriteOp<'_>> = batch
-        .iter()
-        .filter_map(|op| match op {
+    let mut ops: Vec<WriteOp<'_>> = Vec::with_capacity(batch.len());
+    for op in batch {
+        match op {
             Op::Trace(t) => {
                 usage.add(t);
-                Some(WriteOp::Trace(t))
+                ops.push(WriteOp::Trace(t));
             }
             Op::Feedback {
                 tenant,
                 feedback,
                 at,
-            } => Some(WriteOp::Feedback {
-                tenant,
-                feedback,
-                at: *at,
-            }),
-            Op::KeyUsed { id, at } => Some(WriteOp::KeyUsed { id, at: *at }),
-            Op::Flush(_) => None,
-        })
-        .collect();
+                judged,
+            } => {
+                ops.push(WriteOp::Feedback {
+                    tenant,
+                    feedback,
+                    at: *at,
+                });
+                if let Some(e) = judged {
+                    ops.push(WriteOp::Judged(e));
+                }
+            }
+            Op::KeyUsed { id, at } => ops.push(WriteOp::KeyUsed { id, at: *at }),
+            Op::Flush(_) => {}
+        }
+    }
     db.write_batch(&ops, &usage.rows())
 }
 
@@ -313,7 +329,13 @@ impl TraceStore {
     ) -> Result<TraceStore, StoreError> {
         let mut db = postgres::Postgres::connect(url)?;
         db.migrate()?;
+        let replica = uuid::Uuid::new_v4().to_string();
+        db.replica = Some(replica.clone());
         let reader = postgres::Postgres::connect(url)?;
+        // Subscribed before the statistics are read, so what other replicas commit from
+        // here on reaches them, whether or not the warm-up saw it.
+        let mut listener = postgres::Postgres::connect(url)?;
+        listener.subscribe()?;
         let mut store = Self::start(
             Box::new(db),
             Box::new(reader),
@@ -322,10 +344,23 @@ impl TraceStore {
         )?;
         let (tx, _) = tokio::sync::broadcast::channel(64);
         let stop = Arc::new(AtomicBool::new(false));
-        postgres::listen(url.to_string(), tx.clone(), stop.clone())
+        store.replica = Some(replica.clone());
+        let follow = postgres::StatsFollow {
+            replica,
+            book: store.stats.clone(),
+        };
+        postgres::listen(url.to_string(), listener, tx.clone(), stop.clone(), follow)
             .map_err(|e| StoreError::Corrupt(format!("cannot start the listener thread: {e}")))?;
         store.changes = Some((tx, stop));
+        let ledger = ledger::PgLedger::new(url)?;
+        store.ledger = Some(Arc::new(ledger::Ledger(ledger)));
         Ok(store)
+    }
+
+    /// The spend counters the replicas of this store share; `None` for a store of one
+    /// replica (SQLite), which counts in memory.
+    pub fn spend_ledger(&self) -> Option<Arc<dyn crate::tenancy::spend::SpendLedger>> {
+        self.ledger.clone()
     }
 
     /// Changes to tenants, keys, plugins and pipelines that any replica (this one too)
@@ -359,6 +394,8 @@ impl TraceStore {
             stats,
             writer: Mutex::new(Some(handle)),
             changes: None,
+            ledger: None,
+            replica: None,
         })
     }
 
@@ -493,13 +530,25 @@ impl TraceStore {
         let Some(trace) = self.trace(tenant, &feedback.request_id).await? else {
             return Ok(false);
         };
-        if let (Some(correct), Some(model)) = (feedback.correct, &trace.model) {
-            self.stats.feedback(tenant, model, &trace.tags, correct);
-        }
+        let judged = match (feedback.correct, &trace.model) {
+            (Some(correct), Some(model)) => {
+                let e = stats::StatsEvent {
+                    tenant: tenant.into(),
+                    model: model.clone(),
+                    tags: trace.tags.clone(),
+                    latency_ms: None,
+                    success: Some(correct),
+                };
+                self.stats.apply(&e);
+                Some(e)
+            }
+            _ => None,
+        };
         self.send(Op::Feedback {
             tenant: tenant.into(),
             feedback,
             at: now_ms(),
+            judged,
         })
         .await?;
         // Acknowledged feedback is on disk: a crash right after the answer loses none.
@@ -510,7 +559,21 @@ impl TraceStore {
     /// Drains the queue and stops the writer (graceful shutdown).
     pub async fn close(&self) -> Result<(), StoreError> {
         self.flush().await?;
+        if let Some(id) = self.replica.clone() {
+            self.blocking(move |db| db.retire(&id)).await?;
+        }
         Ok(())
+    }
+
+    /// Tells the other replicas this one is live, and counts the live ones (1 for a
+    /// store no other replica shares).
+    pub async fn heartbeat(&self) -> Result<u32, StoreError> {
+        let Some(id) = self.replica.clone() else {
+            return Ok(1);
+        };
+        let since = now_ms() - LIVE_WITHIN.as_millis() as i64;
+        self.blocking(move |db| db.heartbeat(&id, now_ms(), since))
+            .await
     }
 }
 
@@ -755,6 +818,122 @@ mod tests {
                 .unwrap()
         })
         .await;
+    }
+
+    /// Two replicas on one database: what one records and the verdicts it is given reach
+    /// the other's statistics (as its routers read them) within a second; spend counted
+    /// on one holds on the other, and a refusal names the limit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replicas_share_statistics_and_spend_on_postgres() {
+        use crate::pipeline::OutcomeStats;
+        use crate::tenancy::spend::{SpendLimits, TenantSpend};
+        let Some(url) = tokio::task::spawn_blocking(test_cluster::fresh_database)
+            .await
+            .unwrap()
+        else {
+            eprintln!("SKIPPED: no PostgreSQL to test against");
+            return;
+        };
+        let open = |url: String| {
+            std::thread::spawn(move || TraceStore::open_postgres(&url, None, BATCH_WINDOW))
+                .join()
+                .unwrap()
+                .unwrap()
+        };
+        let (a, b) = (open(url.clone()), open(url));
+        let attempts = |s: &TraceStore, tag: Option<&str>| {
+            s.stats
+                .query("a", "m", tag)
+                .map(|s| (s.attempts, s.success_rate))
+        };
+        let within_a_second = |what: &str, probe: &dyn Fn() -> bool| {
+            let started = std::time::Instant::now();
+            while !probe() {
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(1),
+                    "{what}"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        };
+        a.record(trace("r1", "a")).await.unwrap();
+        a.flush().await.unwrap();
+        within_a_second("an attempt recorded on A, in B's statistics", &|| {
+            attempts(&b, Some("math")) == Some((1, 1.0))
+        });
+        assert!(b
+            .feedback(
+                "a",
+                Feedback {
+                    correct: Some(false),
+                    ..verdict("r1")
+                }
+            )
+            .await
+            .unwrap());
+        within_a_second("a verdict given on B, in A's statistics", &|| {
+            attempts(&a, None) == Some((2, 0.5))
+        });
+        assert_eq!(attempts(&b, None), Some((2, 0.5)), "B counted its own once");
+
+        let limits = SpendLimits {
+            daily_usd: Some(1.0),
+            monthly_usd: Some(10.0),
+        };
+        let on = |s: &TraceStore| TenantSpend::shared(limits, "a", s.spend_ledger().unwrap());
+        let (spend_a, spend_b) = (on(&a), on(&b));
+        assert!(spend_a.reserve(0.6).await.unwrap());
+        let refused = spend_b.reserve(0.6).await.unwrap_err();
+        assert!(
+            refused.to_string().contains("daily spend limit"),
+            "{refused}"
+        );
+        // A's call cost less than its estimate: settled, the room is B's.
+        spend_a.adjust(0.3 - 0.6);
+        let started = std::time::Instant::now();
+        while spend_b.reserve(0.6).await.is_err() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(1),
+                "settling"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert!(
+            (spend_b.spent().0 - 0.9).abs() < 1e-9,
+            "{:?}",
+            spend_b.spent()
+        );
+        // Concurrent reservations from both replicas: exactly what fits is granted.
+        let limits = SpendLimits {
+            daily_usd: Some(0.25),
+            monthly_usd: None,
+        };
+        let (ledger_a, ledger_b) = (a.spend_ledger().unwrap(), b.spend_ledger().unwrap());
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let ledger = if i % 2 == 0 {
+                    ledger_a.clone()
+                } else {
+                    ledger_b.clone()
+                };
+                tokio::spawn(async move {
+                    let spend = TenantSpend::shared(limits, "c", ledger);
+                    let mut granted = 0;
+                    while spend.reserve(0.012).await.unwrap_or(false) {
+                        granted += 1;
+                    }
+                    granted
+                })
+            })
+            .collect();
+        let mut granted = 0;
+        for t in tasks {
+            granted += t.await.unwrap();
+        }
+        assert_eq!(granted, 20, "$0.25 holds 20 reservations of $0.012");
+        // Without limits, nothing is counted (and nothing waits on the database).
+        let free = TenantSpend::shared(SpendLimits::default(), "b", a.spend_ledger().unwrap());
+        assert!(!free.reserve(100.0).await.unwrap());
     }
 
     /// Read-your-writes, tenants kept apart, a restart that loses nothing queued,

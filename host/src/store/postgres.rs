@@ -19,6 +19,7 @@ use ::postgres::{Client, Config, NoTls, Statement};
 use super::database::{
     Database, PipelineRow, PluginRow, RecentAttempt, TenantRow, TraceRow, WriteOp,
 };
+use super::stats::{StatsBook, StatsEvent};
 use super::{StoreError, UsageRow};
 use crate::pipeline::{AttemptRecord, RequestTrace};
 use crate::tenancy::{KeyRecord, Role};
@@ -27,7 +28,7 @@ use crate::tenancy::{KeyRecord, Role};
 /// database from version i to i + 1 (`arbiter_schema`). Released entries never change;
 /// a new one is appended. Entry 1 is SQLite's schema after its three migrations: a
 /// PostgreSQL store has no older history to replay.
-const MIGRATIONS: &[&str] = &[SCHEMA];
+const MIGRATIONS: &[&str] = &[SCHEMA, SPEND];
 
 /// Text compared or ordered as SQLite does (usage days and keys) is `COLLATE "C"`:
 /// byte order, whatever locale the database was created with. `requests.seq` is the
@@ -84,6 +85,66 @@ CREATE TABLE tenant_pipelines (
     definition TEXT NOT NULL,
     PRIMARY KEY (tenant, name)
 );
+"#;
+
+/// Migration 2: the live replicas (`seen_at`, Unix ms, renewed every second), which
+/// share the tenants' rate and concurrency limits; each tenant's spend per UTC day and
+/// month (`start` is the period's first day), shared by the replicas (`ledger.rs`). A period's counter starts from the usage
+/// already recorded in it: a limit set mid-month counts the month's spend so far. Both
+/// functions lock the day row before the month row, so they never deadlock each other.
+const SPEND: &str = r#"
+CREATE TABLE replicas (id TEXT PRIMARY KEY, seen_at BIGINT NOT NULL);
+CREATE TABLE spend (
+    tenant TEXT COLLATE "C" NOT NULL, period TEXT COLLATE "C" NOT NULL,
+    start TEXT COLLATE "C" NOT NULL, usd DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (tenant, period, start)
+);
+CREATE FUNCTION arbiter_reserve_spend(
+    p_tenant TEXT, p_day TEXT, p_month TEXT, p_estimate DOUBLE PRECISION,
+    p_day_limit DOUBLE PRECISION, p_month_limit DOUBLE PRECISION,
+    OUT refused TEXT, OUT day_usd DOUBLE PRECISION, OUT month_usd DOUBLE PRECISION
+) LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM spend WHERE tenant = p_tenant AND period = 'day' AND start = p_day) THEN
+        INSERT INTO spend SELECT p_tenant, 'day', p_day, COALESCE(sum(u.cost_usd), 0)
+            FROM usage u WHERE u.tenant = p_tenant AND u.day = p_day
+        ON CONFLICT DO NOTHING;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM spend WHERE tenant = p_tenant AND period = 'month' AND start = p_month) THEN
+        INSERT INTO spend SELECT p_tenant, 'month', p_month, COALESCE(sum(u.cost_usd), 0)
+            FROM usage u WHERE u.tenant = p_tenant AND u.day >= p_month AND u.day <= p_day
+        ON CONFLICT DO NOTHING;
+    END IF;
+    SELECT s.usd INTO day_usd FROM spend s
+        WHERE s.tenant = p_tenant AND s.period = 'day' AND s.start = p_day FOR UPDATE;
+    SELECT s.usd INTO month_usd FROM spend s
+        WHERE s.tenant = p_tenant AND s.period = 'month' AND s.start = p_month FOR UPDATE;
+    IF p_day_limit IS NOT NULL AND day_usd + p_estimate > p_day_limit + 1e-12 THEN
+        refused := 'day';
+        RETURN;
+    END IF;
+    IF p_month_limit IS NOT NULL AND month_usd + p_estimate > p_month_limit + 1e-12 THEN
+        refused := 'month';
+        RETURN;
+    END IF;
+    UPDATE spend SET usd = usd + p_estimate
+        WHERE tenant = p_tenant AND period = 'day' AND start = p_day;
+    UPDATE spend SET usd = usd + p_estimate
+        WHERE tenant = p_tenant AND period = 'month' AND start = p_month;
+    day_usd := day_usd + p_estimate;
+    month_usd := month_usd + p_estimate;
+END
+$$;
+CREATE FUNCTION arbiter_adjust_spend(
+    p_tenant TEXT, p_day TEXT, p_month TEXT, p_delta DOUBLE PRECISION
+) RETURNS VOID LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE spend SET usd = GREATEST(usd + p_delta, 0)
+        WHERE tenant = p_tenant AND period = 'day' AND start = p_day;
+    UPDATE spend SET usd = GREATEST(usd + p_delta, 0)
+        WHERE tenant = p_tenant AND period = 'month' AND start = p_month;
+END
+$$;
 "#;
 
 /// The advisory lock migrations hold (transaction-scoped; advisory locks are per
@@ -214,6 +275,9 @@ pub(crate) struct Postgres {
     statements: Option<Statements>,
     /// The URL without its password, to name the database in errors.
     name: String,
+    /// Set on a replica's writer: the replica's id, with which it tells the others what
+    /// its traces and feedback add to the routers' statistics.
+    pub(super) replica: Option<String>,
 }
 
 impl Drop for Postgres {
@@ -245,6 +309,7 @@ impl Postgres {
             config,
             statements: None,
             name: redact(url),
+            replica: None,
         })
     }
 
@@ -298,45 +363,131 @@ impl Postgres {
 /// pipelines.
 const CHANNEL: &str = "arbiter_changes";
 
+/// Where each replica's writer tells the others, with the commit, what its batch adds
+/// to the routers' statistics ([`StatsEvent`]s, as JSON).
+const STATS_CHANNEL: &str = "arbiter_stats";
+
+/// A notification's payload must stay under 8000 bytes.
+const MAX_PAYLOAD: usize = 7_900;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StatsPayload<'a> {
+    #[serde(rename = "r", borrow)]
+    replica: std::borrow::Cow<'a, str>,
+    #[serde(rename = "e")]
+    events: Vec<StatsEvent>,
+}
+
+/// `events` as payloads of at most [`MAX_PAYLOAD`] bytes. An event too large for one
+/// alone (tags are the caller's to choose) goes without its tags, as the one thing of
+/// it worth sharing is the model's figure.
+fn stats_payloads(replica: &str, events: impl Iterator<Item = StatsEvent>) -> Vec<String> {
+    let head = format!(r#"{{"r":{},"e":["#, serde_json::Value::from(replica));
+    let mut out = Vec::new();
+    let mut cur = head.clone();
+    for mut e in events {
+        let mut json = serde_json::to_string(&e).unwrap_or_default();
+        if head.len() + json.len() + 2 > MAX_PAYLOAD {
+            e.tags.clear();
+            json = serde_json::to_string(&e).unwrap_or_default();
+            if head.len() + json.len() + 2 > MAX_PAYLOAD {
+                continue;
+            }
+        }
+        if cur.len() + json.len() + 3 > MAX_PAYLOAD {
+            cur.push_str("]}");
+            out.push(std::mem::replace(&mut cur, head.clone()));
+        }
+        if cur.len() > head.len() {
+            cur.push(',');
+        }
+        cur.push_str(&json);
+    }
+    if cur.len() > head.len() {
+        cur.push_str("]}");
+        out.push(cur);
+    }
+    out
+}
+
 /// What a listener reports: a change some replica committed, or a new connection
 /// (notifications may have been missed while there was none: re-read everything).
 pub(crate) const RECONNECTED: &str = "reconnected";
 
-/// Follows `CHANNEL` on a connection of its own, in a thread of its own, sending each
-/// change to `tx`, until `stop` is set. A lost connection is retried every second.
+/// The routers' statistics a listener keeps up to date with the other replicas.
+pub(crate) struct StatsFollow {
+    /// This replica's id: its own events are in `book` already.
+    pub replica: String,
+    pub book: std::sync::Arc<StatsBook>,
+}
+
+impl Postgres {
+    /// Starts receiving the changes and statistics replicas announce. Notifications are
+    /// queued on the connection from here on, until read.
+    pub(crate) fn subscribe(&mut self) -> Result<(), StoreError> {
+        self.ready()?;
+        self.client
+            .batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {STATS_CHANNEL}"))?;
+        Ok(())
+    }
+}
+
+/// Follows `CHANNEL` and `STATS_CHANNEL` on `first` (subscribed already), in a thread of
+/// its own, until `stop` is set: each change goes to `tx`, other replicas' statistics
+/// into `stats.book`. A lost connection is retried every second; on the new one, the
+/// statistics are rebuilt from the store, as events may have been missed meanwhile.
 pub(crate) fn listen(
     url: String,
+    first: Postgres,
     tx: tokio::sync::broadcast::Sender<String>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stats: StatsFollow,
 ) -> std::io::Result<()> {
     use ::postgres::fallible_iterator::FallibleIterator;
     use std::sync::atomic::Ordering;
     std::thread::Builder::new()
         .name("arbiter-pg-listen".into())
         .spawn(move || {
+            let mut next = Some(first);
             while !stop.load(Ordering::Relaxed) {
-                let mut db = match Postgres::connect(&url) {
-                    Ok(db) => db,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "listening for other replicas' changes: no connection; retrying");
-                        std::thread::sleep(Duration::from_secs(1));
-                        continue;
-                    }
+                let mut db = match next.take() {
+                    Some(db) => db,
+                    None => match Postgres::connect(&url).and_then(|mut db| {
+                        db.subscribe()?;
+                        let fresh = StatsBook::new();
+                        super::TraceStore::warm_stats(&mut db, &fresh, super::WARM_REQUESTS)?;
+                        stats.book.replace(fresh);
+                        Ok(db)
+                    }) {
+                        Ok(db) => db,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "listening for other replicas' changes: no connection; retrying");
+                            std::thread::sleep(Duration::from_secs(1));
+                            continue;
+                        }
+                    },
                 };
-                if let Err(e) = db.client.batch_execute(&format!("LISTEN {CHANNEL}")) {
-                    tracing::warn!(error = %e, "LISTEN failed; retrying");
-                    std::thread::sleep(Duration::from_secs(1));
-                    continue;
-                }
                 let _ = tx.send(RECONNECTED.into());
                 while !stop.load(Ordering::Relaxed) {
                     let next = {
                         let mut notes = db.client.notifications();
                         let mut it = notes.timeout_iter(Duration::from_millis(500));
-                        it.next().map(|n| n.map(|n| n.payload().to_string()))
+                        it.next()
+                            .map(|n| n.map(|n| (n.channel() == STATS_CHANNEL, n.payload().to_string())))
                     };
                     match next {
-                        Ok(Some(payload)) => {
+                        Ok(Some((true, payload))) => {
+                            match serde_json::from_str::<StatsPayload<'_>>(&payload) {
+                                Ok(p) if p.replica != stats.replica => {
+                                    for e in &p.events {
+                                        stats.book.apply(e);
+                                    }
+                                }
+                                Ok(_) => {}
+                                Err(e) => tracing::warn!(error = %e, "unreadable statistics from another replica"),
+                            }
+                        }
+                        Ok(Some((false, payload))) => {
                             let _ = tx.send(payload);
                         }
                         Ok(None) if db.client.is_closed() => break,
@@ -520,6 +671,7 @@ impl Database for Postgres {
     fn write_batch(&mut self, ops: &[WriteOp<'_>], usage: &[UsageRow]) -> Result<(), StoreError> {
         let s = self.statements()?;
         let mut traces = Vec::new();
+        let mut judged: Vec<&StatsEvent> = Vec::new();
         let mut keys: Vec<&str> = Vec::new();
         let mut key_times: Vec<i64> = Vec::new();
         for op in ops {
@@ -530,6 +682,7 @@ impl Database for Postgres {
                     key_times.push(*at);
                 }
                 WriteOp::Feedback { .. } => {}
+                WriteOp::Judged(e) => judged.push(*e),
             }
         }
         let traces = last_versions(traces);
@@ -601,6 +754,15 @@ impl Database for Postgres {
                     &num(|u| u.errors),
                 ],
             )?;
+        }
+        if let Some(replica) = &self.replica {
+            let events = traces
+                .iter()
+                .flat_map(|t| StatsBook::events(t))
+                .chain(judged.into_iter().cloned());
+            for payload in stats_payloads(replica, events) {
+                tx.execute("SELECT pg_notify($1, $2)", &[&STATS_CHANNEL, &payload])?;
+            }
         }
         tx.commit()?;
         Ok(())
@@ -948,6 +1110,35 @@ impl Database for Postgres {
         })
     }
 
+    fn heartbeat(&mut self, replica: &str, now_ms: i64, since_ms: i64) -> Result<u32, StoreError> {
+        self.ready()?;
+        self.client.execute(
+            "INSERT INTO replicas (id, seen_at) VALUES ($1, $2)
+             ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
+            &[&replica, &now_ms],
+        )?;
+        // Replicas gone for an hour are forgotten (a kill -9 leaves its row behind).
+        self.client.execute(
+            "DELETE FROM replicas WHERE seen_at < $1",
+            &[&(now_ms - 3_600_000)],
+        )?;
+        let live: i64 = self
+            .client
+            .query_one(
+                "SELECT count(*) FROM replicas WHERE seen_at >= $1 OR id = $2",
+                &[&since_ms, &replica],
+            )?
+            .get(0);
+        Ok(u32::try_from(live).unwrap_or(u32::MAX).max(1))
+    }
+
+    fn retire(&mut self, replica: &str) -> Result<(), StoreError> {
+        self.ready()?;
+        self.client
+            .execute("DELETE FROM replicas WHERE id = $1", &[&replica])?;
+        Ok(())
+    }
+
     fn delete_pipeline(&mut self, tenant: &str, name: &str) -> Result<bool, StoreError> {
         self.announce("catalog", |tx| {
             Ok(tx.execute(
@@ -1088,9 +1279,9 @@ mod tests {
                 err,
                 StoreError::NewerSchema {
                     found: 99,
-                    known: 1,
+                    known,
                     ..
-                }
+                } if known == MIGRATIONS.len() as i64
             ),
             "{err}"
         );
@@ -1119,7 +1310,10 @@ mod tests {
             .client
             .query_one("SELECT count(*), max(version) FROM arbiter_schema", &[])
             .unwrap();
-        assert_eq!((row.get::<_, i64>(0), row.get::<_, i32>(1)), (1, 1));
+        assert_eq!(
+            (row.get::<_, i64>(0), row.get::<_, i32>(1)),
+            (1, MIGRATIONS.len() as i32)
+        );
     }
 
     #[test]

@@ -257,6 +257,7 @@ impl Database for Sqlite {
                         )?
                         .execute(params![feedback.request_id, tenant, at, feedback.correct, feedback.score, feedback.note])?;
                     }
+                    WriteOp::Judged(_) => {}
                     WriteOp::KeyUsed { id, at } => {
                         tx.prepare_cached("UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?2) WHERE id = ?1")?
                             .execute(params![id, at])?;

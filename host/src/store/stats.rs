@@ -103,6 +103,37 @@ pub struct StatsBook {
     by_tenant: Mutex<HashMap<String, HashMap<String, ModelAggs>>>,
 }
 
+/// One outcome as the book counts it: what replicas sharing a store tell each other, so
+/// a router on one learns from the answers judged on another.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StatsEvent {
+    #[serde(rename = "t")]
+    pub tenant: String,
+    #[serde(rename = "m")]
+    pub model: String,
+    #[serde(rename = "g", default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(rename = "l", default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    pub success: Option<bool>,
+}
+
+/// What an attempt adds to the book (latency, success), or nothing: a model call that
+/// was never answered (cancelled, over budget) tells nothing about the model.
+fn counted(a: &crate::pipeline::AttemptRecord) -> Option<(Option<f64>, Option<bool>)> {
+    if a.kind != AttemptKind::Model {
+        return None;
+    }
+    let latency = matches!(
+        a.outcome,
+        AttemptOutcome::Accepted | AttemptOutcome::Rejected | AttemptOutcome::Unverified
+    )
+    .then_some(a.latency_ms);
+    (latency.is_some() || a.outcome == AttemptOutcome::Failed)
+        .then(|| (latency, success_of(a.outcome)))
+}
+
 /// Success of an attempt as far as it is known: accepted or rejected by verifiers,
 /// failed upstream; unverified answers count for latency only.
 fn success_of(outcome: AttemptOutcome) -> Option<bool> {
@@ -135,40 +166,47 @@ impl StatsBook {
     }
 
     pub fn record(&self, trace: &RequestTrace) {
-        for a in trace
-            .attempts
-            .iter()
-            .filter(|a| a.kind == AttemptKind::Model)
-        {
-            let latency = matches!(
-                a.outcome,
-                AttemptOutcome::Accepted | AttemptOutcome::Rejected | AttemptOutcome::Unverified
-            )
-            .then_some(a.latency_ms);
-            if latency.is_some() || a.outcome == AttemptOutcome::Failed {
-                self.add(
-                    &trace.tenant,
-                    &a.model,
-                    &trace.tags,
-                    latency,
-                    success_of(a.outcome),
-                );
+        for a in &trace.attempts {
+            if let Some((latency, success)) = counted(a) {
+                self.add(&trace.tenant, &a.model, &trace.tags, latency, success);
             }
         }
     }
 
-    /// Ground truth from feedback on a request's chosen model.
+    /// What [`StatsBook::record`] adds for `trace`, as events for other replicas.
+    pub fn events(trace: &RequestTrace) -> Vec<StatsEvent> {
+        trace
+            .attempts
+            .iter()
+            .filter_map(|a| {
+                counted(a).map(|(latency_ms, success)| StatsEvent {
+                    tenant: trace.tenant.clone(),
+                    model: a.model.clone(),
+                    tags: trace.tags.clone(),
+                    latency_ms,
+                    success,
+                })
+            })
+            .collect()
+    }
+
+    pub fn apply(&self, e: &StatsEvent) {
+        self.add(&e.tenant, &e.model, &e.tags, e.latency_ms, e.success);
+    }
+
+    /// Ground truth from feedback on a request's chosen model: a judged attempt without
+    /// a latency.
     pub fn feedback(&self, tenant: &str, model: &str, tags: &[String], correct: bool) {
-        let mut map = self.by_tenant.lock().unwrap_or_else(|p| p.into_inner());
-        let aggs = slot(slot(&mut map, tenant), model);
-        let bump = |agg: &mut Agg| {
-            agg.judged += 1;
-            agg.successes += u64::from(correct);
-        };
-        bump(&mut aggs.all);
-        for t in tags {
-            bump(aggs.tag(t));
-        }
+        self.add(tenant, model, tags, None, Some(correct));
+    }
+
+    /// Takes `other`'s figures in place of these (statistics rebuilt from the store).
+    pub fn replace(&self, other: StatsBook) {
+        let fresh = other
+            .by_tenant
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner());
+        *self.by_tenant.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
     }
 }
 

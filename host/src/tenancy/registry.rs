@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::policy::Policy;
-use super::spend::{SpendLimits, TenantSpend};
+use super::spend::{SpendLedger, SpendLimits, TenantSpend};
 
 pub fn hash_key(key: &str) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(key.as_bytes())))
@@ -174,9 +174,15 @@ pub enum Refusal {
 /// A request's hold on one of its tenant's concurrency slots, released when dropped.
 pub struct Admission(#[allow(dead_code)] Option<OwnedSemaphorePermit>);
 
-fn limiter(p: &Policy) -> Option<DefaultDirectRateLimiter> {
-    let rate = p.requests_per_second?;
-    let burst = p.burst.unwrap_or(rate.ceil().max(1.0) as u32).max(1);
+/// This replica's share of the tenant's rate, when `replicas` share it: the rate
+/// divided, the burst divided and rounded up (at least one request).
+fn limiter(p: &Policy, replicas: u32) -> Option<DefaultDirectRateLimiter> {
+    let rate = p.requests_per_second? / f64::from(replicas);
+    let burst = p
+        .burst
+        .unwrap_or(p.requests_per_second?.ceil().max(1.0) as u32)
+        .div_ceil(replicas)
+        .max(1);
     let period = Duration::from_secs_f64(1.0 / rate);
     let quota = Quota::with_period(period)?.allow_burst(NonZeroU32::new(burst)?);
     Some(DefaultDirectRateLimiter::direct(quota))
@@ -190,14 +196,21 @@ fn spend_limits(p: &Policy) -> SpendLimits {
 }
 
 impl TenantState {
-    fn new(record: TenantRecord, source: Source, spend: Arc<TenantSpend>) -> TenantState {
+    /// The tenant as one of `replicas` replicas admits it: each takes an even share of
+    /// the rate and concurrency limits (see `docs/replicas.md` for what a tenant sees).
+    fn new(
+        record: TenantRecord,
+        source: Source,
+        spend: Arc<TenantSpend>,
+        replicas: u32,
+    ) -> TenantState {
         spend.set_limits(spend_limits(&record.policy));
         TenantState {
-            limiter: limiter(&record.policy),
+            limiter: limiter(&record.policy, replicas),
             slots: record
                 .policy
                 .max_concurrent
-                .map(|n| Arc::new(Semaphore::new(n as usize))),
+                .map(|n| Arc::new(Semaphore::new(n.div_ceil(replicas).max(1) as usize))),
             record,
             source,
             spend,
@@ -271,9 +284,21 @@ pub struct Tenants {
     /// Counts changes (every write), so a re-read of the store that began before a
     /// change here can tell its rows are older than what is applied.
     generation: std::sync::atomic::AtomicU64,
+    /// Where spend is counted when replicas share a store; in memory without.
+    ledger: Option<Arc<dyn SpendLedger>>,
+    /// The replicas sharing the tenants' rate and concurrency limits (0: one).
+    replicas: std::sync::atomic::AtomicU32,
 }
 
 impl Tenants {
+    /// A registry whose tenants count their spend in `ledger` (shared by replicas).
+    pub fn with_ledger(ledger: Option<Arc<dyn SpendLedger>>) -> Tenants {
+        Tenants {
+            ledger,
+            ..Tenants::default()
+        }
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
         self.inner.read().unwrap_or_else(|p| p.into_inner())
     }
@@ -282,6 +307,38 @@ impl Tenants {
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.inner.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How many replicas share each tenant's rate and concurrency limits.
+    pub fn replicas(&self) -> u32 {
+        self.replicas
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .max(1)
+    }
+
+    /// How many replicas are live: each admits its share of every tenant's rate and
+    /// concurrency from here on. A change starts each tenant's share afresh (a full
+    /// burst; requests in flight hold slots of the old share until they end).
+    pub fn set_replicas(&self, n: u32) {
+        let n = n.max(1);
+        if self
+            .replicas
+            .swap(n, std::sync::atomic::Ordering::Relaxed)
+            .max(1)
+            == n
+        {
+            return;
+        }
+        // Not a change of what the store holds: the generation stays.
+        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        for state in inner.tenants.values_mut() {
+            *state = Arc::new(TenantState::new(
+                state.record.clone(),
+                state.source,
+                state.spend.clone(),
+                n,
+            ));
+        }
     }
 
     /// See `generation`.
@@ -334,16 +391,19 @@ impl Tenants {
         let mut inner = self.write();
         let spend = match inner.tenants.get(&record.name) {
             Some(old) => old.spend.clone(),
-            None => Arc::new(TenantSpend::new(
-                spend_limits(&record.policy),
-                spent.0,
-                spent.1,
-            )),
+            None => Arc::new(match &self.ledger {
+                Some(ledger) => {
+                    TenantSpend::shared(spend_limits(&record.policy), &record.name, ledger.clone())
+                }
+                None => TenantSpend::new(spend_limits(&record.policy), spent.0, spent.1),
+            }),
         };
         let name = record.name.clone();
-        inner
-            .tenants
-            .insert(name, Arc::new(TenantState::new(record, source, spend)));
+        let replicas = self.replicas();
+        inner.tenants.insert(
+            name,
+            Arc::new(TenantState::new(record, source, spend, replicas)),
+        );
     }
 
     /// Removes a tenant and every key of it.
