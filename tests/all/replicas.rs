@@ -31,6 +31,13 @@ base_url = "{mock}"
 provider = "mock"
 input_price = 1.0
 output_price = 1.0
+
+# 12 tokens a call at $1000 per million: $0.012 a call.
+[models.pricey]
+provider = "mock"
+upstream = "right"
+input_price = 1000.0
+output_price = 1000.0
 "#,
             data = data.display(),
         ),
@@ -290,6 +297,148 @@ async fn replicas_survive_a_killed_peer_and_a_database_restart() {
         || async { status(&b, &newer, "/v1/models").await.0 == 200 },
     )
     .await;
+
+    for child in [&mut child_a, &mut child_b] {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
+/// The value of an unlabelled metric on `c`'s `/metrics`.
+async fn metric(c: &Client, name: &str) -> Option<f64> {
+    let text = c
+        .http
+        .get(format!("{}/metrics", c.url))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// A tenant's limits hold for the sum over both replicas: its daily spend under load
+/// sent to both (never more than one call's estimate over), and its rate, which each
+/// replica takes an even share of while both are live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_hold_over_load_spread_on_both_replicas() {
+    let Some(url) = tokio::task::spawn_blocking(arbiter::store::test_cluster::fresh_database)
+        .await
+        .unwrap()
+    else {
+        eprintln!("SKIPPED: no PostgreSQL to test against");
+        return;
+    };
+    let mock = mock_upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("arbiter.toml");
+    write_config(&config, &dir.path().join("data"), &mock.base_url, &url);
+    let (mut child_a, a) = Client::spawn(&config).await;
+    let (mut child_b, b) = Client::spawn(&config).await;
+    for c in [&a, &b] {
+        within(Duration::from_secs(5), "both replicas live", || async {
+            metric(c, "arbiter_replicas_live").await == Some(2.0)
+        })
+        .await;
+    }
+
+    // $0.25 a day at an estimate of $0.012 a call: about twenty calls, for the two
+    // replicas together (each counting alone would allow about forty).
+    let policy = json!({"models": ["pricey"], "daily_spend_usd": 0.25});
+    let (s, t) = a
+        .post(
+            OPERATOR,
+            "/admin/v1/tenants",
+            json!({"name": "spender", "policy": policy}),
+        )
+        .await;
+    assert_eq!(s, 201, "{t}");
+    let key = a.new_key("spender", json!({})).await;
+    within(Duration::from_secs(1), "the key, on B", || async {
+        status(&b, &key, "/v1/models").await.0 == 200
+    })
+    .await;
+    let (a, b) = (std::sync::Arc::new(a), std::sync::Arc::new(b));
+    let mut load = Vec::new();
+    for c in [&a, &b, &a, &b] {
+        let (c, key) = (c.clone(), key.clone());
+        load.push(tokio::spawn(async move {
+            let mut served = 0;
+            for _ in 0..100 {
+                let (s, _, e) = c.chat(&key, "pricey").await;
+                if s != 200 {
+                    return (served, s.as_u16(), code(&e).to_string());
+                }
+                served += 1;
+            }
+            (served, 200, "never refused".into())
+        }));
+    }
+    let mut served = [0, 0];
+    for (i, task) in load.into_iter().enumerate() {
+        let (n, s, code) = task.await.unwrap();
+        assert_eq!((s, code.as_str()), (402, "daily_spend_limit"));
+        served[i % 2] += n;
+    }
+    assert!(
+        served[0] > 0 && served[1] > 0,
+        "both replicas served: {served:?}"
+    );
+    let usage = || async {
+        let (_, usage) = a.get(&key, "/v1/usage").await;
+        let rows = usage["data"].as_array().cloned().unwrap_or_default();
+        let calls: i64 = rows.iter().map(|r| r["calls"].as_i64().unwrap()).sum();
+        let spent: f64 = rows.iter().map(|r| r["cost_usd"].as_f64().unwrap()).sum();
+        (calls as usize, spent)
+    };
+    within(Duration::from_secs(2), "usage recorded", || async {
+        usage().await.0 >= served[0] + served[1]
+    })
+    .await;
+    let spent = usage().await.1;
+
+    assert!(
+        spent > 0.15 && spent <= 0.25 + 0.012,
+        "spent ${spent} over {served:?} calls on A and B"
+    );
+
+    // 1 request a second with a burst of 10: 5 on each replica. Ten requests sent to
+    // each at once: ten served in all (one more per replica if a token comes back
+    // meanwhile), and the rest refused with the configured numbers.
+    let policy = json!({"models": ["right"], "requests_per_second": 1, "burst": 10});
+    let (s, _) = a
+        .post(
+            OPERATOR,
+            "/admin/v1/tenants",
+            json!({"name": "bursty", "policy": policy}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let key = a.new_key("bursty", json!({})).await;
+    within(Duration::from_secs(1), "the key, on B", || async {
+        status(&b, &key, "/v1/models").await.0 == 200
+    })
+    .await;
+    let burst = [&a, &b]
+        .into_iter()
+        .flat_map(|c| std::iter::repeat_n(c, 10));
+    let replies = futures::future::join_all(burst.map(|c| {
+        let (c, key) = (c.clone(), key.clone());
+        async move { c.chat(&key, "right").await }
+    }))
+    .await;
+    let ok = replies.iter().filter(|(s, _, _)| *s == 200).count();
+    assert!((10..=12).contains(&ok), "{ok} of 20 served");
+    for (s, _, e) in replies.iter().filter(|(s, _, _)| *s != 200) {
+        assert_eq!((s.as_u16(), code(e)), (429, "rate_limit_exceeded"), "{e}");
+        let message = e["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("1 requests per second (burst 10)"),
+            "{message}"
+        );
+    }
 
     for child in [&mut child_a, &mut child_b] {
         child.kill().unwrap();
