@@ -62,3 +62,40 @@ try:
 except openai.BadRequestError as e:
     assert e.code == "unsupported_parameter" and e.param == "tools", e
 print("parameters ok")
+
+# OpenAI's newer token limit, and fields the gateway does not know: forwarded to a
+# provider set to forward them (under the name it takes), refused by name elsewhere.
+r = client.chat.completions.create(
+    model="params-open",
+    messages=[{"role": "user", "content": "x"}],
+    max_completion_tokens=9,
+    extra_body={"top_k": 3, "repetition_penalty": 1.1},
+)
+seen = json.loads(r.choices[0].message.content)
+assert seen == {"max_completion_tokens": 9, "top_k": 3, "repetition_penalty": 1.1}, seen
+r = client.chat.completions.create(model="params", messages=[{"role": "user", "content": "x"}], max_completion_tokens=9)
+assert json.loads(r.choices[0].message.content) == {"max_tokens": 9}, r
+for model in ["params", "verified"]:
+    try:
+        client.chat.completions.create(model=model, messages=[{"role": "user", "content": "x"}], extra_body={"top_k": 3})
+        raise SystemExit("expected an error")
+    except openai.BadRequestError as e:
+        assert e.code == "unsupported_parameter" and e.param == "top_k", e
+print("fields ok")
+
+# stream_options.include_usage: a last chunk with no choices and the usage of every
+# call; the calls themselves in the `arbiter` object.
+chunks = list(
+    client.chat.completions.create(
+        model="verified",
+        messages=[{"role": "user", "content": "What is 2+2?"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+)
+last = chunks[-1]
+assert last.choices == [] and last.usage.total_tokens == 12, last
+calls = last.model_extra["arbiter"]["calls"]
+assert [c["model"] for c in calls] == ["right"] and calls[0]["prompt_tokens"] == 7, calls
+assert all(c.usage is None for c in chunks[:-1]), chunks
+print("usage ok")

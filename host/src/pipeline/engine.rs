@@ -90,6 +90,15 @@ impl Engine {
         Err(ExecError::UnknownTarget(target.into()))
     }
 
+    /// Whether `target` is a raw model whose provider forwards request fields the
+    /// gateway does not know (`providers::UnknownFields`).
+    pub fn forwards_unknown_fields(&self, catalog: Option<&TenantCatalog>, target: &str) -> bool {
+        self.pipeline(catalog, target, true).is_none()
+            && self.models.get(target).is_some_and(|m| {
+                m.provider.unknown_fields() == crate::providers::UnknownFields::Forward
+            })
+    }
+
     /// The models judge plugins may ask for in a request for `target`: those of the
     /// pipeline and of the pipelines it runs, with their `judge_models`, so a pipeline
     /// run inside another keeps what its judges may ask for.

@@ -13,7 +13,8 @@ use super::http::{endpoint, HttpClient, Response};
 use super::openai::{api_key, secret_header, sse_events};
 use super::retry::RetryPolicy;
 use super::{
-    ChatRequest, ChatResponse, Choice, EventStream, Provider, ProviderError, StreamEvent, Usage,
+    ChatRequest, ChatResponse, Choice, EventStream, Provider, ProviderError, StreamEvent,
+    UnknownFields, Usage,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +42,10 @@ pub struct AnthropicConfig {
     pub circuit_breaker: super::breaker::BreakerPolicy,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Request fields the gateway does not know: `refuse` (default) or `forward` (added
+    /// to the Messages API body as sent, e.g. `top_k`; never over a field set here).
+    #[serde(default)]
+    pub unknown_fields: UnknownFields,
 }
 
 fn default_base() -> String {
@@ -150,6 +155,13 @@ impl AnthropicProvider {
         }
         if stream {
             body["stream"] = json!(true);
+        }
+        if self.config.unknown_fields == UnknownFields::Forward {
+            if let Some(fields) = body.as_object_mut() {
+                for (k, v) in &sampling.extra {
+                    fields.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
         }
         Ok(body)
     }
@@ -268,6 +280,10 @@ pub(crate) fn parse_anthropic_event(data: &str) -> Result<Vec<StreamEvent>, Prov
 
 #[async_trait::async_trait]
 impl Provider for AnthropicProvider {
+    fn unknown_fields(&self) -> UnknownFields {
+        self.config.unknown_fields
+    }
+
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
         // The Messages API has no `n`: one call per sample, concurrently.
         let calls = (0..request.n.max(1)).map(|_| self.one(request));
@@ -391,6 +407,26 @@ mod tests {
         ] {
             assert!(plain.get(absent).is_none(), "{absent}: {plain}");
         }
+        // Fields the gateway does not know: added when the provider forwards them, never
+        // over a field the mapping set.
+        let mut request = with(json!({"max_tokens": 9}));
+        request.sampling.extra = [
+            ("top_k".to_string(), json!(5)),
+            ("max_tokens".to_string(), json!(99_999)),
+        ]
+        .into();
+        assert!(p.body(&request, false).unwrap().get("top_k").is_none());
+        let forwarding = AnthropicProvider::new(AnthropicConfig {
+            api_key_env: None,
+            unknown_fields: UnknownFields::Forward,
+            ..serde_json::from_str("{}").unwrap()
+        })
+        .unwrap();
+        let body = forwarding.body(&request, false).unwrap();
+        assert_eq!(
+            (&body["top_k"], &body["max_tokens"]),
+            (&json!(5), &json!(9))
+        );
         for (sampling, name) in [
             (json!({"presence_penalty": 0.1}), "presence_penalty"),
             (json!({"frequency_penalty": 0.1}), "frequency_penalty"),

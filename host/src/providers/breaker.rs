@@ -154,6 +154,10 @@ impl<P> Drop for ProbeGuard<'_, P> {
 
 #[async_trait::async_trait]
 impl<P: Provider> Provider for Breaker<P> {
+    fn unknown_fields(&self) -> super::UnknownFields {
+        self.inner.unknown_fields()
+    }
+
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
         self.call(request, self.inner.chat(request)).await
     }

@@ -213,9 +213,28 @@ impl ProviderConfig {
     }
 }
 
+/// What a provider does with request fields the gateway does not know (`vllm`'s
+/// `top_k`, a newer OpenAI parameter): pass them on as sent, in a raw-model call, or
+/// have the request refused naming them. Never dropped without a word.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownFields {
+    /// Refused (400 `unsupported_parameter`): the safe default for a shared gateway,
+    /// where a field the gateway cannot price (`best_of`, a reasoning effort) could
+    /// spend past a tenant's estimates.
+    #[default]
+    Refuse,
+    Forward,
+}
+
 #[async_trait::async_trait]
 pub trait Provider: Send + Sync {
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError>;
+
+    /// See [`UnknownFields`].
+    fn unknown_fields(&self) -> UnknownFields {
+        UnknownFields::Refuse
+    }
 
     /// Streams one answer. Providers that cannot stream emit the whole answer at once.
     async fn chat_stream(&self, request: &ChatRequest) -> Result<EventStream, ProviderError> {

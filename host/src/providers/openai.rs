@@ -17,7 +17,7 @@ use super::http::{endpoint, limits, HttpClient, Response};
 use super::retry::RetryPolicy;
 use super::{
     estimate_prompt_tokens, estimate_tokens, ChatRequest, ChatResponse, Choice, EventStream,
-    Message, Provider, ProviderError, Sampling, StreamEvent, Usage,
+    Message, Provider, ProviderError, Sampling, StreamEvent, UnknownFields, Usage,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,7 +44,27 @@ pub struct OpenAiConfig {
     /// Extra headers sent with every request.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Request fields the gateway does not know: `refuse` (default) or `forward`.
+    #[serde(default)]
+    pub unknown_fields: UnknownFields,
+    /// The name the upstream takes the answer's token limit by: `max_tokens` (default;
+    /// most OpenAI-compatible servers) or `max_completion_tokens` (OpenAI's newer
+    /// models refuse `max_tokens`).
+    #[serde(default)]
+    pub token_limit_param: TokenLimitParam,
 }
+
+/// See [`OpenAiConfig::token_limit_param`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenLimitParam {
+    #[default]
+    MaxTokens,
+    MaxCompletionTokens,
+}
+
+/// Sent in place of the extra fields when the provider does not forward them.
+static NO_FIELDS: BTreeMap<String, serde_json::Value> = BTreeMap::new();
 
 fn default_connect_ms() -> u64 {
     5_000
@@ -106,10 +126,23 @@ impl OpenAiProvider {
     }
 
     fn body<'a>(&self, request: &'a ChatRequest, stream: bool) -> RequestBody<'a> {
+        let mut sampling = std::borrow::Cow::Borrowed(&request.sampling);
+        let mut max_completion_tokens = None;
+        if self.config.token_limit_param == TokenLimitParam::MaxCompletionTokens {
+            if let Some(n) = sampling.max_tokens {
+                sampling.to_mut().max_tokens = None;
+                max_completion_tokens = Some(n);
+            }
+        }
         RequestBody {
             model: &request.model,
             messages: &request.messages,
-            sampling: &request.sampling,
+            sampling,
+            max_completion_tokens,
+            extra: match self.config.unknown_fields {
+                UnknownFields::Forward => &request.sampling.extra,
+                UnknownFields::Refuse => &NO_FIELDS,
+            },
             n: (request.n > 1).then_some(request.n),
             stream: stream.then_some(true),
             stream_options: stream.then_some(StreamOptions {
@@ -147,13 +180,18 @@ struct RequestBody<'a> {
     messages: &'a [Message],
     /// Every parameter the caller set, as OpenAI names them.
     #[serde(flatten)]
-    sampling: &'a Sampling,
+    sampling: std::borrow::Cow<'a, Sampling>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_completion_tokens: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     n: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stream: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stream_options: Option<StreamOptions>,
+    /// Fields the gateway does not know, passed on as the caller sent them.
+    #[serde(flatten)]
+    extra: &'a BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -230,6 +268,10 @@ pub(crate) fn parse_completion(
 
 #[async_trait::async_trait]
 impl Provider for OpenAiProvider {
+    fn unknown_fields(&self) -> UnknownFields {
+        self.config.unknown_fields
+    }
+
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
         let body = self.body(request, false);
         let timeout = self.timeout(request);
@@ -568,6 +610,28 @@ mod tests {
         assert_eq!(
             json(&request, false),
             r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"top_p":0.9,"stop":["END"],"seed":7,"presence_penalty":0.5,"frequency_penalty":-0.5,"logit_bias":{"42":-100.0},"response_format":{"type":"json_object"},"user":"u-1"}"#
+        );
+
+        // Fields the gateway does not know go only to a provider set to forward them;
+        // the token limit goes by the name the provider takes.
+        request.sampling = Sampling {
+            max_tokens: Some(9),
+            extra: [("top_k".to_string(), serde_json::json!(3))].into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            json(&request, false),
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":9}"#
+        );
+        let config = serde_json::json!({
+            "base_url": "http://127.0.0.1:9/v1",
+            "unknown_fields": "forward",
+            "token_limit_param": "max_completion_tokens",
+        });
+        let forwarding = OpenAiProvider::new(serde_json::from_value(config).unwrap()).unwrap();
+        assert_eq!(
+            serde_json::to_string(&forwarding.body(&request, false)).unwrap(),
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_completion_tokens":9,"top_k":3}"#
         );
     }
 }

@@ -41,6 +41,10 @@ pub struct Sampling {
     /// The end user, for the provider's abuse monitoring.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// Top-level request fields the gateway does not know, as sent: only a raw-model
+    /// call to a provider set to forward them gets any (`UnknownFields`).
+    #[serde(skip)]
+    pub extra: BTreeMap<String, Value>,
 }
 
 pub(crate) fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {

@@ -36,8 +36,8 @@ pub struct ApiError {
     pub kind: &'static str,
     pub code: String,
     pub message: String,
-    /// The request parameter at fault, when one is.
-    pub param: Option<&'static str>,
+    /// The request parameter at fault, when one is (a field the caller named, too).
+    pub param: Option<std::borrow::Cow<'static, str>>,
     /// Sent as `Retry-After` (whole seconds, rounded up): when a refused limit lets the
     /// caller in again.
     pub retry_after: Option<std::time::Duration>,
@@ -69,8 +69,8 @@ impl ApiError {
         ApiError::new(StatusCode::FORBIDDEN, "permission_error", code, message)
     }
 
-    pub fn with_param(mut self, param: &'static str) -> ApiError {
-        self.param = Some(param);
+    pub fn with_param(mut self, param: impl Into<std::borrow::Cow<'static, str>>) -> ApiError {
+        self.param = Some(param.into());
         self
     }
 

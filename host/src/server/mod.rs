@@ -313,6 +313,8 @@ async fn chat_completions(
 pub struct Prepared {
     pub exec: ExecRequest,
     pub stream: bool,
+    /// `stream_options.include_usage`.
+    pub include_usage: bool,
     /// The model as the caller named it.
     pub model: String,
 }
@@ -334,7 +336,9 @@ pub fn prepare(tenant: String, headers: &HeaderMap, body: &[u8]) -> Result<Prepa
             "n > 1 is not supported: a pipeline returns its one chosen answer (use a best_of pipeline to sample several)",
         ).with_param("n"));
     }
-    let sampling = request.take_sampling()?;
+    let mut sampling = request.take_sampling()?;
+    sampling.extra = openai::unknown_fields(body)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))?;
     let messages = std::mem::take(&mut request.messages)
         .into_iter()
         .map(|m| m.into_message())
@@ -379,6 +383,7 @@ pub fn prepare(tenant: String, headers: &HeaderMap, body: &[u8]) -> Result<Prepa
     Ok(Prepared {
         exec,
         stream: request.stream,
+        include_usage: request.stream_options.is_some_and(|o| o.include_usage),
         model: request.model,
     })
 }
@@ -393,6 +398,7 @@ async fn chat(
     let Prepared {
         mut exec,
         stream,
+        include_usage,
         model,
     } = prepare(tenant.clone(), headers, &body)?;
     // What the tenant may not call does not exist for it (a 404 like any unknown name),
@@ -423,6 +429,21 @@ async fn chat(
         }
         None => {}
     }
+    // Fields the gateway does not know go only to a raw model whose provider forwards
+    // them; anywhere else they are refused by name, never dropped.
+    if !exec.sampling.extra.is_empty()
+        && !engine.forwards_unknown_fields(catalog.as_deref(), &exec.target)
+    {
+        let names: Vec<&str> = exec.sampling.extra.keys().map(String::as_str).collect();
+        return Err(ApiError::bad_request(
+            "unsupported_parameter",
+            format!(
+                "unknown parameter `{}`: this gateway passes fields it does not know only to a raw model whose provider is set to forward them (`unknown_fields = \"forward\"`)",
+                names.join("`, `")
+            ),
+        )
+        .with_param(names[0].to_string()));
+    }
     exec.spend = Some(who.spend.clone());
     exec.catalog = catalog;
     // Everything the request causes (model calls, plugin calls and their log lines) is
@@ -444,6 +465,7 @@ async fn chat(
     let head = Head {
         created: now_s(),
         model,
+        include_usage,
     };
     // Deltas are framed as they arrive, the rest once the task is done.
     let deltas = deltas.map(|rx| (rx, format!("chatcmpl-{}", exec.id), head.clone()));
@@ -491,9 +513,27 @@ async fn chat(
 struct Head {
     created: i64,
     model: String,
+    /// `stream_options.include_usage`.
+    include_usage: bool,
 }
 
 impl Head {
+    /// How the stream `id` ends: the finish chunk, then the usage chunk if it was asked
+    /// for (the `arbiter` object rides on the last chunk), then `[DONE]`.
+    fn end(&self, id: &str, trace: &RequestTrace) -> Vec<u8> {
+        let head = self.chunks(id);
+        let finish = openai::delta(None, false, Some(openai::finish_reason(trace)));
+        let mut out = if self.include_usage {
+            let mut out = openai::sse(&head.chunk(finish, None, None)).to_vec();
+            out.extend_from_slice(&openai::sse(&head.usage_chunk(trace)));
+            out
+        } else {
+            openai::sse(&head.chunk(finish, None, Some(openai::arbiter_object(trace)))).to_vec()
+        };
+        out.extend_from_slice(openai::DONE);
+        out
+    }
+
     /// What repeats in every chunk of the stream `id`.
     fn chunks<'a>(&'a self, id: &'a str) -> openai::StreamHead<'a> {
         openai::StreamHead {
@@ -526,14 +566,7 @@ fn reply(result: &ExecResult, stream: bool, head: &Head) -> Reply {
     match (&result.answer, result.streamed) {
         (Some(_), true) => {
             let id = format!("chatcmpl-{}", trace.id);
-            let end = head.chunks(&id).chunk(
-                openai::delta(None, false, Some(openai::finish_reason(trace))),
-                Some(openai::usage_of(trace)),
-                Some(openai::arbiter_object(trace)),
-            );
-            let mut tail = openai::sse(&end).to_vec();
-            tail.extend_from_slice(openai::DONE);
-            Reply::Tail(tail.into())
+            Reply::Tail(head.end(&id, trace).into())
         }
         // Broken after the status went out: the error can only be a frame.
         (None, true) => Reply::Tail(Bytes::from(format!("data: {}\n\n", error().body()))),
@@ -649,25 +682,20 @@ fn sse_response(body: Body) -> Response {
 /// whole answer, so the stream starts when the answer is final.
 fn stream_answer(trace: &RequestTrace, head: &Head) -> Response {
     let id = format!("chatcmpl-{}", trace.id);
-    let head = head.chunks(&id);
+    let chunks = head.chunks(&id);
     let text = trace.answer.as_deref().unwrap_or_default();
     let frames: Vec<Result<Bytes, std::io::Error>> = vec![
-        Ok(openai::sse(&head.chunk(
+        Ok(openai::sse(&chunks.chunk(
             openai::delta(None, true, None),
             None,
             None,
         ))),
-        Ok(openai::sse(&head.chunk(
+        Ok(openai::sse(&chunks.chunk(
             openai::delta(Some(text), false, None),
             None,
             None,
         ))),
-        Ok(openai::sse(&head.chunk(
-            openai::delta(None, false, Some(openai::finish_reason(trace))),
-            Some(openai::usage_of(trace)),
-            Some(openai::arbiter_object(trace)),
-        ))),
-        Ok(Bytes::from_static(openai::DONE)),
+        Ok(head.end(&id, trace).into()),
     ];
     sse_response(Body::from_stream(futures::stream::iter(frames)))
 }

@@ -61,6 +61,8 @@ pub struct ChatCompletionRequest {
     /// OpenAI's request metadata: passed to plugins as task metadata.
     #[serde(default)]
     pub metadata: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub stream_options: Option<StreamOptions>,
     /// Arbiter's extension: tags, metadata and budget for this request.
     #[serde(default)]
     pub arbiter: Option<ArbiterOptions>,
@@ -93,7 +95,7 @@ impl ChatCompletionRequest {
                 "unsupported_parameter",
                 format!("`{param}`: {what} is not supported by this gateway (text answers only)"),
             )
-            .with_param(param));
+            .with_param(*param));
         }
         let sampling = Sampling {
             max_tokens: self.max_completion_tokens.or(self.max_tokens),
@@ -106,12 +108,101 @@ impl ChatCompletionRequest {
             logit_bias: self.logit_bias.take(),
             response_format: self.response_format.take(),
             user: self.user.take(),
+            extra: BTreeMap::new(),
         };
         sampling.check().map_err(|(param, message)| {
             ApiError::bad_request("invalid_value", message).with_param(param)
         })?;
         Ok(sampling)
     }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct StreamOptions {
+    /// A last chunk with no choices and the request's usage, as OpenAI sends it.
+    #[serde(default)]
+    pub include_usage: bool,
+}
+
+/// Every top-level field of [`ChatCompletionRequest`]: what is not among them is a field
+/// this gateway does not know (`providers::UnknownFields`).
+pub const KNOWN_FIELDS: &[&str] = &[
+    "model",
+    "messages",
+    "stream",
+    "n",
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "stop",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "response_format",
+    "user",
+    "tools",
+    "functions",
+    "logprobs",
+    "top_logprobs",
+    "audio",
+    "modalities",
+    "metadata",
+    "stream_options",
+    "arbiter",
+];
+
+/// The body's top-level fields that are not [`KNOWN_FIELDS`], with their values. The
+/// common case (none) reads the keys without allocating and skips the values; only a
+/// body with unknown fields is parsed a second time, for them.
+pub fn unknown_fields(body: &[u8]) -> Result<BTreeMap<String, Value>, serde_json::Error> {
+    struct AnyUnknown(bool);
+    struct Key(bool);
+    impl<'de> Deserialize<'de> for Key {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
+            struct V;
+            impl serde::de::Visitor<'_> for V {
+                type Value = Key;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a field name")
+                }
+                fn visit_str<E: serde::de::Error>(self, k: &str) -> Result<Key, E> {
+                    Ok(Key(!KNOWN_FIELDS.contains(&k)))
+                }
+            }
+            d.deserialize_str(V)
+        }
+    }
+    impl<'de> Deserialize<'de> for AnyUnknown {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<AnyUnknown, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = AnyUnknown;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> Result<AnyUnknown, A::Error> {
+                    let mut any = false;
+                    while let Some(Key(unknown)) = map.next_key()? {
+                        any |= unknown;
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                    Ok(AnyUnknown(any))
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+    if !serde_json::from_slice::<AnyUnknown>(body)?.0 {
+        return Ok(BTreeMap::new());
+    }
+    let mut all: serde_json::Map<String, Value> = serde_json::from_slice(body)?;
+    all.retain(|k, _| !KNOWN_FIELDS.contains(&k.as_str()));
+    Ok(all.into_iter().collect())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -214,6 +305,17 @@ pub struct ArbiterObject<'a> {
     cost_usd: f64,
     latency_ms: f64,
     error: Option<&'a str>,
+    /// Every model call the request made (not only the chosen one's): what `usage` sums.
+    calls: Vec<CallUsage<'a>>,
+}
+
+#[derive(Serialize)]
+struct CallUsage<'a> {
+    model: &'a str,
+    outcome: &'static str,
+    prompt_tokens: u32,
+    completion_tokens: u32,
+    cost_usd: f64,
 }
 
 pub fn arbiter_object(trace: &RequestTrace) -> ArbiterObject<'_> {
@@ -239,6 +341,16 @@ pub fn arbiter_object(trace: &RequestTrace) -> ArbiterObject<'_> {
         cost_usd: trace.cost_usd,
         latency_ms: trace.latency_ms,
         error: trace.error.as_deref(),
+        calls: models()
+            .filter(|a| a.outcome != AttemptOutcome::OverBudget)
+            .map(|a| CallUsage {
+                model: &a.model,
+                outcome: a.outcome.as_str(),
+                prompt_tokens: a.input_tokens,
+                completion_tokens: a.output_tokens,
+                cost_usd: a.cost_usd,
+            })
+            .collect(),
     }
 }
 
@@ -364,8 +476,38 @@ impl<'a> StreamHead<'a> {
     }
 }
 
+/// The last chunk of a stream that asked for `stream_options.include_usage`: no
+/// choices, the request's usage (every call of its pipeline) and the `arbiter` object.
+#[derive(Serialize)]
+pub struct UsageChunk<'a> {
+    pub id: &'a str,
+    pub object: &'static str,
+    pub created: i64,
+    pub model: &'a str,
+    pub choices: [(); 0],
+    pub usage: UsageObject,
+    pub arbiter: ArbiterObject<'a>,
+}
+
+impl<'a> StreamHead<'a> {
+    pub fn usage_chunk<'b>(&self, trace: &'b RequestTrace) -> UsageChunk<'b>
+    where
+        'a: 'b,
+    {
+        UsageChunk {
+            id: self.id,
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: self.model,
+            choices: [],
+            usage: usage_of(trace),
+            arbiter: arbiter_object(trace),
+        }
+    }
+}
+
 /// One SSE `data:` frame of a chunk.
-pub fn sse(chunk: &Chunk<'_>) -> bytes::Bytes {
+pub fn sse(chunk: &impl Serialize) -> bytes::Bytes {
     let mut out = b"data: ".to_vec();
     serde_json::to_writer(&mut out, chunk).expect("chunks serialize");
     out.extend_from_slice(b"\n\n");
