@@ -7,6 +7,8 @@
 #   BENCH_PEERS=/path/to/bench-peers bench/store-backends.sh
 #
 # ROUNDS (default "sqlite postgres postgres sqlite sqlite postgres") picks the order.
+# `postgres-spend` is a postgres round whose tenant has daily and monthly spend limits
+# (too high to refuse): each model call then reserves in the shared spend counters.
 # Results: one harness run per round under the harness's results folder (results.tsv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,17 +20,28 @@ for round in ${ROUNDS:-sqlite postgres postgres sqlite sqlite postgres}; do
   config=$work/bench.toml
   # bench.toml with its relative paths made absolute.
   sed "s|\"\.\./|\"$PWD/|" config/bench.toml > "$config"
+  key_arg="--api-key sk-test"
   case $round in
     sqlite) ;;
-    postgres) printf '\n[store]\nurl = "%s"\n' "$(bench/pg-throwaway.sh start "$work/pg")" >> "$config" ;;
+    postgres|postgres-spend)
+      printf '\n[store]\nurl = "%s"\n' "$(bench/pg-throwaway.sh start "$work/pg")" >> "$config" ;;
     *) echo "unknown round $round" >&2; exit 2 ;;
   esac
+  if [ "$round" = postgres-spend ]; then
+    cat >> "$config" <<TOML
+
+[tenants.bench]
+api_keys = ["$("$bin" key hash sk-test)"]
+policy = { models = ["*"], daily_spend_usd = 1000000.0, monthly_spend_usd = 1000000.0 }
+TOML
+    key_arg=""
+  fi
   echo "=== round $round $(date -u +%T)"
   CUSTOM_NAME=arbiter-$round CUSTOM_MODEL=mock-model \
-  CUSTOM_CMD="$bin serve --config $config --listen 127.0.0.1:18090 --api-key sk-test --data-dir $work/data" \
+  CUSTOM_CMD="$bin serve --config $config --listen 127.0.0.1:18090 $key_arg --data-dir $work/data" \
   CUSTOM_URL=http://127.0.0.1:18090/v1/chat/completions CUSTOM_HEADERS='Authorization: Bearer sk-test' \
   TARGETS=direct STREAM_CONCURRENCY="" CONCURRENCY="1 16" DURATION=${DURATION:-5} SKIP_SETUP=1 \
     bash "$BENCH_PEERS/run.sh" 2>&1 | tail -12
-  [ "$round" = postgres ] && bench/pg-throwaway.sh stop "$work/pg"
+  case $round in postgres*) bench/pg-throwaway.sh stop "$work/pg" ;; esac
   rm -rf "$work"
 done
