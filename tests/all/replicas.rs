@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::common::gateway::{code, Client, OPERATOR};
-use crate::common::{guest, mock_upstream};
+use crate::common::{guest, mock_upstream, postgres_database};
 
 fn write_config(path: &Path, data: &Path, mock: &str, store: &str) {
     std::fs::write(
@@ -45,6 +45,25 @@ output_price = 1000.0
     .unwrap();
 }
 
+/// Two gateways of one configuration on the database at `url`, with their upstream
+/// (a mock) and folder, which live as long as the caller keeps them.
+async fn two_replicas(
+    url: &str,
+) -> (
+    mock_upstream::MockUpstream,
+    tempfile::TempDir,
+    (std::process::Child, Client),
+    (std::process::Child, Client),
+) {
+    let mock = mock_upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("arbiter.toml");
+    write_config(&config, &dir.path().join("data"), &mock.base_url, url);
+    let a = Client::spawn(&config).await;
+    let b = Client::spawn(&config).await;
+    (mock, dir, a, b)
+}
+
 /// Polls `probe` until it holds; how long that took (a failure after `limit`).
 async fn within<F, Fut>(limit: Duration, what: &str, mut probe: F) -> Duration
 where
@@ -67,19 +86,10 @@ async fn status(c: &Client, key: &str, path: &str) -> (StatusCode, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_one_replica_commits_holds_on_the_other_within_a_second() {
-    let Some(url) = tokio::task::spawn_blocking(arbiter::store::test_cluster::fresh_database)
-        .await
-        .unwrap()
-    else {
-        eprintln!("SKIPPED: no PostgreSQL to test against");
+    let Some(url) = postgres_database().await else {
         return;
     };
-    let mock = mock_upstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("arbiter.toml");
-    write_config(&config, &dir.path().join("data"), &mock.base_url, &url);
-    let (mut child_a, a) = Client::spawn(&config).await;
-    let (mut child_b, b) = Client::spawn(&config).await;
+    let (_mock, _dir, (mut child_a, a), (mut child_b, b)) = two_replicas(&url).await;
     let second = Duration::from_secs(1);
 
     // A tenant and its key made on A work on B.
@@ -324,19 +334,10 @@ async fn metric(c: &Client, name: &str) -> Option<f64> {
 /// replica takes an even share of while both are live.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_hold_over_load_spread_on_both_replicas() {
-    let Some(url) = tokio::task::spawn_blocking(arbiter::store::test_cluster::fresh_database)
-        .await
-        .unwrap()
-    else {
-        eprintln!("SKIPPED: no PostgreSQL to test against");
+    let Some(url) = postgres_database().await else {
         return;
     };
-    let mock = mock_upstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("arbiter.toml");
-    write_config(&config, &dir.path().join("data"), &mock.base_url, &url);
-    let (mut child_a, a) = Client::spawn(&config).await;
-    let (mut child_b, b) = Client::spawn(&config).await;
+    let (_mock, _dir, (mut child_a, a), (mut child_b, b)) = two_replicas(&url).await;
     for c in [&a, &b] {
         within(Duration::from_secs(5), "both replicas live", || async {
             metric(c, "arbiter_replicas_live").await == Some(2.0)
@@ -361,26 +362,29 @@ async fn limits_hold_over_load_spread_on_both_replicas() {
     })
     .await;
     let (a, b) = (std::sync::Arc::new(a), std::sync::Arc::new(b));
+    // Four loaders, each alternating between the replicas (two starting on each), so
+    // both serve whichever way the race for the last dollars goes.
     let mut load = Vec::new();
-    for c in [&a, &b, &a, &b] {
-        let (c, key) = (c.clone(), key.clone());
+    for first in [0, 1, 0, 1] {
+        let (replicas, key) = ([a.clone(), b.clone()], key.clone());
         load.push(tokio::spawn(async move {
-            let mut served = 0;
-            for _ in 0..100 {
-                let (s, _, e) = c.chat(&key, "pricey").await;
+            let mut served = [0, 0];
+            for i in 0..100 {
+                let on = (first + i) % 2;
+                let (s, _, e) = replicas[on].chat(&key, "pricey").await;
                 if s != 200 {
                     return (served, s.as_u16(), code(&e).to_string());
                 }
-                served += 1;
+                served[on] += 1;
             }
             (served, 200, "never refused".into())
         }));
     }
     let mut served = [0, 0];
-    for (i, task) in load.into_iter().enumerate() {
+    for task in load {
         let (n, s, code) = task.await.unwrap();
         assert_eq!((s, code.as_str()), (402, "daily_spend_limit"));
-        served[i % 2] += n;
+        served = [served[0] + n[0], served[1] + n[1]];
     }
     assert!(
         served[0] > 0 && served[1] > 0,

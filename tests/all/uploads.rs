@@ -596,11 +596,7 @@ async fn warm_instances_stay_with_their_tenant() {
 /// traces and usage there, and all of it back after a kill -9.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_on_postgres_keeps_everything_across_a_kill() {
-    let Some(url) = tokio::task::spawn_blocking(arbiter::store::test_cluster::fresh_database)
-        .await
-        .unwrap()
-    else {
-        eprintln!("SKIPPED: no PostgreSQL to test against");
+    let Some(url) = crate::common::postgres_database().await else {
         return;
     };
     let (mock, dir, config, data) = scratch().await;

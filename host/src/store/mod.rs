@@ -803,21 +803,30 @@ mod tests {
     /// there is no PostgreSQL to start).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn traces_survive_a_restart_on_postgres() {
-        let Some(url) = tokio::task::spawn_blocking(test_cluster::fresh_database)
-            .await
-            .unwrap()
-        else {
-            eprintln!("SKIPPED: no PostgreSQL to test against");
+        let Some(url) = postgres_database().await else {
             return;
         };
-        survive_a_restart(move || {
-            let url = url.clone();
-            std::thread::spawn(move || TraceStore::open_postgres(&url, None, BATCH_WINDOW))
-                .join()
-                .unwrap()
-                .unwrap()
-        })
-        .await;
+        survive_a_restart(move || open_postgres(url.clone())).await;
+    }
+
+    /// An empty database on the tests' private PostgreSQL server; `None`, said loudly,
+    /// where there is no PostgreSQL to start.
+    async fn postgres_database() -> Option<String> {
+        let url = tokio::task::spawn_blocking(test_cluster::fresh_database)
+            .await
+            .unwrap();
+        if url.is_none() {
+            eprintln!("SKIPPED: no PostgreSQL to test against");
+        }
+        url
+    }
+
+    /// The store on `url`, opened off the async threads (it connects synchronously).
+    fn open_postgres(url: String) -> TraceStore {
+        std::thread::spawn(move || TraceStore::open_postgres(&url, None, BATCH_WINDOW))
+            .join()
+            .unwrap()
+            .unwrap()
     }
 
     /// Two replicas on one database: what one records and the verdicts it is given reach
@@ -827,20 +836,10 @@ mod tests {
     async fn replicas_share_statistics_and_spend_on_postgres() {
         use crate::pipeline::OutcomeStats;
         use crate::tenancy::spend::{SpendLimits, TenantSpend};
-        let Some(url) = tokio::task::spawn_blocking(test_cluster::fresh_database)
-            .await
-            .unwrap()
-        else {
-            eprintln!("SKIPPED: no PostgreSQL to test against");
+        let Some(url) = postgres_database().await else {
             return;
         };
-        let open = |url: String| {
-            std::thread::spawn(move || TraceStore::open_postgres(&url, None, BATCH_WINDOW))
-                .join()
-                .unwrap()
-                .unwrap()
-        };
-        let (a, b) = (open(url.clone()), open(url));
+        let (a, b) = (open_postgres(url.clone()), open_postgres(url));
         let attempts = |s: &TraceStore, tag: Option<&str>| {
             s.stats
                 .query("a", "m", tag)

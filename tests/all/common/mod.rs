@@ -22,6 +22,18 @@ pub fn assert_exit_ok(out: &std::process::Output) {
     );
 }
 
+/// An empty database on the tests' private PostgreSQL server, or `None` (said loudly)
+/// where there are no PostgreSQL programs to start one.
+pub async fn postgres_database() -> Option<String> {
+    let url = tokio::task::spawn_blocking(arbiter::store::test_cluster::fresh_database)
+        .await
+        .unwrap();
+    if url.is_none() {
+        eprintln!("SKIPPED: no PostgreSQL to test against");
+    }
+    url
+}
+
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
