@@ -227,11 +227,24 @@ async fn replicas_survive_a_killed_peer_and_a_database_restart() {
         .await;
     assert_eq!(s, 201);
     let key = a.new_key("alpha", json!({})).await;
+    // A tenant with a spend limit: its calls need the shared counters.
+    let policy = json!({"models": ["right"], "daily_spend_usd": 100.0});
+    let (s, _) = a
+        .post(
+            OPERATOR,
+            "/admin/v1/tenants",
+            json!({"name": "limited", "policy": policy}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let limited = a.new_key("limited", json!({})).await;
     let second = Duration::from_secs(1);
-    within(second, "the key, on B", || async {
+    within(second, "the keys, on B", || async {
         status(&b, &key, "/v1/models").await.0 == 200
+            && status(&b, &limited, "/v1/models").await.0 == 200
     })
     .await;
+    assert_eq!(b.chat(&limited, "right").await.0, 200);
 
     // Kill -9 A under load: B serves every one of its requests meanwhile.
     let b = Arc::new(b);
@@ -275,6 +288,13 @@ async fn replicas_survive_a_killed_peer_and_a_database_restart() {
         "a change is refused while the store is down: {e}"
     );
     assert_eq!(code(&e), "store_error");
+    // A call the spend limit must count is refused, typed, rather than made uncounted.
+    let (s, _, e) = b.chat(&limited, "right").await;
+    assert_eq!(
+        (s.as_u16(), code(&e)),
+        (503, "spend_limits_unavailable"),
+        "{e}"
+    );
 
     // The database comes back: B reconnects and is ready again; A restarts on it; a
     // change made on either reaches the other (its listener reconnected).
@@ -288,6 +308,12 @@ async fn replicas_survive_a_killed_peer_and_a_database_restart() {
             .await
             .is_ok_and(|r| r.status() == 200)
     })
+    .await;
+    within(
+        Duration::from_secs(5),
+        "B's spend counters back",
+        || async { b.chat(&limited, "right").await.0 == 200 },
+    )
     .await;
     let (next_a, a) = Client::spawn(&config).await;
     child_a = next_a;
