@@ -169,12 +169,11 @@ fn from_config(name: &str) -> ApiError {
 #[utoipa::path(get, path = "/tenants", tag = "admin", security(("operator" = [])),
     responses((status = 200, body = TenantList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn list_tenants(State(state): State<Arc<AppState>>, _: Operator) -> Json<TenantList> {
-    let data = state
-        .tenants
-        .tenants()
-        .iter()
-        .map(|t| tenant_json(t))
-        .collect();
+    let tenants = state.tenants.tenants();
+    for t in &tenants {
+        t.spend.refresh().await;
+    }
+    let data = tenants.iter().map(|t| tenant_json(t)).collect();
     Json(TenantList {
         object: "list",
         data,
@@ -252,6 +251,7 @@ async fn show_tenant(
         .tenants
         .tenant(&name)
         .ok_or_else(|| no_tenant(&name))?;
+    t.spend.refresh().await;
     Ok(Json(tenant_json(&t)).into_response())
 }
 
@@ -308,6 +308,7 @@ async fn update_tenant(
         .tenants
         .tenant(&name)
         .ok_or_else(|| no_tenant(&name))?;
+    t.spend.refresh().await;
     Ok(Json(tenant_json(&t)).into_response())
 }
 

@@ -209,6 +209,27 @@ impl SpendLedger for Ledger {
             .map_err(|_| format!("no answer from the database in {RESERVE_TIMEOUT:?}"))?
     }
 
+    async fn spent(&self, tenant: &str, on: Date) -> Result<(f64, f64), String> {
+        let read = async {
+            let c = self.0.connection().await?;
+            let row = c
+                .client
+                .query_one(
+                    "SELECT COALESCE(max(usd) FILTER (WHERE period = 'day'), 0),
+                            COALESCE(max(usd) FILTER (WHERE period = 'month'), 0)
+                     FROM spend WHERE tenant = $1
+                       AND ((period = 'day' AND start = $2) OR (period = 'month' AND start = $3))",
+                    &[&tenant, &on.to_string(), &month_of(on).to_string()],
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok((row.get(0), row.get(1)))
+        };
+        tokio::time::timeout(RESERVE_TIMEOUT, read)
+            .await
+            .map_err(|_| format!("no answer from the database in {RESERVE_TIMEOUT:?}"))?
+    }
+
     fn adjust(&self, tenant: &str, on: Date, delta: f64) {
         if delta == 0.0 || !delta.is_finite() {
             return;

@@ -72,6 +72,10 @@ pub trait SpendLedger: Send + Sync {
     /// Moves both counters by `delta` (a settled or released reservation), soon: queued,
     /// so dropping a reservation never waits on the database.
     fn adjust(&self, tenant: &str, on: Date, delta: f64);
+
+    /// The counters of `tenant` for the day `on` and its month, as stored (0 for a period
+    /// nothing was reserved in yet).
+    async fn spent(&self, tenant: &str, on: Date) -> Result<(f64, f64), String>;
 }
 
 /// Why a reservation was not made.
@@ -233,8 +237,23 @@ impl TenantSpend {
         }
     }
 
+    /// With shared counters, reads them into what [`TenantSpend::spent`] shows (which is
+    /// otherwise what this replica's last reservation found); kept as it was if the
+    /// database does not answer.
+    pub async fn refresh(&self) {
+        let Some((tenant, ledger)) = &self.shared else {
+            return;
+        };
+        let now = today();
+        if let Ok((day, month)) = ledger.spent(tenant, now).await {
+            let mut s = self.lock(now);
+            s.day_usd = day;
+            s.month_usd = month;
+        }
+    }
+
     /// Spent (and reserved) today and this month; with shared counters, as this
-    /// replica's last reservation found them.
+    /// replica last read them (see [`TenantSpend::refresh`]).
     pub fn spent(&self) -> (f64, f64) {
         let s = self.lock(today());
         (s.day_usd, s.month_usd)
