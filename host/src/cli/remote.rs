@@ -336,8 +336,21 @@ async fn pipeline_call(cmd: &PipelineCommand) -> anyhow::Result<Value> {
 /// The pipeline definition in `file` as JSON, and the name its `[pipelines.<name>]`
 /// table gives it, if it is written as one.
 fn read_definition(file: &Path) -> anyhow::Result<(Option<String>, Value)> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    use std::io::Read;
+    // A pipeline is a few KiB; the server takes bodies up to `max_body_bytes` (4 MiB by
+    // default). Anything past this cap is not a pipeline, and is not read into memory.
+    const MAX_DEFINITION: u64 = 16 << 20;
+    let mut text = String::new();
+    std::fs::File::open(file)
+        .and_then(|f| f.take(MAX_DEFINITION + 1).read_to_string(&mut text))
+        .with_context(|| format!("reading {}", file.display()))?;
+    if text.len() as u64 > MAX_DEFINITION {
+        bail!(
+            "{}: over {} MiB, too large for a pipeline definition",
+            file.display(),
+            MAX_DEFINITION >> 20
+        );
+    }
     match file.extension().and_then(|e| e.to_str()) {
         Some("json") => {
             let v: Value = serde_json::from_str(&text)
@@ -378,6 +391,19 @@ fn unwrap_pipelines_table(mut table: toml::Table) -> anyhow::Result<(Option<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_too_large_for_a_pipeline_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.json");
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len((16 << 20) + 1).unwrap();
+        let err = read_definition(&big).unwrap_err().to_string();
+        assert!(err.contains("too large for a pipeline definition"), "{err}");
+        let small = dir.path().join("p.json");
+        std::fs::write(&small, r#"{"type": "single", "model": "m"}"#).unwrap();
+        assert_eq!(read_definition(&small).unwrap().1["model"], "m");
+    }
 
     fn toml_of(text: &str) -> (Option<String>, Value) {
         let (name, def) = unwrap_pipelines_table(toml::from_str(text).unwrap()).unwrap();

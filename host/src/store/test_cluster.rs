@@ -170,7 +170,7 @@ impl Cluster {
             .arg(&self.log)
             .arg("start");
         run(&mut pg_ctl, "pg_ctl start").map_err(|e| {
-            let server_log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let server_log = log_tail(&self.log, 64 << 10);
             let tail: Vec<&str> = server_log.lines().rev().take(10).collect();
             format!(
                 "{e}\nserver log ({}):\n{}",
@@ -312,9 +312,34 @@ fn watchdog(owner: Option<(u32, u32)>, bin: &Path, dir: &Path, data: &Path) -> R
     Ok(())
 }
 
+/// The last `bytes` of the log at `path` (a server's log can be long; its end says why
+/// it stopped).
+fn log_tail(path: &Path, bytes: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(bytes)));
+    let mut tail = Vec::new();
+    let _ = f.take(bytes).read_to_end(&mut tail);
+    String::from_utf8_lossy(&tail).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::with_database;
+    use super::{log_tail, with_database};
+
+    #[test]
+    fn only_the_end_of_a_log_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        std::fs::write(&log, format!("{}\nthe reason", "x".repeat(100_000))).unwrap();
+        let tail = log_tail(&log, 64);
+        assert_eq!(tail.len(), 64);
+        assert!(tail.ends_with("the reason"));
+        assert_eq!(log_tail(&dir.path().join("none"), 64), "");
+    }
 
     #[test]
     fn a_url_names_another_database() {
