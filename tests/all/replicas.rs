@@ -470,8 +470,20 @@ async fn limits_hold_over_load_spread_on_both_replicas() {
         );
     }
 
-    for child in [&mut child_a, &mut child_b] {
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
+    // A replica that shuts down cleanly (SIGTERM) takes itself off the live list, so
+    // the other takes the whole share at its next heartbeat, not once A's goes stale
+    // (3 s without one).
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child_a.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    assert!(child_a.wait().unwrap().success(), "A shut down cleanly");
+    within(Duration::from_secs(2), "B alone, after A left", || async {
+        metric(&b, "arbiter_replicas_live").await == Some(1.0)
+    })
+    .await;
+
+    child_b.kill().unwrap();
+    child_b.wait().unwrap();
 }
