@@ -99,6 +99,7 @@ async fn serve_main(
         say(format_args!("Created an operator key for the admin API, /admin/v1 (shown once; only its hash is stored):\n\n    {key}\n"));
     }
 
+    let stop = shutdown_signal();
     let listener = tokio::net::TcpListener::bind(&app.config.server.listen)
         .await
         .with_context(|| format!("binding {}", app.config.server.listen))?;
@@ -117,13 +118,7 @@ async fn serve_main(
     for (name, p) in &app.engine.pipelines {
         say(format_args!("  pipeline {name:<width$} {}", p.description));
     }
-    serve(
-        listener,
-        gateway.state,
-        &app.config.server,
-        shutdown_signal(),
-    )
-    .await?;
+    serve(listener, gateway.state, &app.config.server, stop).await?;
     eprintln!("arbiter: stopped");
     Ok(())
 }
@@ -155,22 +150,25 @@ fn say(message: std::fmt::Arguments<'_>) {
     let _ = out.flush();
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
+/// The handlers are installed when this is called, not when the future is first polled:
+/// a supervisor may send SIGTERM as soon as it reads the listening address, and a
+/// signal that arrives before the handler exists kills the process with no clean stop.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    async move {
+        let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+            match s {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = wait(interrupt) => {},
+            _ = wait(term) => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        eprintln!("arbiter: shutting down; finishing in-flight requests");
     }
-    eprintln!("arbiter: shutting down; finishing in-flight requests");
 }
