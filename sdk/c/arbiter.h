@@ -52,9 +52,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#if !defined(__has_include) || __has_include("arbiter_world.h")
+/* A build: `arbiter plugin build` wrote this world's bindings next to this header. */
 #include "arbiter_world.h"
+#else
+/* An editor or a syntax check with only this folder on the include path: the bindings of
+ * the contract's `host` world, which has every kind's exports and every capability's
+ * imports, shipped in `bindings/`. Without a kind macro every kind and capability is
+ * declared, so any template compiles; the build still checks the real world. */
+#include "bindings/arbiter_world.h"
+#if !defined(ARBITER_KIND_VERIFIER) && !defined(ARBITER_KIND_ROUTER) && !defined(ARBITER_KIND_DECOMPOSER)
+#define ARBITER_KIND_VERIFIER 1
+#define ARBITER_KIND_ROUTER 1
+#define ARBITER_KIND_DECOMPOSER 1
+#ifndef ARBITER_CAPABILITY_MODEL
+#define ARBITER_CAPABILITY_MODEL 1
+#endif
+#ifndef ARBITER_CAPABILITY_STATS
+#define ARBITER_CAPABILITY_STATS 1
+#endif
+#define ARBITER_EDITOR_ALL_KINDS 1
+#endif
+#endif
 
-#if (defined(ARBITER_KIND_VERIFIER) + defined(ARBITER_KIND_ROUTER) + defined(ARBITER_KIND_DECOMPOSER)) != 1
+#if !defined(ARBITER_EDITOR_ALL_KINDS) && (defined(ARBITER_KIND_VERIFIER) + defined(ARBITER_KIND_ROUTER) + defined(ARBITER_KIND_DECOMPOSER)) != 1
 #error "arbiter.h: define exactly one of ARBITER_KIND_VERIFIER, ARBITER_KIND_ROUTER, ARBITER_KIND_DECOMPOSER (`arbiter plugin build` does, from the `kind` in arbiter.toml)"
 #endif
 

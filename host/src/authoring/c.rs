@@ -562,6 +562,24 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_editor_bindings_are_the_host_worlds() {
+        // `sdk/c/bindings/arbiter_world.h` lets editors use `arbiter.h` before any build;
+        // it must follow the contract. To refresh it, write this test's `generated` there.
+        let dir = tempfile::tempdir().unwrap();
+        let wit_dir = wit::materialize(dir.path(), wit::latest()).unwrap();
+        let files = generate_bindings(&wit_dir, "host").unwrap();
+        let generated = &files.iter().find(|(n, _)| n == "arbiter_world.h").unwrap().1;
+        let shipped = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk/c/bindings/arbiter_world.h"),
+        )
+        .unwrap();
+        assert!(
+            shipped == *generated,
+            "sdk/c/bindings/arbiter_world.h is stale: regenerate it from the `host` world"
+        );
+    }
+
+    #[test]
     fn every_world_has_bindings_the_sdk_compiles_against() {
         let dir = tempfile::tempdir().unwrap();
         let wit_dir = wit::materialize(dir.path(), wit::latest()).unwrap();
