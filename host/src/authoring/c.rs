@@ -568,7 +568,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let wit_dir = wit::materialize(dir.path(), wit::latest()).unwrap();
         let files = generate_bindings(&wit_dir, "host").unwrap();
-        let generated = &files.iter().find(|(n, _)| n == "arbiter_world.h").unwrap().1;
+        let generated = &files
+            .iter()
+            .find(|(n, _)| n == "arbiter_world.h")
+            .unwrap()
+            .1;
         let shipped = std::fs::read(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk/c/bindings/arbiter_world.h"),
         )
