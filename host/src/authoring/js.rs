@@ -65,7 +65,7 @@ pub(super) const JS_TEMPLATES: Templates = Templates {
         ),
     ],
     common: embed!("js/templates/js/common": "gitignore" => ".gitignore", "package.json"),
-    vendored: None,
+    vendored: Some(vendored),
 };
 
 /// TypeScript templates: `sdk/js/templates/ts/`.
@@ -85,8 +85,65 @@ pub(super) const TS_TEMPLATES: Templates = Templates {
         ),
     ],
     common: embed!("js/templates/ts/common": "gitignore" => ".gitignore", "package.json", "tsconfig.json"),
-    vendored: None,
+    vendored: Some(vendored),
 };
+
+/// Where a new project keeps its copy of the SDK; its `package.json` depends on it as
+/// `"@arbiter/sdk": "file:vendor/arbiter-sdk"`, so `npm install` (offline) links it into
+/// `node_modules` and editors and `tsc` resolve the SDK before the first build.
+pub const VENDORED_SDK_DIR: &str = "vendor/arbiter-sdk";
+
+/// The SDK's files for [`VENDORED_SDK_DIR`].
+fn vendored() -> Result<Vec<(String, String)>, super::new::NewError> {
+    let manifest = installed_manifest().map_err(super::new::NewError::Manifest)?;
+    Ok(installed_files(&manifest)
+        .map(|(name, text)| (format!("{VENDORED_SDK_DIR}/{name}"), text.to_string()))
+        .collect())
+}
+
+/// The SDK's manifest as installed into a project: without the SDK's own scripts and
+/// development dependencies (the build tools), which an installed copy never needs and
+/// which npm must not see in a linked package. Edited as text because key order matters
+/// (conditional `exports` are matched in order) and serde_json here sorts keys.
+fn installed_manifest() -> Result<String, String> {
+    let mut kept = Vec::new();
+    let mut skipping = false;
+    for line in TOOLS_PACKAGE_JSON.lines() {
+        if skipping {
+            skipping = !(line == "  }" || line == "  },");
+        } else if line == "  \"scripts\": {" || line == "  \"devDependencies\": {" {
+            skipping = true;
+        } else {
+            kept.push(line);
+        }
+    }
+    // A removed block may have been the last: no comma before the closing brace.
+    let out = kept.join("\n").replace(",\n}", "\n}") + "\n";
+    let parsed: serde_json::Value = serde_json::from_str(&out)
+        .map_err(|e| format!("sdk/js/package.json without its build keys: {e}"))?;
+    if parsed.get("scripts").is_some() || parsed.get("devDependencies").is_some() {
+        return Err(
+            "sdk/js/package.json: keep `scripts` and `devDependencies` as top-level \
+                    blocks of two-space-indented lines"
+                .into(),
+        );
+    }
+    Ok(out)
+}
+
+/// [`SDK_FILES`] with `package.json` replaced by `manifest`.
+fn installed_files(manifest: &str) -> impl Iterator<Item = (&'static str, &str)> {
+    SDK_FILES.iter().map(move |(name, text)| {
+        (
+            *name,
+            if *name == "package.json" {
+                manifest
+            } else {
+                *text
+            },
+        )
+    })
+}
 
 pub use super::manifest::MANIFEST;
 
@@ -382,7 +439,9 @@ pub fn entry_module(manifest: &JsManifest, entry: &Path) -> Result<String, Strin
 /// Writes the SDK to `<project>/node_modules/@arbiter/sdk`; returns that folder.
 pub fn materialize_sdk(project: &Path) -> std::io::Result<PathBuf> {
     let dir = project.join("node_modules").join("@arbiter").join("sdk");
-    for (name, text) in SDK_FILES {
+    // The same files as `plugin new` vendors: this folder may be npm's link to that copy.
+    let manifest = installed_manifest().map_err(std::io::Error::other)?;
+    for (name, text) in installed_files(&manifest) {
         freshness::write_if_changed(&dir.join(name), text.as_bytes())?;
     }
     Ok(dir)
@@ -984,6 +1043,17 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(err.to_string().contains("nodejs.org"), "{err}");
+    }
+
+    #[test]
+    fn the_installed_manifest_drops_only_the_build_keys() {
+        let text = installed_manifest().unwrap();
+        let manifest: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(manifest["name"], "@arbiter/sdk");
+        assert!(manifest.get("devDependencies").is_none() && manifest.get("scripts").is_none());
+        // Order kept: `types` is the first condition of the main export.
+        let at = |k: &str| text.find(k).unwrap();
+        assert!(at("\"types\": \"./dist/index.d.ts\",") < at("\"default\": \"./dist/index.js\""));
     }
 
     #[test]
