@@ -51,16 +51,6 @@ r = client.chat.completions.create(
 seen = json.loads(r.choices[0].message.content)
 assert seen == {"stop": ["END"], "seed": 5, "top_p": 0.5, "response_format": {"type": "json_object"}}, seen
 assert r.choices[0].finish_reason == "stop", r
-
-try:
-    client.chat.completions.create(
-        model="params",
-        messages=[{"role": "user", "content": "x"}],
-        tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
-    )
-    raise SystemExit("expected an error")
-except openai.BadRequestError as e:
-    assert e.code == "unsupported_parameter" and e.param == "tools", e
 print("parameters ok")
 
 # OpenAI's newer token limit, and fields the gateway does not know: forwarded to a
@@ -99,3 +89,139 @@ calls = last.model_extra["arbiter"]["calls"]
 assert [c["model"] for c in calls] == ["right"] and calls[0]["prompt_tokens"] == 7, calls
 assert all(c.usage is None for c in chunks[:-1]), chunks
 print("usage ok")
+
+# Tool calling: the mock `tools` model calls the request's tools with arguments made
+# from their schemas (first two; one with parallel_tool_calls=False; the one named).
+weather = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+            "required": ["city"],
+        },
+    },
+}
+clock = {
+    "type": "function",
+    "function": {"name": "get_time", "parameters": {"type": "object", "properties": {"zone": {"type": "string"}}}},
+}
+ask = [{"role": "user", "content": "Weather in Paris?"}]
+for model in ["tools", "tools-cascade"]:
+    r = client.chat.completions.create(model=model, messages=ask, tools=[weather])
+    m = r.choices[0].message
+    assert r.choices[0].finish_reason == "tool_calls" and m.content is None, r
+    assert len(m.tool_calls) == 1 and m.tool_calls[0].type == "function", m
+    assert m.tool_calls[0].function.name == "get_weather", m
+    assert json.loads(m.tool_calls[0].function.arguments) == {"city": "Paris", "days": 3}, m
+r = client.chat.completions.create(model="tools", messages=ask, tools=[weather, clock])
+assert [c.function.name for c in r.choices[0].message.tool_calls] == ["get_weather", "get_time"], r
+r = client.chat.completions.create(model="tools", messages=ask, tools=[weather, clock], parallel_tool_calls=False)
+assert [c.function.name for c in r.choices[0].message.tool_calls] == ["get_weather"], r
+r = client.chat.completions.create(
+    model="tools", messages=ask, tools=[weather, clock], tool_choice={"type": "function", "function": {"name": "get_time"}}
+)
+assert [c.function.name for c in r.choices[0].message.tool_calls] == ["get_time"], r
+call = client.chat.completions.create(model="tools", messages=ask, tools=[weather]).choices[0].message.tool_calls[0]
+turn = [
+    *ask,
+    {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+    {"role": "tool", "tool_call_id": call.id, "content": "sunny"},
+]
+r = client.chat.completions.create(model="tools", messages=turn, tools=[weather])
+assert r.choices[0].message.content == "the tool said: sunny" and r.choices[0].finish_reason == "stop", r
+for bad, param in [
+    ({"tools": [{"type": "function", "function": {"name": "no spaces"}}]}, "tools"),
+    ({"tools": [weather], "tool_choice": {"type": "function", "function": {"name": "nope"}}}, "tool_choice"),
+]:
+    try:
+        client.chat.completions.create(model="tools", messages=ask, **bad)
+        raise SystemExit("expected an error")
+    except openai.BadRequestError as e:
+        assert e.param == param, e
+try:
+    client.chat.completions.create(model="tools", messages=[*ask, {"role": "tool", "content": "x"}])
+    raise SystemExit("expected an error")
+except openai.BadRequestError as e:
+    assert "tool_call_id" in e.message, e
+print("tools ok")
+
+
+def streamed(**kwargs):
+    """Assembles a streamed answer as applications do: text, tool calls by index."""
+    text, calls, finish = "", {}, None
+    for chunk in client.chat.completions.create(stream=True, **kwargs):
+        if not chunk.choices:
+            continue
+        d = chunk.choices[0].delta
+        text += d.content or ""
+        for tc in d.tool_calls or []:
+            c = calls.setdefault(tc.index, {"id": None, "name": "", "arguments": ""})
+            c["id"] = tc.id or c["id"]
+            c["name"] += (tc.function and tc.function.name) or ""
+            c["arguments"] += (tc.function and tc.function.arguments) or ""
+        finish = chunk.choices[0].finish_reason or finish
+    return text, [calls[i] for i in sorted(calls)], finish
+
+
+for model in ["tools", "tools-cascade"]:
+    text, calls, finish = streamed(model=model, messages=ask, tools=[weather, clock])
+    assert finish == "tool_calls" and text == "", (model, text, finish)
+    assert [(c["id"], c["name"], json.loads(c["arguments"])) for c in calls] == [
+        ("call_0", "get_weather", {"city": "Paris", "days": 3}),
+        ("call_1", "get_time", {"zone": "Paris"}),
+    ], (model, calls)
+print("tools stream ok")
+
+r = client.chat.completions.create(model="right", messages=ask, logprobs=True, top_logprobs=2)
+lp = r.choices[0].logprobs.content
+assert [t.token for t in lp] == ["2 ", "+ ", "2 ", "= ", "4\n#### ", "4"][: len(lp)] and len(lp) > 2, lp
+assert lp[0].logprob == -0.25 and [t.token for t in lp[0].top_logprobs] == ["2 0", "2 1"], lp[0]
+assert client.chat.completions.create(model="right", messages=ask).choices[0].logprobs is None
+tokens = []
+for chunk in client.chat.completions.create(model="right", messages=ask, logprobs=True, stream=True):
+    if chunk.choices and chunk.choices[0].logprobs:
+        tokens += [t.token for t in chunk.choices[0].logprobs.content]
+assert "".join(tokens) == "2 + 2 = 4\n#### 4", tokens
+try:
+    client.chat.completions.create(model="right", messages=ask, top_logprobs=2)
+    raise SystemExit("expected an error")
+except openai.BadRequestError as e:
+    assert e.param == "top_logprobs", e
+print("logprobs ok")
+
+# Anthropic: what the Messages API is sent (`claude-echo` answers with the body it got),
+# and its tool use read back as OpenAI tool calls, whole and streamed.
+r = client.chat.completions.create(
+    model="claude-echo", messages=turn, tools=[weather], tool_choice="required", parallel_tool_calls=False
+)
+sent = json.loads(r.choices[0].message.content)
+assert sent["tools"] == [
+    {"name": "get_weather", "description": "Weather in a city", "input_schema": weather["function"]["parameters"]}
+], sent
+assert sent["tool_choice"] == {"type": "any", "disable_parallel_tool_use": True}, sent
+assert sent["messages"][1] == {
+    "role": "assistant",
+    "content": [{"type": "tool_use", "id": call.id, "name": "get_weather", "input": {"city": "Paris", "days": 3}}],
+}, sent
+assert sent["messages"][2] == {
+    "role": "user",
+    "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "sunny"}],
+}, sent
+assert r.choices[0].finish_reason == "stop", r
+r = client.chat.completions.create(model="claude-tools", messages=ask, tools=[weather, clock])
+m = r.choices[0].message
+assert r.choices[0].finish_reason == "tool_calls" and m.content == "Let me look.", r
+assert [(c.id, c.function.name, json.loads(c.function.arguments)) for c in m.tool_calls] == [
+    ("toolu_0", "get_weather", {"city": "Paris", "days": 3}),
+    ("toolu_1", "get_time", {"zone": "Paris"}),
+], m
+text, calls, finish = streamed(model="claude-tools", messages=ask, tools=[weather, clock])
+assert text == "Let me look." and finish == "tool_calls", (text, finish)
+assert [(c["id"], c["name"], json.loads(c["arguments"])) for c in calls] == [
+    ("toolu_0", "get_weather", {"city": "Paris", "days": 3}),
+    ("toolu_1", "get_time", {"zone": "Paris"}),
+], calls
+print("anthropic tools ok")

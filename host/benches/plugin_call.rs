@@ -109,6 +109,7 @@ fn bench_calls(c: &mut Criterion) {
             index: 0,
             model: "bench".into(),
             text: answer.into(),
+            ..Candidate::default()
         };
         let load = |runtime: &Runtime, warm: bool| -> Plugin {
             rt.block_on(runtime.load_file(

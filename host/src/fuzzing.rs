@@ -11,10 +11,10 @@ use futures::StreamExt;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::config::GatewayConfig;
-use crate::providers::anthropic::parse_anthropic_event;
+use crate::providers::anthropic::AnthropicEvents;
 use crate::providers::openai::{parse_openai_chunk, sse_events};
 use crate::providers::replay::{parse_dataset, ReplayConfig, ReplayProvider};
-use crate::providers::{ChatRequest, Provider, Sampling, StreamEvent};
+use crate::providers::{ChatRequest, Provider, ProviderError, Sampling, StreamEvent};
 use crate::runtime::capability::CallContext;
 use crate::runtime::types::{Candidate, Message, PluginConfig, PluginKind, Task};
 use crate::runtime::{
@@ -137,7 +137,13 @@ pub fn sse(data: &[u8]) {
         .chunks(size)
         .map(|c| Ok(Bytes::copy_from_slice(c)))
         .collect();
-    for parse in [parse_openai_chunk, parse_anthropic_event] {
+    type Parse = Box<dyn FnMut(&str) -> Result<Vec<StreamEvent>, ProviderError> + Send>;
+    let mut anthropic = AnthropicEvents::default();
+    let parsers: [Parse; 2] = [
+        Box::new(parse_openai_chunk),
+        Box::new(move |d: &str| anthropic.parse(d)),
+    ];
+    for parse in parsers {
         let body = futures::stream::iter(chunks.clone()).boxed();
         block_on(async {
             let mut events = sse_events(body, Duration::from_secs(5), parse);
@@ -236,6 +242,7 @@ async fn call(plugin: &Plugin, text: &str, index: u32) -> Result<(), RuntimeErro
         index,
         model: "m".into(),
         text: text.into(),
+        ..Candidate::default()
     };
     plugin
         .verify(

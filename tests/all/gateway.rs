@@ -54,6 +54,8 @@ fn config_text(mock_url: &str, data_dir: &Path, pipelines: &str) -> String {
         "params",
         "cut",
         "firehose",
+        "tools",
+        "tools-bad",
     ];
     let mut models_toml = String::new();
     for m in models {
@@ -93,6 +95,24 @@ token_limit_param = "max_completion_tokens"
 [models.params-open]
 provider = "open"
 upstream = "params"
+input_price = 0.01
+output_price = 0.01
+
+# Anthropic's Messages API, served by the mock at its root.
+[providers.claude]
+kind = "anthropic"
+base_url = "{mock_root}"
+api_key_env = ""
+
+[models.claude-echo]
+provider = "claude"
+upstream = "echo-request"
+input_price = 0.01
+output_price = 0.01
+
+[models.claude-tools]
+provider = "claude"
+upstream = "tools"
 input_price = 0.01
 output_price = 0.01
 
@@ -138,6 +158,7 @@ model = "right"
 {pipelines}
 "#,
         data = data_dir.display(),
+        mock_root = mock_url.trim_end_matches("/v1"),
         math = reference_plugin("gsm8k-verifier").display(),
         router = reference_plugin("prompt-router").display(),
         splitter = reference_plugin("numbered-decomposer").display(),
@@ -150,6 +171,12 @@ model = "right"
 }
 
 const PIPELINES: &str = r#"
+# Not a pass-through: its answer (tool calls) is streamed whole once chosen.
+[pipelines.tools-cascade]
+tenants = ["a"]
+type = "cascade"
+steps = [{ type = "single", model = "tools" }]
+
 [pipelines.verified]
 tenants = ["a"]
 type = "single"
@@ -1514,7 +1541,11 @@ async fn official_openai_python_client() {
             "error ok",
             "parameters ok",
             "fields ok",
-            "usage ok"
+            "usage ok",
+            "tools ok",
+            "tools stream ok",
+            "logprobs ok",
+            "anthropic tools ok",
         ]
         .iter()
         .all(|line| stdout.contains(line)),

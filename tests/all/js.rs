@@ -43,6 +43,7 @@ fn cand(text: &str) -> Candidate {
         index: 0,
         model: "m".into(),
         text: text.into(),
+        ..Candidate::default()
     }
 }
 

@@ -76,6 +76,7 @@ fn cand(index: usize, text: &str) -> Candidate {
         index: index as u32,
         model: "m".into(),
         text: text.into(),
+        ..Candidate::default()
     }
 }
 

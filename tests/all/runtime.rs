@@ -43,6 +43,7 @@ fn cand(text: &str) -> Candidate {
         index: 0,
         model: "m".into(),
         text: text.into(),
+        ..Candidate::default()
     }
 }
 
@@ -97,6 +98,7 @@ async fn gsm8k_verifier_on_dev_rows() {
                 index: 0,
                 model: model.into(),
                 text: c["text"].as_str().unwrap().into(),
+                ..Candidate::default()
             };
             (
                 plugin
@@ -808,6 +810,7 @@ async fn lie(plugin: &Plugin, image: &[u8], misalign: u32) -> Result<Verdict, Er
         index: misalign,
         model: "m".into(),
         text,
+        ..Candidate::default()
     };
     plugin
         .verify(

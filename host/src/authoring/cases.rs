@@ -908,6 +908,7 @@ impl CaseCalls {
                     index: i as u32,
                     model: model.clone(),
                     text,
+                    ..Candidate::default()
                 })
                 .collect(),
             options: case.options.clone().unwrap_or_else(default_options),

@@ -123,6 +123,7 @@ fn task_of(record: &Record, with_reference: bool) -> Task {
         messages: vec![Message::user(record.prompt.clone())],
         tags: vec![],
         metadata,
+        tools: vec![],
     }
 }
 

@@ -296,6 +296,7 @@ impl Engine {
             model: answer.map(|a| a.model.clone()),
             score: answer.and_then(|a| a.score),
             answer: answer.map(|a| a.text.clone()),
+            answer_attempt: answer.and_then(|a| a.attempt),
             error: error.map(|e| crate::scrub::scrub(&format!("{}: {e}", e.code()))),
             tags: request.task.tags.clone(),
             attempts,

@@ -11,13 +11,14 @@ use super::context::RequestCtx;
 use super::engine::{Engine, ModelEntry};
 use super::error::ExecError;
 use super::in_flight::InFlight;
+use super::request::Answer;
 use super::request::{DeltaSink, Streamed};
 use super::trace::{AttemptKind, AttemptOutcome, AttemptRecord};
 use crate::providers::{
-    estimate_prompt_tokens, estimate_tokens, ChatRequest, ProviderError, Sampling, StreamEvent,
-    Usage,
+    estimate_prompt_tokens, estimate_tokens, ChatRequest, Choice, ProviderError, Sampling,
+    StreamEvent, Usage,
 };
-use crate::runtime::types::Task;
+use crate::runtime::types::{Candidate, Task, TokenLogprob, ToolCall};
 
 /// Tokens assumed for an answer when estimating a call's cost before making it.
 const DEFAULT_OUTPUT_ESTIMATE: u32 = 256;
@@ -26,14 +27,51 @@ const DEFAULT_OUTPUT_ESTIMATE: u32 = 256;
 #[derive(Debug, Clone)]
 pub(crate) struct Sampled {
     pub(crate) text: String,
+    pub(crate) tool_calls: Vec<ToolCall>,
+    /// The upstream's `logprobs` object, when the request asked for it.
+    pub(crate) logprobs: Option<serde_json::Value>,
     pub(crate) model: String,
     pub(crate) seq: u32,
     pub(crate) label: Option<bool>,
 }
 
+impl Sampled {
+    /// What a verifier is shown of this answer.
+    pub(crate) fn candidate(&self) -> Candidate {
+        Candidate {
+            index: self.seq,
+            model: self.model.clone(),
+            text: self.text.clone(),
+            tool_calls: self.tool_calls.clone(),
+            logprobs: self
+                .logprobs
+                .as_ref()
+                .map(TokenLogprob::from_openai)
+                .unwrap_or_default(),
+        }
+    }
+
+    /// This answer as judged.
+    pub(crate) fn answer(self, accepted: bool, verified: bool, score: Option<f64>) -> Answer {
+        Answer {
+            text: self.text,
+            tool_calls: self.tool_calls,
+            logprobs: self.logprobs,
+            model: self.model,
+            accepted,
+            verified,
+            score,
+            attempt: Some(self.seq),
+            label: self.label,
+        }
+    }
+}
+
 /// What the upstream answered.
 struct Reply {
     text: String,
+    tool_calls: Vec<ToolCall>,
+    logprobs: Option<serde_json::Value>,
     usage: Usage,
     finish_reason: Option<String>,
     /// Replay only: the recorded answer's label and position among its samples.
@@ -62,17 +100,19 @@ impl Engine {
     ) -> Result<(Sampled, Usage), ExecError> {
         let call = self.start_call(ctx, path, model, task, sampling).await?;
         let result = call.entry.provider.chat(&call.request).await.map(|r| {
-            let choice = r.choices.into_iter().next();
-            let (text, finish_reason, label, sample) = match choice {
-                Some(c) => (c.text, c.finish_reason, c.correct, c.sample),
-                None => (String::new(), None, None, None),
-            };
+            let c = r
+                .choices
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| Choice::text("", None));
             Reply {
-                text,
+                text: c.text,
+                tool_calls: c.tool_calls,
+                logprobs: c.logprobs,
                 usage: r.usage,
-                finish_reason,
-                label,
-                sample,
+                finish_reason: c.finish_reason,
+                label: c.correct,
+                sample: c.sample,
             }
         });
         call.finish(result)
@@ -105,11 +145,24 @@ impl Engine {
             output_tokens: 0,
         };
         let mut finish = None;
+        let mut tool_calls = Vec::new();
         while let Some(event) = events.next().await {
             match event {
                 Ok(StreamEvent::Delta(d)) => {
                     call.guard.streamed.push_str(&d);
                     if sink.send(Streamed::Delta(d)).await.is_err() {
+                        return Err(ExecError::Cancelled);
+                    }
+                }
+                Ok(StreamEvent::ToolCall(t)) => {
+                    t.apply(&mut tool_calls);
+                    if sink.send(Streamed::ToolCall(t)).await.is_err() {
+                        return Err(ExecError::Cancelled);
+                    }
+                }
+                // Passed on only: a streamed answer has no verifier to read them.
+                Ok(StreamEvent::Logprobs(l)) => {
+                    if sink.send(Streamed::Logprobs(l)).await.is_err() {
                         return Err(ExecError::Cancelled);
                     }
                 }
@@ -125,10 +178,16 @@ impl Engine {
         }
         let text = std::mem::take(&mut call.guard.streamed);
         if usage.output_tokens == 0 {
-            usage.output_tokens = estimate_tokens(&text);
+            usage.output_tokens = estimate_tokens(&text)
+                + tool_calls
+                    .iter()
+                    .map(|c| estimate_tokens(&c.arguments))
+                    .sum::<u32>();
         }
         let reply = Reply {
             text,
+            tool_calls,
+            logprobs: None,
             usage,
             finish_reason: Some(finish.unwrap_or_else(|| "stop".into())),
             label: None,
@@ -247,6 +306,8 @@ impl ModelCall<'_> {
                 Ok((
                     Sampled {
                         text,
+                        tool_calls: reply.tool_calls,
+                        logprobs: reply.logprobs,
                         model: self.model.into(),
                         seq,
                         label: reply.label,

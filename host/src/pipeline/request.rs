@@ -44,6 +44,8 @@ pub enum Streamed {
     /// The upstream accepted the request; the answer follows.
     Opened,
     Delta(String),
+    ToolCall(crate::providers::ToolCallDelta),
+    Logprobs(serde_json::Value),
 }
 
 /// Where a pass-through answer is streamed. The receiver is the client's connection:
@@ -54,6 +56,10 @@ pub type DeltaSink = tokio::sync::mpsc::Sender<Streamed>;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
     pub text: String,
+    /// The functions the model called, if it did.
+    pub tool_calls: Vec<crate::runtime::types::ToolCall>,
+    /// The upstream's `logprobs` object, when asked for (OpenAI's shape).
+    pub logprobs: Option<serde_json::Value>,
     pub model: String,
     /// Accepted by its verifiers (or unverified: no verifier to ask).
     pub accepted: bool,

@@ -156,6 +156,10 @@ pub struct RequestTrace {
     pub score: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answer: Option<String>,
+    /// The attempt whose answer was returned (`seq`; none for a composed answer). Not
+    /// stored: it names the answer's finish reason and verdicts in the response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_attempt: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(default)]

@@ -33,11 +33,7 @@ impl Engine {
         verify: &[VerifierRef],
         threshold: f64,
     ) -> Result<Judgement, ExecError> {
-        let candidate = Candidate {
-            index: sampled.seq,
-            model: sampled.model.clone(),
-            text: sampled.text.clone(),
-        };
+        let candidate = sampled.candidate();
         let calls = verify.iter().map(|v| {
             let candidate = &candidate;
             async move {
@@ -129,27 +125,11 @@ impl Engine {
         threshold: f64,
     ) -> Result<Answer, ExecError> {
         if verify.is_empty() {
-            return Ok(Answer {
-                text: sampled.text,
-                model: sampled.model,
-                accepted: true,
-                verified: false,
-                score: None,
-                attempt: Some(sampled.seq),
-                label: sampled.label,
-            });
+            return Ok(sampled.answer(true, false, None));
         }
         let j = self
             .judge(ctx, path, task, &sampled, verify, threshold)
             .await?;
-        Ok(Answer {
-            text: sampled.text,
-            model: sampled.model,
-            accepted: j.accepted,
-            verified: true,
-            score: Some(j.score),
-            attempt: Some(sampled.seq),
-            label: sampled.label,
-        })
+        Ok(sampled.answer(j.accepted, true, Some(j.score)))
     }
 }

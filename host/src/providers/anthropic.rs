@@ -14,8 +14,9 @@ use super::openai::{api_key, secret_header, sse_events};
 use super::retry::RetryPolicy;
 use super::{
     ChatRequest, ChatResponse, Choice, EventStream, Provider, ProviderError, StreamEvent,
-    UnknownFields, Usage,
+    ToolCallDelta, UnknownFields, Usage, MAX_TOOL_CALLS,
 };
+use crate::runtime::types::{Message, ToolCall};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -104,9 +105,11 @@ impl AnthropicProvider {
     /// System messages become the top-level `system` field; the rest keep their roles.
     /// OpenAI's sampling parameters map to Anthropic's where it has them (`top_p`,
     /// `stop` as `stop_sequences`, `user` as `metadata.user_id`); `seed` is dropped, as
-    /// OpenAI itself treats it as best effort. Penalties, `logit_bias` and structured
-    /// output have no counterpart, so a request for them is refused rather than
-    /// answered as if they had been applied.
+    /// OpenAI itself treats it as best effort. Penalties, `logit_bias`, structured
+    /// output and log-probabilities have no counterpart, so a request for them is
+    /// refused rather than answered as if they had been applied. Tools map to Anthropic's
+    /// tool use (`tools`, `tool_choice`, assistant `tool_use` blocks, `tool` messages as
+    /// `tool_result` blocks).
     fn body(&self, request: &ChatRequest, stream: bool) -> Result<Value, ProviderError> {
         let sampling = &request.sampling;
         let unsupported = [
@@ -114,6 +117,8 @@ impl AnthropicProvider {
             ("frequency_penalty", sampling.frequency_penalty.is_some()),
             ("logit_bias", sampling.logit_bias.is_some()),
             ("response_format", sampling.wants_structured_output()),
+            ("logprobs", sampling.logprobs == Some(true)),
+            ("top_logprobs", sampling.top_logprobs.is_some_and(|n| n > 0)),
         ];
         if let Some((name, _)) = unsupported.iter().find(|(_, set)| *set) {
             return Err(ProviderError::Unsupported(format!(
@@ -127,12 +132,12 @@ impl AnthropicProvider {
             .filter(|m| m.role == "system")
             .map(|m| m.content.as_str())
             .collect();
-        let messages: Vec<Value> = request
+        let messages = request
             .messages
             .iter()
             .filter(|m| m.role != "system")
-            .map(|m| json!({ "role": if m.role == "assistant" { "assistant" } else { "user" }, "content": m.content }))
-            .collect();
+            .map(message)
+            .collect::<Result<Vec<Value>, _>>()?;
         let mut body = json!({
             "model": request.model,
             "max_tokens": sampling.max_tokens.unwrap_or(self.config.default_max_tokens),
@@ -152,6 +157,25 @@ impl AnthropicProvider {
         }
         if let Some(user) = &sampling.user {
             body["metadata"] = json!({ "user_id": user });
+        }
+        if let Some(tools) = sampling.tools.as_deref().filter(|t| !t.is_empty()) {
+            body["tools"] = tools
+                .iter()
+                .filter_map(|t| {
+                    let f = t.get("function")?;
+                    let mut tool = json!({
+                        "name": f.get("name")?,
+                        "input_schema": f.get("parameters").cloned().unwrap_or_else(|| json!({"type": "object"})),
+                    });
+                    if let Some(d) = f.get("description") {
+                        tool["description"] = d.clone();
+                    }
+                    Some(tool)
+                })
+                .collect();
+        }
+        if let Some(choice) = tool_choice(sampling) {
+            body["tool_choice"] = choice;
         }
         if stream {
             body["stream"] = json!(true);
@@ -193,6 +217,80 @@ impl AnthropicProvider {
     }
 }
 
+/// One message in the Messages API's shape: plain text as a string; an assistant's tool
+/// calls as `tool_use` blocks after its text; a `tool` message as a user turn holding a
+/// `tool_result` block (Anthropic combines consecutive user turns).
+fn message(m: &Message) -> Result<Value, ProviderError> {
+    if m.role == "tool" {
+        let id = m.tool_call_id.as_deref().ok_or_else(|| {
+            ProviderError::Unsupported("a `tool` message needs `tool_call_id`".into())
+        })?;
+        return Ok(json!({
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": id, "content": m.content}],
+        }));
+    }
+    let role = if m.role == "assistant" {
+        "assistant"
+    } else {
+        "user"
+    };
+    if m.tool_calls.is_empty() {
+        return Ok(json!({ "role": role, "content": m.content }));
+    }
+    let mut blocks = Vec::with_capacity(m.tool_calls.len() + 1);
+    if !m.content.is_empty() {
+        blocks.push(json!({"type": "text", "text": m.content}));
+    }
+    for call in &m.tool_calls {
+        // Anthropic takes the arguments as a JSON object, not as text.
+        let input: Value = match call.arguments.trim() {
+            "" => json!({}),
+            args => serde_json::from_str(args).map_err(|_| {
+                ProviderError::Unsupported(format!(
+                    "the arguments of tool call `{}` are not JSON, which the Anthropic Messages API needs",
+                    call.id
+                ))
+            })?,
+        };
+        blocks.push(json!({"type": "tool_use", "id": call.id, "name": call.name, "input": input}));
+    }
+    Ok(json!({ "role": role, "content": blocks }))
+}
+
+/// OpenAI's `tool_choice` and `parallel_tool_calls` as Anthropic's `tool_choice`.
+fn tool_choice(sampling: &super::Sampling) -> Option<Value> {
+    let mut choice = match &sampling.tool_choice {
+        None => json!({"type": "auto"}),
+        Some(Value::String(c)) => match c.as_str() {
+            "none" => json!({"type": "none"}),
+            "required" => json!({"type": "any"}),
+            _ => json!({"type": "auto"}),
+        },
+        Some(c) => json!({"type": "tool", "name": c.pointer("/function/name")?}),
+    };
+    match sampling.parallel_tool_calls {
+        Some(false) if choice["type"] != "none" => {
+            choice["disable_parallel_tool_use"] = json!(true);
+        }
+        _ if sampling.tool_choice.is_none() => return None,
+        _ => {}
+    }
+    Some(choice)
+}
+
+/// Anthropic's stop reasons in OpenAI's words, which is what clients of this API check.
+fn finish_reason(stop_reason: &str) -> String {
+    match stop_reason {
+        "end_turn" | "stop_sequence" | "pause_turn" => "stop",
+        "max_tokens" => "length",
+        "tool_use" => "tool_calls",
+        "refusal" => "content_filter",
+        other => other,
+    }
+    .to_string()
+}
+
 #[derive(Deserialize)]
 struct MessageBody {
     #[serde(default)]
@@ -209,6 +307,13 @@ struct ContentBlock {
     kind: String,
     #[serde(default)]
     text: Option<String>,
+    /// `tool_use` blocks.
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    input: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -232,50 +337,103 @@ fn parse_message(bytes: &[u8]) -> Result<(Choice, Usage, String), ProviderError>
         input_tokens: body.usage.input_tokens,
         output_tokens: body.usage.output_tokens,
     };
+    let tool_calls = body
+        .content
+        .into_iter()
+        .filter(|b| b.kind == "tool_use")
+        .map(|b| ToolCall {
+            id: b.id.unwrap_or_default(),
+            name: b.name.unwrap_or_default(),
+            arguments: b.input.unwrap_or_else(|| json!({})).to_string(),
+        })
+        .collect();
     Ok((
         Choice {
-            text,
-            correct: None,
-            sample: None,
-            finish_reason: body.stop_reason,
+            tool_calls,
+            ..Choice::text(text, body.stop_reason.as_deref().map(finish_reason))
         },
         usage,
         body.model,
     ))
 }
 
-pub(crate) fn parse_anthropic_event(data: &str) -> Result<Vec<StreamEvent>, ProviderError> {
-    let v: Value = serde_json::from_str(data)
-        .map_err(|e| ProviderError::Malformed(format!("stream event: {e}")))?;
-    Ok(match v["type"].as_str() {
-        Some("message_start") => vec![StreamEvent::Usage(Usage {
-            input_tokens: v["message"]["usage"]["input_tokens"].as_u64().unwrap_or(0) as u32,
-            output_tokens: 0,
-        })],
-        Some("content_block_delta") => v["delta"]["text"]
-            .as_str()
-            .map(|t| vec![StreamEvent::Delta(t.into())])
-            .unwrap_or_default(),
-        Some("message_delta") => {
-            let mut out = vec![StreamEvent::Usage(Usage {
-                input_tokens: 0,
-                output_tokens: v["usage"]["output_tokens"].as_u64().unwrap_or(0) as u32,
-            })];
-            if let Some(r) = v["delta"]["stop_reason"].as_str() {
-                out.push(StreamEvent::Finish(r.into()));
+/// Reads the Messages API's stream events. Content blocks are numbered across text and
+/// tool use, OpenAI's tool calls among tool calls only: the blocks seen to be tool calls
+/// are remembered to number their pieces.
+#[derive(Default)]
+pub(crate) struct AnthropicEvents {
+    /// The content block index of each tool call so far, in order.
+    tool_blocks: Vec<u64>,
+}
+
+impl AnthropicEvents {
+    pub(crate) fn parse(&mut self, data: &str) -> Result<Vec<StreamEvent>, ProviderError> {
+        let v: Value = serde_json::from_str(data)
+            .map_err(|e| ProviderError::Malformed(format!("stream event: {e}")))?;
+        let block = v["index"].as_u64();
+        Ok(match v["type"].as_str() {
+            Some("message_start") => vec![StreamEvent::Usage(Usage {
+                input_tokens: v["message"]["usage"]["input_tokens"].as_u64().unwrap_or(0) as u32,
+                output_tokens: 0,
+            })],
+            Some("content_block_start") if v["content_block"]["type"] == "tool_use" => {
+                if self.tool_blocks.len() >= MAX_TOOL_CALLS {
+                    return Err(ProviderError::Malformed(format!(
+                        "more than {MAX_TOOL_CALLS} tool calls in one answer"
+                    )));
+                }
+                self.tool_blocks.push(block.unwrap_or(u64::MAX));
+                let text = |k: &str| v["content_block"][k].as_str().map(str::to_string);
+                vec![StreamEvent::ToolCall(ToolCallDelta {
+                    index: self.tool_blocks.len() as u32 - 1,
+                    id: text("id"),
+                    name: text("name"),
+                    arguments: String::new(),
+                })]
             }
-            out
-        }
-        Some("error") => {
-            return Err(ProviderError::Stream(
-                v["error"]["message"]
+            Some("content_block_delta") => match v["delta"]["type"].as_str() {
+                Some("input_json_delta") => {
+                    let Some(index) = self.tool_blocks.iter().position(|b| Some(*b) == block)
+                    else {
+                        return Err(ProviderError::Malformed(
+                            "tool input for a block that is not a tool call".into(),
+                        ));
+                    };
+                    vec![StreamEvent::ToolCall(ToolCallDelta {
+                        index: index as u32,
+                        arguments: v["delta"]["partial_json"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                        ..ToolCallDelta::default()
+                    })]
+                }
+                _ => v["delta"]["text"]
                     .as_str()
-                    .unwrap_or("error event")
-                    .into(),
-            ))
-        }
-        _ => vec![],
-    })
+                    .map(|t| vec![StreamEvent::Delta(t.into())])
+                    .unwrap_or_default(),
+            },
+            Some("message_delta") => {
+                let mut out = vec![StreamEvent::Usage(Usage {
+                    input_tokens: 0,
+                    output_tokens: v["usage"]["output_tokens"].as_u64().unwrap_or(0) as u32,
+                })];
+                if let Some(r) = v["delta"]["stop_reason"].as_str() {
+                    out.push(StreamEvent::Finish(finish_reason(r)));
+                }
+                out
+            }
+            Some("error") => {
+                return Err(ProviderError::Stream(
+                    v["error"]["message"]
+                        .as_str()
+                        .unwrap_or("error event")
+                        .into(),
+                ))
+            }
+            _ => vec![],
+        })
+    }
 }
 
 #[async_trait::async_trait]
@@ -314,10 +472,11 @@ impl Provider for AnthropicProvider {
             .retry
             .run(timeout, |left| self.send(&body, left))
             .await?;
+        let mut events = AnthropicEvents::default();
         Ok(sse_events(
             response.into_stream(),
             Duration::from_millis(self.config.stream_idle_timeout_ms),
-            parse_anthropic_event,
+            move |data| events.parse(data),
         ))
     }
 }
@@ -325,7 +484,6 @@ impl Provider for AnthropicProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::types::Message;
 
     /// The defaults, with no API key to look up.
     fn provider() -> AnthropicProvider {
@@ -341,13 +499,7 @@ mod tests {
         let p = provider();
         let req = ChatRequest {
             model: "claude".into(),
-            messages: vec![
-                Message {
-                    role: "system".into(),
-                    content: "be brief".into(),
-                },
-                Message::user("hi"),
-            ],
+            messages: vec![Message::text("system", "be brief"), Message::user("hi")],
             ..Default::default()
         };
         let body = p.body(&req, false).unwrap();
@@ -366,10 +518,9 @@ mod tests {
                 output_tokens: 2
             }
         );
-        let ev = parse_anthropic_event(
-            r#"{"type":"content_block_delta","delta":{"type":"text_delta","text":"a"}}"#,
-        )
-        .unwrap();
+        let ev = AnthropicEvents::default()
+            .parse(r#"{"type":"content_block_delta","delta":{"type":"text_delta","text":"a"}}"#)
+            .unwrap();
         assert_eq!(ev, vec![StreamEvent::Delta("a".into())]);
     }
 

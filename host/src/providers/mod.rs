@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 pub use pricing::Price;
 pub use sampling::Sampling;
 
-use crate::runtime::types::Message;
+use crate::runtime::types::{Message, ToolCall};
 
 /// A chat completion request as the pipeline issues it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -52,6 +52,26 @@ pub struct Choice {
     pub sample: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<String>,
+    /// The functions the model called (`finish_reason` then says `tool_calls`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// The upstream's `logprobs` object, as sent (OpenAI's shape), when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<serde_json::Value>,
+}
+
+impl Choice {
+    /// A plain text answer.
+    pub fn text(text: impl Into<String>, finish_reason: Option<String>) -> Choice {
+        Choice {
+            text: text.into(),
+            correct: None,
+            sample: None,
+            finish_reason,
+            tool_calls: Vec::new(),
+            logprobs: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,8 +91,57 @@ pub struct ChatResponse {
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamEvent {
     Delta(String),
+    /// A piece of the tool call at `index` (the OpenAI delta shape): its id and name in
+    /// the first piece, its arguments' JSON text in pieces after.
+    ToolCall(ToolCallDelta),
+    /// The log-probabilities of the tokens of this piece (OpenAI's `logprobs` object).
+    Logprobs(serde_json::Value),
     Usage(Usage),
     Finish(String),
+}
+
+/// Tool calls one answer may hold: a streamed call's `index` names its slot, so an
+/// upstream could otherwise make the gateway allocate any number of them.
+pub const MAX_TOOL_CALLS: usize = 256;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolCallDelta {
+    pub index: u32,
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub arguments: String,
+}
+
+impl ToolCallDelta {
+    /// Adds this piece to the calls assembled so far; an index past
+    /// [`MAX_TOOL_CALLS`] is refused by the parsers, and ignored here.
+    pub fn apply(&self, calls: &mut Vec<ToolCall>) {
+        let i = self.index as usize;
+        if i >= MAX_TOOL_CALLS {
+            return;
+        }
+        if calls.len() <= i {
+            calls.resize_with(i + 1, ToolCall::default);
+        }
+        let call = &mut calls[i];
+        if let Some(id) = &self.id {
+            call.id.clone_from(id);
+        }
+        if let Some(name) = &self.name {
+            call.name.push_str(name);
+        }
+        call.arguments.push_str(&self.arguments);
+    }
+
+    /// A whole call as one piece (providers that cannot stream).
+    pub fn whole(index: usize, call: &ToolCall) -> ToolCallDelta {
+        ToolCallDelta {
+            index: index as u32,
+            id: Some(call.id.clone()),
+            name: Some(call.name.clone()),
+            arguments: call.arguments.clone(),
+        }
+    }
 }
 
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, ProviderError>> + Send>>;
@@ -243,13 +312,20 @@ pub trait Provider: Send + Sync {
             .choices
             .into_iter()
             .next()
-            .map(|c| c.text)
-            .unwrap_or_default();
-        let events = vec![
-            Ok(StreamEvent::Delta(choice)),
-            Ok(StreamEvent::Usage(response.usage)),
-            Ok(StreamEvent::Finish("stop".into())),
-        ];
+            .unwrap_or_else(|| Choice::text("", None));
+        let mut events = vec![Ok(StreamEvent::Delta(choice.text))];
+        events.extend(
+            choice
+                .tool_calls
+                .iter()
+                .enumerate()
+                .map(|(i, c)| Ok(StreamEvent::ToolCall(ToolCallDelta::whole(i, c)))),
+        );
+        events.extend(choice.logprobs.map(|l| Ok(StreamEvent::Logprobs(l))));
+        events.push(Ok(StreamEvent::Usage(response.usage)));
+        events.push(Ok(StreamEvent::Finish(
+            choice.finish_reason.unwrap_or_else(|| "stop".into()),
+        )));
         Ok(Box::pin(futures::stream::iter(events)))
     }
 }
@@ -260,6 +336,52 @@ pub fn estimate_tokens(text: &str) -> u32 {
     text.chars().count().div_ceil(4) as u32
 }
 
+/// Messages' text and tool calls (names and arguments are billed as input too).
 pub fn estimate_prompt_tokens(messages: &[Message]) -> u32 {
-    messages.iter().map(|m| estimate_tokens(&m.content)).sum()
+    messages
+        .iter()
+        .map(|m| {
+            estimate_tokens(&m.content)
+                + m.tool_calls
+                    .iter()
+                    .map(|c| estimate_tokens(&c.name) + estimate_tokens(&c.arguments))
+                    .sum::<u32>()
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_call_pieces_assemble_within_the_cap() {
+        let mut calls = Vec::new();
+        let piece = |index, id: Option<&str>, name: Option<&str>, arguments: &str| ToolCallDelta {
+            index,
+            id: id.map(Into::into),
+            name: name.map(Into::into),
+            arguments: arguments.into(),
+        };
+        piece(1, Some("b"), Some("g"), "").apply(&mut calls);
+        piece(0, Some("a"), Some("f"), "{\"x\"").apply(&mut calls);
+        piece(0, None, None, ": 1}").apply(&mut calls);
+        // An index past the cap allocates nothing.
+        piece(u32::MAX, Some("z"), None, "").apply(&mut calls);
+        assert_eq!(
+            calls,
+            vec![
+                ToolCall {
+                    id: "a".into(),
+                    name: "f".into(),
+                    arguments: "{\"x\": 1}".into()
+                },
+                ToolCall {
+                    id: "b".into(),
+                    name: "g".into(),
+                    arguments: String::new()
+                },
+            ]
+        );
+    }
 }

@@ -17,8 +17,10 @@ use super::http::{endpoint, limits, HttpClient, Response};
 use super::retry::RetryPolicy;
 use super::{
     estimate_prompt_tokens, estimate_tokens, ChatRequest, ChatResponse, Choice, EventStream,
-    Message, Provider, ProviderError, Sampling, StreamEvent, UnknownFields, Usage,
+    Message, Provider, ProviderError, Sampling, StreamEvent, ToolCallDelta, UnknownFields, Usage,
+    MAX_TOOL_CALLS,
 };
+use crate::runtime::types::ToolCall;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -88,9 +90,13 @@ pub struct OpenAiProvider {
     config: OpenAiConfig,
 }
 
+/// The API key from the environment variable `env` names; none when no variable is
+/// named (or the name is empty: how a TOML file says "no key", e.g. for a local proxy
+/// that takes none, where a provider's default names one).
 pub(crate) fn api_key(env: &Option<String>) -> Result<Option<String>, ProviderError> {
     match env {
         None => Ok(None),
+        Some(name) if name.is_empty() => Ok(None),
         Some(name) => std::env::var(name).map(Some).map_err(|_| {
             ProviderError::Config(format!(
                 "environment variable `{name}` (the API key) is not set"
@@ -213,12 +219,16 @@ struct CompletionChoice {
     message: ChoiceMessage,
     #[serde(default)]
     finish_reason: Option<String>,
+    #[serde(default)]
+    logprobs: Option<Value>,
 }
 
 #[derive(Deserialize)]
 struct ChoiceMessage {
     #[serde(default)]
     content: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<Vec<ToolCall>>,
 }
 
 #[derive(Deserialize)]
@@ -243,10 +253,9 @@ pub(crate) fn parse_completion(
         .choices
         .into_iter()
         .map(|c| Choice {
-            text: c.message.content.unwrap_or_default(),
-            correct: None,
-            sample: None,
-            finish_reason: c.finish_reason,
+            tool_calls: c.message.tool_calls.unwrap_or_default(),
+            logprobs: c.logprobs.filter(|l| !l.is_null()),
+            ..Choice::text(c.message.content.unwrap_or_default(), c.finish_reason)
         })
         .collect();
     let usage = match body.usage {
@@ -256,7 +265,16 @@ pub(crate) fn parse_completion(
         },
         None => Usage {
             input_tokens: estimate_prompt_tokens(&request.messages),
-            output_tokens: choices.iter().map(|c| estimate_tokens(&c.text)).sum(),
+            output_tokens: choices
+                .iter()
+                .map(|c| {
+                    estimate_tokens(&c.text)
+                        + c.tool_calls
+                            .iter()
+                            .map(|t| estimate_tokens(&t.arguments))
+                            .sum::<u32>()
+                })
+                .sum(),
         },
     };
     Ok(ChatResponse {
@@ -310,6 +328,29 @@ pub(crate) fn parse_openai_chunk(data: &str) -> Result<Vec<StreamEvent>, Provide
                 events.push(StreamEvent::Delta(text.to_string()));
             }
         }
+        for (i, call) in choice["delta"]["tool_calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let text = |v: &Value| v.as_str().map(str::to_string);
+            let index = call["index"].as_u64().unwrap_or(i as u64);
+            if index >= MAX_TOOL_CALLS as u64 {
+                return Err(ProviderError::Malformed(format!(
+                    "tool call index {index}: at most {MAX_TOOL_CALLS} calls in one answer"
+                )));
+            }
+            events.push(StreamEvent::ToolCall(ToolCallDelta {
+                index: index as u32,
+                id: text(&call["id"]),
+                name: text(&call["function"]["name"]),
+                arguments: text(&call["function"]["arguments"]).unwrap_or_default(),
+            }));
+        }
+        if let Some(l) = choice.get("logprobs").filter(|l| l.is_object()) {
+            events.push(StreamEvent::Logprobs(l.clone()));
+        }
         if let Some(reason) = choice["finish_reason"].as_str() {
             events.push(StreamEvent::Finish(reason.to_string()));
         }
@@ -339,7 +380,7 @@ fn truncate(s: &str) -> String {
 pub(crate) fn sse_events(
     body: BoxStream<'static, Result<bytes::Bytes, ProviderError>>,
     idle: Duration,
-    parse: fn(&str) -> Result<Vec<StreamEvent>, ProviderError>,
+    mut parse: impl FnMut(&str) -> Result<Vec<StreamEvent>, ProviderError> + Send + 'static,
 ) -> EventStream {
     let mut source = bounded_events(body).eventsource();
     let stream = async_stream_events(move |tx| async move {
@@ -387,8 +428,19 @@ pub(crate) fn sse_events(
                         Ok(events) => {
                             for e in events {
                                 finished |= matches!(e, StreamEvent::Finish(_));
-                                if let StreamEvent::Delta(d) = &e {
-                                    text_bytes += d.len();
+                                // Text and tool calls are what the gateway keeps of a
+                                // streamed answer (log-probabilities are passed on only).
+                                let kept = match &e {
+                                    StreamEvent::Delta(d) => d.len(),
+                                    StreamEvent::ToolCall(t) => {
+                                        t.arguments.len()
+                                            + t.name.as_ref().map_or(0, String::len)
+                                            + t.id.as_ref().map_or(0, String::len)
+                                    }
+                                    _ => 0,
+                                };
+                                if kept > 0 {
+                                    text_bytes += kept;
                                     if text_bytes > limits::STREAM_TEXT_BYTES {
                                         let e = ProviderError::TooLarge(format!(
                                             "the streamed answer exceeds {} bytes",
@@ -581,10 +633,7 @@ mod tests {
         let provider = OpenAiProvider::new(serde_json::from_value(config).unwrap()).unwrap();
         let mut request = ChatRequest {
             model: "m".into(),
-            messages: vec![Message {
-                role: "user".into(),
-                content: "hi".into(),
-            }],
+            messages: vec![Message::user("hi")],
             ..Default::default()
         };
         let json =

@@ -242,10 +242,9 @@ impl Provider for ReplayProvider {
             latency = latency.max(self.latency(&request.model, prompt, sample));
             output_tokens += estimate_tokens(&answer.text);
             choices.push(Choice {
-                text: answer.text.clone(),
                 correct: answer.correct,
                 sample: Some(*i),
-                finish_reason: Some("stop".into()),
+                ..Choice::text(answer.text.clone(), Some("stop".into()))
             });
         }
         if let Some(limit) = request.timeout {

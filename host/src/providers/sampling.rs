@@ -10,6 +10,16 @@ use serde_json::Value;
 
 /// OpenAI accepts at most this many stop sequences.
 pub const MAX_STOP: usize = 4;
+/// OpenAI's limits on tools and alternatives per token.
+pub const MAX_TOOLS: usize = 128;
+pub const MAX_TOP_LOGPROBS: u32 = 20;
+
+fn valid_function_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sampling {
@@ -41,6 +51,20 @@ pub struct Sampling {
     /// The end user, for the provider's abuse monitoring.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// Functions the model may call, in OpenAI's shape, passed on as given (the
+    /// Anthropic provider maps them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<Value>>,
+    /// `"none" | "auto" | "required"` or `{"type": "function", "function": {"name"}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel_tool_calls: Option<bool>,
+    /// Per-token log-probabilities of the answer, and how many alternatives each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_logprobs: Option<u32>,
     /// Top-level request fields the gateway does not know, as sent: only a raw-model
     /// call to a provider set to forward them gets any (`UnknownFields`).
     #[serde(skip)]
@@ -120,7 +144,73 @@ impl Sampling {
                 }
             }
         }
-        Ok(())
+        self.check_tools()?;
+        match (self.top_logprobs, self.logprobs) {
+            (Some(n), _) if n > MAX_TOP_LOGPROBS => Err((
+                "top_logprobs",
+                format!("`top_logprobs` must be between 0 and {MAX_TOP_LOGPROBS}, not {n}"),
+            )),
+            (Some(n), None | Some(false)) if n > 0 => Err((
+                "top_logprobs",
+                "`top_logprobs` needs `logprobs: true`".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// OpenAI's rules for `tools` and `tool_choice`: function tools with valid names, at
+    /// most [`MAX_TOOLS`], and a `tool_choice` naming one of them.
+    fn check_tools(&self) -> Result<(), (&'static str, String)> {
+        let tools = self.tools.as_deref().unwrap_or_default();
+        if tools.len() > MAX_TOOLS {
+            return Err((
+                "tools",
+                format!("at most {MAX_TOOLS} tools, not {}", tools.len()),
+            ));
+        }
+        let mut names = Vec::with_capacity(tools.len());
+        for (i, t) in tools.iter().enumerate() {
+            let name = match (t.get("type").and_then(Value::as_str), t.get("function")) {
+                (Some("function"), Some(f)) => f.get("name").and_then(Value::as_str),
+                _ => None,
+            };
+            let name = name.filter(|n| valid_function_name(n)).ok_or_else(|| {
+                (
+                    "tools",
+                    format!(
+                        "`tools[{i}]` must be `{{\"type\": \"function\", \"function\": {{\"name\": ...}}}}` with a name of 1 to 64 letters, digits, `_` or `-`"
+                    ),
+                )
+            })?;
+            if let Some(p) = t["function"].get("parameters") {
+                if !p.is_object() {
+                    return Err((
+                        "tools",
+                        format!("`tools[{i}].function.parameters` must be a JSON Schema object"),
+                    ));
+                }
+            }
+            names.push(name);
+        }
+        match &self.tool_choice {
+            None => Ok(()),
+            Some(Value::String(c)) if matches!(c.as_str(), "none" | "auto" | "required") => {
+                if c == "required" && tools.is_empty() {
+                    return Err((
+                        "tool_choice",
+                        "`tool_choice: required` needs `tools`".into(),
+                    ));
+                }
+                Ok(())
+            }
+            Some(c) => match c.pointer("/function/name").and_then(Value::as_str) {
+                Some(n) if names.contains(&n) => Ok(()),
+                _ => Err((
+                    "tool_choice",
+                    "`tool_choice` must be `none`, `auto`, `required` or `{\"type\": \"function\", \"function\": {\"name\"}}` naming one of `tools`".into(),
+                )),
+            },
+        }
     }
 
     /// Whether the caller asked for anything other than plain text.
@@ -163,7 +253,31 @@ mod tests {
 
     #[test]
     fn limits_name_the_parameter() {
+        let f = |name: &str| json!({"type": "function", "function": {"name": name}});
+        let many: Vec<Value> = (0..=MAX_TOOLS).map(|i| f(&format!("f{i}"))).collect();
         let bad = [
+            (json!({"tools": [f("no spaces")]}), "tools"),
+            (json!({"tools": [f(&"x".repeat(65))]}), "tools"),
+            (json!({"tools": [{"type": "retrieval"}]}), "tools"),
+            (json!({"tools": many}), "tools"),
+            (
+                json!({"tools": [{"type": "function", "function": {"name": "f", "parameters": []}}]}),
+                "tools",
+            ),
+            (
+                json!({"tools": [f("f")], "tool_choice": "sometimes"}),
+                "tool_choice",
+            ),
+            (
+                json!({"tools": [f("f")], "tool_choice": {"type": "function", "function": {"name": "g"}}}),
+                "tool_choice",
+            ),
+            (json!({"tool_choice": "required"}), "tool_choice"),
+            (json!({"top_logprobs": 2}), "top_logprobs"),
+            (
+                json!({"logprobs": true, "top_logprobs": 21}),
+                "top_logprobs",
+            ),
             (json!({"temperature": 2.5}), "temperature"),
             (json!({"top_p": -0.1}), "top_p"),
             (json!({"presence_penalty": 3}), "presence_penalty"),

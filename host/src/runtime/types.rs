@@ -11,10 +11,42 @@ use serde::{Deserialize, Serialize};
 /// Plugin settings for one pipeline (string keys and values; structure as JSON text).
 pub type PluginConfig = BTreeMap<String, String>;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One chat message. Assistant messages may carry the tool calls the model made, and a
+/// `tool` message answers one of them by id, as in the OpenAI chat API (whose JSON shape
+/// these serialize to).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct Message {
     pub role: String,
+    /// Empty for an assistant message that only calls tools (`null` on the wire).
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub content: String,
+    #[serde(default)]
+    pub tool_calls: Vec<ToolCall>,
+    /// The tool call a `tool` message answers.
+    #[serde(default)]
+    pub tool_call_id: Option<String>,
+}
+
+impl Serialize for Message {
+    /// OpenAI's shape: an assistant message that only calls tools has `content: null`
+    /// (some upstreams refuse an empty string there); the tool fields only when set.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let tools = !self.tool_calls.is_empty();
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("role", &self.role)?;
+        match tools && self.content.is_empty() {
+            true => m.serialize_entry("content", &None::<&str>)?,
+            false => m.serialize_entry("content", &self.content)?,
+        }
+        if tools {
+            m.serialize_entry("tool_calls", &self.tool_calls)?;
+        }
+        if let Some(id) = &self.tool_call_id {
+            m.serialize_entry("tool_call_id", id)?;
+        }
+        m.end()
+    }
 }
 
 impl Message {
@@ -22,6 +54,75 @@ impl Message {
         Message {
             role: "user".into(),
             content: content.into(),
+            ..Message::default()
+        }
+    }
+
+    /// A message of `role` with text only.
+    pub fn text(role: impl Into<String>, content: impl Into<String>) -> Message {
+        Message {
+            role: role.into(),
+            content: content.into(),
+            ..Message::default()
+        }
+    }
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A function call a model asked for: which function and its arguments, as the JSON text
+/// the model wrote (not necessarily valid JSON: checking it is a verifier's job).
+/// Serialized in the OpenAI shape, `{"id", "type": "function", "function": {"name",
+/// "arguments"}}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "WireToolCall", into = "WireToolCall")]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct WireToolCall {
+    #[serde(default)]
+    id: String,
+    #[serde(rename = "type", default = "function_type")]
+    kind: String,
+    function: WireFunction,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct WireFunction {
+    name: String,
+    #[serde(default)]
+    arguments: String,
+}
+
+fn function_type() -> String {
+    "function".into()
+}
+
+impl From<WireToolCall> for ToolCall {
+    fn from(w: WireToolCall) -> ToolCall {
+        ToolCall {
+            id: w.id,
+            name: w.function.name,
+            arguments: w.function.arguments,
+        }
+    }
+}
+
+impl From<ToolCall> for WireToolCall {
+    fn from(c: ToolCall) -> WireToolCall {
+        WireToolCall {
+            id: c.id,
+            kind: function_type(),
+            function: WireFunction {
+                name: c.name,
+                arguments: c.arguments,
+            },
         }
     }
 }
@@ -35,6 +136,9 @@ pub struct Task {
     pub tags: Vec<String>,
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// The functions the request lets the model call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<ToolSpec>,
 }
 
 impl Task {
@@ -59,11 +163,95 @@ impl Task {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
     pub index: u32,
     pub model: String,
     pub text: String,
+    /// The functions the model called instead of (or besides) answering in text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// Per-token log-probabilities, when the request asked for them (`logprobs`) and the
+    /// upstream sent them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logprobs: Vec<TokenLogprob>,
+}
+
+/// One generated token and how likely the model found it, with the likeliest
+/// alternatives when `top_logprobs` asked for them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TokenLogprob {
+    pub token: String,
+    pub logprob: f64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub top: Vec<(String, f64)>,
+}
+
+impl TokenLogprob {
+    /// Reads OpenAI's `choice.logprobs` object (`{"content": [{"token", "logprob",
+    /// "top_logprobs": [...]}]}`); anything else yields nothing.
+    pub fn from_openai(logprobs: &serde_json::Value) -> Vec<TokenLogprob> {
+        let Some(content) = logprobs.get("content").and_then(|c| c.as_array()) else {
+            return Vec::new();
+        };
+        let pair = |t: &serde_json::Value| {
+            Some((
+                t.get("token")?.as_str()?.to_string(),
+                t.get("logprob")?.as_f64()?,
+            ))
+        };
+        content
+            .iter()
+            .filter_map(|t| {
+                let (token, logprob) = pair(t)?;
+                let top = t
+                    .get("top_logprobs")
+                    .and_then(|a| a.as_array())
+                    .map(|a| a.iter().filter_map(pair).collect())
+                    .unwrap_or_default();
+                Some(TokenLogprob {
+                    token,
+                    logprob,
+                    top,
+                })
+            })
+            .collect()
+    }
+}
+
+/// A function the request offers the model (`tools` in the OpenAI API).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolSpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// The JSON Schema of the arguments, as JSON text (`{}` when the tool gave none).
+    #[serde(default)]
+    pub parameters: String,
+}
+
+impl ToolSpec {
+    /// The function tools of an OpenAI `tools` list (`{"type": "function", "function":
+    /// {"name", "description", "parameters"}}`); other kinds are skipped.
+    pub fn from_openai(tools: &[serde_json::Value]) -> Vec<ToolSpec> {
+        tools
+            .iter()
+            .filter_map(|t| {
+                let f = t.get("function")?;
+                Some(ToolSpec {
+                    name: f.get("name")?.as_str()?.to_string(),
+                    description: f
+                        .get("description")
+                        .and_then(|d| d.as_str())
+                        .unwrap_or_default()
+                        .to_string(),
+                    parameters: f
+                        .get("parameters")
+                        .map_or_else(|| "{}".to_string(), |p| p.to_string()),
+                })
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

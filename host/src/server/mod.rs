@@ -35,10 +35,10 @@ use self::metrics::Metrics;
 use self::openai::ChatCompletionRequest;
 use crate::config::ServerConfig;
 use crate::pipeline::{
-    BudgetLimits, Engine, ExecError, ExecRequest, ExecResult, RequestOutcome, RequestTrace,
+    Answer, BudgetLimits, Engine, ExecError, ExecRequest, ExecResult, RequestOutcome, RequestTrace,
     Streamed,
 };
-use crate::runtime::types::Task;
+use crate::runtime::types::{Task, ToolSpec};
 use crate::store::{Feedback, TraceStore};
 
 /// Rebuilds the engine from the operator's configuration (the composition root
@@ -368,6 +368,7 @@ pub fn prepare(tenant: String, headers: &HeaderMap, body: &[u8]) -> Result<Prepa
         messages,
         tags,
         metadata,
+        tools: ToolSpec::from_openai(sampling.tools.as_deref().unwrap_or_default()),
     };
     let budget = options.budget.tightened_by(header_budget(headers)?);
     let exec = ExecRequest {
@@ -570,9 +571,10 @@ fn reply(result: &ExecResult, stream: bool, head: &Head) -> Reply {
         }
         // Broken after the status went out: the error can only be a frame.
         (None, true) => Reply::Tail(Bytes::from(format!("data: {}\n\n", error().body()))),
-        (Some(_), false) if stream => Reply::Whole(Ok(stream_answer(trace, head))),
-        (Some(_), false) => Reply::Whole(Ok(axum::Json(openai::completion(
+        (Some(answer), false) if stream => Reply::Whole(Ok(stream_answer(trace, answer, head))),
+        (Some(answer), false) => Reply::Whole(Ok(axum::Json(openai::completion(
             trace,
+            answer,
             &head.model,
             head.created,
         ))
@@ -609,15 +611,17 @@ fn passthrough(
     };
     futures::stream::unfold(body, |mut b| async move {
         while let Some(event) = b.deltas.recv().await {
-            if let Streamed::Delta(d) = event {
-                let role = !std::mem::replace(&mut b.role_sent, true);
-                let frame = openai::sse(&b.head.chunks(&b.id).chunk(
-                    openai::delta(Some(&d), role, None),
-                    None,
-                    None,
-                ));
-                return Some((Ok(frame), b));
-            }
+            let choice = match &event {
+                Streamed::Opened => continue,
+                Streamed::Delta(d) => openai::delta(Some(d), false, None),
+                Streamed::ToolCall(t) => openai::delta(None, false, None)
+                    .with_tool_calls(vec![openai::ToolCallPiece::of(t)]),
+                Streamed::Logprobs(l) => openai::delta(None, false, None).with_logprobs(Some(l)),
+            };
+            // The first chunk names the role.
+            let choice = choice.with_role(!std::mem::replace(&mut b.role_sent, true));
+            let frame = openai::sse(&b.head.chunks(&b.id).chunk(choice, None, None));
+            return Some((Ok(frame), b));
         }
         let tail = match b.task.take()?.await {
             Ok(Reply::Tail(tail)) => tail,
@@ -680,23 +684,37 @@ fn sse_response(body: Body) -> Response {
 
 /// A verified answer, streamed after the pipeline accepted it: verification needs the
 /// whole answer, so the stream starts when the answer is final.
-fn stream_answer(trace: &RequestTrace, head: &Head) -> Response {
+/// A chosen answer, streamed whole: the role, the text (with its log-probabilities),
+/// the tool calls, then the ending.
+fn stream_answer(trace: &RequestTrace, answer: &Answer, head: &Head) -> Response {
     let id = format!("chatcmpl-{}", trace.id);
     let chunks = head.chunks(&id);
-    let text = trace.answer.as_deref().unwrap_or_default();
-    let frames: Vec<Result<Bytes, std::io::Error>> = vec![
-        Ok(openai::sse(&chunks.chunk(
-            openai::delta(None, true, None),
+    let mut frames: Vec<Result<Bytes, std::io::Error>> = vec![Ok(openai::sse(&chunks.chunk(
+        openai::delta(None, true, None),
+        None,
+        None,
+    )))];
+    if !answer.text.is_empty() || answer.tool_calls.is_empty() {
+        frames.push(Ok(openai::sse(&chunks.chunk(
+            openai::delta(Some(&answer.text), false, None).with_logprobs(answer.logprobs.as_ref()),
             None,
             None,
-        ))),
-        Ok(openai::sse(&chunks.chunk(
-            openai::delta(Some(text), false, None),
+        ))));
+    }
+    if !answer.tool_calls.is_empty() {
+        let pieces = answer
+            .tool_calls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| openai::ToolCallPiece::whole(i, c))
+            .collect();
+        frames.push(Ok(openai::sse(&chunks.chunk(
+            openai::delta(None, false, None).with_tool_calls(pieces),
             None,
             None,
-        ))),
-        Ok(head.end(&id, trace).into()),
-    ];
+        ))));
+    }
+    frames.push(Ok(head.end(&id, trace).into()));
     sse_response(Body::from_stream(futures::stream::iter(frames)))
 }
 

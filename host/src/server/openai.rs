@@ -7,12 +7,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::errors::ApiError;
+use crate::pipeline::Answer;
 use crate::pipeline::{
     AttemptKind, AttemptOutcome, AttemptRecord, BudgetLimits, RequestOutcome, RequestTrace,
     VerdictRecord,
 };
-use crate::providers::Sampling;
-use crate::runtime::types::Message;
+use crate::providers::{Sampling, MAX_TOOL_CALLS};
+use crate::runtime::types::{Message, ToolCall};
 
 #[derive(Debug, Deserialize)]
 pub struct ChatCompletionRequest {
@@ -44,10 +45,16 @@ pub struct ChatCompletionRequest {
     pub response_format: Option<Value>,
     #[serde(default)]
     pub user: Option<String>,
-    /// Tool calling, log-probabilities and audio are not offered: a request for them is
-    /// refused, where ignoring it would return an answer the caller did not ask for.
+    /// Tool calling: passed to every model call of the pipeline; verifiers see the
+    /// calls a candidate makes.
     #[serde(default)]
-    pub tools: Option<IgnoredAny>,
+    pub tools: Option<Vec<Value>>,
+    #[serde(default)]
+    pub tool_choice: Option<Value>,
+    #[serde(default)]
+    pub parallel_tool_calls: Option<bool>,
+    /// The deprecated `functions` and audio are not offered: a request for them is
+    /// refused, where ignoring it would return an answer the caller did not ask for.
     #[serde(default)]
     pub functions: Option<IgnoredAny>,
     #[serde(default)]
@@ -73,13 +80,10 @@ impl ChatCompletionRequest {
     /// pipeline can honour.
     pub fn take_sampling(&mut self) -> Result<Sampling, ApiError> {
         let refused = [
-            ("tools", self.tools.is_some(), "tool calling"),
-            ("functions", self.functions.is_some(), "function calling"),
-            ("logprobs", self.logprobs == Some(true), "log-probabilities"),
             (
-                "top_logprobs",
-                self.top_logprobs.is_some_and(|n| n > 0),
-                "log-probabilities",
+                "functions",
+                self.functions.is_some(),
+                "the deprecated `functions` (use `tools`)",
             ),
             ("audio", self.audio.is_some(), "audio output"),
             (
@@ -93,7 +97,7 @@ impl ChatCompletionRequest {
         if let Some((param, _, what)) = refused.iter().find(|(_, asked, _)| *asked) {
             return Err(ApiError::bad_request(
                 "unsupported_parameter",
-                format!("`{param}`: {what} is not supported by this gateway (text answers only)"),
+                format!("`{param}`: {what} is not supported by this gateway"),
             )
             .with_param(*param));
         }
@@ -108,6 +112,11 @@ impl ChatCompletionRequest {
             logit_bias: self.logit_bias.take(),
             response_format: self.response_format.take(),
             user: self.user.take(),
+            tools: self.tools.take(),
+            tool_choice: self.tool_choice.take(),
+            parallel_tool_calls: self.parallel_tool_calls,
+            logprobs: self.logprobs,
+            top_logprobs: self.top_logprobs,
             extra: BTreeMap::new(),
         };
         sampling.check().map_err(|(param, message)| {
@@ -143,6 +152,8 @@ pub const KNOWN_FIELDS: &[&str] = &[
     "response_format",
     "user",
     "tools",
+    "tool_choice",
+    "parallel_tool_calls",
     "functions",
     "logprobs",
     "top_logprobs",
@@ -221,6 +232,12 @@ pub struct WireMessage {
     pub role: String,
     #[serde(default)]
     pub content: Option<WireContent>,
+    /// An assistant message's calls of the request's tools.
+    #[serde(default)]
+    pub tool_calls: Option<Vec<ToolCall>>,
+    /// The call a `tool` message answers.
+    #[serde(default)]
+    pub tool_call_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -263,21 +280,50 @@ impl WireMessage {
                 out
             }
         };
+        let tool_calls = self.tool_calls.unwrap_or_default();
+        if !tool_calls.is_empty() && self.role != "assistant" {
+            return Err(format!(
+                "only assistant messages carry `tool_calls`, not `{}`",
+                self.role
+            ));
+        }
+        if tool_calls.len() > MAX_TOOL_CALLS {
+            return Err(format!(
+                "at most {MAX_TOOL_CALLS} tool calls in one message"
+            ));
+        }
+        if let Some(c) = tool_calls.iter().find(|c| c.id.is_empty()) {
+            return Err(format!("tool call `{}` has no `id`", c.name));
+        }
+        match (self.role.as_str(), &self.tool_call_id) {
+            ("tool", None) => return Err("a `tool` message needs `tool_call_id`".into()),
+            ("tool", Some(_)) | (_, None) => {}
+            (role, Some(_)) => {
+                return Err(format!(
+                    "only `tool` messages carry `tool_call_id`, not `{role}`"
+                ))
+            }
+        }
         let role = if self.role == "developer" {
             "system".into()
         } else {
             self.role
         };
-        Ok(Message { role, content })
+        Ok(Message {
+            role,
+            content,
+            tool_calls,
+            tool_call_id: self.tool_call_id,
+        })
     }
 }
 
 /// The model call whose answer was returned (none for a composed answer).
 fn chosen(trace: &RequestTrace) -> Option<&AttemptRecord> {
-    trace
-        .attempts
-        .iter()
-        .rfind(|a| a.kind == AttemptKind::Model && a.text.is_some() && a.text == trace.answer)
+    match trace.answer_attempt {
+        Some(seq) => trace.attempts.iter().find(|a| a.seq == seq),
+        None => None,
+    }
 }
 
 /// Why the chosen answer ended, as its provider said (`length` tells a caller the
@@ -387,17 +433,23 @@ pub struct Completion<'a> {
 struct CompletionChoice<'a> {
     index: u32,
     message: AssistantMessage<'a>,
+    /// Always present, `null` unless asked for, as OpenAI writes it.
+    logprobs: Option<&'a Value>,
     finish_reason: &'a str,
 }
 
 #[derive(Serialize)]
 struct AssistantMessage<'a> {
     role: &'static str,
-    content: &'a str,
+    /// `null` when the model only called tools, as OpenAI writes it.
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[ToolCall]>::is_empty")]
+    tool_calls: &'a [ToolCall],
 }
 
 pub fn completion<'a>(
     trace: &'a RequestTrace,
+    answer: &'a Answer,
     requested_model: &'a str,
     created: i64,
 ) -> Completion<'a> {
@@ -410,8 +462,11 @@ pub fn completion<'a>(
             index: 0,
             message: AssistantMessage {
                 role: "assistant",
-                content: trace.answer.as_deref().unwrap_or_default(),
+                content: (!answer.text.is_empty() || answer.tool_calls.is_empty())
+                    .then_some(answer.text.as_str()),
+                tool_calls: &answer.tool_calls,
             },
+            logprobs: answer.logprobs.as_ref(),
             finish_reason: finish_reason(trace),
         }],
         usage: usage_of(trace),
@@ -436,6 +491,8 @@ pub struct Chunk<'a> {
 pub struct ChunkChoice<'a> {
     index: u32,
     delta: Delta<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logprobs: Option<&'a Value>,
     finish_reason: Option<&'a str>,
 }
 
@@ -445,6 +502,54 @@ struct Delta<'a> {
     role: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     content: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[ToolCallPiece]>::is_empty")]
+    tool_calls: Vec<ToolCallPiece<'a>>,
+}
+
+/// A piece of a streamed tool call in OpenAI's delta shape: id, type and name in its
+/// first piece, arguments text in every piece.
+#[derive(Serialize)]
+pub struct ToolCallPiece<'a> {
+    index: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    function: FunctionPiece<'a>,
+}
+
+#[derive(Serialize)]
+struct FunctionPiece<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    arguments: &'a str,
+}
+
+impl<'a> ToolCallPiece<'a> {
+    pub fn of(d: &'a crate::providers::ToolCallDelta) -> ToolCallPiece<'a> {
+        ToolCallPiece {
+            index: d.index,
+            id: d.id.as_deref(),
+            kind: d.id.is_some().then_some("function"),
+            function: FunctionPiece {
+                name: d.name.as_deref(),
+                arguments: &d.arguments,
+            },
+        }
+    }
+
+    /// A whole call as one piece, for an answer streamed once it is chosen.
+    pub fn whole(index: usize, c: &'a ToolCall) -> ToolCallPiece<'a> {
+        ToolCallPiece {
+            index: index as u32,
+            id: Some(&c.id),
+            kind: Some("function"),
+            function: FunctionPiece {
+                name: Some(&c.name),
+                arguments: &c.arguments,
+            },
+        }
+    }
 }
 
 /// What every chunk of one stream repeats.
@@ -520,8 +625,28 @@ pub fn delta<'a>(content: Option<&'a str>, role: bool, finish: Option<&'a str>) 
         delta: Delta {
             role: role.then_some("assistant"),
             content,
+            tool_calls: Vec::new(),
         },
+        logprobs: None,
         finish_reason: finish,
+    }
+}
+
+impl<'a> ChunkChoice<'a> {
+    /// Adds tool-call pieces to this chunk's delta.
+    pub fn with_tool_calls(mut self, pieces: Vec<ToolCallPiece<'a>>) -> ChunkChoice<'a> {
+        self.delta.tool_calls = pieces;
+        self
+    }
+
+    pub fn with_role(mut self, first: bool) -> ChunkChoice<'a> {
+        self.delta.role = first.then_some("assistant");
+        self
+    }
+
+    pub fn with_logprobs(mut self, logprobs: Option<&'a Value>) -> ChunkChoice<'a> {
+        self.logprobs = logprobs;
+        self
     }
 }
 

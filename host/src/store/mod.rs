@@ -432,6 +432,7 @@ impl TraceStore {
                 model: None,
                 score: None,
                 answer: None,
+                answer_attempt: None,
                 error: None,
                 tags,
                 attempts: vec![a],
@@ -519,6 +520,7 @@ impl TraceStore {
             model: row.model,
             score: row.score,
             answer: row.answer,
+            answer_attempt: None,
             error: row.error,
             tags: serde_json::from_str(&row.tags).unwrap_or_default(),
             attempts,
@@ -612,6 +614,7 @@ mod tests {
             model: Some("m".into()),
             score: Some(0.9),
             answer: Some("42".into()),
+            answer_attempt: None,
             error: None,
             tags: vec!["math".into()],
             attempts: vec![AttemptRecord {

@@ -1220,6 +1220,7 @@ mod tests {
             model: Some("m".into()),
             score: Some(0.9),
             answer: Some("42".into()),
+            answer_attempt: None,
             error: None,
             tags: vec!["math".into()],
             attempts: vec![attempt(0, "m"), attempt(1, "m")],

@@ -9,7 +9,12 @@
 //! `params` (answers with the request's other parameters as JSON: what reached the
 //! upstream), `cut` (like `right`, but stopped by `length`), `firehose` (streams 8 KiB
 //! deltas as fast as they are read, forever; counted as cancelled when the gateway
-//! lets go of it).
+//! lets go of it), `tools` (calls the request's tools with arguments made from their
+//! schemas; after a `tool` message, answers with what the tool said), `tools-bad`
+//! (calls them with arguments of the wrong types).
+//! With `logprobs: true` every answer carries OpenAI's `logprobs` object.
+//! `/v1/messages` speaks Anthropic's Messages API: model `echo-request` answers with
+//! the request body it got as JSON text; `tools` calls tools as above.
 //! A suffix `@<ms>` delays the answer, e.g. `right@500`.
 #![allow(dead_code)]
 
@@ -101,6 +106,7 @@ pub async fn start() -> MockUpstream {
     let state = Arc::new(MockState::default());
     let app = axum::Router::new()
         .route("/v1/chat/completions", post(handle))
+        .route("/v1/messages", post(anthropic))
         .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -120,6 +126,7 @@ fn text_for(model: &str, prompt: &str, req: &Value) -> String {
             }
             Value::Object(rest).to_string()
         }
+        "tools" | "tools-bad" => format!("the tool said: {prompt}"),
         "wrong" => "2 + 2 = 5\n#### 5".into(),
         "echo" => format!("echo: {prompt}"),
         _ => "2 + 2 = 4\n#### 4".into(),
@@ -146,7 +153,51 @@ async fn handle(State(state): State<Arc<MockState>>, body: Bytes) -> Response {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
     let stream = req["stream"].as_bool().unwrap_or(false);
+    let answered_tool = req["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .is_some_and(|m| m["role"] == "tool");
     let response = match model.as_str() {
+        "tools" | "tools-bad" if !answered_tool => {
+            let calls = tool_calls(&req, model == "tools-bad");
+            if stream {
+                // Each call in pieces: id and name first, then its arguments in two.
+                let mut frames = Vec::new();
+                let chunk = |delta: Value, finish: Value| {
+                    Ok::<_, std::io::Error>(Bytes::from(format!(
+                        "data: {}\n\n",
+                        json!({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+                    )))
+                };
+                frames.push(chunk(json!({"role": "assistant", "content": null}), Value::Null));
+                for (i, c) in calls.iter().enumerate() {
+                    let args = c["function"]["arguments"].as_str().unwrap().to_string();
+                    let (a, b) = args.split_at(args.len() / 2);
+                    frames.push(chunk(
+                        json!({"tool_calls": [{"index": i, "id": c["id"], "type": "function", "function": {"name": c["function"]["name"], "arguments": ""}}]}),
+                        Value::Null,
+                    ));
+                    for piece in [a, b] {
+                        frames.push(chunk(
+                            json!({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}),
+                            Value::Null,
+                        ));
+                    }
+                }
+                frames.push(chunk(json!({}), json!("tool_calls")));
+                frames.push(Ok(Bytes::from_static(b"data: [DONE]\n\n")));
+                sse(Body::from_stream(futures::stream::iter(frames)))
+            } else {
+                axum::Json(json!({
+                    "id": "mock",
+                    "object": "chat.completion",
+                    "model": full,
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": null, "tool_calls": calls}, "finish_reason": "tool_calls"}],
+                    "usage": {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12},
+                }))
+                .into_response()
+            }
+        }
         "firehose" => {
             let delta = Bytes::from(format!(
                 "data: {}\n\n",
@@ -205,14 +256,19 @@ async fn handle(State(state): State<Arc<MockState>>, body: Bytes) -> Response {
         _ => {
             let text = text_for(&model, &prompt, &req);
             let finish = if model == "cut" { "length" } else { "stop" };
+            let logprobs = req["logprobs"] == true;
             if stream {
                 let words: Vec<String> = text.split_inclusive(' ').map(String::from).collect();
                 let mut frames: Vec<Result<Bytes, std::io::Error>> = words
                     .iter()
                     .map(|w| {
+                        let mut choice = json!({"delta": {"content": w}, "finish_reason": null});
+                        if logprobs {
+                            choice["logprobs"] = logprobs_of(std::slice::from_ref(w), &req);
+                        }
                         Ok(Bytes::from(format!(
                             "data: {}\n\n",
-                            json!({"choices": [{"delta": {"content": w}, "finish_reason": null}]})
+                            json!({"choices": [choice]})
                         )))
                     })
                     .collect();
@@ -227,12 +283,20 @@ async fn handle(State(state): State<Arc<MockState>>, body: Bytes) -> Response {
                 frames.push(Ok(Bytes::from_static(b"data: [DONE]\n\n")));
                 sse(Body::from_stream(futures::stream::iter(frames)))
             } else {
+                let words: Vec<String> = text.split_inclusive(' ').map(String::from).collect();
+                let n = req["n"].as_u64().unwrap_or(1);
+                let choices: Vec<Value> = (0..n)
+                    .map(|i| {
+                        json!({"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": finish,
+                            "logprobs": if logprobs { logprobs_of(&words, &req) } else { Value::Null }})
+                    })
+                    .collect();
                 axum::Json(json!({
                     "id": "mock",
                     "object": "chat.completion",
                     "model": full,
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
-                    "usage": {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12},
+                    "choices": choices,
+                    "usage": {"prompt_tokens": 7, "completion_tokens": 5 * n, "total_tokens": 7 + 5 * n},
                 }))
                 .into_response()
             }
@@ -247,4 +311,132 @@ fn sse(body: Body) -> Response {
     r.headers_mut()
         .insert("content-type", "text/event-stream".parse().unwrap());
     r
+}
+
+/// Calls of the request's tools: the one `tool_choice` names, else the first, else (with
+/// `parallel_tool_calls` not false) the first two. Arguments are made from each tool's
+/// schema: strings "Paris", numbers 3, booleans true; `bad` swaps strings and numbers.
+fn tool_calls(req: &Value, bad: bool) -> Vec<Value> {
+    let tools = req["tools"].as_array().cloned().unwrap_or_default();
+    let named = req["tool_choice"]["function"]["name"].as_str();
+    let chosen: Vec<&Value> = match named {
+        Some(n) => tools
+            .iter()
+            .filter(|t| t["function"]["name"] == n)
+            .collect(),
+        None if req["parallel_tool_calls"] == false => tools.iter().take(1).collect(),
+        None => tools.iter().take(2).collect(),
+    };
+    chosen
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let f = &t["function"];
+            json!({"id": format!("call_{i}"), "type": "function",
+                "function": {"name": f["name"], "arguments": arguments_for(&f["parameters"], bad).to_string()}})
+        })
+        .collect()
+}
+
+pub fn arguments_for(schema: &Value, bad: bool) -> Value {
+    let mut args = serde_json::Map::new();
+    for (k, p) in schema["properties"].as_object().into_iter().flatten() {
+        let v = match (p["type"].as_str(), bad) {
+            (Some("string"), false) | (Some("integer" | "number"), true) => json!("Paris"),
+            (Some("integer" | "number"), false) | (Some("string"), true) => json!(3),
+            (Some("boolean"), _) => json!(true),
+            _ => Value::Null,
+        };
+        args.insert(k.clone(), v);
+    }
+    Value::Object(args)
+}
+
+/// OpenAI's `logprobs` object for `tokens`, with `top_logprobs` alternatives each.
+fn logprobs_of(tokens: &[String], req: &Value) -> Value {
+    let top = req["top_logprobs"].as_u64().unwrap_or(0) as usize;
+    let content: Vec<Value> = tokens
+        .iter()
+        .map(|t| {
+            let alternatives: Vec<Value> = (0..top)
+                .map(|i| json!({"token": format!("{t}{i}"), "logprob": -1.0 - i as f64, "bytes": null}))
+                .collect();
+            json!({"token": t, "logprob": -0.25, "bytes": null, "top_logprobs": alternatives})
+        })
+        .collect();
+    json!({"content": content, "refusal": null})
+}
+
+/// Anthropic's Messages API: `echo-request` answers with the body it got; `tools` calls
+/// the request's tools (Anthropic's shape: `input_schema`, `tool_use` blocks).
+async fn anthropic(body: Bytes) -> Response {
+    let req: Value = serde_json::from_slice(&body).unwrap_or_default();
+    let stream = req["stream"] == true;
+    let last_is_result = req["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .and_then(|m| m["content"].as_array())
+        .is_some_and(|c| c.iter().any(|b| b["type"] == "tool_result"));
+    let content: Vec<Value> = match req["model"].as_str() {
+        Some("tools") if !last_is_result => {
+            let mut blocks = vec![json!({"type": "text", "text": "Let me look."})];
+            for (i, t) in req["tools"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .take(2)
+                .enumerate()
+            {
+                blocks.push(
+                    json!({"type": "tool_use", "id": format!("toolu_{i}"), "name": t["name"],
+                    "input": arguments_for(&t["input_schema"], false)}),
+                );
+            }
+            blocks
+        }
+        _ => vec![json!({"type": "text", "text": req.to_string()})],
+    };
+    let stop = if content.iter().any(|b| b["type"] == "tool_use") {
+        "tool_use"
+    } else {
+        "end_turn"
+    };
+    if !stream {
+        return axum::Json(json!({
+            "id": "msg_mock", "type": "message", "role": "assistant", "model": req["model"],
+            "content": content, "stop_reason": stop,
+            "usage": {"input_tokens": 11, "output_tokens": 6},
+        }))
+        .into_response();
+    }
+    let event = |v: Value| {
+        Ok::<_, std::io::Error>(Bytes::from(format!(
+            "event: {}\ndata: {v}\n\n",
+            v["type"].as_str().unwrap()
+        )))
+    };
+    let mut frames = vec![event(
+        json!({"type": "message_start", "message": {"usage": {"input_tokens": 11, "output_tokens": 0}}}),
+    )];
+    for (i, b) in content.iter().enumerate() {
+        if b["type"] == "tool_use" {
+            frames.push(event(json!({"type": "content_block_start", "index": i,
+                "content_block": {"type": "tool_use", "id": b["id"], "name": b["name"], "input": {}}})));
+            let args = b["input"].to_string();
+            let (x, y) = args.split_at(args.len() / 2);
+            for piece in [x, y] {
+                frames.push(event(json!({"type": "content_block_delta", "index": i,
+                    "delta": {"type": "input_json_delta", "partial_json": piece}})));
+            }
+        } else {
+            frames.push(event(json!({"type": "content_block_start", "index": i,
+                "content_block": {"type": "text", "text": ""}})));
+            frames.push(event(json!({"type": "content_block_delta", "index": i,
+                "delta": {"type": "text_delta", "text": b["text"]}})));
+        }
+        frames.push(event(json!({"type": "content_block_stop", "index": i})));
+    }
+    frames.push(event(json!({"type": "message_delta", "delta": {"stop_reason": stop}, "usage": {"output_tokens": 6}})));
+    frames.push(event(json!({"type": "message_stop"})));
+    sse(Body::from_stream(futures::stream::iter(frames)))
 }

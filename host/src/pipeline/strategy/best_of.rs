@@ -13,7 +13,7 @@ use crate::pipeline::plugin_logs::emit_logs;
 use crate::pipeline::request::Answer;
 use crate::pipeline::spec::{check_threshold, check_verifiers, SampleMode, VerifierRef, MAX_K};
 use crate::pipeline::verify::Judgement;
-use crate::runtime::types::{Candidate, Judged, PluginKind};
+use crate::runtime::types::{Judged, PluginKind};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -171,11 +171,7 @@ impl Draw<'_> {
             let judged: Vec<Judged> = done
                 .iter()
                 .map(|(s, j)| Judged {
-                    candidate: Candidate {
-                        index: s.seq,
-                        model: s.model.clone(),
-                        text: s.text.clone(),
-                    },
+                    candidate: s.candidate(),
                     verdict: j.as_ref().and_then(|j| j.primary.clone()),
                 })
                 .collect();
@@ -207,14 +203,10 @@ impl Draw<'_> {
             })
             .expect("at least one sample");
         let (s, j) = done.swap_remove(best);
-        Ok(Answer {
-            accepted: j.as_ref().is_none_or(|j| j.accepted),
-            verified: j.is_some(),
-            score: j.as_ref().map(|j| j.score),
-            text: s.text,
-            model: s.model,
-            attempt: Some(s.seq),
-            label: s.label,
-        })
+        Ok(s.answer(
+            j.as_ref().is_none_or(|j| j.accepted),
+            j.is_some(),
+            j.as_ref().map(|j| j.score),
+        ))
     }
 }

@@ -120,6 +120,7 @@ impl Strategy for Decompose {
                     messages: vec![Message::user(prompt)],
                     tags: task.tags.clone(),
                     metadata: BTreeMap::new(),
+                    tools: task.tools.clone(),
                 };
                 let node = hinted(engine, ctx, sub, st.route.as_deref(), st.verify.as_deref());
                 let p = format!("{path}/{}", st.id);
@@ -174,6 +175,8 @@ impl Strategy for Decompose {
         let answers: Vec<&Answer> = results.values().collect();
         Ok(Answer {
             text,
+            tool_calls: Vec::new(),
+            logprobs: None,
             model: format!("composed:{}", self.decomposer.plugin),
             accepted: answers.iter().all(|a| a.accepted),
             verified: answers.iter().any(|a| a.verified),

@@ -213,10 +213,7 @@ pub(super) fn request_from(r: wmodel::CompletionRequest) -> host::CompletionRequ
         messages: r
             .messages
             .into_iter()
-            .map(|m| host::Message {
-                role: m.role,
-                content: m.content,
-            })
+            .map(|m| host::Message::text(m.role, m.content))
             .collect(),
         model: r.model,
         max_tokens: r.max_tokens,
