@@ -146,6 +146,11 @@ try:
     raise SystemExit("expected an error")
 except openai.BadRequestError as e:
     assert "tool_call_id" in e.message, e
+try:
+    client.chat.completions.create(model="chain", messages=ask, tools=[weather])
+    raise SystemExit("expected an error")
+except openai.BadRequestError as e:
+    assert e.code == "unsupported_parameter" and e.param == "tools", e
 print("tools ok")
 
 

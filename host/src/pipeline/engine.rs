@@ -99,6 +99,35 @@ impl Engine {
             })
     }
 
+    /// Whether `target` (or a pipeline it runs) has a `decompose` node, whose composed
+    /// answer is text: a request with tools is refused there, rather than have the
+    /// sub-answers' tool calls dropped.
+    pub fn composes(&self, catalog: Option<&TenantCatalog>, target: &str) -> bool {
+        struct Composes(bool);
+        impl<'a> super::strategy::Visitor<'a> for Composes {
+            fn node(&mut self, node: &'a Node) {
+                self.0 |= matches!(node, Node::Decompose(_));
+            }
+        }
+        let mut pending = vec![target];
+        let mut seen = HashSet::new();
+        while let Some(name) = pending.pop() {
+            if !seen.insert(name) {
+                continue;
+            }
+            let Some(p) = self.pipeline(catalog, name, name == target) else {
+                continue;
+            };
+            let mut composes = Composes(false);
+            p.node.walk(&mut composes);
+            if composes.0 {
+                return true;
+            }
+            pending.extend(p.node.inventory().pipelines);
+        }
+        false
+    }
+
     /// The models judge plugins may ask for in a request for `target`: those of the
     /// pipeline and of the pipelines it runs, with their `judge_models`, so a pipeline
     /// run inside another keeps what its judges may ask for.

@@ -430,6 +430,18 @@ async fn chat(
         }
         None => {}
     }
+    if exec.sampling.tools.as_ref().is_some_and(|t| !t.is_empty())
+        && engine.composes(catalog.as_deref(), &exec.target)
+    {
+        return Err(ApiError::bad_request(
+            "unsupported_parameter",
+            format!(
+                "`tools`: pipeline `{}` composes its answer from sub-tasks' text, which would drop tool calls",
+                exec.target
+            ),
+        )
+        .with_param("tools"));
+    }
     // Fields the gateway does not know go only to a raw model whose provider forwards
     // them; anywhere else they are refused by name, never dropped.
     if !exec.sampling.extra.is_empty()
