@@ -230,3 +230,21 @@ assert [(c["id"], c["name"], json.loads(c["arguments"])) for c in calls] == [
     ("toolu_1", "get_time", {"zone": "Paris"}),
 ], calls
 print("anthropic tools ok")
+
+# n: a raw model's upstream samples them; a best_of pipeline returns its top n accepted
+# answers; strategies that choose one answer refuse it by name.
+r = client.chat.completions.create(model="right", messages=ask, n=3)
+assert [c.index for c in r.choices] == [0, 1, 2] and r.usage.completion_tokens == 15, r
+assert all(c.message.content == "2 + 2 = 4\n#### 4" for c in r.choices), r
+r = client.chat.completions.create(model="best-of-slow", messages=ask, n=2)
+assert len(r.choices) == 2 and all(c.message.content == "2 + 2 = 4\n#### 4" for c in r.choices), r
+assert r.model_extra["arbiter"]["candidates_tried"] == 3, r.model_extra
+r = client.chat.completions.create(model="best-of", messages=ask, n=3)
+assert [c.message.content for c in r.choices] == ["2 + 2 = 4\n#### 4"], r
+for model, kwargs in [("cascade", {}), ("right", {"stream": True}), ("right", {"n": 17})]:
+    try:
+        client.chat.completions.create(model=model, messages=ask, **{"n": 2, **kwargs})
+        raise SystemExit("expected an error")
+    except openai.BadRequestError as e:
+        assert e.param == "n", e
+print("n ok")

@@ -925,6 +925,7 @@ async fn sampling_parameters_reach_every_model_call_or_are_refused() {
         "max_tokens": 64, "temperature": 0.5, "top_p": 0.9, "stop": ["END", "\n\n"],
         "seed": 11, "presence_penalty": 0.25, "frequency_penalty": -0.25,
         "logit_bias": {"50256": -100.0}, "response_format": {"type": "json_object"}, "user": "u-7",
+        "logprobs": false,
     });
     let mut body = sampling.clone();
     body["messages"] = json!([{"role": "user", "content": "hi"}]);
@@ -957,17 +958,17 @@ async fn sampling_parameters_reach_every_model_call_or_are_refused() {
     // What no pipeline can honour, then values out of OpenAI's limits.
     let (refused, invalid) = ("unsupported_parameter", "invalid_value");
     let bad_requests = [
-        (
-            "tools",
-            json!([{"type": "function", "function": {"name": "f"}}]),
-            refused,
-        ),
         ("functions", json!([{"name": "f"}]), refused),
-        ("logprobs", json!(true), refused),
-        ("top_logprobs", json!(3), refused),
         ("audio", json!({"voice": "alloy", "format": "wav"}), refused),
         ("modalities", json!(["text", "audio"]), refused),
-        ("n", json!(2), refused),
+        (
+            "tools",
+            json!([{"type": "function", "function": {"name": "no spaces"}}]),
+            invalid,
+        ),
+        ("tool_choice", json!("sometimes"), invalid),
+        ("top_logprobs", json!(3), invalid),
+        ("n", json!(17), invalid),
         ("temperature", json!(2.5), invalid),
         ("top_p", json!(1.5), invalid),
         ("stop", json!(["a", "b", "c", "d", "e"]), invalid),
@@ -1546,6 +1547,7 @@ async fn official_openai_python_client() {
             "tools stream ok",
             "logprobs ok",
             "anthropic tools ok",
+            "n ok",
         ]
         .iter()
         .all(|line| stdout.contains(line)),

@@ -820,6 +820,9 @@ fn build_js(
     let work = target.join("js-build").join(&manifest.name);
     let main = entry_module(manifest, entry).map_err(|m| invalid(dir, m))?;
 
+    // Before the fingerprint: installing writes `package-lock.json`, a source, and new
+    // projects depend on their SDK copy, so the first build installs.
+    install_project_dependencies(dir, options.verbose)?;
     let mut sources = freshness::sources(dir, SOURCE_EXTENSIONS)?;
     let warm_up_marker = snapshot::fingerprint_inputs(dir, !options.no_warm_up, &mut sources);
     let fingerprint = freshness::build_fingerprint(
@@ -832,7 +835,6 @@ fn build_js(
         return Ok(Built::one(output, false, None));
     }
 
-    install_project_dependencies(dir, options.verbose)?;
     let sdk = materialize_sdk(dir)?;
     let wit_dir = wit::materialize(&work.join("wit"), wit::latest())?;
     let main_path = work.join("arbiter-main.js");

@@ -346,6 +346,7 @@ pub async fn run(
                             task,
                             budget: Default::default(),
                             sampling: Default::default(),
+                            n: 1,
                             spend: None,
                             catalog: None,
                         };

@@ -20,6 +20,8 @@ pub struct RequestCtx {
     /// The pipeline or model the request named (what its judges may call follows it).
     pub(crate) target: String,
     pub(crate) sampling: Sampling,
+    /// Answers the request wants (`n`); above 1 only for a root that can give them.
+    pub(crate) n: u32,
     /// The tenant's own plugins and pipelines, as of the request's start.
     pub(crate) catalog: Option<Arc<TenantCatalog>>,
     attempts: Mutex<Vec<AttemptRecord>>,
@@ -42,6 +44,7 @@ impl RequestCtx {
             tenant,
             target,
             sampling,
+            n: 1,
             catalog,
             attempts: Mutex::new(Vec::new()),
             samples: Mutex::new(HashMap::new()),

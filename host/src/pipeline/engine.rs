@@ -99,6 +99,20 @@ impl Engine {
             })
     }
 
+    /// Whether a request for `target` can have `n` > 1 answers: a raw model or an
+    /// unverified single-model pipeline (the upstream samples them), or a `best_of`
+    /// pipeline (its top `n`). Other strategies choose one answer and have no ranking.
+    pub fn answers_n(&self, catalog: Option<&TenantCatalog>, target: &str) -> bool {
+        match self.pipeline(catalog, target, true) {
+            None => self.models.contains_key(target),
+            Some(p) => match &p.node {
+                Node::Single(s) => s.verify.is_empty(),
+                Node::BestOf(_) => true,
+                _ => false,
+            },
+        }
+    }
+
     /// Whether `target` (or a pipeline it runs) has a `decompose` node, whose composed
     /// answer is text: a request with tools is refused there, rather than have the
     /// sub-answers' tool calls dropped.
@@ -231,13 +245,15 @@ impl Engine {
             }
         };
         let limits = limits.tightened_by(request.budget);
-        let ctx = Arc::new(RequestCtx::new(
+        let mut ctx = RequestCtx::new(
             Budget::with_tenant(limits, request.spend.clone()),
             request.tenant.clone(),
             request.target.clone(),
             request.sampling.clone(),
             request.catalog.clone(),
-        ));
+        );
+        ctx.n = request.n.max(1);
+        let ctx = Arc::new(ctx);
         let root = Step {
             engine: self,
             ctx: &ctx,

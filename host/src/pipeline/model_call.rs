@@ -30,6 +30,9 @@ pub(crate) struct Sampled {
     pub(crate) tool_calls: Vec<ToolCall>,
     /// The upstream's `logprobs` object, when the request asked for it.
     pub(crate) logprobs: Option<serde_json::Value>,
+    pub(crate) finish_reason: Option<String>,
+    /// The call's other choices when it asked for `n` > 1, in the upstream's order.
+    pub(crate) others: Vec<Choice>,
     pub(crate) model: String,
     pub(crate) seq: u32,
     pub(crate) label: Option<bool>,
@@ -53,10 +56,29 @@ impl Sampled {
 
     /// This answer as judged.
     pub(crate) fn answer(self, accepted: bool, verified: bool, score: Option<f64>) -> Answer {
+        let alternatives = self
+            .others
+            .into_iter()
+            .map(|c| Answer {
+                text: c.text,
+                tool_calls: c.tool_calls,
+                logprobs: c.logprobs,
+                finish_reason: c.finish_reason,
+                alternatives: Vec::new(),
+                model: self.model.clone(),
+                accepted,
+                verified,
+                score,
+                attempt: Some(self.seq),
+                label: c.correct,
+            })
+            .collect();
         Answer {
             text: self.text,
             tool_calls: self.tool_calls,
             logprobs: self.logprobs,
+            finish_reason: self.finish_reason,
+            alternatives,
             model: self.model,
             accepted,
             verified,
@@ -74,6 +96,7 @@ struct Reply {
     logprobs: Option<serde_json::Value>,
     usage: Usage,
     finish_reason: Option<String>,
+    others: Vec<Choice>,
     /// Replay only: the recorded answer's label and position among its samples.
     label: Option<bool>,
     sample: Option<u32>,
@@ -98,14 +121,27 @@ impl Engine {
         task: &Task,
         sampling: &Sampling,
     ) -> Result<(Sampled, Usage), ExecError> {
-        let call = self.start_call(ctx, path, model, task, sampling).await?;
+        self.call_model_n(ctx, path, model, task, sampling, 1).await
+    }
+
+    /// One model call for `n` choices (one attempt, billed as the upstream reports).
+    pub(crate) async fn call_model_n(
+        &self,
+        ctx: &RequestCtx,
+        path: &str,
+        model: &str,
+        task: &Task,
+        sampling: &Sampling,
+        n: u32,
+    ) -> Result<(Sampled, Usage), ExecError> {
+        let call = self.start_call(ctx, path, model, task, sampling, n).await?;
         let result = call.entry.provider.chat(&call.request).await.map(|r| {
-            let c = r
-                .choices
-                .into_iter()
-                .next()
-                .unwrap_or_else(|| Choice::text("", None));
+            let mut choices = r.choices.into_iter();
+            let c = choices.next().unwrap_or_else(|| Choice::text("", None));
+            // An upstream that sends more than asked for is not given the extra say.
+            let others = choices.take(n.saturating_sub(1) as usize).collect();
             Reply {
+                others,
                 text: c.text,
                 tool_calls: c.tool_calls,
                 logprobs: c.logprobs,
@@ -130,7 +166,7 @@ impl Engine {
         sink: DeltaSink,
     ) -> Result<(Sampled, Usage), ExecError> {
         let mut call = self
-            .start_call(ctx, path, model, task, &ctx.sampling)
+            .start_call(ctx, path, model, task, &ctx.sampling, 1)
             .await?;
         let mut events = match call.entry.provider.chat_stream(&call.request).await {
             Ok(events) => events,
@@ -188,6 +224,7 @@ impl Engine {
             text,
             tool_calls,
             logprobs: None,
+            others: Vec::new(),
             usage,
             finish_reason: Some(finish.unwrap_or_else(|| "stop".into())),
             label: None,
@@ -205,6 +242,7 @@ impl Engine {
         model: &'a str,
         task: &Task,
         sampling: &Sampling,
+        n: u32,
     ) -> Result<ModelCall<'a>, ExecError> {
         let entry = self
             .models
@@ -218,7 +256,11 @@ impl Engine {
         let framing = 3 * task.messages.len() as u32 + 3;
         let estimate = entry.price.cost(Usage {
             input_tokens: input_estimate + framing,
-            output_tokens: sampling.max_tokens.unwrap_or(DEFAULT_OUTPUT_ESTIMATE),
+            // Each of `n` choices is billed as its own answer.
+            output_tokens: sampling
+                .max_tokens
+                .unwrap_or(DEFAULT_OUTPUT_ESTIMATE)
+                .saturating_mul(n.max(1)),
         });
         let base = AttemptRecord {
             sample: Some(sample),
@@ -246,7 +288,7 @@ impl Engine {
                 model: entry.upstream.clone(),
                 messages: task.messages.clone(),
                 sampling: sampling.clone(),
-                n: 1,
+                n: n.max(1),
                 sample_index: sample,
                 timeout: ctx.budget.remaining(),
             },
@@ -298,7 +340,7 @@ impl ModelCall<'_> {
                     r.outcome = AttemptOutcome::Unverified;
                     r.text = Some(text.clone());
                     r.label = reply.label;
-                    r.finish_reason = reply.finish_reason;
+                    r.finish_reason = reply.finish_reason.clone();
                     if let Some(s) = reply.sample {
                         r.sample = Some(s);
                     }
@@ -308,6 +350,8 @@ impl ModelCall<'_> {
                         text,
                         tool_calls: reply.tool_calls,
                         logprobs: reply.logprobs,
+                        finish_reason: reply.finish_reason,
+                        others: reply.others,
                         model: self.model.into(),
                         seq,
                         label: reply.label,

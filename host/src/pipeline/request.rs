@@ -22,6 +22,9 @@ pub struct ExecRequest {
     pub budget: BudgetLimits,
     /// The caller's sampling parameters, applied to every model call of the pipeline.
     pub sampling: Sampling,
+    /// Answers wanted (`n`): more than one only where the root ranks or samples them
+    /// (`Engine::answers_n`).
+    pub n: u32,
     /// The tenant's spend counters, which every model call reserves against with the
     /// request's own budget (`None`: no tenant limits, as in evaluation).
     pub spend: Option<Arc<TenantSpend>>,
@@ -60,6 +63,10 @@ pub struct Answer {
     pub tool_calls: Vec<crate::runtime::types::ToolCall>,
     /// The upstream's `logprobs` object, when asked for (OpenAI's shape).
     pub logprobs: Option<serde_json::Value>,
+    /// Why the model stopped, as its provider said (none for composed answers).
+    pub finish_reason: Option<String>,
+    /// With `n` > 1: the next answers, best first (choices 1.. of the response).
+    pub alternatives: Vec<Answer>,
     pub model: String,
     /// Accepted by its verifiers (or unverified: no verifier to ask).
     pub accepted: bool,

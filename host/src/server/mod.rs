@@ -221,6 +221,9 @@ async fn within(limit: Duration, req: axum::extract::Request, next: Next) -> Res
 #[derive(Clone)]
 struct MetricsKey(Option<String>);
 
+/// Choices one request may ask for (`n`): each is a paid answer.
+const MAX_N: u32 = 16;
+
 /// Tags per request, as OpenAI bounds `metadata` (16 pairs): each is statistics kept per
 /// model and stored with the trace, so a request cannot bring thousands.
 const MAX_TAGS: usize = 16;
@@ -330,11 +333,20 @@ pub fn prepare(tenant: String, headers: &HeaderMap, body: &[u8]) -> Result<Prepa
                 .with_param("messages"),
         );
     }
-    if request.n.unwrap_or(1) != 1 {
+    let n = request.n.unwrap_or(1);
+    if !(1..=MAX_N).contains(&n) {
+        return Err(ApiError::bad_request(
+            "invalid_value",
+            format!("`n` must be between 1 and {MAX_N}, not {n}"),
+        )
+        .with_param("n"));
+    }
+    if n > 1 && request.stream {
         return Err(ApiError::bad_request(
             "unsupported_parameter",
-            "n > 1 is not supported: a pipeline returns its one chosen answer (use a best_of pipeline to sample several)",
-        ).with_param("n"));
+            "`n` > 1 with `stream: true` is not supported yet: ask for the choices whole",
+        )
+        .with_param("n"));
     }
     let mut sampling = request.take_sampling()?;
     sampling.extra = openai::unknown_fields(body)
@@ -378,6 +390,7 @@ pub fn prepare(tenant: String, headers: &HeaderMap, body: &[u8]) -> Result<Prepa
         task,
         budget,
         sampling,
+        n,
         spend: None,
         catalog: None,
     };
@@ -429,6 +442,16 @@ async fn chat(
             return Err(ApiError::from(&ExecError::UnknownTarget(exec.target)));
         }
         None => {}
+    }
+    if exec.n > 1 && !engine.answers_n(catalog.as_deref(), &exec.target) {
+        return Err(ApiError::bad_request(
+            "unsupported_parameter",
+            format!(
+                "`n` > 1: pipeline `{}` chooses one answer; several come from a raw model, an unverified single-model pipeline or a best_of pipeline (its top n)",
+                exec.target
+            ),
+        )
+        .with_param("n"));
     }
     if exec.sampling.tools.as_ref().is_some_and(|t| !t.is_empty())
         && engine.composes(catalog.as_deref(), &exec.target)

@@ -424,7 +424,7 @@ pub struct Completion<'a> {
     object: &'static str,
     created: i64,
     model: &'a str,
-    choices: [CompletionChoice<'a>; 1],
+    choices: Vec<CompletionChoice<'a>>,
     usage: UsageObject,
     arbiter: ArbiterObject<'a>,
 }
@@ -458,17 +458,24 @@ pub fn completion<'a>(
         object: "chat.completion",
         created,
         model: requested_model,
-        choices: [CompletionChoice {
-            index: 0,
-            message: AssistantMessage {
-                role: "assistant",
-                content: (!answer.text.is_empty() || answer.tool_calls.is_empty())
-                    .then_some(answer.text.as_str()),
-                tool_calls: &answer.tool_calls,
-            },
-            logprobs: answer.logprobs.as_ref(),
-            finish_reason: finish_reason(trace),
-        }],
+        choices: std::iter::once(answer)
+            .chain(&answer.alternatives)
+            .enumerate()
+            .map(|(index, a)| CompletionChoice {
+                index: index as u32,
+                message: AssistantMessage {
+                    role: "assistant",
+                    content: (!a.text.is_empty() || a.tool_calls.is_empty())
+                        .then_some(a.text.as_str()),
+                    tool_calls: &a.tool_calls,
+                },
+                logprobs: a.logprobs.as_ref(),
+                finish_reason: a
+                    .finish_reason
+                    .as_deref()
+                    .unwrap_or_else(|| finish_reason(trace)),
+            })
+            .collect(),
         usage: usage_of(trace),
         arbiter: arbiter_object(trace),
     }

@@ -96,7 +96,10 @@ impl Draw<'_> {
         // Sequential sampling stops at the first accepted answer (cheapest), but costs
         // k x latency in the worst case; a deadline that cannot afford that, or a
         // cross-candidate step that needs every candidate, switches to parallel.
+        // The top `n` answers (a root best_of) need every sample.
+        let wanted = if at.depth == 0 { ctx.n.max(1) } else { 1 };
         let parallel = match mode {
+            _ if wanted > 1 => true,
             SampleMode::Parallel => true,
             SampleMode::Sequential => select,
             SampleMode::Auto => {
@@ -195,18 +198,33 @@ impl Draw<'_> {
                 }
             }
         }
-        let best = (0..done.len())
-            .max_by(|&a, &b| {
-                let key = |i: usize| (done[i].1.as_ref().is_some_and(|j| j.accepted), scores[i]);
-                let (ka, kb) = (key(a), key(b));
-                ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1)).then(b.cmp(&a))
-            })
-            .expect("at least one sample");
-        let (s, j) = done.swap_remove(best);
-        Ok(s.answer(
-            j.as_ref().is_none_or(|j| j.accepted),
-            j.is_some(),
-            j.as_ref().map(|j| j.score),
-        ))
+        // Best first: accepted before not, then by score, then in sampling order.
+        let mut order: Vec<usize> = (0..done.len()).collect();
+        order.sort_by(|&a, &b| {
+            let key = |i: usize| (done[i].1.as_ref().is_some_and(|j| j.accepted), scores[i]);
+            let (ka, kb) = (key(a), key(b));
+            kb.0.cmp(&ka.0).then(kb.1.total_cmp(&ka.1)).then(a.cmp(&b))
+        });
+        let mut slots: Vec<Option<(Sampled, Option<Judgement>)>> =
+            done.into_iter().map(Some).collect();
+        let mut ranked = order
+            .into_iter()
+            .filter_map(|i| slots[i].take())
+            .map(|(s, j)| {
+                s.answer(
+                    j.as_ref().is_none_or(|j| j.accepted),
+                    j.is_some(),
+                    j.as_ref().map(|j| j.score),
+                )
+            });
+        let Some(mut best) = ranked.next() else {
+            return Err(ExecError::NoAnswer("no sample succeeded".into()));
+        };
+        // With `n` > 1, the next accepted answers follow the best.
+        best.alternatives = ranked
+            .filter(|a| a.accepted)
+            .take(wanted as usize - 1)
+            .collect();
+        Ok(best)
     }
 }

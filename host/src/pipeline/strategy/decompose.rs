@@ -177,6 +177,8 @@ impl Strategy for Decompose {
             text,
             tool_calls: Vec::new(),
             logprobs: None,
+            finish_reason: None,
+            alternatives: Vec::new(),
             model: format!("composed:{}", self.decomposer.plugin),
             accepted: answers.iter().all(|a| a.accepted),
             verified: answers.iter().any(|a| a.verified),

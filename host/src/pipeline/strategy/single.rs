@@ -54,9 +54,14 @@ impl Strategy for Single {
     }
 
     async fn run<'a>(&'a self, at: Step<'a>) -> Result<Answer, ExecError> {
+        // `n` choices of one call, for the unverified root only (`Engine::answers_n`).
+        let n = match at.depth == 0 && self.verify.is_empty() {
+            true => at.ctx.n,
+            false => 1,
+        };
         let (s, _) = at
             .engine
-            .call_model(at.ctx, &at.path, &self.model, at.task, &at.ctx.sampling)
+            .call_model_n(at.ctx, &at.path, &self.model, at.task, &at.ctx.sampling, n)
             .await?;
         at.engine
             .judged_answer(
