@@ -1,5 +1,5 @@
 //! The SDKs as a plugin author installs them for an editor, before any `arbiter plugin
-//! build`: each one installed into a clean place from this repository (offline), then a
+//! build`: each one installed into a clean place from this repository, then a
 //! freshly scaffolded template checked against only what was installed.
 
 use crate::common;
@@ -47,8 +47,8 @@ fn scaffold(lang: &str, kind: &str, parent: &Path) -> PathBuf {
 
 const KINDS: [&str; 3] = ["verifier", "router", "decomposer"];
 
-/// `pip install sdk/python` into a new venv with no index (the in-tree build backend needs
-/// nothing from PyPI), then mypy --strict on every template and the example, resolving
+/// `pip install sdk/python` into a new venv (pip fetches the build backend, flit_core,
+/// from PyPI as it would for any user), then mypy --strict on every template and the example, resolving
 /// `arbiter_sdk` from that venv only.
 #[test]
 fn python_sdk_installs_with_pip_and_type_checks_templates() {
@@ -64,14 +64,7 @@ fn python_sdk_installs_with_pip_and_type_checks_templates() {
     run(Command::new("python3").arg("-m").arg("venv").arg(&venv));
     let python = venv.join("bin/python");
     run(Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            "--no-index",
-        ])
+        .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
         .arg(repo_root().join("sdk/python"))
         .current_dir(tmp.path()));
     // Imported from the venv (not this checkout) and typed.
