@@ -16,6 +16,7 @@ mod main_job;
 mod python;
 mod replicas;
 mod runtime;
+mod telemetry;
 mod tenancy;
 mod uploads;
 mod uploads_cli;

@@ -5,6 +5,8 @@
 use std::time::Duration;
 
 use futures::StreamExt;
+use tracing::field::Empty;
+use tracing::Instrument;
 
 use super::budget::BudgetError;
 use super::context::RequestCtx;
@@ -34,6 +36,8 @@ pub(crate) struct Sampled {
 /// What the upstream answered.
 struct Reply {
     text: String,
+    /// The model that answered, as the upstream names it.
+    model: Option<String>,
     usage: Usage,
     finish_reason: Option<String>,
     /// Replay only: the recorded answer's label and position among its samples.
@@ -60,28 +64,46 @@ impl Engine {
         task: &Task,
         sampling: &Sampling,
     ) -> Result<(Sampled, Usage), ExecError> {
-        let call = self.start_call(ctx, path, model, task, sampling).await?;
-        let result = call.entry.provider.chat(&call.request).await.map(|r| {
-            let choice = r.choices.into_iter().next();
-            let (text, finish_reason, label, sample) = match choice {
-                Some(c) => (c.text, c.finish_reason, c.correct, c.sample),
-                None => (String::new(), None, None, None),
-            };
-            Reply {
-                text,
-                usage: r.usage,
-                finish_reason,
-                label,
-                sample,
-            }
-        });
-        call.finish(result)
+        async {
+            let call = self.start_call(ctx, path, model, task, sampling).await?;
+            let result = call.entry.provider.chat(&call.request).await.map(|r| {
+                let choice = r.choices.into_iter().next();
+                let (text, finish_reason, label, sample) = match choice {
+                    Some(c) => (c.text, c.finish_reason, c.correct, c.sample),
+                    None => (String::new(), None, None, None),
+                };
+                Reply {
+                    text,
+                    model: Some(r.model).filter(|m| !m.is_empty()),
+                    usage: r.usage,
+                    finish_reason,
+                    label,
+                    sample,
+                }
+            });
+            call.finish(result)
+        }
+        .instrument(self.model_span(model, path))
+        .await
     }
 
     /// A model call whose answer is sent to `sink` piece by piece as the upstream
     /// generates it. Once the client is gone (the sink refuses) the call is dropped and
     /// recorded as cancelled.
     pub(crate) async fn stream_model(
+        &self,
+        ctx: &RequestCtx,
+        path: &str,
+        model: &str,
+        task: &Task,
+        sink: DeltaSink,
+    ) -> Result<(Sampled, Usage), ExecError> {
+        self.stream_model_inner(ctx, path, model, task, sink)
+            .instrument(self.model_span(model, path))
+            .await
+    }
+
+    async fn stream_model_inner(
         &self,
         ctx: &RequestCtx,
         path: &str,
@@ -97,6 +119,7 @@ impl Engine {
             Err(e) => return call.finish(Err(e)),
         };
         if sink.send(Streamed::Opened).await.is_err() {
+            record_cancelled();
             return Err(ExecError::Cancelled);
         }
         ctx.mark_streamed();
@@ -110,6 +133,7 @@ impl Engine {
                 Ok(StreamEvent::Delta(d)) => {
                     call.guard.streamed.push_str(&d);
                     if sink.send(Streamed::Delta(d)).await.is_err() {
+                        record_cancelled();
                         return Err(ExecError::Cancelled);
                     }
                 }
@@ -129,6 +153,7 @@ impl Engine {
         }
         let reply = Reply {
             text,
+            model: None,
             usage,
             finish_reason: Some(finish.unwrap_or_else(|| "stop".into())),
             label: None,
@@ -169,6 +194,10 @@ impl Engine {
         let reservation = match ctx.budget.reserve(estimate).await {
             Ok(r) => r,
             Err(e) => {
+                tracing::Span::current()
+                    .record("arbiter.attempt.outcome", "over_budget")
+                    .record("error.type", "over_budget")
+                    .record("otel.status_code", "ERROR");
                 ctx.push(AttemptRecord {
                     outcome: AttemptOutcome::OverBudget,
                     error: Some(e.to_string()),
@@ -202,6 +231,35 @@ impl Engine {
             },
         })
     }
+
+    /// A model call's span, named and attributed as the OpenTelemetry GenAI semantic
+    /// conventions say (`chat {model}`, `gen_ai.*`); what the call returns is recorded
+    /// on it when it ends.
+    fn model_span(&self, model: &str, path: &str) -> tracing::Span {
+        let entry = self.models.get(model);
+        tracing::info_span!(
+            "model call",
+            otel.name = format!("chat {model}"),
+            otel.kind = "client",
+            otel.status_code = Empty,
+            gen_ai.operation.name = "chat",
+            gen_ai.provider.name = entry.map(|e| e.provider_name.as_str()),
+            gen_ai.request.model = entry.map(|e| e.upstream.as_str()),
+            gen_ai.response.model = Empty,
+            gen_ai.response.finish_reasons = Empty,
+            gen_ai.usage.input_tokens = Empty,
+            gen_ai.usage.output_tokens = Empty,
+            arbiter.model = model,
+            arbiter.node = path,
+            arbiter.cost_usd = Empty,
+            arbiter.attempt.outcome = Empty,
+            error.type = Empty,
+        )
+    }
+}
+
+fn record_cancelled() {
+    tracing::Span::current().record("arbiter.attempt.outcome", "cancelled");
 }
 
 impl ModelCall<'_> {
@@ -229,6 +287,24 @@ impl ModelCall<'_> {
             Ok(reply) => {
                 let cost = self.entry.price.cost(reply.usage);
                 reservation.settle(cost);
+                let span = tracing::Span::current();
+                // As i64: tracing-opentelemetry exports a u64 recorded later as a string.
+                span.record(
+                    "gen_ai.usage.input_tokens",
+                    i64::from(reply.usage.input_tokens),
+                )
+                .record(
+                    "gen_ai.usage.output_tokens",
+                    i64::from(reply.usage.output_tokens),
+                )
+                .record("arbiter.cost_usd", cost)
+                .record("arbiter.attempt.outcome", "unverified");
+                if let Some(m) = &reply.model {
+                    span.record("gen_ai.response.model", m.as_str());
+                }
+                if let Some(r) = &reply.finish_reason {
+                    span.record("gen_ai.response.finish_reasons", r.as_str());
+                }
                 let usage = reply.usage;
                 let text = reply.text;
                 ctx.update(seq, |r| {
@@ -257,6 +333,10 @@ impl ModelCall<'_> {
             Err(error) => {
                 // Failed calls are not billed by providers; the estimate is released.
                 reservation.settle(0.0);
+                tracing::Span::current()
+                    .record("arbiter.attempt.outcome", "failed")
+                    .record("error.type", error.code())
+                    .record("otel.status_code", "ERROR");
                 ctx.update(seq, |r| {
                     r.latency_ms = now - started;
                     r.outcome = AttemptOutcome::Failed;
