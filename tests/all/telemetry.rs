@@ -21,6 +21,7 @@ use arbiter::server::auth::hash_key;
 
 const KEY: &str = "sk-telemetry-test";
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const ROUTED_TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
 const PARENT_ID: &str = "00f067aa0ba902b7";
 
 /// Every span the collector was sent.
@@ -158,6 +159,10 @@ output_price = 2.0
 [plugins.math]
 path = "{math}"
 
+[plugins.router]
+path = "{router}"
+config = {{ cheap = "right", expensive = "right", threshold = 0.9 }}
+
 [tenants.a]
 api_keys = ["{key}"]
 
@@ -166,10 +171,17 @@ tenants = ["a"]
 type = "single"
 model = "right"
 verify = [{{ plugin = "math" }}]
+
+[pipelines.routed]
+tenants = ["a"]
+type = "route"
+router = {{ plugin = "router" }}
+models = ["right"]
 "#,
             data = data.path().display(),
             mock = mock.base_url,
             math = reference_plugin("gsm8k-verifier").display(),
+            router = reference_plugin("prompt-router").display(),
             key = hash_key(KEY),
         ),
     )
@@ -185,6 +197,18 @@ verify = [{{ plugin = "math" }}]
         .bearer_auth(KEY)
         .header("traceparent", format!("00-{TRACE_ID}-{PARENT_ID}-01"))
         .json(&json!({"model": "verified", "messages": [{"role": "user", "content": "2+2?"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200, "{:?}", reply.text().await);
+    let reply = http
+        .post(format!("{url}/v1/chat/completions"))
+        .bearer_auth(KEY)
+        .header(
+            "traceparent",
+            format!("00-{ROUTED_TRACE_ID}-{PARENT_ID}-01"),
+        )
+        .json(&json!({"model": "routed", "messages": [{"role": "user", "content": "2+2?"}]}))
         .send()
         .await
         .unwrap();
@@ -218,7 +242,11 @@ verify = [{{ plugin = "math" }}]
     let mut spans = Vec::new();
     for _ in 0..100 {
         spans = received.spans();
-        if spans.iter().filter(|s| ours(s)).count() >= 3 {
+        let routed = spans
+            .iter()
+            .filter(|s| hex::encode(&s.trace_id) == ROUTED_TRACE_ID)
+            .count();
+        if spans.iter().filter(|s| ours(s)).count() >= 3 && routed >= 3 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -258,6 +286,22 @@ verify = [{{ plugin = "math" }}]
     assert_eq!(str_attr(verify, "arbiter.verdict.decision"), "accept");
     assert!(float_attr(verify, "arbiter.verdict.score") > 0.0);
     assert!(str_attr(verify, "arbiter.plugin.digest").len() >= 64);
+
+    // The routed request: the router's call is a child of its request.
+    let in_routed = |name: &str| {
+        spans
+            .iter()
+            .find(|s| hex::encode(&s.trace_id) == ROUTED_TRACE_ID && s.name == name)
+            .unwrap_or_else(|| panic!("no `{name}` span in the routed trace: {names:?}"))
+    };
+    let routed_request = in_routed("request");
+    let route = in_routed("route router");
+    assert_eq!(route.parent_span_id, routed_request.span_id);
+    assert_eq!(str_attr(route, "arbiter.plugin.name"), "router");
+    assert_eq!(
+        in_routed("chat right").parent_span_id,
+        routed_request.span_id
+    );
 
     // The request with a malformed traceparent got a trace of its own.
     assert!(
