@@ -298,7 +298,7 @@ impl ModelCall<'_> {
                     i64::from(reply.usage.output_tokens),
                 )
                 .record("arbiter.cost_usd", cost)
-                .record("arbiter.attempt.outcome", "unverified");
+                .record("arbiter.attempt.outcome", "completed");
                 if let Some(m) = &reply.model {
                     span.record("gen_ai.response.model", m.as_str());
                 }
