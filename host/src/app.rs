@@ -128,6 +128,7 @@ async fn build_engine(
         .map(|(name, m)| {
             let entry = ModelEntry {
                 provider: providers[&m.provider].clone(),
+                provider_name: m.provider.clone(),
                 upstream: m.upstream.clone().unwrap_or_else(|| name.clone()),
                 price: Price {
                     input: m.input_price,

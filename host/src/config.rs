@@ -52,6 +52,9 @@ pub struct GatewayConfig {
     pub tenants: BTreeMap<String, TenantConfig>,
     #[serde(default)]
     pub store: StoreConfig,
+    /// Span export over OTLP (off by default).
+    #[serde(default)]
+    pub telemetry: crate::telemetry::TelemetryConfig,
     /// Limits where a pipeline sets none, and those of raw model calls. Each limit left
     /// out here keeps its built-in default (`BudgetLimits::DEFAULT`).
     #[serde(default = "default_budget", deserialize_with = "budget_over_default")]
@@ -298,6 +301,9 @@ impl GatewayConfig {
     /// message naming the entry, not at the first request.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
+        if let Err(e) = self.telemetry.validate() {
+            return bad(e.to_string());
+        }
         for (name, m) in &self.models {
             if !self.providers.contains_key(&m.provider) {
                 return bad(format!(

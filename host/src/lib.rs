@@ -19,4 +19,5 @@ pub mod runtime;
 pub mod scrub;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod tenancy;

@@ -17,6 +17,7 @@ mod python;
 mod replicas;
 mod runtime;
 mod sdk_install;
+mod telemetry;
 mod tenancy;
 mod uploads;
 mod uploads_cli;

@@ -60,6 +60,9 @@ pub enum KeyCommand {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    if !matches!(cli.command, Command::Serve(_)) {
+        crate::telemetry::init_subscriber(None);
+    }
     match cli.command {
         Command::CompilePlugin {
             profile,

@@ -58,6 +58,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    // Inside the runtime: the gRPC exporter's connection runs on it.
+    let telemetry = {
+        let _rt = rt.enter();
+        crate::telemetry::Telemetry::start(&config.telemetry).context("starting span export")?
+    };
+    crate::telemetry::init_subscriber(telemetry.as_ref());
     // What a reload reads: the file this start read (the embedded example is reread
     // from the binary).
     let source = match args.config {
@@ -65,7 +71,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
         None => Some(PathBuf::from("arbiter.toml")).filter(|p| p.is_file()),
     }
     .map(|p| std::path::absolute(&p).unwrap_or(p));
-    rt.block_on(serve_main(config, source, args.api_key, args.operator_key))?;
+    let served = rt.block_on(serve_main(config, source, args.api_key, args.operator_key));
+    // After the last request has finished, so its spans are in the queue being flushed.
+    if let Some(t) = telemetry {
+        t.shutdown();
+    }
+    served?;
     Ok(std::process::ExitCode::SUCCESS)
 }
 

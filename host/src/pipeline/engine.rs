@@ -25,6 +25,8 @@ use crate::tenancy::Policy;
 
 pub struct ModelEntry {
     pub provider: Arc<dyn Provider>,
+    /// The provider's name in the configuration (`gen_ai.provider.name` of its spans).
+    pub provider_name: String,
     /// The model's name at its provider.
     pub upstream: String,
     pub price: Price,

@@ -5,6 +5,8 @@
 use std::time::Duration;
 
 use futures::StreamExt;
+use tracing::field::Empty;
+use tracing::Instrument;
 
 use super::budget::BudgetError;
 use super::context::RequestCtx;
@@ -94,6 +96,8 @@ struct Reply {
     text: String,
     tool_calls: Vec<ToolCall>,
     logprobs: Option<serde_json::Value>,
+    /// The model that answered, as the upstream names it.
+    model: Option<String>,
     usage: Usage,
     finish_reason: Option<String>,
     others: Vec<Choice>,
@@ -134,30 +138,48 @@ impl Engine {
         sampling: &Sampling,
         n: u32,
     ) -> Result<(Sampled, Usage), ExecError> {
-        let call = self.start_call(ctx, path, model, task, sampling, n).await?;
-        let result = call.entry.provider.chat(&call.request).await.map(|r| {
-            let mut choices = r.choices.into_iter();
-            let c = choices.next().unwrap_or_else(|| Choice::text("", None));
-            // An upstream that sends more than asked for is not given the extra say.
-            let others = choices.take(n.saturating_sub(1) as usize).collect();
-            Reply {
-                others,
-                text: c.text,
-                tool_calls: c.tool_calls,
-                logprobs: c.logprobs,
-                usage: r.usage,
-                finish_reason: c.finish_reason,
-                label: c.correct,
-                sample: c.sample,
-            }
-        });
-        call.finish(result)
+        async {
+            let call = self.start_call(ctx, path, model, task, sampling, n).await?;
+            let result = call.entry.provider.chat(&call.request).await.map(|r| {
+                let mut choices = r.choices.into_iter();
+                let c = choices.next().unwrap_or_else(|| Choice::text("", None));
+                // An upstream that sends more than asked for is not given the extra say.
+                let others = choices.take(n.saturating_sub(1) as usize).collect();
+                Reply {
+                    others,
+                    text: c.text,
+                    tool_calls: c.tool_calls,
+                    logprobs: c.logprobs,
+                    model: Some(r.model).filter(|m| !m.is_empty()),
+                    usage: r.usage,
+                    finish_reason: c.finish_reason,
+                    label: c.correct,
+                    sample: c.sample,
+                }
+            });
+            call.finish(result)
+        }
+        .instrument(self.model_span(model, path))
+        .await
     }
 
     /// A model call whose answer is sent to `sink` piece by piece as the upstream
     /// generates it. Once the client is gone (the sink refuses) the call is dropped and
     /// recorded as cancelled.
     pub(crate) async fn stream_model(
+        &self,
+        ctx: &RequestCtx,
+        path: &str,
+        model: &str,
+        task: &Task,
+        sink: DeltaSink,
+    ) -> Result<(Sampled, Usage), ExecError> {
+        self.stream_model_inner(ctx, path, model, task, sink)
+            .instrument(self.model_span(model, path))
+            .await
+    }
+
+    async fn stream_model_inner(
         &self,
         ctx: &RequestCtx,
         path: &str,
@@ -173,6 +195,7 @@ impl Engine {
             Err(e) => return call.finish(Err(e)),
         };
         if sink.send(Streamed::Opened).await.is_err() {
+            record_cancelled();
             return Err(ExecError::Cancelled);
         }
         ctx.mark_streamed();
@@ -187,6 +210,7 @@ impl Engine {
                 Ok(StreamEvent::Delta(d)) => {
                     call.guard.streamed.push_str(&d);
                     if sink.send(Streamed::Delta(d)).await.is_err() {
+                        record_cancelled();
                         return Err(ExecError::Cancelled);
                     }
                 }
@@ -225,6 +249,7 @@ impl Engine {
             tool_calls,
             logprobs: None,
             others: Vec::new(),
+            model: None,
             usage,
             finish_reason: Some(finish.unwrap_or_else(|| "stop".into())),
             label: None,
@@ -270,6 +295,10 @@ impl Engine {
         let reservation = match ctx.budget.reserve(estimate).await {
             Ok(r) => r,
             Err(e) => {
+                tracing::Span::current()
+                    .record("arbiter.attempt.outcome", "over_budget")
+                    .record("error.type", "over_budget")
+                    .record("otel.status_code", "ERROR");
                 ctx.push(AttemptRecord {
                     outcome: AttemptOutcome::OverBudget,
                     error: Some(e.to_string()),
@@ -303,6 +332,35 @@ impl Engine {
             },
         })
     }
+
+    /// A model call's span, named and attributed as the OpenTelemetry GenAI semantic
+    /// conventions say (`chat {model}`, `gen_ai.*`); what the call returns is recorded
+    /// on it when it ends.
+    fn model_span(&self, model: &str, path: &str) -> tracing::Span {
+        let entry = self.models.get(model);
+        tracing::info_span!(
+            "model call",
+            otel.name = format!("chat {model}"),
+            otel.kind = "client",
+            otel.status_code = Empty,
+            gen_ai.operation.name = "chat",
+            gen_ai.provider.name = entry.map(|e| e.provider_name.as_str()),
+            gen_ai.request.model = entry.map(|e| e.upstream.as_str()),
+            gen_ai.response.model = Empty,
+            gen_ai.response.finish_reasons = Empty,
+            gen_ai.usage.input_tokens = Empty,
+            gen_ai.usage.output_tokens = Empty,
+            arbiter.model = model,
+            arbiter.node = path,
+            arbiter.cost_usd = Empty,
+            arbiter.attempt.outcome = Empty,
+            error.type = Empty,
+        )
+    }
+}
+
+fn record_cancelled() {
+    tracing::Span::current().record("arbiter.attempt.outcome", "cancelled");
 }
 
 impl ModelCall<'_> {
@@ -330,6 +388,24 @@ impl ModelCall<'_> {
             Ok(reply) => {
                 let cost = self.entry.price.cost(reply.usage);
                 reservation.settle(cost);
+                let span = tracing::Span::current();
+                // As i64: tracing-opentelemetry exports a u64 recorded later as a string.
+                span.record(
+                    "gen_ai.usage.input_tokens",
+                    i64::from(reply.usage.input_tokens),
+                )
+                .record(
+                    "gen_ai.usage.output_tokens",
+                    i64::from(reply.usage.output_tokens),
+                )
+                .record("arbiter.cost_usd", cost)
+                .record("arbiter.attempt.outcome", "completed");
+                if let Some(m) = &reply.model {
+                    span.record("gen_ai.response.model", m.as_str());
+                }
+                if let Some(r) = &reply.finish_reason {
+                    span.record("gen_ai.response.finish_reasons", r.as_str());
+                }
                 let usage = reply.usage;
                 let text = reply.text;
                 ctx.update(seq, |r| {
@@ -362,6 +438,10 @@ impl ModelCall<'_> {
             Err(error) => {
                 // Failed calls are not billed by providers; the estimate is released.
                 reservation.settle(0.0);
+                tracing::Span::current()
+                    .record("arbiter.attempt.outcome", "failed")
+                    .record("error.type", error.code())
+                    .record("otel.status_code", "ERROR");
                 ctx.update(seq, |r| {
                     r.latency_ms = now - started;
                     r.outcome = AttemptOutcome::Failed;

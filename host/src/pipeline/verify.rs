@@ -3,6 +3,9 @@
 
 use std::sync::Arc;
 
+use tracing::field::Empty;
+use tracing::Instrument;
+
 use super::context::RequestCtx;
 use super::engine::Engine;
 use super::error::ExecError;
@@ -36,6 +39,19 @@ impl Engine {
         let candidate = sampled.candidate();
         let calls = verify.iter().map(|v| {
             let candidate = &candidate;
+            let span = tracing::info_span!(
+                "verify",
+                otel.name = format!("verify {}", v.plugin),
+                otel.status_code = Empty,
+                arbiter.plugin.name = %v.plugin,
+                arbiter.plugin.version = Empty,
+                arbiter.plugin.digest = Empty,
+                arbiter.node = path,
+                arbiter.candidate = i64::from(candidate.index),
+                arbiter.verdict.decision = Empty,
+                arbiter.verdict.score = Empty,
+                error.type = Empty,
+            );
             async move {
                 let entry = self.plugin(ctx, &v.plugin, PluginKind::Verifier)?;
                 let config = self.merged(entry, &v.config);
@@ -44,8 +60,28 @@ impl Engine {
                     .plugin
                     .verify(&config, task, candidate, self.plugin_ctx(ctx, path, entry))
                     .await;
+                let span = tracing::Span::current();
+                span.record(
+                    "arbiter.plugin.version",
+                    entry.plugin.info().version.as_str(),
+                )
+                .record(
+                    "arbiter.plugin.digest",
+                    entry.plugin.load_report().digest.as_str(),
+                );
+                match &result {
+                    Ok(o) => {
+                        span.record("arbiter.verdict.decision", decision_name(o.value.decision))
+                            .record("arbiter.verdict.score", o.value.score);
+                    }
+                    Err(e) => {
+                        span.record("error.type", e.code())
+                            .record("otel.status_code", "ERROR");
+                    }
+                }
                 Ok::<_, ExecError>((v, result, started.elapsed()))
             }
+            .instrument(span)
         });
         let results = futures::future::join_all(calls).await;
         let mut records = Vec::new();
@@ -131,5 +167,13 @@ impl Engine {
             .judge(ctx, path, task, &sampled, verify, threshold)
             .await?;
         Ok(sampled.answer(j.accepted, true, Some(j.score)))
+    }
+}
+
+fn decision_name(d: Decision) -> &'static str {
+    match d {
+        Decision::Accept => "accept",
+        Decision::Reject => "reject",
+        Decision::Abstain => "abstain",
     }
 }

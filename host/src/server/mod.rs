@@ -484,7 +484,15 @@ async fn chat(
     exec.catalog = catalog;
     // Everything the request causes (model calls, plugin calls and their log lines) is
     // logged in this span, so one id ties a request's lines together and to its trace.
-    let span = tracing::info_span!("request", id = %exec.id, tenant = %tenant, model = %model);
+    let span = tracing::info_span!(
+        "request",
+        id = %exec.id,
+        tenant = %tenant,
+        model = %model,
+        otel.kind = "server",
+    );
+    // With span export on, the request joins the caller's trace (`traceparent`).
+    crate::telemetry::set_remote_parent(&span, headers);
     // The pipeline runs in a task of its own: when the client goes away, hyper drops this
     // handler (or, once streaming, the response body), which cancels the pipeline (its
     // in-flight calls are dropped, so nothing more is paid for) while the task still

@@ -291,15 +291,32 @@ impl Step<'_> {
         kind: AttemptKind,
         call: impl Future<Output = Result<crate::runtime::Outcome<T>, crate::runtime::Error>>,
     ) -> Result<T, ExecError> {
+        let operation = match kind {
+            AttemptKind::Router => "route",
+            AttemptKind::Decomposer => "decompose",
+            AttemptKind::Model => "call",
+        };
+        let span = tracing::info_span!(
+            "plugin call",
+            otel.name = format!("{operation} {plugin}"),
+            otel.status_code = tracing::field::Empty,
+            arbiter.plugin.name = plugin,
+            arbiter.node = %self.path,
+            error.type = tracing::field::Empty,
+        );
         let started = self.ctx.ms();
-        let result = call.await;
+        let result = tracing::Instrument::instrument(call, span.clone()).await;
         let now = self.ctx.ms();
         let (outcome, error) = match &result {
             Ok(o) => {
                 emit_logs(plugin, &o.stats.logs);
                 (AttemptOutcome::Accepted, None)
             }
-            Err(e) => (AttemptOutcome::Failed, Some(format!("{}: {e}", e.code()))),
+            Err(e) => {
+                span.record("error.type", e.code())
+                    .record("otel.status_code", "ERROR");
+                (AttemptOutcome::Failed, Some(format!("{}: {e}", e.code())))
+            }
         };
         self.ctx.push(AttemptRecord {
             latency_ms: now - started,
