@@ -68,7 +68,7 @@ fn new_build_test(kind: &str, parent: &Path) -> (PathBuf, PathBuf) {
     assert_eq!(created["kind"], kind);
     // Self-contained: the SDK and the WIT are in the project, not referenced from here.
     assert!(project
-        .join("vendor/arbiter-sdk/wit/v0.1.0/worlds.wit")
+        .join("vendor/arbiter-sdk/wit/v0.2.0/worlds.wit")
         .is_file());
     let manifest = std::fs::read_to_string(project.join("Cargo.toml")).unwrap();
     assert!(!manifest.contains("../"), "{manifest}");
@@ -237,6 +237,7 @@ fn reference_plugins_pass_their_cases() {
     for name in [
         "gsm8k-verifier",
         "json-schema-verifier",
+        "tool-args-verifier",
         "prompt-router",
         "outcome-router",
         "numbered-decomposer",
@@ -267,6 +268,7 @@ fn rust_reference_plugins_pass_their_unit_tests() {
     for name in [
         "gsm8k-verifier",
         "json-schema-verifier",
+        "tool-args-verifier",
         "prompt-router",
         "outcome-router",
         "numbered-decomposer",

@@ -51,6 +51,7 @@ fn inspect_every_reference_plugin() {
     for (name, kind) in [
         ("gsm8k-verifier", "verifier"),
         ("json-schema-verifier", "verifier"),
+        ("tool-args-verifier", "verifier"),
         ("prompt-router", "router"),
         ("outcome-router", "router"),
         ("numbered-decomposer", "decomposer"),
@@ -59,7 +60,7 @@ fn inspect_every_reference_plugin() {
         let doc = json_ok(&["plugin", "inspect", path.to_str().unwrap(), "--json"]);
         assert_eq!(doc["kind"], kind, "{name}");
         assert_eq!(doc["info"]["name"], name);
-        assert_eq!(doc["contract"], "arbiter:plugin@0.1.0");
+        assert_eq!(doc["contract"], "arbiter:plugin@0.2.0");
         assert_eq!(doc["sha256"].as_str().unwrap().len(), 64);
         assert!(doc["size"].as_u64().unwrap() > 10_000);
         assert!(doc["exports"]

@@ -133,6 +133,12 @@ path = "{splitter}"
 path = "{judge}"
 grants = ["model"]
 
+[plugins.tool-args]
+path = "{tool_args}"
+
+[plugins.old-contract]
+path = "{old_contract}"
+
 [plugins.learner]
 path = "{learner}"
 grants = ["stats"]
@@ -167,6 +173,8 @@ model = "right"
         kb = hash_key(KEY_B),
         kc = hash_key(KEY_C),
         learner = reference_plugin("outcome-router").display(),
+        tool_args = reference_plugin("tool-args-verifier").display(),
+        old_contract = common::guest("contract-0-1").display(),
     )
 }
 
@@ -176,6 +184,16 @@ const PIPELINES: &str = r#"
 tenants = ["a"]
 type = "cascade"
 steps = [{ type = "single", model = "tools" }]
+
+# Two of three samples call tools with wrong-typed arguments; the tool-argument verifier
+# (contract 0.2.0) and a 0.1.0 verifier judge every sample side by side.
+[pipelines.tools-best-of]
+tenants = ["a"]
+type = "best_of"
+models = ["tools-bad", "tools", "tools-bad"]
+k = 3
+mode = "parallel"
+verify = [{ plugin = "tool-args" }, { plugin = "old-contract" }]
 
 [pipelines.verified]
 tenants = ["a"]
@@ -615,6 +633,66 @@ async fn verification_cascade_and_best_of() {
     let (_, body) = g.chat("best-of", "2+2?").await;
     assert_eq!(content(&body), "2 + 2 = 4\n#### 4", "{body}");
     assert_eq!(body["arbiter"]["candidates_tried"], 3);
+}
+
+/// best_of over tool calls: the tool-argument verifier (contract 0.2.0) sees each sample's
+/// calls and the request's tool schemas, rejects the wrong-typed ones, and the answer is
+/// the sample whose arguments are valid. A 0.1.0 verifier in the same chain runs on the
+/// same samples, seeing their (empty) text only.
+#[tokio::test]
+async fn best_of_picks_the_tool_call_with_valid_arguments() {
+    let g = Gateway::start().await;
+    let weather = json!({"type": "function", "function": {"name": "get_weather",
+        "parameters": {"type": "object", "required": ["city"],
+            "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}}}});
+    for _ in 0..3 {
+        let (status, body) = g
+            .chat_with(
+                KEY_A,
+                json!({"model": "tools-best-of", "tools": [weather],
+                    "messages": [{"role": "user", "content": "Weather in Paris?"}]}),
+                &[],
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let message = &body["choices"][0]["message"];
+        assert_eq!(body["choices"][0]["finish_reason"], "tool_calls", "{body}");
+        let arguments: Value = serde_json::from_str(
+            message["tool_calls"][0]["function"]["arguments"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(arguments, json!({"city": "Paris", "days": 3}), "{body}");
+        assert_eq!(body["arbiter"]["model"], "tools", "{body}");
+        let trace = g.trace(&body).await;
+        let verdicts: Vec<(String, String, String)> = attempts(&trace)
+            .iter()
+            .flat_map(|a| {
+                let model = a["model"].as_str().unwrap_or("").to_string();
+                a["verdicts"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(move |v| {
+                        (
+                            model.clone(),
+                            v["plugin"].as_str().unwrap_or("").to_string(),
+                            v["decision"].as_str().unwrap_or("").to_string(),
+                        )
+                    })
+            })
+            .collect();
+        let tool_args = |model: &str, decision: &str| {
+            verdicts
+                .iter()
+                .filter(|(m, p, d)| m == model && p == "tool-args" && d == decision)
+                .count()
+        };
+        assert_eq!(tool_args("tools-bad", "reject"), 2, "{trace:#}");
+        assert_eq!(tool_args("tools", "accept"), 1, "{trace:#}");
+    }
 }
 
 #[tokio::test]

@@ -148,6 +148,95 @@ async fn gsm8k_verifier_on_dev_rows() {
     );
 }
 
+/// A task offering `get_weather(city: string, days?: integer >= 1)`.
+fn weather_task() -> Task {
+    let mut task = task("Weather in Paris for 3 days?");
+    task.tools = vec![ToolSpec {
+        name: "get_weather".into(),
+        description: "Weather for a city".into(),
+        parameters: r#"{"type":"object","properties":{"city":{"type":"string"},"days":{"type":"integer","minimum":1}},"required":["city"]}"#.into(),
+    }];
+    task
+}
+
+fn calling(arguments: &str) -> Candidate {
+    Candidate {
+        tool_calls: vec![ToolCall {
+            id: "call_1".into(),
+            name: "get_weather".into(),
+            arguments: arguments.into(),
+        }],
+        logprobs: vec![TokenLogprob {
+            token: "{".into(),
+            logprob: -0.25,
+            top: vec![],
+        }],
+        ..cand("")
+    }
+}
+
+/// A plugin built against contract 0.1.0 and one built against 0.2.0 run in one runtime,
+/// on the same task: the old one sees the records it knows (no tools), the new one sees
+/// the task's tools and the candidate's tool calls and checks them.
+#[tokio::test]
+async fn contract_0_1_and_0_2_plugins_side_by_side() {
+    let old = load("contract-0-1", opts()).await.unwrap();
+    let new = shared_runtime()
+        .load_file(&reference_plugin("tool-args-verifier"), opts())
+        .await
+        .unwrap();
+    assert_eq!(old.summary().contract_version, "0.1.0");
+    assert_eq!(new.summary().contract_version, "0.2.0");
+    let config = cfg(&[]);
+    let task = weather_task();
+    let verify = |plugin: Plugin, candidate: Candidate| {
+        let (config, task) = (config.clone(), task.clone());
+        async move {
+            plugin
+                .verify(&config, &task, &candidate, CallContext::default())
+                .await
+                .unwrap()
+                .value
+        }
+    };
+    let old_says = verify(old.clone(), cand("It is sunny.")).await;
+    assert_eq!(old_says.decision, Decision::Accept, "{old_says:?}");
+    assert!(old_says.reason.contains("1 message(s)"), "{old_says:?}");
+    // A 0.1.0 plugin still judges a candidate that called tools: it sees the text only.
+    let old_on_call = verify(old, calling(r#"{"city":"Paris"}"#)).await;
+    assert!(
+        old_on_call.reason.contains("0 bytes of text"),
+        "{old_on_call:?}"
+    );
+
+    let good = verify(new.clone(), calling(r#"{"city":"Paris","days":3}"#)).await;
+    assert_eq!(good.decision, Decision::Accept, "{good:?}");
+    let bad = verify(new.clone(), calling(r#"{"city":7,"days":"three"}"#)).await;
+    assert_eq!(bad.decision, Decision::Reject, "{bad:?}");
+    assert!(
+        bad.checks
+            .iter()
+            .any(|c| !c.passed && c.name.contains("get_weather")),
+        "{bad:?}"
+    );
+    let unknown = Candidate {
+        tool_calls: vec![ToolCall {
+            id: "c".into(),
+            name: "book_flight".into(),
+            arguments: "{}".into(),
+        }],
+        ..cand("")
+    };
+    let refused = verify(new.clone(), unknown).await;
+    assert_eq!(refused.decision, Decision::Reject);
+    assert!(
+        refused.reason.contains("not a tool the request offers"),
+        "{refused:?}"
+    );
+    let text_only = verify(new, cand("It is sunny.")).await;
+    assert_eq!(text_only.decision, Decision::Abstain, "{text_only:?}");
+}
+
 #[tokio::test]
 async fn json_schema_verifier_uses_schema_from_config() {
     let plugin = shared_runtime()
@@ -505,7 +594,7 @@ async fn wrong_world_is_refused_at_load() {
         "names what the component exports: {message}"
     );
     assert!(
-        message.contains("arbiter:plugin/verification@0.1.0"),
+        message.contains("arbiter:plugin/verification@0.2.0"),
         "names what was expected: {message}"
     );
 }
@@ -540,7 +629,7 @@ async fn model_capability_is_gated() {
     match &err {
         Error::CapabilityNotGranted { capability, import } => {
             assert_eq!(capability, "model");
-            assert_eq!(import, "arbiter:plugin/model@0.1.0");
+            assert_eq!(import, "arbiter:plugin/model@0.2.0");
         }
         other => panic!("{other:?}"),
     }

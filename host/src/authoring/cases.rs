@@ -50,8 +50,12 @@ pub struct Case {
     pub tags: Vec<String>,
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
-    pub candidate: Option<String>,
-    pub candidates: Option<Vec<String>>,
+    /// Tools the task offers, in OpenAI's `tools` shape (`{"type": "function",
+    /// "function": {...}}`).
+    #[serde(default)]
+    pub tools: Vec<serde_json::Value>,
+    pub candidate: Option<CaseCandidate>,
+    pub candidates: Option<Vec<CaseCandidate>>,
     pub model: Option<String>,
     pub options: Option<Vec<ModelOption>>,
     pub answers: Option<Vec<String>>,
@@ -149,6 +153,42 @@ impl<T: Clone> PerCandidate<T> {
     }
 }
 
+/// A verifier case's candidate: its text, or the whole candidate with the tools it called
+/// (OpenAI's `tool_calls` shape) and its per-token `logprobs`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum CaseCandidate {
+    Text(String),
+    Full {
+        #[serde(default)]
+        text: String,
+        #[serde(default)]
+        tool_calls: Vec<ToolCall>,
+        #[serde(default)]
+        logprobs: Vec<TokenLogprob>,
+    },
+}
+
+impl CaseCandidate {
+    fn build(&self, index: u32, model: &str) -> Candidate {
+        let (text, tool_calls, logprobs) = match self {
+            CaseCandidate::Text(text) => (text.clone(), Vec::new(), Vec::new()),
+            CaseCandidate::Full {
+                text,
+                tool_calls,
+                logprobs,
+            } => (text.clone(), tool_calls.clone(), logprobs.clone()),
+        };
+        Candidate {
+            index,
+            model: model.to_string(),
+            text,
+            tool_calls,
+            logprobs,
+        }
+    }
+}
+
 /// An exact score or an inclusive `[low, high]` range.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(untagged)]
@@ -225,6 +265,7 @@ impl Case {
         task.tags.extend(self.tags.iter().cloned());
         task.metadata
             .extend(self.metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
+        task.tools.extend(ToolSpec::from_openai(&self.tools));
         task
     }
 
@@ -258,7 +299,7 @@ impl Case {
     }
 
     /// The candidates a verifier case judges (`candidate` or `candidates`).
-    fn candidate_texts(&self) -> Vec<String> {
+    fn case_candidates(&self) -> Vec<CaseCandidate> {
         match (&self.candidate, &self.candidates) {
             (Some(c), _) => vec![c.clone()],
             (None, Some(cs)) => cs.clone(),
@@ -851,7 +892,7 @@ impl Runner {
                     .await
             }
         };
-        let candidates = case.candidate_texts().len();
+        let candidates = case.case_candidates().len();
         let Execution {
             result,
             error,
@@ -901,15 +942,10 @@ impl CaseCalls {
             config: case.plugin_config(),
             task: case.build_task(),
             candidates: case
-                .candidate_texts()
-                .into_iter()
+                .case_candidates()
+                .iter()
                 .enumerate()
-                .map(|(i, text)| Candidate {
-                    index: i as u32,
-                    model: model.clone(),
-                    text,
-                    ..Candidate::default()
-                })
+                .map(|(i, c)| c.build(i as u32, &model))
                 .collect(),
             options: case.options.clone().unwrap_or_else(default_options),
             answers: case.answers.clone(),

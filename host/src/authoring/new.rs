@@ -391,6 +391,7 @@ mod tests {
                 "vendor/arbiter-sdk/Cargo.toml",
                 "vendor/arbiter-sdk/src/bindings.rs",
                 "vendor/arbiter-sdk/wit/v0.1.0/worlds.wit",
+                "vendor/arbiter-sdk/wit/v0.2.0/worlds.wit",
             ] {
                 assert!(files.iter().any(|x| x == f), "{kind}: {f} missing");
             }

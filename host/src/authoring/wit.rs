@@ -4,18 +4,32 @@
 use std::path::{Path, PathBuf};
 
 /// The released contract versions, newest last: (version, [(file name, contents)]).
-pub const VERSIONS: &[(&str, &[(&str, &str)])] = &[(
-    "0.1.0",
-    &[
-        ("types.wit", include_str!("../../../wit/v0.1.0/types.wit")),
-        ("host.wit", include_str!("../../../wit/v0.1.0/host.wit")),
-        (
-            "plugins.wit",
-            include_str!("../../../wit/v0.1.0/plugins.wit"),
-        ),
-        ("worlds.wit", include_str!("../../../wit/v0.1.0/worlds.wit")),
-    ],
-)];
+pub const VERSIONS: &[(&str, &[(&str, &str)])] = &[
+    (
+        "0.1.0",
+        &[
+            ("types.wit", include_str!("../../../wit/v0.1.0/types.wit")),
+            ("host.wit", include_str!("../../../wit/v0.1.0/host.wit")),
+            (
+                "plugins.wit",
+                include_str!("../../../wit/v0.1.0/plugins.wit"),
+            ),
+            ("worlds.wit", include_str!("../../../wit/v0.1.0/worlds.wit")),
+        ],
+    ),
+    (
+        "0.2.0",
+        &[
+            ("types.wit", include_str!("../../../wit/v0.2.0/types.wit")),
+            ("host.wit", include_str!("../../../wit/v0.2.0/host.wit")),
+            (
+                "plugins.wit",
+                include_str!("../../../wit/v0.2.0/plugins.wit"),
+            ),
+            ("worlds.wit", include_str!("../../../wit/v0.2.0/worlds.wit")),
+        ],
+    ),
+];
 
 /// The newest contract version.
 pub fn latest() -> &'static str {

@@ -11,7 +11,9 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::output::{human_bytes, human_duration, micros, print_json, report_error};
-use crate::authoring::cases::{self, Case, CaseCalls, CaseReport, Execution, RunOptions, Runner};
+use crate::authoring::cases::{
+    self, Case, CaseCalls, CaseCandidate, CaseReport, Execution, RunOptions, Runner,
+};
 use crate::authoring::{self, BuildOptions, Language};
 use crate::runtime::types::*;
 use crate::runtime::{
@@ -516,7 +518,13 @@ fn call_case(args: &CallArgs) -> anyhow::Result<Case> {
             .iter()
             .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
             .collect(),
-        candidates: Some(args.candidates.clone()),
+        candidates: Some(
+            args.candidates
+                .iter()
+                .cloned()
+                .map(CaseCandidate::Text)
+                .collect(),
+        ),
         model: Some(args.model.clone()),
         options: (!args.options.is_empty()).then(|| args.options.clone()),
         answers: (!args.answers.is_empty()).then(|| args.answers.clone()),
@@ -700,7 +708,7 @@ pub fn percentiles(mut samples: Vec<Duration>) -> Percentiles {
 fn bench_case(args: &BenchArgs) -> Case {
     Case {
         task: Some(Task::from_prompt("bench", args.prompt.clone())),
-        candidate: Some(args.candidate.clone()),
+        candidate: Some(CaseCandidate::Text(args.candidate.clone())),
         model: Some("bench".into()),
         config: args
             .config

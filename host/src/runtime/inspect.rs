@@ -6,7 +6,7 @@ use wasmtime::component::Component;
 use wasmtime::Engine;
 
 use super::capability::{self, Grants};
-use super::contract::{self, Version, LATEST, PACKAGE};
+use super::contract::{self, Version, PACKAGE};
 use super::error::{Error, Result};
 use super::types::PluginKind;
 
@@ -81,7 +81,7 @@ pub fn analyze(engine: &Engine, component: &Component, grants: Grants) -> Result
                 if version.and_then(Version::of).is_none() {
                     return Err(Error::UnsupportedVersion {
                         found: version.unwrap_or("(none)").to_string(),
-                        supported: format!("{PACKAGE}@{LATEST}"),
+                        supported: contract::supported(),
                     });
                 }
                 match capability::check_import(iface, import, grants) {

@@ -198,12 +198,10 @@ mod tests {
         };
         let task = Task {
             id: "t".into(),
-            messages: vec![Message {
-                role: "user".into(),
-                content: "1. a?\n2. b?".into(),
-            }],
+            messages: vec![Message::user("1. a?\n2. b?")],
             tags: vec![],
             metadata: vec![],
+            tools: vec![],
         };
         let plan = d.decompose(&task).unwrap();
         assert!(plan.subtasks[0].depends_on.is_empty());

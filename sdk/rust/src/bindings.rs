@@ -8,7 +8,7 @@
 
 #[cfg(feature = "verifier")]
 wit_bindgen::generate!({
-    path: "wit/v0.1.0",
+    path: "wit/v0.2.0",
     world: "model-verifier",
     pub_export_macro: true,
     export_macro_name: "__export_arbiter_world",
@@ -18,7 +18,7 @@ wit_bindgen::generate!({
 
 #[cfg(feature = "router")]
 wit_bindgen::generate!({
-    path: "wit/v0.1.0",
+    path: "wit/v0.2.0",
     world: "stats-router",
     pub_export_macro: true,
     export_macro_name: "__export_arbiter_world",
@@ -28,7 +28,7 @@ wit_bindgen::generate!({
 
 #[cfg(feature = "decomposer")]
 wit_bindgen::generate!({
-    path: "wit/v0.1.0",
+    path: "wit/v0.2.0",
     world: "model-decomposer",
     pub_export_macro: true,
     export_macro_name: "__export_arbiter_world",

@@ -124,6 +124,36 @@ impl Task {
     pub fn has_tag(&self, tag: &str) -> bool {
         self.tags.iter().any(|t| t == tag)
     }
+
+    /// A tool the request offers, by name.
+    pub fn tool(&self, name: &str) -> Option<&Tool> {
+        self.tools.iter().find(|t| t.name == name)
+    }
+}
+
+impl Message {
+    /// A text message (no tool calls).
+    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Message {
+        Message {
+            role: role.into(),
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
+    }
+
+    /// A user message.
+    pub fn user(content: impl Into<String>) -> Message {
+        Message::new("user", content)
+    }
+}
+
+impl Candidate {
+    /// Log-probability of the whole text (the sum over its tokens), when the request asked
+    /// for `logprobs`; `None` otherwise.
+    pub fn total_logprob(&self) -> Option<f64> {
+        (!self.logprobs.is_empty()).then(|| self.logprobs.iter().map(|t| t.logprob).sum())
+    }
 }
 
 impl Judged {

@@ -107,7 +107,7 @@ pub mod types {
     #[cfg(any(feature = "verifier", feature = "router", feature = "decomposer"))]
     pub use crate::bindings::arbiter::plugin::types::{
         Candidate, Check, ConfigKey, Decision, Judged, Message, ModelStats, PluginError,
-        PluginInfo, PluginKind, Selection, Task, Verdict,
+        PluginInfo, PluginKind, Selection, Task, TokenLogprob, Tool, ToolCall, Verdict,
     };
     #[cfg(feature = "decomposer")]
     pub use crate::bindings::exports::arbiter::plugin::decomposition::{Plan, Subresult, Subtask};

@@ -20,7 +20,8 @@ pub(super) const CAPABILITY: Capability = Capability {
 };
 
 fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
-    contract::v0_1_0::add_log(linker)
+    contract::v0_1_0::add_log(linker)?;
+    contract::v0_2_0::add_log(linker)
 }
 
 /// What `log` sees of a call's store: its sink.

@@ -19,7 +19,8 @@ pub(super) const CAPABILITY: Capability = Capability {
 };
 
 fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
-    contract::v0_1_0::add_stats(linker)
+    contract::v0_1_0::add_stats(linker)?;
+    contract::v0_2_0::add_stats(linker)
 }
 
 /// Serves the `stats` capability: outcome statistics per model (and tag) from the trace

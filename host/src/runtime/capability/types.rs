@@ -13,7 +13,8 @@ pub(super) const CAPABILITY: Capability = Capability {
 };
 
 fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
-    contract::v0_1_0::add_types(linker)
+    contract::v0_1_0::add_types(linker)?;
+    contract::v0_2_0::add_types(linker)
 }
 
 /// The interface has no functions, hence no state.

@@ -6,6 +6,7 @@
 //! its exports. Capabilities link their interfaces per version (`capability`).
 
 pub(crate) mod v0_1_0;
+pub(crate) mod v0_2_0;
 
 use wasmtime::component::{Instance, InstancePre};
 use wasmtime::Store;
@@ -18,14 +19,25 @@ use super::types::*;
 pub const PACKAGE: &str = "arbiter:plugin";
 
 /// The newest contract version, the one new plugins are built against.
-pub const LATEST: &str = v0_1_0::VERSION;
+pub const LATEST: &str = v0_2_0::VERSION;
+
+/// What `unsupported_version` errors name as supported: every line with bindings here.
+pub(crate) fn supported() -> String {
+    format!(
+        "{PACKAGE}@{} and @{} (each with its compatible releases)",
+        v0_1_0::VERSION,
+        v0_2_0::VERSION
+    )
+}
 
 /// A contract line the host has bindings for. Before 1.0 versions with the same minor
 /// are compatible (semver for 0.x): a plugin built against 0.1.7 loads with the 0.1.0
-/// bindings, and its imports link against them.
+/// bindings, and its imports link against them. Every line stays loadable: one linker
+/// holds each line's host interfaces under its own versioned names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Version {
     V0_1,
+    V0_2,
 }
 
 impl Version {
@@ -34,6 +46,7 @@ impl Version {
         let mut parts = version.split('.');
         match (parts.next(), parts.next()) {
             (Some("0"), Some("1")) => Some(Version::V0_1),
+            (Some("0"), Some("2")) => Some(Version::V0_2),
             _ => None,
         }
     }
@@ -91,7 +104,7 @@ pub(crate) fn detect(exports: &[String]) -> Result<(PluginKind, String)> {
     if Version::of(&version).is_none() {
         return Err(Error::UnsupportedVersion {
             found: version,
-            supported: format!("{PACKAGE}@{LATEST} and compatible 0.1.x"),
+            supported: supported(),
         });
     }
     Ok((kind, version))
@@ -122,16 +135,19 @@ pub(crate) enum Reply {
 /// A plugin's exports, resolved at load for the contract version it targets.
 pub(crate) enum Exports {
     V0_1(v0_1_0::Exports),
+    V0_2(v0_2_0::Exports),
 }
 
 /// A call's arguments in the records of the plugin's contract version.
 pub(crate) enum Args {
     V0_1(v0_1_0::Args),
+    V0_2(v0_2_0::Args),
 }
 
 /// A call's result as the plugin returned it: measured before it is converted.
 pub(crate) enum Returned {
     V0_1(v0_1_0::Returned),
+    V0_2(v0_2_0::Returned),
 }
 
 impl Exports {
@@ -147,9 +163,12 @@ impl Exports {
             Some(Version::V0_1) => Ok(Exports::V0_1(v0_1_0::Exports::resolve(
                 pre, kind, &interface,
             )?)),
+            Some(Version::V0_2) => Ok(Exports::V0_2(v0_2_0::Exports::resolve(
+                pre, kind, &interface,
+            )?)),
             None => Err(Error::UnsupportedVersion {
                 found: version.to_string(),
-                supported: format!("{PACKAGE}@{LATEST} and compatible 0.1.x"),
+                supported: supported(),
             }),
         }
     }
@@ -163,6 +182,7 @@ impl Exports {
     ) -> wasmtime::Result<()> {
         match self {
             Exports::V0_1(e) => e.typecheck(store, instance),
+            Exports::V0_2(e) => e.typecheck(store, instance),
         }
     }
 
@@ -170,6 +190,7 @@ impl Exports {
     pub(crate) fn prepare(&self, call: Call<'_>) -> Args {
         match self {
             Exports::V0_1(_) => Args::V0_1(v0_1_0::prepare(call)),
+            Exports::V0_2(_) => Args::V0_2(v0_2_0::prepare(call)),
         }
     }
 
@@ -183,6 +204,13 @@ impl Exports {
             (Exports::V0_1(e), Args::V0_1(a)) => Ok(Returned::V0_1(
                 v0_1_0::dispatch(store, instance, e, a).await?,
             )),
+            (Exports::V0_2(e), Args::V0_2(a)) => Ok(Returned::V0_2(
+                v0_2_0::dispatch(store, instance, e, a).await?,
+            )),
+            // `prepare` made the arguments from these same exports.
+            _ => Err(wasmtime::Error::msg(
+                "a call's arguments were prepared for another contract version",
+            )),
         }
     }
 }
@@ -192,12 +220,14 @@ impl Returned {
     pub(crate) fn bytes(&self) -> usize {
         match self {
             Returned::V0_1(r) => r.bytes(),
+            Returned::V0_2(r) => r.bytes(),
         }
     }
 
     pub(crate) fn into_reply(self) -> Reply {
         match self {
             Returned::V0_1(r) => r.into_reply(),
+            Returned::V0_2(r) => r.into_reply(),
         }
     }
 }
@@ -208,9 +238,12 @@ mod tests {
 
     #[test]
     fn versions_and_names() {
-        assert_eq!(Version::of("0.1.0"), Some(Version::V0_1));
+        assert_eq!(Version::of(v0_1_0::VERSION), Some(Version::V0_1));
+        assert_eq!(Version::of(v0_2_0::VERSION), Some(Version::V0_2));
         assert_eq!(Version::of("0.1.7"), Some(Version::V0_1));
-        assert_eq!(Version::of("0.2.0"), None);
+        assert_eq!(Version::of("0.2.0"), Some(Version::V0_2));
+        assert_eq!(Version::of("0.2.3"), Some(Version::V0_2));
+        assert_eq!(Version::of("0.3.0"), None);
         assert_eq!(Version::of("1.1.0"), None);
         assert_eq!(
             split_name("arbiter:plugin/log@0.1.0"),

@@ -22,10 +22,7 @@ impl Verifier for Judge {
             candidate.text,
             task.prompt()
         );
-        let messages = vec![Message {
-            role: "user".into(),
-            content: question,
-        }];
+        let messages = vec![Message::user(question)];
         log::info(
             "asking the judge model",
             &[("candidate", &candidate.index.to_string())],

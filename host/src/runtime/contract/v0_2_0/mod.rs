@@ -1,0 +1,25 @@
+//! Contract 0.2.0, generated from `wit/v0.2.0`: the bindings, conversions
+//! between its records and the host's (`convert`), linking its host interfaces to the
+//! capabilities (`link`) and calling its exports (`calls`). No binding type leaves this
+//! module.
+
+mod calls;
+mod convert;
+mod link;
+
+wasmtime::component::bindgen!({
+    path: "../wit/v0.2.0",
+    world: "host",
+    imports: {
+        "arbiter:plugin/log.log": trappable,
+        "arbiter:plugin/model.complete": async,
+        default: tracing,
+    },
+    exports: { default: async },
+});
+
+/// The released version these bindings were generated from.
+pub const VERSION: &str = "0.2.0";
+
+pub(crate) use calls::{dispatch, prepare, Args, Exports, Returned};
+pub(crate) use link::{add_log, add_model, add_stats, add_types};
