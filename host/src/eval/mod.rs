@@ -180,7 +180,8 @@ impl EvalReport {
 }
 
 /// The points no other point dominates (at most the cost and strictly more accurate,
-/// or strictly cheaper and as accurate), cheapest first. Accuracy rises along it.
+/// or strictly cheaper and as accurate), cheapest first. Accuracy rises along it; equal
+/// points (two names for one pipeline) are both on it.
 pub fn pareto_frontier(points: &[CostAccuracy]) -> Vec<CostAccuracy> {
     let mut sorted: Vec<&CostAccuracy> = points.iter().collect();
     // Cheapest first; at equal cost the most accurate first, so it shadows the others.
@@ -191,10 +192,10 @@ pub fn pareto_frontier(points: &[CostAccuracy]) -> Vec<CostAccuracy> {
     });
     let mut frontier: Vec<CostAccuracy> = Vec::new();
     for p in sorted {
-        if frontier
-            .last()
-            .is_none_or(|best| p.accuracy > best.accuracy)
-        {
+        if frontier.last().is_none_or(|best| {
+            p.accuracy > best.accuracy
+                || (p.accuracy == best.accuracy && p.cost_per_query_usd == best.cost_per_query_usd)
+        }) {
             frontier.push(p.clone());
         }
     }
@@ -657,9 +658,13 @@ mod tests {
             point("d", 0.5, 0.2),
         ];
         assert_eq!(names(&pareto_frontier(&points)), ["d", "b"]);
-        // Identical points: one of them stands for both.
-        let same = [point("x", 1.0, 0.5), point("y", 1.0, 0.5)];
-        assert_eq!(pareto_frontier(&same).len(), 1);
+        // Identical points: neither dominates the other.
+        let same = [
+            point("x", 1.0, 0.5),
+            point("y", 1.0, 0.5),
+            point("z", 2.0, 0.5),
+        ];
+        assert_eq!(names(&pareto_frontier(&same)), ["x", "y"]);
         // A free pipeline that is also the most accurate dominates everything.
         let free = [point("paid", 2.0, 0.6), point("free", 0.0, 0.9)];
         assert_eq!(names(&pareto_frontier(&free)), ["free"]);
