@@ -50,6 +50,11 @@ pub fn run_cli(args: EvalArgs) -> anyhow::Result<std::process::ExitCode> {
     if records.is_empty() {
         bail!("{} has no rows", args.dataset.display());
     }
+    // Before the run, so a folder that cannot be written does not cost a whole run.
+    if let Some(dir) = &args.plot {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the figures folder {}", dir.display()))?;
+    }
     // Current-thread runtime: its clock can be paused, so replay latencies are simulated.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -408,3 +408,70 @@ where
         .draw()?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::{score, LatencyPoint, ModelReference};
+
+    fn svg_of(figure: &str, report: &EvalReport) -> String {
+        register_font().unwrap();
+        let mut svg = String::new();
+        draw_named(
+            figure,
+            report,
+            SVGBackend::with_string(&mut svg, SIZE).into_drawing_area(),
+        )
+        .unwrap();
+        svg
+    }
+
+    #[test]
+    fn degenerate_runs_still_draw() {
+        // No answered query, no price, no latency, no samples: every range collapses to
+        // a point, which plotters cannot map; each figure must still come out.
+        let empty = score("nothing", &[], 0.0);
+        let model = ModelReference {
+            model: "unpriced".into(),
+            samples_per_query: 0.0,
+            accuracy: 0.0,
+            success_at_k: 0.0,
+            cost_per_query_usd: None,
+            success_at_k_curve: vec![],
+        };
+        let report = EvalReport::new("d.jsonl".into(), 0, vec![empty], vec![model], None);
+        let svg = svg_of("accuracy-cost", &report);
+        assert!(svg.contains("nothing") && !svg.contains("unpriced alone"));
+        assert!(svg_of("success-at-k", &report).contains("unpriced (dataset"));
+        assert!(svg_of("latency", &report).contains("nothing (?)"));
+    }
+
+    #[test]
+    fn latency_legend_names_strategy_and_percentiles() {
+        let mut race = score("r", &[], 0.0);
+        race.strategy = Some("race".into());
+        race.latency_p50_ms = 700.0;
+        race.latency_p95_ms = 3600.0;
+        race.latency_cdf = vec![
+            LatencyPoint {
+                share: 0.0,
+                ms: 100.0,
+            },
+            LatencyPoint {
+                share: 1.0,
+                ms: 9000.0,
+            },
+        ];
+        let report = EvalReport::new("d.jsonl".into(), 1, vec![race], vec![], None);
+        let svg = svg_of("latency", &report);
+        assert!(svg.contains("r (race): p50 700 ms, p95 3600 ms"), "{svg}");
+    }
+
+    #[test]
+    fn cost_ticks_keep_cents_of_a_cent_apart() {
+        assert_eq!(usd_digits(0.0041), 4);
+        assert_eq!(usd_digits(0.00009), 6);
+        assert_eq!(usd_digits(2.5), 1);
+        assert_eq!(usd_digits(0.0), 2);
+    }
+}
