@@ -283,3 +283,228 @@ fn eval_refuses_an_empty_selection_by_name() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--limit"), "{err}");
 }
+
+/// The text elements of an SVG figure (plotters writes each on a line of its own).
+fn svg_texts(path: &std::path::Path) -> Vec<String> {
+    let svg = std::fs::read_to_string(path).unwrap();
+    assert!(svg.starts_with("<svg"), "{}", path.display());
+    svg.split("<text")
+        .skip(1)
+        .map(|t| {
+            let body = &t[t.find('>').unwrap() + 1..t.find("</text>").unwrap()];
+            body.trim()
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&apos;", "'")
+                .replace("&amp;", "&")
+        })
+        .collect()
+}
+
+fn assert_has_texts(path: &std::path::Path, expected: &[&str]) {
+    let texts = svg_texts(path);
+    for e in expected {
+        assert!(
+            texts.iter().any(|t| t == e),
+            "{}: no text {e:?} among {texts:#?}",
+            path.display()
+        );
+    }
+}
+
+/// A PNG figure decodes, has the figure's size and is not blank.
+fn assert_png(path: &std::path::Path) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!((info.width, info.height), (1000, 640), "{}", path.display());
+    let pixels = &buf[..info.buffer_size()];
+    let stride = info.color_type.samples();
+    let white = vec![255u8; stride];
+    let inked = pixels
+        .chunks(stride)
+        .filter(|p| *p != white.as_slice())
+        .count();
+    // Axes, grid, text and series: well over 2% of the pixels, well under all of them.
+    let total = (info.width * info.height) as usize;
+    assert!(
+        inked > total / 50 && inked < total * 9 / 10,
+        "{}: {inked} of {total} pixels drawn",
+        path.display()
+    );
+}
+
+#[test]
+fn eval_plots_every_pipeline_model_and_reference_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let plots = dir.path().join("figures");
+    let pipelines = ["math-cascade", "cheap", "expensive", "math-race"];
+    let out = arbiter()
+        .arg("eval")
+        .args(pipelines.iter().flat_map(|p| ["--pipeline", p]))
+        .args([
+            "--dataset",
+            "data/gsm8k-dev.jsonl",
+            "--limit",
+            "40",
+            "--json",
+        ])
+        .arg("--plot")
+        .arg(&plots)
+        .output()
+        .unwrap();
+    common::assert_exit_ok(&out);
+    // stdout is the JSON document alone, and a non-terminal stderr stays free of progress.
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("eval math-cascade:"), "{err}");
+
+    // The curves the figures draw are in the JSON.
+    let p = |name: &str| {
+        r["pipelines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["pipeline"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(p("math-race")["strategy"], "race");
+    assert_eq!(p("math-cascade")["strategy"], "cascade");
+    let cascade_k = p("math-cascade")["success_at_k"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(cascade_k.len(), 2, "a cascade draws one or two samples");
+    assert!(cascade_k[1]["success"].as_f64() >= cascade_k[0]["success"].as_f64());
+    assert!(
+        p("math-cascade")["accuracy"].as_f64() <= cascade_k[1]["success"].as_f64(),
+        "its top-1 is no better than a perfect pick among its samples"
+    );
+    let cdf = p("expensive")["latency_cdf"].as_array().unwrap().clone();
+    assert_eq!(cdf.len(), 21);
+    assert_eq!(cdf[10]["ms"], p("expensive")["latency_p50_ms"]);
+    let frontier: Vec<&str> = r["frontier"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["pipeline"].as_str().unwrap())
+        .collect();
+    assert_eq!(frontier.first(), Some(&"cheap"), "the cheapest is on it");
+    for name in pipelines {
+        assert_eq!(p(name)["on_frontier"], frontier.contains(&name), "{name}");
+    }
+    let models = ["mixtral-8x7b-instruct", "gpt-4-1106-preview"];
+    for m in r["models"].as_array().unwrap() {
+        assert_eq!(m["success_at_k_curve"].as_array().unwrap().len(), 1, "{m}");
+    }
+
+    let svg = |name: &str| plots.join(format!("{name}.svg"));
+    let alone: Vec<String> = models.iter().map(|m| format!("{m} alone")).collect();
+    let mut cost = vec![
+        "Accuracy against cost per query (gsm8k-dev.jsonl)",
+        "cost per query (USD)",
+        "accuracy",
+        "Pareto frontier of the pipelines",
+        "oracle routing (labels)",
+    ];
+    cost.extend(pipelines);
+    cost.extend(alone.iter().map(String::as_str));
+    assert_has_texts(&svg("accuracy-cost"), &cost);
+
+    let curves: Vec<String> = pipelines
+        .iter()
+        .flat_map(|p| {
+            [
+                format!("{p}: Success@K of its samples"),
+                format!("{p}: selected top-1"),
+            ]
+        })
+        .chain(
+            models
+                .iter()
+                .map(|m| format!("{m} (dataset, unbiased estimate)")),
+        )
+        .collect();
+    let mut k = vec![
+        "Success@K (gsm8k-dev.jsonl)",
+        "K (samples per query)",
+        "Success@K (share of queries with a correct answer among K)",
+    ];
+    k.extend(curves.iter().map(String::as_str));
+    assert_has_texts(&svg("success-at-k"), &k);
+
+    let texts = svg_texts(&svg("latency"));
+    assert_has_texts(
+        &svg("latency"),
+        &[
+            "Latency to answer, simulated (gsm8k-dev.jsonl)",
+            "latency (ms)",
+            "share of queries answered within",
+            "p50 of each pipeline",
+            "p95 of each pipeline",
+        ],
+    );
+    for (name, strategy) in [
+        ("math-race", "race"),
+        ("math-cascade", "cascade"),
+        ("cheap", "single"),
+        ("expensive", "single"),
+    ] {
+        let pl = p(name);
+        let entry = format!(
+            "{name} ({strategy}): p50 {:.0} ms, p95 {:.0} ms",
+            pl["latency_p50_ms"].as_f64().unwrap(),
+            pl["latency_p95_ms"].as_f64().unwrap()
+        );
+        assert!(texts.contains(&entry), "no {entry:?} in {texts:#?}");
+    }
+
+    for name in ["accuracy-cost", "success-at-k", "latency"] {
+        assert_png(&plots.join(format!("{name}.png")));
+    }
+}
+
+/// HumanEval's 100 samples a task give Success@K up to K = 100; without `--json` on a
+/// non-terminal, progress comes as plain lines and the figures are listed.
+#[test]
+fn eval_plots_success_at_k_up_to_the_samples_the_data_has() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = arbiter()
+        .args(["eval", "--pipeline", "codegen-16b"])
+        .args(["--dataset", "data/humaneval-dev.jsonl", "--limit", "5"])
+        .arg("--plot")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    common::assert_exit_ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let done: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("eval codegen-16b: "))
+        .collect();
+    assert!(
+        done.last()
+            .is_some_and(|l| l.contains("5/5 (100%)") && l.contains("queries/s")),
+        "{err}"
+    );
+    let listed = err.lines().filter(|l| l.starts_with("wrote ")).count();
+    assert_eq!(listed, 6, "{err}");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("wrote "),
+        "the table alone on stdout"
+    );
+    let svg = dir.path().join("success-at-k.svg");
+    assert_has_texts(
+        &svg,
+        &[
+            "Success@K (humaneval-dev.jsonl)",
+            "codegen-16b (dataset, unbiased estimate)",
+            "codegen-16b: selected top-1",
+            "100",
+        ],
+    );
+    assert_png(&dir.path().join("success-at-k.png"));
+}

@@ -1,5 +1,6 @@
 //! `arbiter eval`: replay a dataset through pipelines and report accuracy, cost,
-//! latency, calls and verifier quality next to the dataset's reference points.
+//! latency, calls and verifier quality next to the dataset's reference points; with
+//! `--plot`, as figures too.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use clap::Args;
 use super::output::print_json;
 use crate::app::{App, AppOptions};
 use crate::config::GatewayConfig;
-use crate::eval::{references, run, upstream_prices, EvalOptions, EvalReport};
+use crate::eval::{plot, references, run, upstream_prices, EvalOptions, EvalReport, ProgressMode};
 use crate::providers::replay::load_dataset;
 
 #[derive(Debug, Args)]
@@ -33,6 +34,9 @@ pub struct EvalArgs {
     /// Let plugins see the gold `reference` (for oracle-check verifiers only).
     #[arg(long)]
     pub with_reference: bool,
+    /// Write figures (accuracy against cost, Success@K, latency) as SVG and PNG into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
 }
@@ -45,6 +49,11 @@ pub fn run_cli(args: EvalArgs) -> anyhow::Result<std::process::ExitCode> {
     }
     if records.is_empty() {
         bail!("{} has no rows", args.dataset.display());
+    }
+    // Before the run, so a folder that cannot be written does not cost a whole run.
+    if let Some(dir) = &args.plot {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the figures folder {}", dir.display()))?;
     }
     // Current-thread runtime: its clock can be paused, so replay latencies are simulated.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -75,25 +84,44 @@ pub fn run_cli(args: EvalArgs) -> anyhow::Result<std::process::ExitCode> {
             limit: args.limit,
             concurrency: args.concurrency,
             with_reference: args.with_reference,
-            progress: !args.json && std::io::stderr().is_terminal(),
+            progress: progress_mode(args.json, std::io::stderr().is_terminal()),
         };
         let pipelines = run(app.engine.clone(), &records, &options).await;
         let (models, oracle) = references(&records, &upstream_prices(&app.engine));
-        anyhow::Ok(EvalReport {
-            dataset: args.dataset.display().to_string(),
-            queries: records.len(),
+        anyhow::Ok(EvalReport::new(
+            args.dataset.display().to_string(),
+            records.len(),
             pipelines,
             models,
             oracle,
-            simulated_latency: true,
-        })
+        ))
     })?;
+    if let Some(dir) = &args.plot {
+        let files = plot::write_all(&report, dir)
+            .with_context(|| format!("writing figures to {}", dir.display()))?;
+        // stdout carries the one JSON document with --json, so the list goes to stderr.
+        if !args.json {
+            for f in &files {
+                eprintln!("wrote {}", f.display());
+            }
+        }
+    }
     if args.json {
         print_json(&report)?;
     } else {
         print_report(&report);
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// A bar on a terminal. Plain lines otherwise, except with `--json`: there stderr is
+/// where a script reads the error document, so a non-terminal stays quiet.
+fn progress_mode(json: bool, terminal: bool) -> ProgressMode {
+    match (terminal, json) {
+        (true, _) => ProgressMode::Bar,
+        (false, false) => ProgressMode::Lines,
+        (false, true) => ProgressMode::Off,
+    }
 }
 
 fn opt(v: Option<f64>, scale: f64, digits: usize) -> String {
