@@ -692,6 +692,14 @@ async fn best_of_picks_the_tool_call_with_valid_arguments() {
         };
         assert_eq!(tool_args("tools-bad", "reject"), 2, "{trace:#}");
         assert_eq!(tool_args("tools", "accept"), 1, "{trace:#}");
+        // Each attempt keeps the calls its verdicts were about.
+        for a in attempts(&trace) {
+            let args = a["tool_calls"][0]["function"]["arguments"]
+                .as_str()
+                .unwrap();
+            let valid = args == r#"{"city":"Paris","days":3}"#;
+            assert_eq!(valid, a["model"] == "tools", "{a:#}");
+        }
     }
 }
 

@@ -415,6 +415,7 @@ impl ModelCall<'_> {
                     r.cost_usd = cost;
                     r.outcome = AttemptOutcome::Unverified;
                     r.text = Some(text.clone());
+                    r.tool_calls = reply.tool_calls.clone();
                     r.label = reply.label;
                     r.finish_reason = reply.finish_reason.clone();
                     if let Some(s) = reply.sample {

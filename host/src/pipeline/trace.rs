@@ -89,6 +89,10 @@ pub struct AttemptRecord {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// The tools the model called, in OpenAI's shape: what a verifier judged and what an
+    /// operator needs to see why a call was rejected.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<crate::runtime::types::ToolCall>,
     /// Why the model stopped (`stop`, `length`, ...), as the provider said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<String>,
@@ -117,6 +121,7 @@ impl AttemptRecord {
             score: None,
             error: None,
             text: None,
+            tool_calls: Vec::new(),
             finish_reason: None,
             label: None,
         }

@@ -633,6 +633,11 @@ mod tests {
                 score: Some(0.9),
                 error: None,
                 text: Some("42".into()),
+                tool_calls: vec![crate::runtime::types::ToolCall {
+                    id: "call_0".into(),
+                    name: "lookup".into(),
+                    arguments: "{}".into(),
+                }],
                 finish_reason: Some("stop".into()),
                 label: None,
             }],

@@ -1203,6 +1203,12 @@ mod tests {
             score: Some(0.9),
             error: None,
             text: Some("42".into()),
+            // Stored with the attempt, so its round trip is checked with the rest.
+            tool_calls: vec![crate::runtime::types::ToolCall {
+                id: "call_0".into(),
+                name: "get_weather".into(),
+                arguments: r#"{"city":"Paris"}"#.into(),
+            }],
             finish_reason: Some("stop".into()),
             label: None,
         }
