@@ -20,8 +20,8 @@ use common::reference_plugin;
 use serde_json::{json, Value};
 
 pub(crate) const KEY_A: &str = "sk-test-tenant-a";
-const KEY_B: &str = "sk-test-tenant-b";
-const KEY_C: &str = "sk-test-tenant-c";
+pub(crate) const KEY_B: &str = "sk-test-tenant-b";
+pub(crate) const KEY_C: &str = "sk-test-tenant-c";
 
 pub(crate) struct Gateway {
     pub(crate) url: String,
@@ -56,6 +56,8 @@ fn config_text(mock_url: &str, data_dir: &Path, pipelines: &str) -> String {
         "firehose",
         "tools",
         "tools-bad",
+        "embed",
+        "embed-huge",
     ];
     let mut models_toml = String::new();
     for m in models {
@@ -97,6 +99,12 @@ provider = "open"
 upstream = "params"
 input_price = 0.01
 output_price = 0.01
+
+[models.embed-open]
+provider = "open"
+upstream = "embed"
+input_price = 1.0
+output_price = 0.0
 
 # Anthropic's Messages API, served by the mock at its root.
 [providers.claude]
@@ -1548,6 +1556,7 @@ async fn official_openai_python_client() {
             "logprobs ok",
             "anthropic tools ok",
             "n ok",
+            "embeddings ok",
         ]
         .iter()
         .all(|line| stdout.contains(line)),
