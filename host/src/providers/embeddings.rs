@@ -453,6 +453,33 @@ mod tests {
         assert_eq!(e.code(), "upstream_malformed");
     }
 
+    /// Anthropic and replay keep the trait's refusal; OpenAI-compatible providers embed,
+    /// behind their breaker too. Nothing here reaches a network (port 9 is never called).
+    #[tokio::test]
+    async fn only_openai_compatible_providers_embed() {
+        use super::super::ProviderConfig;
+        let build = |kind: serde_json::Value| {
+            serde_json::from_value::<ProviderConfig>(kind)
+                .unwrap()
+                .build(|p| p.to_path_buf(), None)
+                .unwrap()
+        };
+        let dataset = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/gsm8k-dev.jsonl");
+        let without = [
+            serde_json::json!({"kind": "anthropic", "base_url": "http://127.0.0.1:9", "api_key_env": ""}),
+            serde_json::json!({"kind": "replay", "dataset": dataset}),
+        ];
+        for config in without {
+            let p = build(config.clone());
+            assert!(!p.embeds(), "{config}");
+            let e = p.embed(&request(texts(1))).await.unwrap_err();
+            assert_eq!(e.code(), "unsupported_parameter", "{config}: {e}");
+        }
+        let openai =
+            build(serde_json::json!({"kind": "openai", "base_url": "http://127.0.0.1:9/v1"}));
+        assert!(openai.embeds());
+    }
+
     #[test]
     fn oversized_replies_are_refused_while_read() {
         let one = request(texts(1));
