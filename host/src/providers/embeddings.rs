@@ -297,7 +297,7 @@ struct UsageBody {
 
 /// Reads an OpenAI-shaped embeddings reply to `request`: one vector per input, each
 /// index once, every value finite, within the caps.
-pub(crate) fn parse_embeddings(
+pub fn parse_embeddings(
     bytes: &[u8],
     request: &EmbeddingRequest,
 ) -> Result<EmbeddingResponse, ProviderError> {
