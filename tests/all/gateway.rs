@@ -1325,7 +1325,7 @@ async fn tenants_are_isolated_and_keys_required() {
     assert_eq!(status, 401);
     assert_eq!(body["error"]["type"], "authentication_error");
     // The key is checked before the body is parsed: a bad key with a bad body is a 401.
-    for path in ["/v1/chat/completions", "/v1/feedback"] {
+    for path in ["/v1/chat/completions", "/v1/embeddings", "/v1/feedback"] {
         let reply = g
             .http
             .post(format!("{}{path}", g.url))
@@ -1418,7 +1418,7 @@ async fn tenants_are_isolated_and_keys_required() {
 async fn router_refusals_are_openai_errors() {
     let g = Gateway::start().await;
     let huge = "x".repeat(1 << 20);
-    for path in ["/v1/chat/completions", "/v1/feedback"] {
+    for path in ["/v1/chat/completions", "/v1/embeddings", "/v1/feedback"] {
         let reply = g
             .http
             .post(format!("{}{path}", g.url))
@@ -1440,15 +1440,18 @@ async fn router_refusals_are_openai_errors() {
     }
     assert_eq!(g.mock.state.calls("right"), 0);
 
-    let (status, error) = g.get(KEY_A, "/v1/embeddings").await;
+    let (status, error) = g.get(KEY_A, "/v1/audio/speech").await;
     assert_eq!(status, 404);
     assert_eq!(
         (&error["error"]["code"], &error["error"]["message"]),
         (
             &json!("unknown_url"),
-            &json!("Invalid URL (GET /v1/embeddings)")
+            &json!("Invalid URL (GET /v1/audio/speech)")
         ),
     );
+    let (status, error) = g.get(KEY_A, "/v1/embeddings").await;
+    assert_eq!(status, 405);
+    assert_eq!(error["error"]["code"], "method_not_allowed", "{error}");
     let (status, error) = g.get(KEY_A, "/v1/chat/completions").await;
     assert_eq!(status, 405);
     assert_eq!(error["error"]["code"], "method_not_allowed", "{error}");
