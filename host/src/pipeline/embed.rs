@@ -26,7 +26,8 @@ pub struct EmbedRequest {
     /// The configured model's name (checked by the caller: a raw model the tenant may
     /// call, whose provider embeds).
     pub model: String,
-    /// The call as it goes upstream, but for its model name and timeout, set here.
+    /// The call as it goes upstream, but for its model name and timeout, set by the
+    /// engine.
     pub call: EmbeddingRequest,
     /// Limits from the request (headers); they only tighten `default_budget`.
     pub budget: BudgetLimits,
@@ -42,30 +43,34 @@ impl Engine {
     /// Runs one embeddings call. Input tokens are priced at the model's input price; no
     /// output is billed.
     pub async fn embed(&self, request: EmbedRequest) -> EmbedResult {
+        let EmbedRequest {
+            id,
+            tenant,
+            model,
+            call,
+            budget,
+            spend,
+        } = request;
         let created_at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
         let ctx = RequestCtx::new(
-            Budget::with_tenant(
-                self.default_budget.tightened_by(request.budget),
-                request.spend.clone(),
-            ),
-            request.tenant.clone(),
-            request.model.clone(),
+            Budget::with_tenant(self.default_budget.tightened_by(budget), spend),
+            tenant.clone(),
+            model.clone(),
             Sampling::default(),
             None,
         );
-        let span = self.embed_span(&request.model);
         let result = self
-            .embed_call(&ctx, &request)
-            .instrument(span.clone())
+            .embed_call(&ctx, &model, call)
+            .instrument(self.embed_span(&model))
             .await;
         let attempts = ctx.take_attempts();
         let trace = RequestTrace {
-            id: request.id,
-            tenant: request.tenant,
-            pipeline: request.model.clone(),
+            id,
+            tenant,
+            pipeline: model.clone(),
             created_at,
             latency_ms: ctx.ms(),
             cost_usd: attempts.iter().map(|a| a.cost_usd).sum(),
@@ -73,7 +78,7 @@ impl Engine {
                 Ok(_) => RequestOutcome::Unverified,
                 Err(_) => RequestOutcome::Failed,
             },
-            model: result.is_ok().then_some(request.model),
+            model: result.is_ok().then_some(model),
             score: None,
             // The vectors are returned, not stored: they are large and say little.
             answer: None,
@@ -91,14 +96,14 @@ impl Engine {
     async fn embed_call(
         &self,
         ctx: &RequestCtx,
-        request: &EmbedRequest,
+        model: &str,
+        mut call: EmbeddingRequest,
     ) -> Result<EmbeddingResponse, ExecError> {
-        let model = request.model.as_str();
         let entry = self
             .models
             .get(model)
             .ok_or_else(|| ExecError::UnknownTarget(model.into()))?;
-        let input_estimate = request.call.input.estimate_tokens();
+        let input_estimate = call.input.estimate_tokens();
         let estimate = entry.price.cost(Usage {
             input_tokens: input_estimate,
             output_tokens: 0,
@@ -124,11 +129,8 @@ impl Engine {
         };
         let started = base.started_ms;
         let seq = ctx.push(base);
-        let call = EmbeddingRequest {
-            model: entry.upstream.clone(),
-            timeout: ctx.budget.remaining(),
-            ..request.call.clone()
-        };
+        call.model.clone_from(&entry.upstream);
+        call.timeout = ctx.budget.remaining();
         let result = entry.provider.embed(&call).await;
         let now = ctx.ms();
         let span = tracing::Span::current();

@@ -175,8 +175,9 @@ pub struct EmbeddingRequest {
     pub dimensions: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
-    /// Fields the gateway does not know; sent only by a provider that forwards them.
-    #[serde(flatten)]
+    /// Fields the gateway does not know; sent only by a provider that forwards them
+    /// (which adds them to the body itself).
+    #[serde(skip)]
     pub extra: BTreeMap<String, serde_json::Value>,
     /// Upper bound for the whole call, retries included.
     #[serde(skip)]

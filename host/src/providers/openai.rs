@@ -162,6 +162,19 @@ impl OpenAiProvider {
         }
     }
 
+    /// An embeddings request as the API takes it: fields the gateway does not know go
+    /// out only when this provider forwards them (the gateway refuses them by name
+    /// otherwise, before calling).
+    fn embeddings_body<'a>(&self, request: &'a EmbeddingRequest) -> EmbeddingsBody<'a> {
+        EmbeddingsBody {
+            request,
+            extra: match self.config.unknown_fields {
+                UnknownFields::Forward => &request.extra,
+                UnknownFields::Refuse => &NO_FIELDS,
+            },
+        }
+    }
+
     /// The caller's time left, within this provider's own timeout.
     fn timeout(&self, caller: Option<Duration>) -> Duration {
         let own = Duration::from_millis(self.config.timeout_ms);
@@ -203,6 +216,14 @@ struct RequestBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     stream_options: Option<StreamOptions>,
     /// Fields the gateway does not know, passed on as the caller sent them.
+    #[serde(flatten)]
+    extra: &'a BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct EmbeddingsBody<'a> {
+    #[serde(flatten)]
+    request: &'a EmbeddingRequest,
     #[serde(flatten)]
     extra: &'a BTreeMap<String, serde_json::Value>,
 }
@@ -316,16 +337,7 @@ impl Provider for OpenAiProvider {
 
     async fn embed(&self, request: &EmbeddingRequest) -> Result<EmbeddingResponse, ProviderError> {
         let timeout = self.timeout(request.timeout);
-        // Fields the gateway does not know go out only when this provider forwards them
-        // (the gateway refuses them by name otherwise, before calling).
-        let body = match self.config.unknown_fields {
-            UnknownFields::Forward => std::borrow::Cow::Borrowed(request),
-            UnknownFields::Refuse => std::borrow::Cow::Owned(EmbeddingRequest {
-                extra: BTreeMap::new(),
-                ..request.clone()
-            }),
-        };
-        let body = &body;
+        let body = &self.embeddings_body(request);
         self.config
             .retry
             .run(timeout, |left| async move {
@@ -717,6 +729,26 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&forwarding.body(&request, false)).unwrap(),
             r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_completion_tokens":9,"top_k":3}"#
+        );
+
+        // Embeddings: what the caller set, unknown fields only where forwarded.
+        let embed = EmbeddingRequest {
+            model: "e".into(),
+            input: crate::providers::EmbeddingInput::Texts(vec!["a".into()]),
+            encoding_format: Some(crate::providers::EncodingFormat::Base64),
+            dimensions: Some(8),
+            user: None,
+            extra: [("top_k".to_string(), serde_json::json!(3))].into(),
+            timeout: None,
+        };
+        let json = |p: &OpenAiProvider| serde_json::to_string(&p.embeddings_body(&embed)).unwrap();
+        assert_eq!(
+            json(&provider),
+            r#"{"model":"e","input":["a"],"encoding_format":"base64","dimensions":8}"#
+        );
+        assert_eq!(
+            json(&forwarding),
+            r#"{"model":"e","input":["a"],"encoding_format":"base64","dimensions":8,"top_k":3}"#
         );
     }
 }
