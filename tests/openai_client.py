@@ -1,6 +1,8 @@
-"""Calls a running Arbiter gateway with the official `openai` package: JSON, streaming
-and an error, as an application would. Usage: openai_client.py BASE_URL API_KEY"""
+"""Calls a running Arbiter gateway with the official `openai` package: JSON, streaming,
+embeddings and errors, as an application would. Usage: openai_client.py BASE_URL API_KEY"""
+import base64
 import json
+import struct
 import sys
 
 import openai
@@ -248,3 +250,31 @@ for model, kwargs in [("cascade", {}), ("right", {"stream": True}), ("right", {"
     except openai.BadRequestError as e:
         assert e.param == "n", e
 print("n ok")
+
+# Embeddings: a string and a list, as floats and as base64. Left unset, the SDK asks for
+# base64 and decodes it to floats itself.
+e = client.embeddings.create(model="embed", input="hello")
+assert e.object == "list" and e.model == "embed" and len(e.data) == 1, e
+default = e.data[0].embedding
+assert default == [0.25, 0.375, 0.5, -0.375], default
+assert (e.usage.prompt_tokens, e.usage.total_tokens) == (3, 3), e.usage
+assert e.model_extra["arbiter"]["trace_id"], e.model_extra
+f = client.embeddings.create(model="embed", input=["hello", "world!"], encoding_format="float")
+assert [d.index for d in f.data] == [0, 1] and f.data[0].embedding == default, f
+assert f.usage.prompt_tokens == 6, f.usage
+b = client.embeddings.create(model="embed", input=["hello", "world!"], encoding_format="base64")
+for got, want in zip(b.data, f.data):
+    raw = base64.b64decode(got.embedding)
+    assert list(struct.unpack(f"<{len(raw) // 4}f", raw)) == want.embedding, (got, want)
+assert len(client.embeddings.create(model="embed", input=[[1, 2], [3]], dimensions=8).data[1].embedding) == 8
+for kwargs, code, param in [
+    ({"model": "verified", "input": "x"}, "embeddings_unsupported", "model"),
+    ({"model": "claude-echo", "input": "x"}, "embeddings_unsupported", "model"),
+    ({"model": "embed", "input": []}, "invalid_value", "input"),
+]:
+    try:
+        client.embeddings.create(**kwargs)
+        raise SystemExit("expected an error")
+    except openai.BadRequestError as e:
+        assert e.code == code and e.param == param, e
+print("embeddings ok")

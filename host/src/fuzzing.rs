@@ -69,6 +69,62 @@ pub fn openai_request(data: &[u8]) {
     }
 }
 
+/// An embeddings request body through `server::embeddings::prepare`: refusals must be
+/// typed 4xx errors; an accepted request is within the input and dimension caps.
+pub fn embeddings_request(data: &[u8]) {
+    use crate::providers::embeddings::{MAX_DIMENSIONS, MAX_INPUTS};
+    match crate::server::embeddings::prepare(data) {
+        Ok(p) => {
+            assert!((1..=MAX_INPUTS).contains(&p.call.input.len()));
+            assert!(!p.model.is_empty());
+            assert!(p
+                .call
+                .dimensions
+                .is_none_or(|d| (1..=MAX_DIMENSIONS as u32).contains(&d)));
+        }
+        Err(e) => {
+            assert!(e.status.is_client_error(), "{} for {e:?}", e.status);
+            assert!(!e.code.is_empty());
+        }
+    }
+}
+
+/// An upstream's embeddings reply (the first byte: how many inputs were sent, 1-4),
+/// read as the OpenAI provider reads it: one finite vector per input within the caps,
+/// or a malformed / too-large error.
+pub fn embeddings_reply(data: &[u8]) {
+    use crate::providers::embeddings::{parse_embeddings, MAX_DIMENSIONS};
+    use crate::providers::{EmbeddingInput, EmbeddingRequest};
+    let Some((&n, body)) = data.split_first() else {
+        return;
+    };
+    let inputs = usize::from(n % 4) + 1;
+    let request = EmbeddingRequest {
+        model: "m".into(),
+        input: EmbeddingInput::Texts(vec!["x".into(); inputs]),
+        encoding_format: None,
+        dimensions: None,
+        user: None,
+        extra: Default::default(),
+        timeout: None,
+    };
+    match parse_embeddings(body, &request) {
+        Ok(r) => {
+            assert_eq!(r.vectors.len(), inputs);
+            assert!(r.vectors.iter().all(|v| !v.is_empty()
+                && v.len() <= MAX_DIMENSIONS
+                && v.iter().all(|x| x.is_finite())));
+        }
+        Err(e) => assert!(
+            matches!(
+                e.code(),
+                "upstream_malformed" | "upstream_response_too_large"
+            ),
+            "{e}"
+        ),
+    }
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }

@@ -76,6 +76,20 @@ fn openai_request() {
 }
 
 #[test]
+fn embeddings_request() {
+    for input in with_mutants(seeds("embeddings_request"), 500) {
+        fuzzing::embeddings_request(&input);
+    }
+}
+
+#[test]
+fn embeddings_reply() {
+    for input in with_mutants(seeds("embeddings_reply"), 500) {
+        fuzzing::embeddings_reply(&input);
+    }
+}
+
+#[test]
 fn config() {
     for input in with_mutants(seeds("config"), 300) {
         fuzzing::config(&input);

@@ -20,8 +20,8 @@ use common::reference_plugin;
 use serde_json::{json, Value};
 
 pub(crate) const KEY_A: &str = "sk-test-tenant-a";
-const KEY_B: &str = "sk-test-tenant-b";
-const KEY_C: &str = "sk-test-tenant-c";
+pub(crate) const KEY_B: &str = "sk-test-tenant-b";
+pub(crate) const KEY_C: &str = "sk-test-tenant-c";
 
 pub(crate) struct Gateway {
     pub(crate) url: String,
@@ -56,6 +56,8 @@ fn config_text(mock_url: &str, data_dir: &Path, pipelines: &str) -> String {
         "firehose",
         "tools",
         "tools-bad",
+        "embed",
+        "embed-huge",
     ];
     let mut models_toml = String::new();
     for m in models {
@@ -97,6 +99,12 @@ provider = "open"
 upstream = "params"
 input_price = 0.01
 output_price = 0.01
+
+[models.embed-open]
+provider = "open"
+upstream = "embed"
+input_price = 1.0
+output_price = 0.0
 
 # Anthropic's Messages API, served by the mock at its root.
 [providers.claude]
@@ -1403,7 +1411,7 @@ async fn tenants_are_isolated_and_keys_required() {
     assert_eq!(status, 401);
     assert_eq!(body["error"]["type"], "authentication_error");
     // The key is checked before the body is parsed: a bad key with a bad body is a 401.
-    for path in ["/v1/chat/completions", "/v1/feedback"] {
+    for path in ["/v1/chat/completions", "/v1/embeddings", "/v1/feedback"] {
         let reply = g
             .http
             .post(format!("{}{path}", g.url))
@@ -1496,7 +1504,7 @@ async fn tenants_are_isolated_and_keys_required() {
 async fn router_refusals_are_openai_errors() {
     let g = Gateway::start().await;
     let huge = "x".repeat(1 << 20);
-    for path in ["/v1/chat/completions", "/v1/feedback"] {
+    for path in ["/v1/chat/completions", "/v1/embeddings", "/v1/feedback"] {
         let reply = g
             .http
             .post(format!("{}{path}", g.url))
@@ -1518,15 +1526,18 @@ async fn router_refusals_are_openai_errors() {
     }
     assert_eq!(g.mock.state.calls("right"), 0);
 
-    let (status, error) = g.get(KEY_A, "/v1/embeddings").await;
+    let (status, error) = g.get(KEY_A, "/v1/audio/speech").await;
     assert_eq!(status, 404);
     assert_eq!(
         (&error["error"]["code"], &error["error"]["message"]),
         (
             &json!("unknown_url"),
-            &json!("Invalid URL (GET /v1/embeddings)")
+            &json!("Invalid URL (GET /v1/audio/speech)")
         ),
     );
+    let (status, error) = g.get(KEY_A, "/v1/embeddings").await;
+    assert_eq!(status, 405);
+    assert_eq!(error["error"]["code"], "method_not_allowed", "{error}");
     let (status, error) = g.get(KEY_A, "/v1/chat/completions").await;
     assert_eq!(status, 405);
     assert_eq!(error["error"]["code"], "method_not_allowed", "{error}");
@@ -1634,6 +1645,7 @@ async fn official_openai_python_client() {
             "logprobs ok",
             "anthropic tools ok",
             "n ok",
+            "embeddings ok",
         ]
         .iter()
         .all(|line| stdout.contains(line)),

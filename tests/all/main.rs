@@ -8,6 +8,7 @@ mod authoring;
 mod c;
 mod cli;
 mod crash;
+mod embeddings;
 mod fuzz_corpus;
 mod gateway;
 mod hostile;

@@ -22,6 +22,7 @@ use arbiter::server::auth::hash_key;
 const KEY: &str = "sk-telemetry-test";
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const ROUTED_TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
+const EMBED_TRACE_ID: &str = "5c2a1e07a93b4f6e8d1c0b9a87654321";
 const PARENT_ID: &str = "00f067aa0ba902b7";
 
 /// Every span the collector was sent.
@@ -156,6 +157,11 @@ provider = "mock"
 input_price = 1.0
 output_price = 2.0
 
+[models.embed]
+provider = "mock"
+input_price = 1.0
+output_price = 0.0
+
 [plugins.math]
 path = "{math}"
 
@@ -165,6 +171,7 @@ config = {{ cheap = "right", expensive = "right", threshold = 0.9 }}
 
 [tenants.a]
 api_keys = ["{key}"]
+policy = {{ models = ["embed"] }}
 
 [pipelines.verified]
 tenants = ["a"]
@@ -213,6 +220,15 @@ models = ["right"]
         .await
         .unwrap();
     assert_eq!(reply.status(), 200, "{:?}", reply.text().await);
+    let reply = http
+        .post(format!("{url}/v1/embeddings"))
+        .bearer_auth(KEY)
+        .header("traceparent", format!("00-{EMBED_TRACE_ID}-{PARENT_ID}-01"))
+        .json(&json!({"model": "embed", "input": ["a", "b"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200, "{:?}", reply.text().await);
     // A malformed traceparent is ignored, not an error.
     let reply = http
         .post(format!("{url}/v1/chat/completions"))
@@ -246,7 +262,11 @@ models = ["right"]
             .iter()
             .filter(|s| hex::encode(&s.trace_id) == ROUTED_TRACE_ID)
             .count();
-        if spans.iter().filter(|s| ours(s)).count() >= 3 && routed >= 3 {
+        let embedded = spans
+            .iter()
+            .filter(|s| hex::encode(&s.trace_id) == EMBED_TRACE_ID)
+            .count();
+        if spans.iter().filter(|s| ours(s)).count() >= 3 && routed >= 3 && embedded >= 2 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -302,6 +322,20 @@ models = ["right"]
         in_routed("chat right").parent_span_id,
         routed_request.span_id
     );
+
+    // The embeddings request: one `embeddings {model}` call under it.
+    let in_embedded = |name: &str| {
+        spans
+            .iter()
+            .find(|s| hex::encode(&s.trace_id) == EMBED_TRACE_ID && s.name == name)
+            .unwrap_or_else(|| panic!("no `{name}` span in the embeddings trace: {names:?}"))
+    };
+    let embed = in_embedded("embeddings embed");
+    assert_eq!(embed.parent_span_id, in_embedded("request").span_id);
+    assert_eq!(str_attr(embed, "gen_ai.operation.name"), "embeddings");
+    assert_eq!(str_attr(embed, "arbiter.attempt.outcome"), "completed");
+    assert_eq!(int_attr(embed, "gen_ai.usage.input_tokens"), 6);
+    assert!(float_attr(embed, "arbiter.cost_usd") > 0.0);
 
     // The request with a malformed traceparent got a trace of its own.
     assert!(

@@ -115,9 +115,10 @@ impl<P> Breaker<P> {
         };
     }
 
+    /// `timeout`: the caller's time for this call, if it set one.
     async fn call<T>(
         &self,
-        request: &ChatRequest,
+        timeout: Option<Duration>,
         call: impl std::future::Future<Output = Result<T, ProviderError>>,
     ) -> Result<T, ProviderError> {
         self.admit()?;
@@ -128,9 +129,8 @@ impl<P> Breaker<P> {
         let result = call.await;
         guard.0 = None;
         // Within a millisecond of the caller's budget: the budget is what ended it.
-        let caller_ran_out = request
-            .timeout
-            .is_some_and(|t| started.elapsed() + Duration::from_millis(1) >= t);
+        let caller_ran_out =
+            timeout.is_some_and(|t| started.elapsed() + Duration::from_millis(1) >= t);
         self.record(&result, caller_ran_out);
         result
     }
@@ -159,12 +159,25 @@ impl<P: Provider> Provider for Breaker<P> {
     }
 
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
-        self.call(request, self.inner.chat(request)).await
+        self.call(request.timeout, self.inner.chat(request)).await
     }
 
     async fn chat_stream(&self, request: &ChatRequest) -> Result<EventStream, ProviderError> {
         // Only opening the stream counts: a stream that breaks later is the request's.
-        self.call(request, self.inner.chat_stream(request)).await
+        self.call(request.timeout, self.inner.chat_stream(request))
+            .await
+    }
+
+    fn embeds(&self) -> bool {
+        self.inner.embeds()
+    }
+
+    // Embeddings share the upstream, so their failures count toward the same circuit.
+    async fn embed(
+        &self,
+        request: &super::EmbeddingRequest,
+    ) -> Result<super::EmbeddingResponse, ProviderError> {
+        self.call(request.timeout, self.inner.embed(request)).await
     }
 }
 

@@ -35,6 +35,10 @@ pub(crate) mod limits {
     pub const SSE_EVENT_BYTES: usize = 1 << 20;
     /// The text of one streamed answer, summed over its deltas.
     pub const STREAM_TEXT_BYTES: usize = 16 << 20;
+    /// A whole embeddings reply: 2048 vectors of 3072 dimensions take ~34 MiB as base64
+    /// (what OpenAI's clients ask for), more as JSON numbers; what is parsed out of it
+    /// is capped on its own (`embeddings::MAX_VALUES`).
+    pub const EMBEDDINGS_BODY_BYTES: usize = 64 << 20;
 }
 
 /// One pooled client per provider, with the headers its config adds to every request.
@@ -138,7 +142,7 @@ impl Response {
         self.bytes_limited(limits::BODY_BYTES).await
     }
 
-    async fn bytes_limited(self, limit: usize) -> Result<Bytes, ProviderError> {
+    pub async fn bytes_limited(self, limit: usize) -> Result<Bytes, ProviderError> {
         let collect = http_body_util::Limited::new(self.inner.into_body(), limit).collect();
         match tokio::time::timeout_at(self.deadline, collect).await {
             Err(_) => Err(ProviderError::Timeout(self.timeout)),

@@ -4,6 +4,7 @@
 
 pub mod anthropic;
 pub mod breaker;
+pub mod embeddings;
 pub(crate) mod http;
 pub mod openai;
 pub mod pricing;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use futures::Stream;
 use serde::{Deserialize, Serialize};
 
+pub use embeddings::{EmbeddingInput, EmbeddingRequest, EmbeddingResponse, EncodingFormat};
 pub use pricing::Price;
 pub use sampling::Sampling;
 
@@ -303,6 +305,20 @@ pub trait Provider: Send + Sync {
     /// See [`UnknownFields`].
     fn unknown_fields(&self) -> UnknownFields {
         UnknownFields::Refuse
+    }
+
+    /// Whether [`Provider::embed`] reaches an embeddings API. The gateway asks before
+    /// reserving or calling anything, so a model without one is refused up front.
+    fn embeds(&self) -> bool {
+        false
+    }
+
+    /// One embeddings call. Providers without an embeddings API keep this refusal.
+    async fn embed(&self, request: &EmbeddingRequest) -> Result<EmbeddingResponse, ProviderError> {
+        Err(ProviderError::Unsupported(format!(
+            "model `{}`: this provider has no embeddings API",
+            request.model
+        )))
     }
 
     /// Streams one answer. Providers that cannot stream emit the whole answer at once.

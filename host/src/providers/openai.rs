@@ -1,5 +1,5 @@
 //! OpenAI-compatible chat completions over HTTP: OpenAI, vLLM, Ollama, Together, Groq and
-//! anything else speaking `/v1/chat/completions`, JSON or SSE.
+//! anything else speaking `/v1/chat/completions`, JSON or SSE; and their `/v1/embeddings`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -13,6 +13,7 @@ use serde_json::Value;
 use hyper::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use hyper::Uri;
 
+use super::embeddings::{parse_embeddings, EmbeddingRequest, EmbeddingResponse};
 use super::http::{endpoint, limits, HttpClient, Response};
 use super::retry::RetryPolicy;
 use super::{
@@ -85,6 +86,8 @@ pub struct OpenAiProvider {
     /// Parsed once: parsing (with IDNA host checks) on every request cost ~2% of a
     /// pass-through request's CPU, and a bad `base_url` is now a load-time error.
     url: Uri,
+    /// `/embeddings` under the same base.
+    embeddings_url: Uri,
     /// `Authorization: Bearer …`, built once and marked sensitive (kept out of logs).
     auth: Option<HeaderValue>,
     config: OpenAiConfig,
@@ -120,12 +123,14 @@ impl OpenAiProvider {
             &config.headers,
         )?;
         let url = endpoint(&config.base_url, "/chat/completions")?;
+        let embeddings_url = endpoint(&config.base_url, "/embeddings")?;
         let auth = api_key(&config.api_key_env)?
             .map(|k| secret_header(&format!("Bearer {k}")))
             .transpose()?;
         Ok(OpenAiProvider {
             http,
             url,
+            embeddings_url,
             auth,
             config,
         })
@@ -157,14 +162,29 @@ impl OpenAiProvider {
         }
     }
 
-    fn timeout(&self, request: &ChatRequest) -> Duration {
+    /// An embeddings request as the API takes it: fields the gateway does not know go
+    /// out only when this provider forwards them (the gateway refuses them by name
+    /// otherwise, before calling).
+    fn embeddings_body<'a>(&self, request: &'a EmbeddingRequest) -> EmbeddingsBody<'a> {
+        EmbeddingsBody {
+            request,
+            extra: match self.config.unknown_fields {
+                UnknownFields::Forward => &request.extra,
+                UnknownFields::Refuse => &NO_FIELDS,
+            },
+        }
+    }
+
+    /// The caller's time left, within this provider's own timeout.
+    fn timeout(&self, caller: Option<Duration>) -> Duration {
         let own = Duration::from_millis(self.config.timeout_ms);
-        request.timeout.map_or(own, |t| t.min(own))
+        caller.map_or(own, |t| t.min(own))
     }
 
     async fn send(
         &self,
-        body: &RequestBody<'_>,
+        url: &Uri,
+        body: &impl Serialize,
         timeout: Duration,
     ) -> Result<Response, ProviderError> {
         let body = serde_json::to_vec(body)
@@ -173,7 +193,7 @@ impl OpenAiProvider {
             Some(a) => &[(AUTHORIZATION, a.clone())],
             None => &[],
         };
-        self.http.post_json(&self.url, headers, body, timeout).await
+        self.http.post_json(url, headers, body, timeout).await
     }
 }
 
@@ -196,6 +216,14 @@ struct RequestBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     stream_options: Option<StreamOptions>,
     /// Fields the gateway does not know, passed on as the caller sent them.
+    #[serde(flatten)]
+    extra: &'a BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct EmbeddingsBody<'a> {
+    #[serde(flatten)]
+    request: &'a EmbeddingRequest,
     #[serde(flatten)]
     extra: &'a BTreeMap<String, serde_json::Value>,
 }
@@ -292,25 +320,45 @@ impl Provider for OpenAiProvider {
 
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
         let body = self.body(request, false);
-        let timeout = self.timeout(request);
+        let timeout = self.timeout(request.timeout);
         let body = &body;
         self.config
             .retry
             .run(timeout, |left| async move {
-                let bytes = self.send(body, left).await?.bytes().await?;
+                let bytes = self.send(&self.url, body, left).await?.bytes().await?;
                 parse_completion(&bytes, request)
+            })
+            .await
+    }
+
+    fn embeds(&self) -> bool {
+        true
+    }
+
+    async fn embed(&self, request: &EmbeddingRequest) -> Result<EmbeddingResponse, ProviderError> {
+        let timeout = self.timeout(request.timeout);
+        let body = &self.embeddings_body(request);
+        self.config
+            .retry
+            .run(timeout, |left| async move {
+                let bytes = self
+                    .send(&self.embeddings_url, body, left)
+                    .await?
+                    .bytes_limited(limits::EMBEDDINGS_BODY_BYTES)
+                    .await?;
+                parse_embeddings(&bytes, request)
             })
             .await
     }
 
     async fn chat_stream(&self, request: &ChatRequest) -> Result<EventStream, ProviderError> {
         let body = self.body(request, true);
-        let timeout = self.timeout(request);
+        let timeout = self.timeout(request.timeout);
         // Only establishing the stream is retried: a half-delivered answer is not.
         let response = self
             .config
             .retry
-            .run(timeout, |left| self.send(&body, left))
+            .run(timeout, |left| self.send(&self.url, &body, left))
             .await?;
         let idle = Duration::from_millis(self.config.stream_idle_timeout_ms);
         Ok(sse_events(response.into_stream(), idle, parse_openai_chunk))
@@ -681,6 +729,26 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&forwarding.body(&request, false)).unwrap(),
             r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_completion_tokens":9,"top_k":3}"#
+        );
+
+        // Embeddings: what the caller set, unknown fields only where forwarded.
+        let embed = EmbeddingRequest {
+            model: "e".into(),
+            input: crate::providers::EmbeddingInput::Texts(vec!["a".into()]),
+            encoding_format: Some(crate::providers::EncodingFormat::Base64),
+            dimensions: Some(8),
+            user: None,
+            extra: [("top_k".to_string(), serde_json::json!(3))].into(),
+            timeout: None,
+        };
+        let json = |p: &OpenAiProvider| serde_json::to_string(&p.embeddings_body(&embed)).unwrap();
+        assert_eq!(
+            json(&provider),
+            r#"{"model":"e","input":["a"],"encoding_format":"base64","dimensions":8}"#
+        );
+        assert_eq!(
+            json(&forwarding),
+            r#"{"model":"e","input":["a"],"encoding_format":"base64","dimensions":8,"top_k":3}"#
         );
     }
 }

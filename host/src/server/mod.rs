@@ -1,9 +1,11 @@
-//! The OpenAI-compatible gateway: `POST /v1/chat/completions` (JSON and SSE), models,
-//! traces, feedback, health, readiness and Prometheus metrics.
+//! The OpenAI-compatible gateway: `POST /v1/chat/completions` (JSON and SSE),
+//! `POST /v1/embeddings`, models, traces, feedback, health, readiness and Prometheus
+//! metrics.
 
 mod admin;
 pub mod auth;
 mod catalog;
+pub mod embeddings;
 pub mod errors;
 mod listen;
 pub mod metrics;
@@ -103,6 +105,7 @@ pub fn router(state: Arc<AppState>, limits: &ServerConfig) -> Router {
 fn api() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(chat_completions))
+        .routes(routes!(embeddings::embeddings))
         .routes(routes!(models))
         .routes(routes!(model))
         .routes(routes!(trace))
@@ -989,6 +992,7 @@ mod tests {
             .collect();
         for p in [
             "/v1/chat/completions",
+            "/v1/embeddings",
             "/v1/models/{id}",
             "/v1/usage",
             "/admin/v1/tenants/{name}/keys",

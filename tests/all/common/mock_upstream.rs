@@ -16,6 +16,10 @@
 //! `/v1/messages` speaks Anthropic's Messages API: model `echo-request` answers with
 //! the request body it got as JSON text; `tools` calls tools as above.
 //! A suffix `@<ms>` delays the answer, e.g. `right@500`.
+//! `/v1/embeddings`: `embed` answers each input with a vector of `dimensions` (default
+//! 4) values made from the input's length and position ([`embedding_of`]), 3 prompt
+//! tokens an input, as floats or base64 as asked; `embed-huge` sends a vector of a
+//! million values; `down` fails with 500.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -107,6 +111,7 @@ pub async fn start() -> MockUpstream {
     let app = axum::Router::new()
         .route("/v1/chat/completions", post(handle))
         .route("/v1/messages", post(anthropic))
+        .route("/v1/embeddings", post(embeddings))
         .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -439,4 +444,69 @@ async fn anthropic(body: Bytes) -> Response {
     frames.push(event(json!({"type": "message_delta", "delta": {"stop_reason": stop}, "usage": {"output_tokens": 6}})));
     frames.push(event(json!({"type": "message_stop"})));
     sse(Body::from_stream(futures::stream::iter(frames)))
+}
+
+/// The vector `embed` gives the input at `index` of `len` characters (or token ids):
+/// multiples of 1/8, exact as `f32` in JSON and base64 alike.
+pub fn embedding_of(len: usize, index: usize, dimensions: usize) -> Vec<f32> {
+    (0..dimensions)
+        .map(|j| ((len + index + j) % 8 + 1) as f32 / 8.0 - 0.5)
+        .collect()
+}
+
+async fn embeddings(State(state): State<Arc<MockState>>, body: Bytes) -> Response {
+    use base64::Engine as _;
+    let req: Value = serde_json::from_slice(&body).unwrap_or_default();
+    let model = req["model"].as_str().unwrap_or("").to_string();
+    let guard = InFlight::new(state.counters(&model));
+    let lens: Vec<usize> = match &req["input"] {
+        Value::String(s) => vec![s.chars().count()],
+        Value::Array(items) if items.iter().all(Value::is_number) => vec![items.len()],
+        Value::Array(items) => items
+            .iter()
+            .map(|i| match i {
+                Value::String(s) => s.chars().count(),
+                other => other.as_array().map_or(0, Vec::len),
+            })
+            .collect(),
+        _ => vec![],
+    };
+    let dimensions = req["dimensions"].as_u64().unwrap_or(4) as usize;
+    let base64 = req["encoding_format"] == "base64";
+    let response = match model.as_str() {
+        "down" => (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response(),
+        "embed-huge" => {
+            let zeros = vec!["0"; 1_000_000].join(",");
+            let body = format!(
+                r#"{{"object":"list","model":"embed-huge","data":[{{"object":"embedding","index":0,"embedding":[{zeros}]}}]}}"#
+            );
+            ([("content-type", "application/json")], body).into_response()
+        }
+        _ => {
+            let data: Vec<Value> = lens
+                .iter()
+                .enumerate()
+                .map(|(i, &len)| {
+                    let v = embedding_of(len, i, dimensions);
+                    let embedding = if base64 {
+                        let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                        json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+                    } else {
+                        json!(v)
+                    };
+                    json!({"object": "embedding", "index": i, "embedding": embedding})
+                })
+                .collect();
+            let tokens = 3 * lens.len();
+            axum::Json(json!({
+                "object": "list",
+                "model": model,
+                "data": data,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }))
+            .into_response()
+        }
+    };
+    guard.finish();
+    response
 }
