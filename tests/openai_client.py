@@ -243,7 +243,25 @@ assert len(r.choices) == 2 and all(c.message.content == "2 + 2 = 4\n#### 4" for 
 assert r.model_extra["arbiter"]["candidates_tried"] == 3, r.model_extra
 r = client.chat.completions.create(model="best-of", messages=ask, n=3)
 assert [c.message.content for c in r.choices] == ["2 + 2 = 4\n#### 4"], r
-for model, kwargs in [("cascade", {}), ("right", {"stream": True}), ("right", {"n": 17})]:
+# Streamed, the choices come whole, each under its index, each with its finish reason;
+# a tool-calling model's choices carry their calls.
+for model, n, extra in [("right", 3, {}), ("best-of-slow", 2, {}), ("tools", 2, {"tools": [weather]})]:
+    texts, calls, finishes, last = {}, {}, {}, None
+    for chunk in client.chat.completions.create(model=model, messages=ask, n=n, stream=True, **extra):
+        last = chunk
+        for c in chunk.choices:
+            texts[c.index] = texts.get(c.index, "") + (c.delta.content or "")
+            for tc in c.delta.tool_calls or []:
+                calls.setdefault(c.index, []).append(tc.function.name)
+            if c.finish_reason:
+                finishes[c.index] = c.finish_reason
+    assert sorted(finishes) == list(range(n)), (model, finishes)
+    if "tools" in extra:
+        assert all(calls[i] == ["get_weather"] and finishes[i] == "tool_calls" for i in range(n)), (calls, finishes)
+    else:
+        assert all(texts[i] == "2 + 2 = 4\n#### 4" and finishes[i] == "stop" for i in range(n)), (model, texts)
+    assert last.model_extra["arbiter"]["trace_id"], last
+for model, kwargs in [("cascade", {}), ("right", {"n": 17})]:
     try:
         client.chat.completions.create(model=model, messages=ask, **{"n": 2, **kwargs})
         raise SystemExit("expected an error")

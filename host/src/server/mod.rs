@@ -344,13 +344,6 @@ pub fn prepare(tenant: String, headers: &HeaderMap, body: &[u8]) -> Result<Prepa
         )
         .with_param("n"));
     }
-    if n > 1 && request.stream {
-        return Err(ApiError::bad_request(
-            "unsupported_parameter",
-            "`n` > 1 with `stream: true` is not supported yet: ask for the choices whole",
-        )
-        .with_param("n"));
-    }
     let mut sampling = request.take_sampling()?;
     sampling.extra = openai::unknown_fields(body)
         .map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))?;
@@ -502,7 +495,9 @@ async fn chat(
     // records what was done.
     let cancel = CancellationToken::new();
     let cancel_when_dropped = cancel.clone().drop_guard();
-    let (sink, deltas) = match stream {
+    // Several choices are streamed whole once the call returns: the upstream's own
+    // interleaved deltas are not passed through (yet).
+    let (sink, deltas) = match stream && exec.n == 1 {
         true => {
             let (tx, rx) = tokio::sync::mpsc::channel(32);
             (Some(tx), Some(rx))
@@ -568,15 +563,28 @@ impl Head {
     /// How the stream `id` ends: the finish chunk, then the usage chunk if it was asked
     /// for (the `arbiter` object rides on the last chunk), then `[DONE]`.
     fn end(&self, id: &str, trace: &RequestTrace) -> Vec<u8> {
-        let head = self.chunks(id);
         let finish = openai::delta(None, false, Some(openai::finish_reason(trace)));
-        let mut out = if self.include_usage {
-            let mut out = openai::sse(&head.chunk(finish, None, None)).to_vec();
+        self.end_with(id, trace, vec![finish])
+    }
+
+    /// The ending with one finish chunk per choice (`n` > 1 has several); the `arbiter`
+    /// object rides on the last of them unless a usage chunk follows.
+    fn end_with(
+        &self,
+        id: &str,
+        trace: &RequestTrace,
+        finishes: Vec<openai::ChunkChoice>,
+    ) -> Vec<u8> {
+        let head = self.chunks(id);
+        let mut out = Vec::new();
+        let last = finishes.len().saturating_sub(1);
+        for (i, finish) in finishes.into_iter().enumerate() {
+            let arbiter = (i == last && !self.include_usage).then(|| openai::arbiter_object(trace));
+            out.extend_from_slice(&openai::sse(&head.chunk(finish, None, arbiter)));
+        }
+        if self.include_usage {
             out.extend_from_slice(&openai::sse(&head.usage_chunk(trace)));
-            out
-        } else {
-            openai::sse(&head.chunk(finish, None, Some(openai::arbiter_object(trace)))).to_vec()
-        };
+        }
         out.extend_from_slice(openai::DONE);
         out
     }
@@ -728,39 +736,62 @@ fn sse_response(body: Body) -> Response {
     r
 }
 
-/// A verified answer, streamed after the pipeline accepted it: verification needs the
-/// whole answer, so the stream starts when the answer is final.
-/// A chosen answer, streamed whole: the role, the text (with its log-probabilities),
-/// the tool calls, then the ending.
+/// A chosen answer, streamed whole (verification needs the whole answer, so the stream
+/// starts when the answer is final): per choice, the role, the text (with its
+/// log-probabilities) and the tool calls, then each choice's finish and the ending. With
+/// `n` > 1 the choices follow one another, each under its own `index`.
 fn stream_answer(trace: &RequestTrace, answer: &Answer, head: &Head) -> Response {
     let id = format!("chatcmpl-{}", trace.id);
     let chunks = head.chunks(&id);
-    let mut frames: Vec<Result<Bytes, std::io::Error>> = vec![Ok(openai::sse(&chunks.chunk(
-        openai::delta(None, true, None),
-        None,
-        None,
-    )))];
-    if !answer.text.is_empty() || answer.tool_calls.is_empty() {
+    let mut frames: Vec<Result<Bytes, std::io::Error>> = Vec::new();
+    let mut finishes = Vec::new();
+    let several = !answer.alternatives.is_empty();
+    for (index, choice) in std::iter::once(answer)
+        .chain(&answer.alternatives)
+        .enumerate()
+    {
+        let index = index as u32;
         frames.push(Ok(openai::sse(&chunks.chunk(
-            openai::delta(Some(&answer.text), false, None).with_logprobs(answer.logprobs.as_ref()),
+            openai::delta(None, true, None).with_index(index),
             None,
             None,
         ))));
+        if !choice.text.is_empty() || choice.tool_calls.is_empty() {
+            frames.push(Ok(openai::sse(
+                &chunks.chunk(
+                    openai::delta(Some(&choice.text), false, None)
+                        .with_logprobs(choice.logprobs.as_ref())
+                        .with_index(index),
+                    None,
+                    None,
+                ),
+            )));
+        }
+        if !choice.tool_calls.is_empty() {
+            let pieces = choice
+                .tool_calls
+                .iter()
+                .enumerate()
+                .map(|(i, c)| openai::ToolCallPiece::whole(i, c))
+                .collect();
+            frames.push(Ok(openai::sse(
+                &chunks.chunk(
+                    openai::delta(None, false, None)
+                        .with_tool_calls(pieces)
+                        .with_index(index),
+                    None,
+                    None,
+                ),
+            )));
+        }
+        // One choice ends as the request did; each of several with its own reason.
+        let reason = match (several, choice.finish_reason.as_deref()) {
+            (true, Some(r)) => r,
+            _ => openai::finish_reason(trace),
+        };
+        finishes.push(openai::delta(None, false, Some(reason)).with_index(index));
     }
-    if !answer.tool_calls.is_empty() {
-        let pieces = answer
-            .tool_calls
-            .iter()
-            .enumerate()
-            .map(|(i, c)| openai::ToolCallPiece::whole(i, c))
-            .collect();
-        frames.push(Ok(openai::sse(&chunks.chunk(
-            openai::delta(None, false, None).with_tool_calls(pieces),
-            None,
-            None,
-        ))));
-    }
-    frames.push(Ok(head.end(&id, trace).into()));
+    frames.push(Ok(head.end_with(&id, trace, finishes).into()));
     sse_response(Body::from_stream(futures::stream::iter(frames)))
 }
 

@@ -646,6 +646,12 @@ impl<'a> ChunkChoice<'a> {
         self
     }
 
+    /// The choice this chunk belongs to (`n` > 1).
+    pub fn with_index(mut self, index: u32) -> ChunkChoice<'a> {
+        self.index = index;
+        self
+    }
+
     pub fn with_role(mut self, first: bool) -> ChunkChoice<'a> {
         self.delta.role = first.then_some("assistant");
         self

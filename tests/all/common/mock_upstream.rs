@@ -193,11 +193,14 @@ async fn handle(State(state): State<Arc<MockState>>, body: Bytes) -> Response {
                 frames.push(Ok(Bytes::from_static(b"data: [DONE]\n\n")));
                 sse(Body::from_stream(futures::stream::iter(frames)))
             } else {
+                let choices: Vec<Value> = (0..req["n"].as_u64().unwrap_or(1))
+                    .map(|i| json!({"index": i, "message": {"role": "assistant", "content": null, "tool_calls": calls}, "finish_reason": "tool_calls"}))
+                    .collect();
                 axum::Json(json!({
                     "id": "mock",
                     "object": "chat.completion",
                     "model": full,
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": null, "tool_calls": calls}, "finish_reason": "tool_calls"}],
+                    "choices": choices,
                     "usage": {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12},
                 }))
                 .into_response()
