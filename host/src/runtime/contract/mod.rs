@@ -1,7 +1,9 @@
 //! The plugin contract, one module per released WIT version (`wit/v<version>/`). Each
 //! holds what `bindgen!` generates from its folder and the conversions between its records
 //! and the host's own (`runtime::types`), so nothing else in the host names a binding type
-//! (the pattern of Zed's `extension_host/src/wasm_host/wit.rs`). This module is the
+//! (the pattern of Zed's `extension_host/src/wasm_host/wit.rs`). Code that is the same for
+//! every version (calls, host interfaces, unchanged records) is written once in
+//! `per_version/` and `include!`d into each version's module. This module is the
 //! version-neutral surface: which version a component targets, and resolving and calling
 //! its exports. Capabilities link their interfaces per version (`capability`).
 

@@ -3,9 +3,15 @@
 //! capabilities (`link`) and calling its exports (`calls`). No binding type leaves this
 //! module.
 
-mod calls;
+/// Calling 0.1.0's exports: the same code for every version, over these bindings.
+mod calls {
+    include!("../per_version/calls.rs");
+}
 mod convert;
-mod link;
+/// 0.1.0's host interfaces: the same code for every version, over these bindings.
+mod link {
+    include!("../per_version/link.rs");
+}
 
 wasmtime::component::bindgen!({
     path: "../wit/v0.1.0",

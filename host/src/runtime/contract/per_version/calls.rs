@@ -1,6 +1,7 @@
-//! Calling the exports of a 0.1.0 plugin: each export's signature, typechecked once at
-//! load so that calls can use pre-checked typed functions, and the arguments and results
-//! in this version's records.
+// Calling the exports of a plugin of one contract version: each export's signature,
+// typechecked once at load so that calls can use pre-checked typed functions, and the
+// arguments and results in that version's records. The code is the same for every
+// version; `include!`d by each `v<version>/mod.rs`, it binds to that version's records.
 
 use wasmtime::component::{ComponentExportIndex, Func, Instance, InstancePre, TypedFunc};
 use wasmtime::Store;

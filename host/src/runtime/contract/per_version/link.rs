@@ -1,4 +1,6 @@
-//! 0.1.0's host interfaces, each served by its capability's version-neutral view.
+// One contract version's host interfaces, each served by its capability's
+// version-neutral view. The same for every version (the interfaces have not changed);
+// `include!`d by each `v<version>/mod.rs`, it implements that version's traits.
 
 use wasmtime::component::Linker;
 
