@@ -112,23 +112,8 @@ impl Engine {
             input_tokens: input_estimate,
             ..AttemptRecord::new(EMBEDDINGS_NODE, AttemptKind::Model, model, ctx.ms())
         };
-        let reservation = match ctx.budget.reserve(estimate).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::Span::current()
-                    .record("arbiter.attempt.outcome", "over_budget")
-                    .record("error.type", "over_budget")
-                    .record("otel.status_code", "ERROR");
-                ctx.push(AttemptRecord {
-                    outcome: AttemptOutcome::OverBudget,
-                    error: Some(e.to_string()),
-                    ..base
-                });
-                return Err(ExecError::OverBudget(e));
-            }
-        };
-        let started = base.started_ms;
-        let seq = ctx.push(base);
+        let (reservation, seq, started) =
+            super::model_call::reserve_attempt(ctx, estimate, base).await?;
         call.model.clone_from(&entry.upstream);
         call.timeout = ctx.budget.remaining();
         let result = entry.provider.embed(&call).await;

@@ -8,7 +8,7 @@ use futures::StreamExt;
 use tracing::field::Empty;
 use tracing::Instrument;
 
-use super::budget::BudgetError;
+use super::budget::{BudgetError, Reservation};
 use super::context::RequestCtx;
 use super::engine::{Engine, ModelEntry};
 use super::error::ExecError;
@@ -292,23 +292,7 @@ impl Engine {
             input_tokens: input_estimate,
             ..AttemptRecord::new(path, AttemptKind::Model, model, ctx.ms())
         };
-        let reservation = match ctx.budget.reserve(estimate).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::Span::current()
-                    .record("arbiter.attempt.outcome", "over_budget")
-                    .record("error.type", "over_budget")
-                    .record("otel.status_code", "ERROR");
-                ctx.push(AttemptRecord {
-                    outcome: AttemptOutcome::OverBudget,
-                    error: Some(e.to_string()),
-                    ..base
-                });
-                return Err(ExecError::OverBudget(e));
-            }
-        };
-        let started = base.started_ms;
-        let seq = ctx.push(base);
+        let (reservation, seq, started) = reserve_attempt(ctx, estimate, base).await?;
         Ok(ModelCall {
             entry,
             model,
@@ -462,6 +446,33 @@ impl ModelCall<'_> {
                     error,
                 })
             }
+        }
+    }
+}
+
+/// Reserves an attempt's estimated cost and records the attempt as started (`seq`, start
+/// ms); one the budget cannot pay for is recorded as over budget and not made.
+pub(crate) async fn reserve_attempt<'a>(
+    ctx: &'a RequestCtx,
+    estimate: f64,
+    base: AttemptRecord,
+) -> Result<(Reservation<'a>, u32, f64), ExecError> {
+    match ctx.budget.reserve(estimate).await {
+        Ok(reservation) => {
+            let started = base.started_ms;
+            Ok((reservation, ctx.push(base), started))
+        }
+        Err(e) => {
+            tracing::Span::current()
+                .record("arbiter.attempt.outcome", "over_budget")
+                .record("error.type", "over_budget")
+                .record("otel.status_code", "ERROR");
+            ctx.push(AttemptRecord {
+                outcome: AttemptOutcome::OverBudget,
+                error: Some(e.to_string()),
+                ..base
+            });
+            Err(ExecError::OverBudget(e))
         }
     }
 }
