@@ -18,6 +18,7 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 use serde::{Deserialize, Serialize};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::filter::FilterExt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
@@ -176,10 +177,15 @@ fn subscriber(telemetry: Option<&Telemetry>) -> impl tracing::Subscriber + Send 
         tracing_opentelemetry::layer()
             .with_tracer(t.provider.tracer("arbiter"))
             // Only the gateway's own spans: the exporter's HTTP and gRPC clients trace
-            // too, and exporting their spans would feed itself.
+            // too, and exporting their spans would feed itself. Of events, only warnings
+            // and errors ride along (as span events): the per-request `info` lines would
+            // otherwise be built and exported with every request.
             .with_filter(
                 tracing_subscriber::filter::Targets::new()
-                    .with_target("arbiter", tracing::Level::INFO),
+                    .with_target("arbiter", tracing::Level::INFO)
+                    .and(tracing_subscriber::filter::filter_fn(|meta| {
+                        meta.is_span() || *meta.level() <= tracing::Level::WARN
+                    })),
             )
     });
     tracing_subscriber::registry().with(spans).with(logs)
