@@ -77,7 +77,7 @@ fn python_sdk_installs_with_pip_and_type_checks_templates() {
         ])
         .current_dir(tmp.path()));
     let said = text(&out.stdout);
-    assert!(said.starts_with("0.1.0 "), "{said}");
+    assert!(said.starts_with("0.2.0 "), "{said}");
     assert!(said.contains(venv.to_str().unwrap()), "{said}");
 
     let mut files: Vec<PathBuf> = KINDS
