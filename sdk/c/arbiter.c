@@ -114,6 +114,10 @@ bool arbiter_string_eq(arbiter_string_t s, const char *c) {
     return s.len == n && (n == 0 || memcmp(s.ptr, c, n) == 0);
 }
 
+bool arbiter_string_equal(arbiter_string_t a, arbiter_string_t b) {
+    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
 char *arbiter_string_cstr(arbiter_string_t s) {
     char *out = xrealloc(NULL, s.len + 1);
     if (s.len > 0) {
@@ -356,7 +360,7 @@ bool arbiter_config_deny_unknown(const arbiter_config_t *config, const char *con
     return true;
 }
 
-/* ------------------------------------------------------------------ task, judged */
+/* ------------------------------------------------------------------ task, candidate, judged */
 
 arbiter_string_t arbiter_task_prompt(const arbiter_task_t *task) {
     for (size_t i = task->messages.len; i > 0; i--) {
@@ -387,6 +391,39 @@ bool arbiter_task_has_tag(const arbiter_task_t *task, const char *tag) {
         }
     }
     return false;
+}
+
+const arbiter_tool_t *arbiter_task_tool(const arbiter_task_t *task, arbiter_string_t name) {
+    for (size_t i = 0; i < task->tools.len; i++) {
+        if (arbiter_string_equal(task->tools.ptr[i].name, name)) {
+            return &task->tools.ptr[i];
+        }
+    }
+    return NULL;
+}
+
+bool arbiter_candidate_total_logprob(const arbiter_candidate_t *candidate, double *total) {
+    if (candidate->logprobs.len == 0) {
+        return false;
+    }
+    double sum = 0.0;
+    for (size_t i = 0; i < candidate->logprobs.len; i++) {
+        sum += candidate->logprobs.ptr[i].logprob;
+    }
+    *total = sum;
+    return true;
+}
+
+arbiter_message_t arbiter_message_new(arbiter_string_t role, arbiter_string_t content) {
+    arbiter_message_t m;
+    memset(&m, 0, sizeof m);
+    m.role = role;
+    m.content = content;
+    return m;
+}
+
+arbiter_message_t arbiter_message_user(arbiter_string_t content) {
+    return arbiter_message_new(ARBITER_STR("user"), content);
 }
 
 double arbiter_judged_score(const arbiter_judged_t *judged) {

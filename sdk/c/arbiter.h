@@ -15,7 +15,9 @@
  *     new / with_check / with_details        _new / _with_check / _with_details
  *   PluginInfo::verifier / stateless /     arbiter_plugin_info_verifier / _stateless /
  *     config_key                             _config_key
- *   Task::prompt / meta / has_tag          arbiter_task_prompt / _meta / _has_tag
+ *   Task::prompt / meta / has_tag / tool   arbiter_task_prompt / _meta / _has_tag / _tool
+ *   Message::new / user                    arbiter_message_new / _user
+ *   Candidate::total_logprob               arbiter_candidate_total_logprob
  *   Judged::score                          arbiter_judged_score
  *   PluginError::InvalidConfig(..)         arbiter_plugin_error_invalid_config(err, ...)
  *   log::info(..)                          arbiter_log_info(...)
@@ -83,16 +85,32 @@
 extern "C" {
 #endif
 
-#define ARBITER_SDK_VERSION "0.1.0"
+#define ARBITER_SDK_VERSION "0.2.0"
+/* The contract the SDK targets: `arbiter:plugin@0.2.0`. */
+#define ARBITER_CONTRACT_VERSION "0.2.0"
 
 #define ARBITER_PRINTF(fmt_index, first_arg) __attribute__((format(printf, fmt_index, first_arg)))
 
 /* ------------------------------------------------------------------ types */
 
 typedef arbiter_world_string_t arbiter_string_t;
+/* A function the request lets the model call: `name`, `description` (empty when none was
+ * given) and `parameters`, its arguments' JSON Schema as JSON text (`{}` when none). */
+typedef arbiter_plugin_types_tool_t arbiter_tool_t;
+/* A call of a tool as the model made it: `id`, `name`, and `arguments` as JSON text,
+ * exactly as written (it may not be valid JSON, let alone match the tool's schema). */
+typedef arbiter_plugin_types_tool_call_t arbiter_tool_call_t;
+/* One generated token, its `logprob`, and in `top` (pairs `f0` token, `f1` logprob) the
+ * likeliest alternatives when the request asked for `top_logprobs`. */
+typedef arbiter_plugin_types_token_logprob_t arbiter_token_logprob_t;
+/* `role`, `content` (empty for an assistant message that only calls tools), `tool_calls`
+ * (the calls an assistant message made; `.ptr`/`.len`) and `tool_call_id` (`.is_some`/
+ * `.val`: the call a `tool` message answers). */
 typedef arbiter_plugin_types_message_t arbiter_message_t;
 typedef arbiter_plugin_types_config_t arbiter_config_t;
 typedef arbiter_plugin_types_task_t arbiter_task_t;
+/* `index`, `model`, `text` (empty when the model only called tools), `tool_calls` and
+ * `logprobs` (per token of `text`; empty unless the request asked for them). */
 typedef arbiter_plugin_types_candidate_t arbiter_candidate_t;
 typedef arbiter_plugin_types_decision_t arbiter_decision_t;
 typedef arbiter_plugin_types_check_t arbiter_check_t;
@@ -152,6 +170,8 @@ void arbiter_string_appendf(arbiter_string_t *s, const char *fmt, ...) ARBITER_P
 void arbiter_string_free(arbiter_string_t *s);
 /* True when `s` holds exactly the bytes of the NUL-terminated `c`. */
 bool arbiter_string_eq(arbiter_string_t s, const char *c);
+/* True when `a` and `b` hold the same bytes. */
+bool arbiter_string_equal(arbiter_string_t a, arbiter_string_t b);
 /* A malloc'd NUL-terminated copy; free() it. Embedded NUL bytes are kept as they are. */
 char *arbiter_string_cstr(arbiter_string_t s);
 /* A view of `s` without leading and trailing Unicode whitespace (as Rust's str::trim). */
@@ -185,7 +205,16 @@ size_t arbiter_config_list(const arbiter_config_t *config, const char *key, arbi
  * typos in a pipeline configuration are caught at load time. */
 bool arbiter_config_deny_unknown(const arbiter_config_t *config, const char *const known[], arbiter_plugin_error_t *err);
 
-/* ------------------------------------------------------------------ task, judged */
+/* ------------------------------------------------------------------ task, candidate, judged */
+
+/* The task's `tools`, a candidate's or an assistant message's `tool_calls` and a
+ * candidate's `logprobs` are lists (`.ptr`, `.len`) you read directly:
+ *
+ *     for (size_t i = 0; i < candidate->tool_calls.len; i++) {
+ *         const arbiter_tool_call_t *call = &candidate->tool_calls.ptr[i];
+ *         if (arbiter_task_tool(task, call->name) == NULL) ...
+ *     }
+ */
 
 /* The content of the last user message (the question in single-turn tasks), else of the
  * last message, else empty. */
@@ -193,6 +222,17 @@ arbiter_string_t arbiter_task_prompt(const arbiter_task_t *task);
 /* A metadata value by key, or NULL. */
 const arbiter_string_t *arbiter_task_meta(const arbiter_task_t *task, const char *key);
 bool arbiter_task_has_tag(const arbiter_task_t *task, const char *tag);
+/* A tool the request offers, by name (e.g. a tool call's `name`, or ARBITER_STR("...")),
+ * or NULL. */
+const arbiter_tool_t *arbiter_task_tool(const arbiter_task_t *task, arbiter_string_t name);
+/* The log-probability of the candidate's whole text (the sum over its tokens) into
+ * `*total`; false (and `*total` untouched) when it has no logprobs. */
+bool arbiter_candidate_total_logprob(const arbiter_candidate_t *candidate, double *total);
+/* A text message with no tool calls, for arbiter_model_complete (views, not copied).
+ * Build messages with these (or zero-initialise them) so the tool fields are empty. */
+arbiter_message_t arbiter_message_new(arbiter_string_t role, arbiter_string_t content);
+/* A user message (a view of `content`, not copied). */
+arbiter_message_t arbiter_message_user(arbiter_string_t content);
 /* The verdict's score, or 0 when verification of this candidate failed. */
 double arbiter_judged_score(const arbiter_judged_t *judged);
 

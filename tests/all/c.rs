@@ -140,7 +140,7 @@ async fn numeric_verifier_builds_and_declares_itself() {
         .summary()
         .exports
         .iter()
-        .any(|e| e == "arbiter:plugin/verification@0.1.0"));
+        .any(|e| e == "arbiter:plugin/verification@0.2.0"));
 }
 
 #[tokio::test]
@@ -491,6 +491,29 @@ async fn sdk_example_builds_and_runs() {
 }
 
 /// Writes a one-file C project into a fresh temporary folder.
+/// Contract 0.2.0 through the C SDK: a verifier sees the task's tools, the tool calls of
+/// its messages and of the candidate, and the candidate's logprobs; `arbiter plugin test`
+/// runs the same vectors against the component.
+#[tokio::test]
+async fn a_c_verifier_sees_tools_tool_calls_and_logprobs() {
+    let wasm = check_tool_call_vectors(shared_runtime(), "c-tool-check").await;
+    let vectors = repo_root().join("tests/vectors/tool-calls.jsonl");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .args(["plugin", "test", "--json", "--cases"])
+        .arg(&vectors)
+        .arg(&wasm)
+        .output()
+        .unwrap();
+    assert_exit_ok(&out);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["failed"], 0, "{report:#}");
+    assert_eq!(
+        report["passed"].as_u64(),
+        Some(cases::load(&vectors).unwrap().len() as u64),
+        "{report:#}"
+    );
+}
+
 fn c_project(name: &str, kind: &str, capabilities: &str, source: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -527,7 +550,7 @@ bool arbiter_verifier_new(const arbiter_config_t *config, void **self, arbiter_p
 bool arbiter_verifier_verify(const void *self, const arbiter_task_t *task, const arbiter_candidate_t *candidate, arbiter_verdict_t *verdict, arbiter_plugin_error_t *err) {
     (void)self; (void)task;
     arbiter_string_t question = arbiter_string_format("Is `%.*s` a good answer?", (int)candidate->text.len, (const char *)candidate->text.ptr);
-    arbiter_message_t messages[] = {{ARBITER_STR("user"), question}};
+    arbiter_message_t messages[] = {arbiter_message_user(question)};
     arbiter_completion_t completion;
     arbiter_model_error_t model_err;
     bool ok = arbiter_model_complete(messages, 1, NULL, 16, &completion, &model_err);

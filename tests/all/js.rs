@@ -75,7 +75,7 @@ async fn the_component_imports_no_wasi_http() {
         "{imports:?}"
     );
     assert!(
-        imports.iter().any(|i| i == "arbiter:plugin/log@0.1.0"),
+        imports.iter().any(|i| i == "arbiter:plugin/log@0.2.0"),
         "{imports:?}"
     );
     // The runtime agrees: it loads with no grant, as a verifier needing no capability.
@@ -453,6 +453,13 @@ async fn javascript_templates_pass_their_vectors() {
     for kind in PluginKind::ALL {
         template_passes_its_vectors(Language::JavaScript, kind).await;
     }
+}
+
+/// Contract 0.2.0 through the JS/TS SDK: a verifier sees the task's tools, the tool
+/// calls of its messages and of the candidate, and the candidate's logprobs.
+#[tokio::test]
+async fn a_typescript_verifier_sees_tools_tool_calls_and_logprobs() {
+    check_tool_call_vectors(shared_runtime(), "ts-tool-check").await;
 }
 
 fn node(args: &[&str]) {

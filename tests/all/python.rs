@@ -521,6 +521,13 @@ async fn sdk_example_runs_in_the_sandbox() {
     assert_eq!(v.decision, Decision::Abstain);
 }
 
+/// Contract 0.2.0 through the Python SDK: a verifier sees the task's tools, the tool
+/// calls of its messages and of the candidate, and the candidate's logprobs.
+#[tokio::test]
+async fn a_python_verifier_sees_tools_tool_calls_and_logprobs() {
+    check_tool_call_vectors(runtime(), "py-tool-check").await;
+}
+
 /// Each kind's `new --lang python` template builds and passes the shared vectors every
 /// language's template must pass. The verifier's project also checks freshness: an
 /// unchanged project is not rebuilt, a changed one is.

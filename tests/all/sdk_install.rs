@@ -77,7 +77,7 @@ fn python_sdk_installs_with_pip_and_type_checks_templates() {
         ])
         .current_dir(tmp.path()));
     let said = text(&out.stdout);
-    assert!(said.starts_with("0.1.0 "), "{said}");
+    assert!(said.starts_with("0.2.0 "), "{said}");
     assert!(said.contains(venv.to_str().unwrap()), "{said}");
 
     let mut files: Vec<PathBuf> = KINDS
@@ -141,7 +141,7 @@ fn js_sdk_installs_with_npm_and_templates_type_check_before_a_build() {
         .args(["pack", "--silent", "--pack-destination"])
         .arg(&packed)
         .current_dir(repo_root().join("sdk/js")));
-    let tarball = packed.join("arbiter-sdk-0.1.0.tgz");
+    let tarball = packed.join("arbiter-sdk-0.2.0.tgz");
     assert!(tarball.is_file(), "npm pack wrote {tarball:?}");
     let project = tmp.path().join("from-tarball");
     std::fs::create_dir(&project).unwrap();

@@ -977,7 +977,7 @@ mod tests {
         let entry = Path::new("/p/src/index.ts");
         let plain = entry_module(&manifest("ts", "verifier", &[], "src/index.ts"), entry).unwrap();
         assert!(
-            plain.contains("import { log } from 'arbiter:plugin/log@0.1.0';"),
+            plain.contains("import { log } from 'arbiter:plugin/log@0.2.0';"),
             "{plain}"
         );
         assert!(
@@ -991,7 +991,7 @@ mod tests {
             entry,
         )
         .unwrap();
-        assert!(judge.contains("import { complete } from 'arbiter:plugin/model@0.1.0';"));
+        assert!(judge.contains("import { complete } from 'arbiter:plugin/model@0.2.0';"));
         assert!(judge.contains("bindHost({ log, complete });"), "{judge}");
         assert!(
             judge.contains("exportDecomposer(plugin[\"Planner\"]"),
@@ -1002,7 +1002,7 @@ mod tests {
             Path::new("/r.js"),
         )
         .unwrap();
-        assert!(router.contains("import { query } from 'arbiter:plugin/stats@0.1.0';"));
+        assert!(router.contains("import { query } from 'arbiter:plugin/stats@0.2.0';"));
         assert!(router.contains("export const routing = exportRouter("));
     }
 
@@ -1010,6 +1010,7 @@ mod tests {
     fn refused_imports_are_recognised() {
         for ok in [
             "arbiter:plugin/log@0.1.0",
+            "arbiter:plugin/log@0.2.0",
             "wasi:io/streams@0.2.12",
             "wasi:cli/stderr@0.2.3",
             "wasi:random/random@0.2.0",

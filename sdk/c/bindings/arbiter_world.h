@@ -32,10 +32,62 @@ typedef struct {
   size_t len;
 } arbiter_world_list_tuple2_string_string_t;
 
+// A function the request lets the model call (OpenAI `tools`, type `function`).
+typedef struct arbiter_plugin_types_tool_t {
+  arbiter_world_string_t   name;
+  // Empty when the request gave none.
+  arbiter_world_string_t   description;
+  // The JSON Schema of the arguments, as JSON text (`{}` when the request gave none).
+  arbiter_world_string_t   parameters;
+} arbiter_plugin_types_tool_t;
+
+// A call of a tool, as the model made it.
+typedef struct arbiter_plugin_types_tool_call_t {
+  // The id the model gave the call; `tool` messages answer it by this id.
+  arbiter_world_string_t   id;
+  arbiter_world_string_t   name;
+  // The arguments as JSON text, exactly as the model wrote them: they may not be
+  // valid JSON, let alone valid against the tool's schema. Checking is the point.
+  arbiter_world_string_t   arguments;
+} arbiter_plugin_types_tool_call_t;
+
+typedef struct {
+  arbiter_world_string_t f0;
+  double f1;
+} arbiter_world_tuple2_string_f64_t;
+
+typedef struct {
+  arbiter_world_tuple2_string_f64_t *ptr;
+  size_t len;
+} arbiter_world_list_tuple2_string_f64_t;
+
+// One generated token and its log-probability, with the likeliest alternatives when
+// the request asked for `top_logprobs`.
+typedef struct arbiter_plugin_types_token_logprob_t {
+  arbiter_world_string_t   token;
+  double   logprob;
+  arbiter_world_list_tuple2_string_f64_t   top;
+} arbiter_plugin_types_token_logprob_t;
+
+typedef struct {
+  arbiter_plugin_types_tool_call_t *ptr;
+  size_t len;
+} arbiter_plugin_types_list_tool_call_t;
+
+typedef struct {
+  bool is_some;
+  arbiter_world_string_t val;
+} arbiter_world_option_string_t;
+
 // One chat message of a task, as in the OpenAI chat API.
 typedef struct arbiter_plugin_types_message_t {
   arbiter_world_string_t   role;
+  // Empty for an assistant message that only calls tools.
   arbiter_world_string_t   content;
+  // The tools an assistant message called.
+  arbiter_plugin_types_list_tool_call_t   tool_calls;
+  // The call a `tool` message answers.
+  arbiter_world_option_string_t   tool_call_id;
 } arbiter_plugin_types_message_t;
 
 // Plugin settings given when a pipeline loads the plugin; one compiled plugin serves
@@ -55,6 +107,11 @@ typedef struct {
   size_t len;
 } arbiter_world_list_string_t;
 
+typedef struct {
+  arbiter_plugin_types_tool_t *ptr;
+  size_t len;
+} arbiter_plugin_types_list_tool_t;
+
 // The request a model is asked to answer.
 typedef struct arbiter_plugin_types_task_t {
   // Stable id of the request (or sub-task) the host is working on.
@@ -64,14 +121,28 @@ typedef struct arbiter_plugin_types_task_t {
   arbiter_world_list_string_t   tags;
   // Tenant-provided metadata, e.g. `reference`, `tests` (JSON array), `entry-point`.
   arbiter_world_list_tuple2_string_string_t   metadata;
+  // The functions the request lets the model call; empty when it offers none.
+  arbiter_plugin_types_list_tool_t   tools;
 } arbiter_plugin_types_task_t;
+
+typedef struct {
+  arbiter_plugin_types_token_logprob_t *ptr;
+  size_t len;
+} arbiter_plugin_types_list_token_logprob_t;
 
 // One answer produced by a model for a task.
 typedef struct arbiter_plugin_types_candidate_t {
   // Position of this candidate among the task's candidates (stable, 0-based).
   uint32_t   index;
   arbiter_world_string_t   model;
+  // Empty when the model only called tools.
   arbiter_world_string_t   text;
+  // The tools the model called instead of (or besides) answering in text.
+  arbiter_plugin_types_list_tool_call_t   tool_calls;
+  // Per-token log-probabilities of `text`, when the request asked for `logprobs`
+  // and the upstream sent them; empty otherwise. Confidence-based verifiers read
+  // these.
+  arbiter_plugin_types_list_token_logprob_t   logprobs;
 } arbiter_plugin_types_candidate_t;
 
 typedef uint8_t arbiter_plugin_types_decision_t;
@@ -80,11 +151,6 @@ typedef uint8_t arbiter_plugin_types_decision_t;
 #define ARBITER_PLUGIN_TYPES_DECISION_REJECT 1
 // The verifier cannot judge this candidate; the host looks at other signals.
 #define ARBITER_PLUGIN_TYPES_DECISION_ABSTAIN 2
-
-typedef struct {
-  bool is_some;
-  arbiter_world_string_t val;
-} arbiter_world_option_string_t;
 
 // One named check a verifier ran, e.g. a unit test or a schema rule.
 typedef struct arbiter_plugin_types_check_t {
@@ -432,29 +498,29 @@ typedef struct {
   } val;
 } exports_arbiter_plugin_decomposition_result_string_plugin_error_t;
 
-// Imported Functions from `arbiter:plugin/log@0.1.0`
+// Imported Functions from `arbiter:plugin/log@0.2.0`
 extern void arbiter_plugin_log_log(arbiter_plugin_log_level_t level, arbiter_world_string_t *message, arbiter_world_list_tuple2_string_string_t *fields);
 
-// Imported Functions from `arbiter:plugin/model@0.1.0`
+// Imported Functions from `arbiter:plugin/model@0.2.0`
 extern bool arbiter_plugin_model_complete(arbiter_plugin_model_completion_request_t *request, arbiter_plugin_model_completion_t *ret, arbiter_plugin_model_model_error_t *err);
 
-// Imported Functions from `arbiter:plugin/stats@0.1.0`
+// Imported Functions from `arbiter:plugin/stats@0.2.0`
 // Statistics of `model`, restricted to tasks tagged `tag` when given; `none` when
 // nothing has been recorded yet.
 extern bool arbiter_plugin_stats_query(arbiter_world_string_t *model, arbiter_world_string_t *maybe_tag, arbiter_plugin_stats_model_stats_t *ret);
 
-// Exported Functions from `arbiter:plugin/verification@0.1.0`
+// Exported Functions from `arbiter:plugin/verification@0.2.0`
 void exports_arbiter_plugin_verification_info(exports_arbiter_plugin_verification_plugin_info_t *ret);
 bool exports_arbiter_plugin_verification_check_config(exports_arbiter_plugin_verification_config_t *config, exports_arbiter_plugin_verification_plugin_error_t *err);
 bool exports_arbiter_plugin_verification_verify(exports_arbiter_plugin_verification_config_t *config, exports_arbiter_plugin_verification_task_t *task, exports_arbiter_plugin_verification_candidate_t *candidate, exports_arbiter_plugin_verification_verdict_t *ret, exports_arbiter_plugin_verification_plugin_error_t *err);
 bool exports_arbiter_plugin_verification_select(exports_arbiter_plugin_verification_config_t *config, exports_arbiter_plugin_verification_task_t *task, exports_arbiter_plugin_verification_list_judged_t *candidates, exports_arbiter_plugin_verification_selection_t *ret, exports_arbiter_plugin_verification_plugin_error_t *err);
 
-// Exported Functions from `arbiter:plugin/routing@0.1.0`
+// Exported Functions from `arbiter:plugin/routing@0.2.0`
 void exports_arbiter_plugin_routing_info(exports_arbiter_plugin_routing_plugin_info_t *ret);
 bool exports_arbiter_plugin_routing_check_config(exports_arbiter_plugin_routing_config_t *config, exports_arbiter_plugin_routing_plugin_error_t *err);
 bool exports_arbiter_plugin_routing_route(exports_arbiter_plugin_routing_config_t *config, exports_arbiter_plugin_routing_task_t *task, exports_arbiter_plugin_routing_list_model_option_t *options, exports_arbiter_plugin_routing_route_decision_t *ret, exports_arbiter_plugin_routing_plugin_error_t *err);
 
-// Exported Functions from `arbiter:plugin/decomposition@0.1.0`
+// Exported Functions from `arbiter:plugin/decomposition@0.2.0`
 void exports_arbiter_plugin_decomposition_info(exports_arbiter_plugin_decomposition_plugin_info_t *ret);
 bool exports_arbiter_plugin_decomposition_check_config(exports_arbiter_plugin_decomposition_config_t *config, exports_arbiter_plugin_decomposition_plugin_error_t *err);
 bool exports_arbiter_plugin_decomposition_decompose(exports_arbiter_plugin_decomposition_config_t *config, exports_arbiter_plugin_decomposition_task_t *task, exports_arbiter_plugin_decomposition_plan_t *ret, exports_arbiter_plugin_decomposition_plugin_error_t *err);
@@ -466,6 +532,20 @@ void arbiter_world_tuple2_string_string_free(arbiter_world_tuple2_string_string_
 
 void arbiter_world_list_tuple2_string_string_free(arbiter_world_list_tuple2_string_string_t *ptr);
 
+void arbiter_plugin_types_tool_free(arbiter_plugin_types_tool_t *ptr);
+
+void arbiter_plugin_types_tool_call_free(arbiter_plugin_types_tool_call_t *ptr);
+
+void arbiter_world_tuple2_string_f64_free(arbiter_world_tuple2_string_f64_t *ptr);
+
+void arbiter_world_list_tuple2_string_f64_free(arbiter_world_list_tuple2_string_f64_t *ptr);
+
+void arbiter_plugin_types_token_logprob_free(arbiter_plugin_types_token_logprob_t *ptr);
+
+void arbiter_plugin_types_list_tool_call_free(arbiter_plugin_types_list_tool_call_t *ptr);
+
+void arbiter_world_option_string_free(arbiter_world_option_string_t *ptr);
+
 void arbiter_plugin_types_message_free(arbiter_plugin_types_message_t *ptr);
 
 void arbiter_plugin_types_config_free(arbiter_plugin_types_config_t *ptr);
@@ -474,11 +554,13 @@ void arbiter_plugin_types_list_message_free(arbiter_plugin_types_list_message_t 
 
 void arbiter_world_list_string_free(arbiter_world_list_string_t *ptr);
 
+void arbiter_plugin_types_list_tool_free(arbiter_plugin_types_list_tool_t *ptr);
+
 void arbiter_plugin_types_task_free(arbiter_plugin_types_task_t *ptr);
 
-void arbiter_plugin_types_candidate_free(arbiter_plugin_types_candidate_t *ptr);
+void arbiter_plugin_types_list_token_logprob_free(arbiter_plugin_types_list_token_logprob_t *ptr);
 
-void arbiter_world_option_string_free(arbiter_world_option_string_t *ptr);
+void arbiter_plugin_types_candidate_free(arbiter_plugin_types_candidate_t *ptr);
 
 void arbiter_plugin_types_check_free(arbiter_plugin_types_check_t *ptr);
 

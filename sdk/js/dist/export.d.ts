@@ -1,6 +1,6 @@
-import type * as W from 'arbiter:plugin/types@0.1.0';
-import type * as R from 'arbiter:plugin/routing@0.1.0';
-import type * as D from 'arbiter:plugin/decomposition@0.1.0';
+import type * as W from 'arbiter:plugin/types@0.2.0';
+import type * as R from 'arbiter:plugin/routing@0.2.0';
+import type * as D from 'arbiter:plugin/decomposition@0.2.0';
 import { Config } from './config.js';
 import { Decomposer, Router, Verifier } from './plugin.js';
 import type { PluginInfo } from './types.js';

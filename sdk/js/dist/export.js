@@ -11,7 +11,7 @@
 import { Config } from './config.js';
 import * as log from './log.js';
 import { Decomposer, Router, Verifier } from './plugin.js';
-import { Failed, Judged, PluginError, Task, Verdict } from './types.js';
+import { Candidate, Failed, Judged, PluginError, Task, Verdict } from './types.js';
 /** Longest stack trace written to the call's log (the host's log budget is small). */
 const STACK_CHARS = 2000;
 /** The plugin built from the last configuration seen. A fresh instance per call starts
@@ -287,7 +287,7 @@ export function exportVerifier(cls, source = 'the plugin') {
     return {
         info: () => info,
         checkConfig: (config) => guard('check-config', () => checkConfig(cls, config)),
-        verify: (config, task, candidate) => guard('verify', () => verdictOut(plugin(cls, config).verify(taskIn(task), candidate))),
+        verify: (config, task, candidate) => guard('verify', () => verdictOut(plugin(cls, config).verify(taskIn(task), new Candidate(candidate)))),
         select: (config, task, candidates) => guard('select', () => selectionOut(plugin(cls, config).select(taskIn(task), candidates.map((j) => new Judged(j.candidate, j.verdict))))),
     };
 }

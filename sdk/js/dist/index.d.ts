@@ -18,13 +18,13 @@ export { exportDecomposer, exportRouter, exportVerifier } from './export.js';
 export type { PluginClass } from './export.js';
 export { bindHost } from './host.js';
 export type { HostImports } from './host.js';
-export { Failed, InvalidConfig, InvalidInput, Judged, PluginError, PluginInfo, Task, Verdict, } from './types.js';
-export type { Candidate, Check, ConfigKey, Decision, InfoOptions, Message, ModelOption, ModelStats, Plan, PluginKind, RouteDecision, RouteStep, Selection, Subresult, Subtask, } from './types.js';
+export { Candidate, Failed, InvalidConfig, InvalidInput, Judged, Message, PluginError, PluginInfo, Task, Verdict, } from './types.js';
+export type { CandidateInit, Check, ConfigKey, Decision, InfoOptions, MessageInit, ModelOption, ModelStats, Plan, PluginKind, RouteDecision, RouteStep, Selection, Subresult, Subtask, TaskInit, TokenLogprob, Tool, ToolCall, } from './types.js';
 export * as log from './log.js';
 export * as model from './model.js';
 export { ModelError } from './model.js';
 export type { CompleteOptions, Completion } from './model.js';
 export * as stats from './stats.js';
-/** The SDK version; plugins built with it target contract `arbiter:plugin@0.1.0`. */
-export declare const VERSION = "0.1.0";
-export declare const CONTRACT_VERSION = "0.1.0";
+/** The SDK version; plugins built with it target contract `arbiter:plugin@0.2.0`. */
+export declare const VERSION = "0.2.0";
+export declare const CONTRACT_VERSION = "0.2.0";

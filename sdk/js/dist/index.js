@@ -15,11 +15,11 @@ export { Config } from './config.js';
 export { Decomposer, Router, Verifier } from './plugin.js';
 export { exportDecomposer, exportRouter, exportVerifier } from './export.js';
 export { bindHost } from './host.js';
-export { Failed, InvalidConfig, InvalidInput, Judged, PluginError, PluginInfo, Task, Verdict, } from './types.js';
+export { Candidate, Failed, InvalidConfig, InvalidInput, Judged, Message, PluginError, PluginInfo, Task, Verdict, } from './types.js';
 export * as log from './log.js';
 export * as model from './model.js';
 export { ModelError } from './model.js';
 export * as stats from './stats.js';
-/** The SDK version; plugins built with it target contract `arbiter:plugin@0.1.0`. */
-export const VERSION = '0.1.0';
-export const CONTRACT_VERSION = '0.1.0';
+/** The SDK version; plugins built with it target contract `arbiter:plugin@0.2.0`. */
+export const VERSION = '0.2.0';
+export const CONTRACT_VERSION = '0.2.0';

@@ -1,5 +1,5 @@
-import type * as M from 'arbiter:plugin/model@0.1.0';
-import type { Message } from './types.js';
+import type * as M from 'arbiter:plugin/model@0.2.0';
+import type { MessageInit } from './types.js';
 export type Completion = M.Completion;
 /** Why the host refused or failed a completion: `denied`, `over-budget` or `failed`. */
 export declare class ModelError extends Error {
@@ -13,5 +13,6 @@ export interface CompleteOptions {
     maxTokens?: number;
     temperature?: number;
 }
-/** Sends `messages` to the host's models; throws `ModelError` when the host says no. */
-export declare function complete(messages: Message[], options?: CompleteOptions): Completion;
+/** Sends `messages` to the host's models; throws `ModelError` when the host says no.
+ * Messages may leave out the tool fields (`{ role, content }`). */
+export declare function complete(messages: MessageInit[], options?: CompleteOptions): Completion;

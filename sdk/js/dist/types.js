@@ -1,22 +1,59 @@
 /// <reference path="../wit-types/index.d.ts" />
 // The contract's records (generated from the WIT into `wit-types/`), plus the helpers
 // the Rust SDK has on them: `Verdict.accept/reject/abstain`, `PluginInfo.verifier/...`,
-// `Task.prompt/meta/hasTag`, `Judged.score`, and the `PluginError` cases.
+// `Task.prompt/meta/hasTag/tool`, `Message.new/user`, `Candidate.totalLogprob`,
+// `Judged.score`, and the `PluginError` cases.
+//
+// The records the host hands over always carry every field. The `*Init` shapes leave out
+// what contract 0.2.0 added (tools, tool calls, logprobs), so code written against 0.1.0
+// (`{ role, content }` messages, `{ index, model, text }` candidates) still compiles and
+// gets empty lists.
+/** A complete message from one written with optional tool fields (no copy if complete). */
+function fullMessage(m) {
+    if (m.toolCalls !== undefined)
+        return m;
+    const out = { role: m.role, content: m.content, toolCalls: [] };
+    if (m.toolCallId !== undefined)
+        out.toolCallId = m.toolCallId;
+    return out;
+}
+/** Constructors of messages, as the Rust SDK's `Message::new` and `Message::user`. */
+export const Message = {
+    /** A text message (no tool calls). */
+    new(role, content) {
+        return { role, content, toolCalls: [] };
+    },
+    /** A user message. */
+    user(content) {
+        return { role: 'user', content, toolCalls: [] };
+    },
+    /** A complete message from one whose tool fields may be missing. */
+    from: fullMessage,
+};
 /** The request a model is asked to answer, with the Rust SDK's accessors. */
 export class Task {
     id;
     messages;
     tags;
     metadata;
+    /** The functions the request lets the model call; empty when it offers none. */
+    tools;
     constructor(task) {
         this.id = task.id;
-        this.messages = task.messages;
-        this.tags = task.tags;
-        this.metadata = task.metadata;
+        const messages = task.messages;
+        let complete = true;
+        for (let i = 0; i < messages.length; i++) {
+            if (messages[i].toolCalls === undefined)
+                complete = false;
+        }
+        this.messages = complete ? messages : messages.map(fullMessage);
+        this.tags = task.tags ?? [];
+        this.metadata = task.metadata ?? [];
+        this.tools = task.tools ?? [];
     }
     /** A task of one user message (handy in unit tests). */
     static fromPrompt(id, prompt) {
-        return new Task({ id, messages: [{ role: 'user', content: prompt }], tags: [], metadata: [] });
+        return new Task({ id, messages: [Message.user(prompt)] });
     }
     /** The content of the last user message: the question in single-turn tasks. */
     prompt() {
@@ -38,6 +75,45 @@ export class Task {
     }
     hasTag(tag) {
         return this.tags.includes(tag);
+    }
+    /** A tool the request offers, by name. */
+    tool(name) {
+        for (let i = 0; i < this.tools.length; i++) {
+            const t = this.tools[i];
+            if (t.name === name)
+                return t;
+        }
+        return undefined;
+    }
+}
+/** One answer produced by a model for a task. */
+export class Candidate {
+    /** Position of this candidate among the task's candidates (stable, 0-based). */
+    index;
+    model;
+    /** Empty when the model only called tools. */
+    text;
+    /** The tools the model called instead of (or besides) answering in text. */
+    toolCalls;
+    /** Per-token log-probabilities of `text`, when the request asked for `logprobs` and
+     * the upstream sent them; empty otherwise. */
+    logprobs;
+    constructor(candidate) {
+        this.index = candidate.index;
+        this.model = candidate.model;
+        this.text = candidate.text ?? '';
+        this.toolCalls = candidate.toolCalls ?? [];
+        this.logprobs = candidate.logprobs ?? [];
+    }
+    /** Log-probability of the whole text (the sum over its tokens), when the request asked
+     * for `logprobs`; `undefined` otherwise. */
+    totalLogprob() {
+        if (this.logprobs.length === 0)
+            return undefined;
+        let sum = 0;
+        for (let i = 0; i < this.logprobs.length; i++)
+            sum += this.logprobs[i].logprob;
+        return sum;
     }
 }
 /** A verifier's judgement of one candidate. Scores are clamped into [0, 1]. */
@@ -83,7 +159,7 @@ export class Judged {
     candidate;
     verdict;
     constructor(candidate, verdict) {
-        this.candidate = candidate;
+        this.candidate = candidate instanceof Candidate ? candidate : new Candidate(candidate);
         if (verdict !== undefined && verdict !== null) {
             const v = new Verdict(verdict.decision, verdict.score, verdict.reason);
             v.checks = verdict.checks;

@@ -9,13 +9,13 @@
 // checked (a malformed record becomes a `failed` error instead of a trap in the
 // bindings), and exceptions become the contract's `plugin-error`.
 
-import type * as W from 'arbiter:plugin/types@0.1.0';
-import type * as R from 'arbiter:plugin/routing@0.1.0';
-import type * as D from 'arbiter:plugin/decomposition@0.1.0';
+import type * as W from 'arbiter:plugin/types@0.2.0';
+import type * as R from 'arbiter:plugin/routing@0.2.0';
+import type * as D from 'arbiter:plugin/decomposition@0.2.0';
 import { Config } from './config.js';
 import * as log from './log.js';
 import { Decomposer, Router, Verifier } from './plugin.js';
-import { Failed, Judged, PluginError, Task, Verdict } from './types.js';
+import { Candidate, Failed, Judged, PluginError, Task, Verdict } from './types.js';
 import type { ModelOption, PluginInfo } from './types.js';
 
 type Pairs = Array<[string, string]>;
@@ -327,7 +327,7 @@ export function exportVerifier<V extends Verifier>(cls: PluginClass<V>, source =
     checkConfig: (config: Pairs): Result<undefined> =>
       guard('check-config', () => checkConfig(cls, config)),
     verify: (config: Pairs, task: W.Task, candidate: W.Candidate): Result<W.Verdict> =>
-      guard('verify', () => verdictOut(plugin(cls, config).verify(taskIn(task), candidate))),
+      guard('verify', () => verdictOut(plugin(cls, config).verify(taskIn(task), new Candidate(candidate)))),
     select: (config: Pairs, task: W.Task, candidates: W.Judged[]): Result<W.Selection> =>
       guard('select', () =>
         selectionOut(

@@ -3,9 +3,9 @@
 // also loads in Node (unit tests of plugin code), and a plugin imports a capability
 // interface only when its `arbiter.toml` lists the capability.
 
-import type * as L from 'arbiter:plugin/log@0.1.0';
-import type * as M from 'arbiter:plugin/model@0.1.0';
-import type * as S from 'arbiter:plugin/stats@0.1.0';
+import type * as L from 'arbiter:plugin/log@0.2.0';
+import type * as M from 'arbiter:plugin/model@0.2.0';
+import type * as S from 'arbiter:plugin/stats@0.2.0';
 
 export interface HostImports {
   log?: typeof L.log;

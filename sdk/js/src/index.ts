@@ -19,22 +19,24 @@ export type { PluginClass } from './export.js';
 export { bindHost } from './host.js';
 export type { HostImports } from './host.js';
 export {
+  Candidate,
   Failed,
   InvalidConfig,
   InvalidInput,
   Judged,
+  Message,
   PluginError,
   PluginInfo,
   Task,
   Verdict,
 } from './types.js';
 export type {
-  Candidate,
+  CandidateInit,
   Check,
   ConfigKey,
   Decision,
   InfoOptions,
-  Message,
+  MessageInit,
   ModelOption,
   ModelStats,
   Plan,
@@ -44,6 +46,10 @@ export type {
   Selection,
   Subresult,
   Subtask,
+  TaskInit,
+  TokenLogprob,
+  Tool,
+  ToolCall,
 } from './types.js';
 export * as log from './log.js';
 export * as model from './model.js';
@@ -51,6 +57,6 @@ export { ModelError } from './model.js';
 export type { CompleteOptions, Completion } from './model.js';
 export * as stats from './stats.js';
 
-/** The SDK version; plugins built with it target contract `arbiter:plugin@0.1.0`. */
-export const VERSION = '0.1.0';
-export const CONTRACT_VERSION = '0.1.0';
+/** The SDK version; plugins built with it target contract `arbiter:plugin@0.2.0`. */
+export const VERSION = '0.2.0';
+export const CONTRACT_VERSION = '0.2.0';

@@ -5,7 +5,7 @@
 // Before the host is bound (module top level, which runs at build time, or plain Node)
 // records go to `console.error`, so plugin code runs unchanged in unit tests.
 
-import type { Level } from 'arbiter:plugin/log@0.1.0';
+import type { Level } from 'arbiter:plugin/log@0.2.0';
 import { host } from './host.js';
 
 export type Fields = Readonly<Record<string, unknown>>;

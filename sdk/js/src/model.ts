@@ -2,9 +2,10 @@
 // plans). Needs `capabilities = ["model"]` in `arbiter.toml` (a verifier or decomposer);
 // the operator must grant it where the plugin is loaded.
 
-import type * as M from 'arbiter:plugin/model@0.1.0';
+import type * as M from 'arbiter:plugin/model@0.2.0';
 import { host } from './host.js';
-import type { Message } from './types.js';
+import { Message } from './types.js';
+import type { MessageInit } from './types.js';
 
 export type Completion = M.Completion;
 
@@ -26,14 +27,15 @@ export interface CompleteOptions {
   temperature?: number;
 }
 
-/** Sends `messages` to the host's models; throws `ModelError` when the host says no. */
-export function complete(messages: Message[], options: CompleteOptions = {}): Completion {
+/** Sends `messages` to the host's models; throws `ModelError` when the host says no.
+ * Messages may leave out the tool fields (`{ role, content }`). */
+export function complete(messages: MessageInit[], options: CompleteOptions = {}): Completion {
   if (host.complete === undefined) {
     throw new Error(
       'the `model` capability is not available: add capabilities = ["model"] to arbiter.toml',
     );
   }
-  const request: M.CompletionRequest = { messages };
+  const request: M.CompletionRequest = { messages: messages.map(Message.from) };
   if (options.model !== undefined) request.model = options.model;
   if (options.maxTokens !== undefined) request.maxTokens = options.maxTokens;
   if (options.temperature !== undefined) request.temperature = options.temperature;

@@ -1,14 +1,26 @@
 /// <reference path="../wit-types/index.d.ts" />
 // The contract's records (generated from the WIT into `wit-types/`), plus the helpers
 // the Rust SDK has on them: `Verdict.accept/reject/abstain`, `PluginInfo.verifier/...`,
-// `Task.prompt/meta/hasTag`, `Judged.score`, and the `PluginError` cases.
+// `Task.prompt/meta/hasTag/tool`, `Message.new/user`, `Candidate.totalLogprob`,
+// `Judged.score`, and the `PluginError` cases.
+//
+// The records the host hands over always carry every field. The `*Init` shapes leave out
+// what contract 0.2.0 added (tools, tool calls, logprobs), so code written against 0.1.0
+// (`{ role, content }` messages, `{ index, model, text }` candidates) still compiles and
+// gets empty lists.
 
-import type * as W from 'arbiter:plugin/types@0.1.0';
-import type * as R from 'arbiter:plugin/routing@0.1.0';
-import type * as D from 'arbiter:plugin/decomposition@0.1.0';
+import type * as W from 'arbiter:plugin/types@0.2.0';
+import type * as R from 'arbiter:plugin/routing@0.2.0';
+import type * as D from 'arbiter:plugin/decomposition@0.2.0';
 
+/** A function the request lets the model call; `parameters` is its JSON Schema as text. */
+export type Tool = W.Tool;
+/** A call of a tool as the model made it; `arguments` is JSON text, possibly invalid. */
+export type ToolCall = W.ToolCall;
+/** One generated token, its log-probability and the likeliest alternatives (`top`). */
+export type TokenLogprob = W.TokenLogprob;
+/** One chat message of a task; `toolCalls` and `toolCallId` as in the OpenAI chat API. */
 export type Message = W.Message;
-export type Candidate = W.Candidate;
 export type Decision = W.Decision;
 export type Check = W.Check;
 export type ConfigKey = W.ConfigKey;
@@ -41,23 +53,71 @@ export interface Selection {
   reason: string;
 }
 
+/** A message as plugin code may write it: the tool fields are optional. */
+export interface MessageInit {
+  role: string;
+  content: string;
+  toolCalls?: ToolCall[];
+  toolCallId?: string;
+}
+
+/** A complete message from one written with optional tool fields (no copy if complete). */
+function fullMessage(m: MessageInit): Message {
+  if (m.toolCalls !== undefined) return m as Message;
+  const out: Message = { role: m.role, content: m.content, toolCalls: [] };
+  if (m.toolCallId !== undefined) out.toolCallId = m.toolCallId;
+  return out;
+}
+
+/** Constructors of messages, as the Rust SDK's `Message::new` and `Message::user`. */
+export const Message = {
+  /** A text message (no tool calls). */
+  new(role: string, content: string): Message {
+    return { role, content, toolCalls: [] };
+  },
+  /** A user message. */
+  user(content: string): Message {
+    return { role: 'user', content, toolCalls: [] };
+  },
+  /** A complete message from one whose tool fields may be missing. */
+  from: fullMessage,
+};
+
+/** A task as plugin code may write it (unit tests): `tags`, `metadata`, `tools` and the
+ * messages' tool fields are optional. */
+export interface TaskInit {
+  id: string;
+  messages: MessageInit[];
+  tags?: string[];
+  metadata?: Array<[string, string]>;
+  tools?: Tool[];
+}
+
 /** The request a model is asked to answer, with the Rust SDK's accessors. */
 export class Task implements W.Task {
   id: string;
   messages: Message[];
   tags: string[];
   metadata: Array<[string, string]>;
+  /** The functions the request lets the model call; empty when it offers none. */
+  tools: Tool[];
 
-  constructor(task: W.Task) {
+  constructor(task: TaskInit) {
     this.id = task.id;
-    this.messages = task.messages;
-    this.tags = task.tags;
-    this.metadata = task.metadata;
+    const messages = task.messages;
+    let complete = true;
+    for (let i = 0; i < messages.length; i++) {
+      if (messages[i]!.toolCalls === undefined) complete = false;
+    }
+    this.messages = complete ? (messages as Message[]) : messages.map(fullMessage);
+    this.tags = task.tags ?? [];
+    this.metadata = task.metadata ?? [];
+    this.tools = task.tools ?? [];
   }
 
   /** A task of one user message (handy in unit tests). */
   static fromPrompt(id: string, prompt: string): Task {
-    return new Task({ id, messages: [{ role: 'user', content: prompt }], tags: [], metadata: [] });
+    return new Task({ id, messages: [Message.user(prompt)] });
   }
 
   /** The content of the last user message: the question in single-turn tasks. */
@@ -80,6 +140,56 @@ export class Task implements W.Task {
 
   hasTag(tag: string): boolean {
     return this.tags.includes(tag);
+  }
+
+  /** A tool the request offers, by name. */
+  tool(name: string): Tool | undefined {
+    for (let i = 0; i < this.tools.length; i++) {
+      const t = this.tools[i]!;
+      if (t.name === name) return t;
+    }
+    return undefined;
+  }
+}
+
+/** A candidate as plugin code may write it (unit tests): `text`, `toolCalls` and
+ * `logprobs` are optional. */
+export interface CandidateInit {
+  index: number;
+  model: string;
+  text?: string;
+  toolCalls?: ToolCall[];
+  logprobs?: TokenLogprob[];
+}
+
+/** One answer produced by a model for a task. */
+export class Candidate implements W.Candidate {
+  /** Position of this candidate among the task's candidates (stable, 0-based). */
+  index: number;
+  model: string;
+  /** Empty when the model only called tools. */
+  text: string;
+  /** The tools the model called instead of (or besides) answering in text. */
+  toolCalls: ToolCall[];
+  /** Per-token log-probabilities of `text`, when the request asked for `logprobs` and
+   * the upstream sent them; empty otherwise. */
+  logprobs: TokenLogprob[];
+
+  constructor(candidate: CandidateInit) {
+    this.index = candidate.index;
+    this.model = candidate.model;
+    this.text = candidate.text ?? '';
+    this.toolCalls = candidate.toolCalls ?? [];
+    this.logprobs = candidate.logprobs ?? [];
+  }
+
+  /** Log-probability of the whole text (the sum over its tokens), when the request asked
+   * for `logprobs`; `undefined` otherwise. */
+  totalLogprob(): number | undefined {
+    if (this.logprobs.length === 0) return undefined;
+    let sum = 0;
+    for (let i = 0; i < this.logprobs.length; i++) sum += this.logprobs[i]!.logprob;
+    return sum;
   }
 }
 
@@ -133,8 +243,8 @@ export class Judged implements W.Judged {
   candidate: Candidate;
   verdict?: Verdict;
 
-  constructor(candidate: Candidate, verdict?: W.Verdict) {
-    this.candidate = candidate;
+  constructor(candidate: CandidateInit, verdict?: W.Verdict) {
+    this.candidate = candidate instanceof Candidate ? candidate : new Candidate(candidate);
     if (verdict !== undefined && verdict !== null) {
       const v = new Verdict(verdict.decision, verdict.score, verdict.reason);
       v.checks = verdict.checks;

@@ -12,11 +12,15 @@ import {
   InvalidConfig,
   InvalidInput,
   Judged,
+  Message,
   PluginInfo,
   Router,
   Task,
   Verdict,
   Verifier,
+  CONTRACT_VERSION,
+  VERSION,
+  Candidate,
   bindHost,
   exportDecomposer,
   exportRouter,
@@ -26,8 +30,9 @@ import {
   stats,
 } from '../dist/index.js';
 
-const task = { id: 't', messages: [{ role: 'user', content: 'What is 2+2?' }], tags: ['math'], metadata: [['reference', '4']] };
-const candidate = (text, index = 0) => ({ index, model: 'm', text });
+// Records as the bindings hand them over (contract 0.2.0: every field present).
+const task = { id: 't', messages: [{ role: 'user', content: 'What is 2+2?', toolCalls: [] }], tags: ['math'], metadata: [['reference', '4']], tools: [] };
+const candidate = (text, index = 0) => ({ index, model: 'm', text, toolCalls: [], logprobs: [] });
 
 test('Config reads settings like the Rust SDK', () => {
   const c = new Config([
@@ -164,6 +169,56 @@ test('the verifier glue: results, caching, errors', () => {
   assert.ok(sel.val.scores instanceof Float64Array);
 });
 
+class ToolCheck extends Verifier {
+  static info() {
+    return PluginInfo.verifier('tools', '0.1.0', 'test');
+  }
+
+  verify(t, c) {
+    const unknown = c.toolCalls.filter((call) => t.tool(call.name) === undefined).map((call) => call.name);
+    if (unknown.length > 0) return Verdict.reject(0, `unknown: ${unknown.join(',')}`);
+    const answered = t.messages.filter((m) => m.toolCallId !== undefined).length;
+    return Verdict.accept(Math.exp(c.totalLogprob() ?? 0), `${c.toolCalls.length} calls, ${answered} answered`);
+  }
+}
+
+test('tools, tool calls and logprobs reach the plugin', () => {
+  assert.equal(CONTRACT_VERSION, '0.2.0');
+  assert.equal(VERSION, '0.2.0');
+  const v = exportVerifier(ToolCheck);
+  const weather = { name: 'get_weather', description: 'Weather', parameters: '{"type":"object"}' };
+  const call = (name, id = 'c1') => ({ id, name, arguments: '{}' });
+  const withTools = {
+    ...task,
+    messages: [
+      ...task.messages,
+      { role: 'assistant', content: '', toolCalls: [call('get_weather', 'c0')] },
+      { role: 'tool', content: '{}', toolCalls: [], toolCallId: 'c0' },
+    ],
+    tools: [weather],
+  };
+  const cand = { ...candidate(''), toolCalls: [call('get_weather')], logprobs: [{ token: 'a', logprob: -0.5, top: [['b', -1]] }] };
+  const ok = v.verify([], withTools, cand).val;
+  assert.equal(ok.decision, 'accept');
+  assert.equal(ok.reason, '1 calls, 1 answered');
+  assert.equal(ok.score, Math.exp(-0.5));
+  const bad = v.verify([], withTools, { ...cand, toolCalls: [call('get_weather'), call('launch', 'c2')] }).val;
+  assert.deepEqual([bad.decision, bad.reason], ['reject', 'unknown: launch']);
+  assert.equal(v.verify([], task, { ...cand, toolCalls: [call('get_weather')] }).val.decision, 'reject');
+
+  // Helpers, and 0.1.0-shaped records written by plugin code still work.
+  const t = new Task({ id: 't', messages: [{ role: 'user', content: 'q' }] });
+  assert.deepEqual([t.tools, t.tags, t.metadata, t.messages[0].toolCalls], [[], [], [], []]);
+  assert.equal(new Task(withTools).tool('get_weather'), weather);
+  assert.equal(new Task(withTools).tool('nope'), undefined);
+  assert.deepEqual(Message.user('hi'), { role: 'user', content: 'hi', toolCalls: [] });
+  assert.deepEqual(Message.new('system', 's'), { role: 'system', content: 's', toolCalls: [] });
+  const old = new Candidate({ index: 0, model: 'm', text: 'x' });
+  assert.deepEqual([old.toolCalls, old.logprobs, old.totalLogprob()], [[], [], undefined]);
+  assert.equal(new Candidate(cand).totalLogprob(), -0.5);
+  assert.ok(new Judged({ index: 0, model: 'm', text: 'x' }).candidate instanceof Candidate);
+});
+
 test('a class of the wrong kind or an info() of the wrong kind fails at build time', () => {
   assert.throws(() => exportRouter(Length, 'src/index.ts'), /src\/index.ts must be a class extending Router/);
   assert.throws(() => exportVerifier(undefined, 'src/index.ts (export `default`)'), /not undefined/);
@@ -234,6 +289,18 @@ test('the decomposer glue fills in defaults', () => {
     val: { subtasks: [{ id: 's1', prompt: 'What is 2+2?', dependsOn: [] }], reason: 'one' },
   });
   assert.deepEqual(d.compose([], task, [{ id: 's1', answer: 'x', model: 'm' }, { id: 's2', answer: 'y', model: 'm' }]), { tag: 'ok', val: 'x|y' });
+});
+
+test('model.complete sends complete messages', () => {
+  const sent = [];
+  bindHost({ complete: (request) => (sent.push(request), { text: 'ok', model: 'm', inputTokens: 1n, outputTokens: 1n }) });
+  model.complete([{ role: 'user', content: 'hi' }, Message.new('tool', 'r')]);
+  model.complete([{ role: 'tool', content: 'r', toolCallId: 'c1' }]);
+  assert.deepEqual(sent[0].messages, [
+    { role: 'user', content: 'hi', toolCalls: [] },
+    { role: 'tool', content: 'r', toolCalls: [] },
+  ]);
+  assert.deepEqual(sent[1].messages, [{ role: 'tool', content: 'r', toolCalls: [], toolCallId: 'c1' }]);
 });
 
 test('capabilities say what to add when they are not in the manifest', () => {

@@ -1,4 +1,4 @@
-// Generated from wit/v0.1.0 by sdk/js/scripts/gen-types.mjs; do not edit.
+// Generated from wit/v0.2.0 by sdk/js/scripts/gen-types.mjs; do not edit.
 /// <reference path="./interfaces/arbiter-plugin-decomposition.d.ts" />
 /// <reference path="./interfaces/arbiter-plugin-log.d.ts" />
 /// <reference path="./interfaces/arbiter-plugin-model.d.ts" />

@@ -1,11 +1,11 @@
-// Generated from wit/v0.1.0 by sdk/js/scripts/gen-types.mjs; do not edit.
+// Generated from wit/v0.2.0 by sdk/js/scripts/gen-types.mjs; do not edit.
 /// <reference path="./interfaces/arbiter-plugin-log.d.ts" />
 /// <reference path="./interfaces/arbiter-plugin-model.d.ts" />
 /// <reference path="./interfaces/arbiter-plugin-types.d.ts" />
 /// <reference path="./interfaces/arbiter-plugin-verification.d.ts" />
-declare module 'arbiter:plugin/model-verifier@0.1.0' {
-  export type * as ArbiterPluginLog010 from 'arbiter:plugin/log@0.1.0'; // import arbiter:plugin/log@0.1.0
-  export type * as ArbiterPluginModel010 from 'arbiter:plugin/model@0.1.0'; // import arbiter:plugin/model@0.1.0
-  export type * as ArbiterPluginTypes010 from 'arbiter:plugin/types@0.1.0'; // import arbiter:plugin/types@0.1.0
-  export * as verification from 'arbiter:plugin/verification@0.1.0'; // export arbiter:plugin/verification@0.1.0
+declare module 'arbiter:plugin/model-verifier@0.2.0' {
+  export type * as ArbiterPluginLog020 from 'arbiter:plugin/log@0.2.0'; // import arbiter:plugin/log@0.2.0
+  export type * as ArbiterPluginModel020 from 'arbiter:plugin/model@0.2.0'; // import arbiter:plugin/model@0.2.0
+  export type * as ArbiterPluginTypes020 from 'arbiter:plugin/types@0.2.0'; // import arbiter:plugin/types@0.2.0
+  export * as verification from 'arbiter:plugin/verification@0.2.0'; // export arbiter:plugin/verification@0.2.0
 }

@@ -53,12 +53,15 @@ from .types import (
     Subresult,
     Subtask,
     Task,
+    TokenLogprob,
+    Tool,
+    ToolCall,
     Verdict,
 )
 
-#: The SDK version; plugins built with it target contract `arbiter:plugin@0.1.0`.
-__version__ = "0.1.0"
-CONTRACT_VERSION = "0.1.0"
+#: The SDK version; plugins built with it target contract `arbiter:plugin@0.2.0`.
+__version__ = "0.2.0"
+CONTRACT_VERSION = "0.2.0"
 
 __all__ = [
     "log",
@@ -87,5 +90,8 @@ __all__ = [
     "Subresult",
     "Subtask",
     "Task",
+    "TokenLogprob",
+    "Tool",
+    "ToolCall",
     "Verdict",
 ]

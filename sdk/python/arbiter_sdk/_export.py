@@ -43,6 +43,9 @@ from .types import (
     Selection,
     Subresult,
     Task,
+    TokenLogprob,
+    Tool,
+    ToolCall,
     Verdict,
 )
 
@@ -102,17 +105,32 @@ def _guard(f: Callable[[], T]) -> T:
 # ----------------------------------------------------------------- records in
 
 
+def _tool_call(c: Any) -> ToolCall:
+    return ToolCall(c.id, c.name, c.arguments)
+
+
+def _message(m: Any) -> Message:
+    return Message(m.role, m.content, [_tool_call(c) for c in m.tool_calls], m.tool_call_id)
+
+
 def _task(t: Any) -> Task:
     return Task(
         id=t.id,
-        messages=[Message(m.role, m.content) for m in t.messages],
+        messages=[_message(m) for m in t.messages],
         tags=list(t.tags),
         metadata=[(k, v) for k, v in t.metadata],
+        tools=[Tool(x.name, x.description, x.parameters) for x in t.tools],
     )
 
 
 def _candidate(c: Any) -> Candidate:
-    return Candidate(c.index, c.model, c.text)
+    return Candidate(
+        c.index,
+        c.model,
+        c.text,
+        [_tool_call(x) for x in c.tool_calls],
+        [TokenLogprob(x.token, x.logprob, [(t, p) for t, p in x.top]) for x in c.logprobs],
+    )
 
 
 def _verdict_in(v: Any) -> Optional[Verdict]:

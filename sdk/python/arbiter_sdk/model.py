@@ -63,7 +63,15 @@ def complete(
             "[plugin] table of arbiter.toml and rebuild"
         )
     request = _wit_model.CompletionRequest(
-        messages=[_wit_types.Message(m.role, m.content) for m in messages],
+        messages=[
+            _wit_types.Message(
+                str(m.role),
+                str(m.content),
+                [_wit_types.ToolCall(str(c.id), str(c.name), str(c.arguments)) for c in m.tool_calls],
+                m.tool_call_id,
+            )
+            for m in messages
+        ],
         model=model,
         max_tokens=max_tokens,
         temperature=temperature,

@@ -1,4 +1,4 @@
-"""The contract's records (`wit/v0.1.0/types.wit` and the exported interfaces' records),
+"""The contract's records (`wit/v0.2.0/types.wit` and the exported interfaces' records),
 as plain typed Python classes.
 
 These are the SDK's own classes, not the bindings componentize-py generates: editors and
@@ -17,6 +17,9 @@ from enum import Enum
 from typing import List, Optional, Tuple
 
 __all__ = [
+    "Tool",
+    "ToolCall",
+    "TokenLogprob",
     "Message",
     "Task",
     "Candidate",
@@ -43,11 +46,72 @@ __all__ = [
 
 
 @dataclass
+class Tool:
+    """A function the request lets the model call (OpenAI `tools`, type `function`)."""
+
+    name: str
+    #: Empty when the request gave none.
+    description: str = ""
+    #: The JSON Schema of the arguments, as JSON text (`{}` when the request gave none).
+    parameters: str = "{}"
+
+    def parameters_json(self) -> object:
+        """The parameters' JSON Schema parsed (`None` when it is not valid JSON)."""
+        try:
+            return json.loads(self.parameters)
+        except ValueError:
+            return None
+
+
+@dataclass
+class ToolCall:
+    """A call of a tool, as the model made it."""
+
+    #: The id the model gave the call; `tool` messages answer it by this id.
+    id: str
+    name: str
+    #: The arguments as JSON text, exactly as the model wrote them: they may not be valid
+    #: JSON, let alone valid against the tool's schema. Checking is the point.
+    arguments: str = "{}"
+
+    def arguments_json(self) -> object:
+        """The arguments parsed (`None` when they are not valid JSON)."""
+        try:
+            return json.loads(self.arguments)
+        except ValueError:
+            return None
+
+
+@dataclass
+class TokenLogprob:
+    """One generated token and its log-probability, with the likeliest alternatives when
+    the request asked for `top_logprobs`."""
+
+    token: str
+    logprob: float
+    top: List[Tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass
 class Message:
-    """One chat message of a task, as in the OpenAI chat API."""
+    """One chat message of a task, as in the OpenAI chat API.
+
+    `Message(role, content)` is a text message; an assistant message that only calls
+    tools has empty content and its calls in `tool_calls`, and a `tool` message names
+    the call it answers in `tool_call_id`."""
 
     role: str
-    content: str
+    #: Empty for an assistant message that only calls tools.
+    content: str = ""
+    #: The tools an assistant message called.
+    tool_calls: List[ToolCall] = field(default_factory=list)
+    #: The call a `tool` message answers.
+    tool_call_id: Optional[str] = None
+
+    @staticmethod
+    def user(content: str) -> Message:
+        """A user message."""
+        return Message("user", content)
 
 
 @dataclass
@@ -60,11 +124,13 @@ class Task:
     tags: List[str] = field(default_factory=list)
     #: Tenant-provided metadata, e.g. `reference`, `tests` (JSON array), `entry-point`.
     metadata: List[Tuple[str, str]] = field(default_factory=list)
+    #: The functions the request lets the model call; empty when it offers none.
+    tools: List[Tool] = field(default_factory=list)
 
     @staticmethod
     def from_prompt(id: str, prompt: str) -> Task:
         """A single-turn task asking `prompt` (handy in unit tests)."""
-        return Task(id=id, messages=[Message("user", prompt)])
+        return Task(id=id, messages=[Message.user(prompt)])
 
     def prompt(self) -> str:
         """The content of the last user message: the question in single-turn tasks."""
@@ -83,6 +149,13 @@ class Task:
     def has_tag(self, tag: str) -> bool:
         return tag in self.tags
 
+    def tool(self, name: str) -> Optional[Tool]:
+        """A tool the request offers, by name."""
+        for t in self.tools:
+            if t.name == name:
+                return t
+        return None
+
 
 @dataclass
 class Candidate:
@@ -91,7 +164,20 @@ class Candidate:
     #: Position of this candidate among the task's candidates (stable, 0-based).
     index: int
     model: str
-    text: str
+    #: Empty when the model only called tools.
+    text: str = ""
+    #: The tools the model called instead of (or besides) answering in text.
+    tool_calls: List[ToolCall] = field(default_factory=list)
+    #: Per-token log-probabilities of `text`, when the request asked for `logprobs` and
+    #: the upstream sent them; empty otherwise.
+    logprobs: List[TokenLogprob] = field(default_factory=list)
+
+    def total_logprob(self) -> Optional[float]:
+        """Log-probability of the whole text (the sum over its tokens), when the request
+        asked for `logprobs`; `None` otherwise."""
+        if not self.logprobs:
+            return None
+        return sum(t.logprob for t in self.logprobs)
 
 
 class Decision(Enum):

@@ -32,8 +32,13 @@ from arbiter_sdk import (  # noqa: E402
     PluginKind,
     Subresult,
     Task,
+    TokenLogprob,
+    Tool,
+    ToolCall,
     Verdict,
     Verifier,
+    __version__,
+    CONTRACT_VERSION,
 )
 
 
@@ -93,6 +98,30 @@ class RecordTests(unittest.TestCase):
         self.assertEqual(t.meta("k"), "v")
         self.assertIsNone(t.meta("x"))
         self.assertTrue(t.has_tag("code"))
+
+    def test_tools_and_logprobs(self) -> None:
+        # 0.1.0-shaped construction still works: the new fields have defaults.
+        m = Message("user", "hi")
+        self.assertEqual((m.tool_calls, m.tool_call_id), ([], None))
+        c = Candidate(0, "m", "x")
+        self.assertEqual((c.tool_calls, c.logprobs, c.total_logprob()), ([], [], None))
+        self.assertEqual(Task("t", [m]).tools, [])
+
+        t = Task("t", [Message.user("weather?")],
+                 tools=[Tool("get_weather", "Weather now", '{"type":"object"}')])
+        self.assertEqual(t.tool("get_weather"), t.tools[0])
+        self.assertIsNone(t.tool("nope"))
+        self.assertEqual(t.tools[0].parameters_json(), {"type": "object"})
+        self.assertEqual(Tool("f").parameters_json(), {})
+        call = ToolCall("c1", "get_weather", '{"city": "Paris"}')
+        self.assertEqual(call.arguments_json(), {"city": "Paris"})
+        self.assertIsNone(ToolCall("c2", "f", "{not json").arguments_json())
+        c = Candidate(0, "m", "", [call], [TokenLogprob("a", -0.5, [("b", -1.0)]),
+                                           TokenLogprob("c", -0.25)])
+        self.assertEqual(c.total_logprob(), -0.75)
+        answer = Message("tool", '{"temp": 20}', tool_call_id="c1")
+        self.assertEqual(answer.tool_call_id, "c1")
+        self.assertEqual((__version__, CONTRACT_VERSION), ("0.2.0", "0.2.0"))
 
     def test_info_builder(self) -> None:
         info = PluginInfo.verifier("n", "1", "d", stateless=True).config_key("k", "kd", "1")

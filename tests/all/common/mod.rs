@@ -286,3 +286,39 @@ pub async fn wait_ready(http: &reqwest::Client, url: &str) {
     }
     panic!("the gateway did not become ready");
 }
+
+/// The SDK test plugin `tests/sdk-plugins/<name>` (one per SDK, one rule) against the
+/// shared tool-call vectors: the plugin reads the task's tools, its messages' tool calls
+/// and the candidate's tool calls and logprobs through its SDK, and targets the latest
+/// contract. Returns the component.
+pub async fn check_tool_call_vectors(runtime: Runtime, name: &str) -> PathBuf {
+    use arbiter::authoring::cases::{self, Runner};
+    let wasm = build_project(&repo_root().join("tests").join("sdk-plugins").join(name)).remove(0);
+    let plugin = runtime
+        .load_file(&wasm, arbiter::runtime::PluginOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("loading {}: {e}", wasm.display()));
+    let export = format!("arbiter:plugin/verification@{}", authoring::wit::latest());
+    assert!(
+        plugin.summary().exports.contains(&export),
+        "{name}: {:?}",
+        plugin.summary().exports
+    );
+    let file = repo_root().join("tests/vectors/tool-calls.jsonl");
+    let cases = cases::load(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    assert!(cases.len() >= 6, "{} cases", cases.len());
+    let bytes = std::fs::read(&wasm).unwrap();
+    let mut runner = Runner::new(runtime, bytes, arbiter::runtime::PluginOptions::default());
+    let mut failed = Vec::new();
+    for case in &cases {
+        let report = runner.run(case).await;
+        if !report.passed {
+            failed.push(format!(
+                "line {} {}: {:?} {:?} {:?}",
+                report.line, report.name, report.failures, report.result, report.error
+            ));
+        }
+    }
+    assert!(failed.is_empty(), "{name}:\n{}", failed.join("\n"));
+    wasm
+}

@@ -1,14 +1,14 @@
-// Generated from wit/v0.1.0 by sdk/js/scripts/gen-types.mjs; do not edit.
+// Generated from wit/v0.2.0 by sdk/js/scripts/gen-types.mjs; do not edit.
 /// <reference path="./arbiter-plugin-types.d.ts" />
-declare module 'arbiter:plugin/decomposition@0.1.0' {
+declare module 'arbiter:plugin/decomposition@0.2.0' {
   export function info(): PluginInfo;
   export function checkConfig(config: Config): void;
   export function decompose(config: Config, task: Task): Plan;
   export function compose(config: Config, task: Task, results: Array<Subresult>): string;
-  export type Config = import('arbiter:plugin/types@0.1.0').Config;
-  export type Task = import('arbiter:plugin/types@0.1.0').Task;
-  export type PluginInfo = import('arbiter:plugin/types@0.1.0').PluginInfo;
-  export type PluginError = import('arbiter:plugin/types@0.1.0').PluginError;
+  export type Config = import('arbiter:plugin/types@0.2.0').Config;
+  export type Task = import('arbiter:plugin/types@0.2.0').Task;
+  export type PluginInfo = import('arbiter:plugin/types@0.2.0').PluginInfo;
+  export type PluginError = import('arbiter:plugin/types@0.2.0').PluginError;
   export interface Subtask {
     /**
      * Unique within the plan.

@@ -1,5 +1,5 @@
-// Generated from wit/v0.1.0 by sdk/js/scripts/gen-types.mjs; do not edit.
-declare module 'arbiter:plugin/log@0.1.0' {
+// Generated from wit/v0.2.0 by sdk/js/scripts/gen-types.mjs; do not edit.
+declare module 'arbiter:plugin/log@0.2.0' {
   export function log(level: Level, message: string, fields: Array<[string, string]>): void;
   /**
    * # Variants

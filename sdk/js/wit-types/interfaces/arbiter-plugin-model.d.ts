@@ -1,8 +1,8 @@
-// Generated from wit/v0.1.0 by sdk/js/scripts/gen-types.mjs; do not edit.
+// Generated from wit/v0.2.0 by sdk/js/scripts/gen-types.mjs; do not edit.
 /// <reference path="./arbiter-plugin-types.d.ts" />
-declare module 'arbiter:plugin/model@0.1.0' {
+declare module 'arbiter:plugin/model@0.2.0' {
   export function complete(request: CompletionRequest): Completion;
-  export type Message = import('arbiter:plugin/types@0.1.0').Message;
+  export type Message = import('arbiter:plugin/types@0.2.0').Message;
   export interface CompletionRequest {
     messages: Array<Message>,
     /**

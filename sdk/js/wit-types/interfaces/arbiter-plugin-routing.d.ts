@@ -1,14 +1,14 @@
-// Generated from wit/v0.1.0 by sdk/js/scripts/gen-types.mjs; do not edit.
+// Generated from wit/v0.2.0 by sdk/js/scripts/gen-types.mjs; do not edit.
 /// <reference path="./arbiter-plugin-types.d.ts" />
-declare module 'arbiter:plugin/routing@0.1.0' {
+declare module 'arbiter:plugin/routing@0.2.0' {
   export function info(): PluginInfo;
   export function checkConfig(config: Config): void;
   export function route(config: Config, task: Task, options: Array<ModelOption>): RouteDecision;
-  export type Config = import('arbiter:plugin/types@0.1.0').Config;
-  export type Task = import('arbiter:plugin/types@0.1.0').Task;
-  export type ModelStats = import('arbiter:plugin/types@0.1.0').ModelStats;
-  export type PluginInfo = import('arbiter:plugin/types@0.1.0').PluginInfo;
-  export type PluginError = import('arbiter:plugin/types@0.1.0').PluginError;
+  export type Config = import('arbiter:plugin/types@0.2.0').Config;
+  export type Task = import('arbiter:plugin/types@0.2.0').Task;
+  export type ModelStats = import('arbiter:plugin/types@0.2.0').ModelStats;
+  export type PluginInfo = import('arbiter:plugin/types@0.2.0').PluginInfo;
+  export type PluginError = import('arbiter:plugin/types@0.2.0').PluginError;
   /**
    * A model (or pipeline branch) the host can run, with what it costs and how it did.
    */

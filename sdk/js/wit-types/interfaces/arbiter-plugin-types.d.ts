@@ -1,11 +1,60 @@
-// Generated from wit/v0.1.0 by sdk/js/scripts/gen-types.mjs; do not edit.
-declare module 'arbiter:plugin/types@0.1.0' {
+// Generated from wit/v0.2.0 by sdk/js/scripts/gen-types.mjs; do not edit.
+declare module 'arbiter:plugin/types@0.2.0' {
+  /**
+   * A function the request lets the model call (OpenAI `tools`, type `function`).
+   */
+  export interface Tool {
+    name: string,
+    /**
+     * Empty when the request gave none.
+     */
+    description: string,
+    /**
+     * The JSON Schema of the arguments, as JSON text (`{}` when the request gave none).
+     */
+    parameters: string,
+  }
+  /**
+   * A call of a tool, as the model made it.
+   */
+  export interface ToolCall {
+    /**
+     * The id the model gave the call; `tool` messages answer it by this id.
+     */
+    id: string,
+    name: string,
+    /**
+     * The arguments as JSON text, exactly as the model wrote them: they may not be
+     * valid JSON, let alone valid against the tool's schema. Checking is the point.
+     */
+    arguments: string,
+  }
+  /**
+   * One generated token and its log-probability, with the likeliest alternatives when
+   * the request asked for `top_logprobs`.
+   */
+  export interface TokenLogprob {
+    token: string,
+    logprob: number,
+    top: Array<[string, number]>,
+  }
   /**
    * One chat message of a task, as in the OpenAI chat API.
    */
   export interface Message {
     role: string,
+    /**
+     * Empty for an assistant message that only calls tools.
+     */
     content: string,
+    /**
+     * The tools an assistant message called.
+     */
+    toolCalls: Array<ToolCall>,
+    /**
+     * The call a `tool` message answers.
+     */
+    toolCallId?: string,
   }
   /**
    * Plugin settings given when a pipeline loads the plugin; one compiled plugin serves
@@ -29,6 +78,10 @@ declare module 'arbiter:plugin/types@0.1.0' {
      * Tenant-provided metadata, e.g. `reference`, `tests` (JSON array), `entry-point`.
      */
     metadata: Array<[string, string]>,
+    /**
+     * The functions the request lets the model call; empty when it offers none.
+     */
+    tools: Array<Tool>,
   }
   /**
    * One answer produced by a model for a task.
@@ -39,7 +92,20 @@ declare module 'arbiter:plugin/types@0.1.0' {
      */
     index: number,
     model: string,
+    /**
+     * Empty when the model only called tools.
+     */
     text: string,
+    /**
+     * The tools the model called instead of (or besides) answering in text.
+     */
+    toolCalls: Array<ToolCall>,
+    /**
+     * Per-token log-probabilities of `text`, when the request asked for `logprobs`
+     * and the upstream sent them; empty otherwise. Confidence-based verifiers read
+     * these.
+     */
+    logprobs: Array<TokenLogprob>,
   }
   /**
    * # Variants

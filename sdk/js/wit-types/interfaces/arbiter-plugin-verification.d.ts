@@ -1,6 +1,6 @@
-// Generated from wit/v0.1.0 by sdk/js/scripts/gen-types.mjs; do not edit.
+// Generated from wit/v0.2.0 by sdk/js/scripts/gen-types.mjs; do not edit.
 /// <reference path="./arbiter-plugin-types.d.ts" />
-declare module 'arbiter:plugin/verification@0.1.0' {
+declare module 'arbiter:plugin/verification@0.2.0' {
   export function info(): PluginInfo;
   /**
    * Called once when a pipeline loads the plugin; an error refuses the pipeline.
@@ -16,12 +16,12 @@ declare module 'arbiter:plugin/verification@0.1.0' {
    * their verdict scores unchanged (0 for candidates without a verdict).
    */
   export function select(config: Config, task: Task, candidates: Array<Judged>): Selection;
-  export type Config = import('arbiter:plugin/types@0.1.0').Config;
-  export type Task = import('arbiter:plugin/types@0.1.0').Task;
-  export type Candidate = import('arbiter:plugin/types@0.1.0').Candidate;
-  export type Verdict = import('arbiter:plugin/types@0.1.0').Verdict;
-  export type Judged = import('arbiter:plugin/types@0.1.0').Judged;
-  export type Selection = import('arbiter:plugin/types@0.1.0').Selection;
-  export type PluginInfo = import('arbiter:plugin/types@0.1.0').PluginInfo;
-  export type PluginError = import('arbiter:plugin/types@0.1.0').PluginError;
+  export type Config = import('arbiter:plugin/types@0.2.0').Config;
+  export type Task = import('arbiter:plugin/types@0.2.0').Task;
+  export type Candidate = import('arbiter:plugin/types@0.2.0').Candidate;
+  export type Verdict = import('arbiter:plugin/types@0.2.0').Verdict;
+  export type Judged = import('arbiter:plugin/types@0.2.0').Judged;
+  export type Selection = import('arbiter:plugin/types@0.2.0').Selection;
+  export type PluginInfo = import('arbiter:plugin/types@0.2.0').PluginInfo;
+  export type PluginError = import('arbiter:plugin/types@0.2.0').PluginError;
 }
