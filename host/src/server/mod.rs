@@ -10,6 +10,7 @@ pub mod errors;
 mod listen;
 pub mod metrics;
 pub mod openai;
+mod traces;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -108,6 +109,7 @@ fn api() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(embeddings::embeddings))
         .routes(routes!(models))
         .routes(routes!(model))
+        .routes(routes!(traces::list_traces))
         .routes(routes!(trace))
         .routes(routes!(feedback))
         .routes(routes!(admin::tenant_usage))
@@ -994,6 +996,7 @@ mod tests {
             "/v1/chat/completions",
             "/v1/embeddings",
             "/v1/models/{id}",
+            "/v1/traces",
             "/v1/usage",
             "/admin/v1/tenants/{name}/keys",
             "/admin/v1/keys/{id}",
