@@ -5,6 +5,7 @@
 mod admin;
 pub mod auth;
 mod catalog;
+mod console;
 pub mod embeddings;
 pub mod errors;
 mod listen;
@@ -89,6 +90,7 @@ pub fn router(state: Arc<AppState>, limits: &ServerConfig) -> Router {
                 async move { ([("content-type", "application/json")], doc) }
             }),
         )
+        .merge(console::routes())
         .fallback(errors::unknown_route)
         .method_not_allowed_fallback(errors::wrong_method)
         .layer(DefaultBodyLimit::max(max_body_bytes))

@@ -1,0 +1,119 @@
+// The console's only way to the gateway: the same JSON API every client uses, with the
+// key from this browser tab's session (never put in a URL, gone when the tab closes).
+
+const KEY = "arbiter.key";
+
+export const session = {
+  key: (): string | null => sessionStorage.getItem(KEY),
+  signIn: (key: string) => sessionStorage.setItem(KEY, key),
+  signOut: () => sessionStorage.removeItem(KEY),
+};
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function call<T>(method: string, path: string, body?: unknown, key = session.key()): Promise<T> {
+  const headers: Record<string, string> = { Authorization: `Bearer ${key ?? ""}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  let json: any = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    // Not JSON: reported below with the status.
+  }
+  if (!response.ok) {
+    const e = json?.error;
+    throw new ApiError(response.status, e?.code ?? "http_error", e?.message ?? `${response.status} ${response.statusText}`);
+  }
+  return json as T;
+}
+
+export interface TraceSummary {
+  id: string;
+  created_at: number;
+  pipeline: string;
+  outcome: string;
+  model?: string;
+  cost_usd: number;
+  latency_ms: number;
+  tags: string[];
+}
+
+export interface TracePage {
+  data: TraceSummary[];
+  next_cursor?: string;
+}
+
+export interface VerdictRecord {
+  plugin: string;
+  score?: number;
+  decision?: string;
+  reason: string;
+  checks_failed: number;
+  error?: string;
+  wall_us: number;
+}
+
+export interface Attempt {
+  seq: number;
+  node: string;
+  kind: string;
+  model: string;
+  sample?: number;
+  started_ms: number;
+  latency_ms: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+  outcome: string;
+  verdicts?: VerdictRecord[];
+  score?: number;
+  error?: string;
+  text?: string;
+}
+
+export interface Trace extends Omit<TraceSummary, "model"> {
+  model?: string;
+  score?: number;
+  answer?: string;
+  error?: string;
+  attempts: Attempt[];
+}
+
+export interface TraceFilters {
+  pipeline?: string;
+  outcome?: string;
+  model?: string;
+  tag?: string;
+  since?: number;
+  until?: number;
+}
+
+export const api = {
+  /** Checks a key: a tenant key lists traces; an operator key is told apart by its 403. */
+  probe: (key: string) => call<TracePage>("GET", "/v1/traces?limit=1", undefined, key),
+  traces(filters: TraceFilters, cursor?: string, limit = 50): Promise<TracePage> {
+    const q = new URLSearchParams({ limit: String(limit) });
+    for (const [k, v] of Object.entries(filters)) {
+      if (v !== undefined && v !== "") q.set(k, String(v));
+    }
+    if (cursor) q.set("cursor", cursor);
+    return call("GET", `/v1/traces?${q}`);
+  },
+  trace: (id: string) => call<Trace>("GET", `/v1/traces/${encodeURIComponent(id)}`),
+  feedback: (body: { request_id: string; correct?: boolean; score?: number; note?: string }) =>
+    call<{ ok: boolean }>("POST", "/v1/feedback", body),
+};

@@ -1,0 +1,386 @@
+import { render } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import { api, ApiError, session, type Trace, type TraceFilters, type TracePage } from "./api";
+import { fromLocal, ms, usd, when } from "./format";
+import { rowLabel, Timeline } from "./timeline";
+
+// Routes live in the fragment (`#/traces`, `#/traces/<id>`): the server serves one page,
+// and the key never appears in a URL.
+function useRoute(): string {
+  const [route, setRoute] = useState(location.hash.slice(1) || "/traces");
+  useEffect(() => {
+    const on = () => setRoute(location.hash.slice(1) || "/traces");
+    addEventListener("hashchange", on);
+    return () => removeEventListener("hashchange", on);
+  }, []);
+  return route;
+}
+
+function App() {
+  const [key, setKey] = useState(session.key());
+  const route = useRoute();
+  if (!key) return <SignIn onIn={(k) => (session.signIn(k), setKey(k))} />;
+  const signOut = () => (session.signOut(), setKey(null));
+  const trace = route.match(/^\/traces\/([^/]+)$/);
+  return (
+    <>
+      <nav class="top">
+        <ul>
+          <li>
+            <strong>Arbiter</strong>
+          </li>
+          <li>
+            <a href="#/traces">Traces</a>
+          </li>
+        </ul>
+        <ul>
+          <li>
+            <button class="secondary outline" onClick={signOut}>
+              Sign out
+            </button>
+          </li>
+        </ul>
+      </nav>
+      {trace ? <TraceView id={decodeURIComponent(trace[1])} onAuth={signOut} /> : <Traces onAuth={signOut} />}
+    </>
+  );
+}
+
+function SignIn({ onIn }: { onIn: (key: string) => void }) {
+  const [key, setKey] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      await api.probe(key.trim());
+      onIn(key.trim());
+    } catch (err) {
+      const code = err instanceof ApiError ? err.code : "";
+      setError(
+        code === "tenant_key_required"
+          ? "This is an operator key. The operator pages are not in this console yet: sign in with a tenant's key."
+          : err instanceof ApiError && err.status === 401
+            ? "This key is unknown, revoked or expired."
+            : String(err instanceof Error ? err.message : err),
+      );
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <article class="signin">
+      <h1>Arbiter console</h1>
+      <form onSubmit={submit}>
+        <label>
+          API key
+          <input
+            type="password"
+            name="key"
+            autocomplete="off"
+            required
+            value={key}
+            onInput={(e) => setKey(e.currentTarget.value)}
+            aria-invalid={error ? "true" : undefined}
+          />
+          <small>Kept in this tab's session only; sent to this gateway's API and nowhere else.</small>
+        </label>
+        {error && <p class="error-box" role="alert">{error}</p>}
+        <button type="submit" aria-busy={busy} disabled={busy}>
+          Sign in
+        </button>
+      </form>
+    </article>
+  );
+}
+
+const OUTCOMES = ["accepted", "unverified", "rejected", "budget_best", "failed", "cancelled"];
+
+function Traces({ onAuth }: { onAuth: () => void }) {
+  const [filters, setFilters] = useState<TraceFilters>({});
+  const [draft, setDraft] = useState<Record<string, string>>({});
+  // Cursors of the pages before this one: "Previous" pops one.
+  const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
+  const [page, setPage] = useState<TracePage | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const cursor = cursors[cursors.length - 1];
+  useEffect(() => {
+    let live = true;
+    setError(null);
+    api
+      .traces(filters, cursor)
+      .then((p) => live && setPage(p))
+      .catch((e) => {
+        if (e instanceof ApiError && e.status === 401) onAuth();
+        else if (live) setError(e.message);
+      });
+    return () => {
+      live = false;
+    };
+  }, [filters, cursor]);
+  const field = (name: string) => ({
+    name,
+    value: draft[name] ?? "",
+    onInput: (e: Event) => setDraft({ ...draft, [name]: (e.currentTarget as HTMLInputElement).value }),
+  });
+  const apply = (e: Event) => {
+    e.preventDefault();
+    setFilters({
+      pipeline: draft.pipeline,
+      outcome: draft.outcome,
+      model: draft.model,
+      tag: draft.tag,
+      since: fromLocal(draft.since ?? ""),
+      until: fromLocal(draft.until ?? ""),
+    });
+    setCursors([undefined]);
+  };
+  return (
+    <section>
+      <h2>Traces</h2>
+      <form class="filters" onSubmit={apply} aria-label="Filters">
+        <label>
+          Pipeline
+          <input {...field("pipeline")} />
+        </label>
+        <label>
+          Outcome
+          <select {...field("outcome")}>
+            <option value="">any</option>
+            {OUTCOMES.map((o) => (
+              <option value={o}>{o}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Model
+          <input {...field("model")} />
+        </label>
+        <label>
+          Tag
+          <input {...field("tag")} />
+        </label>
+        <label>
+          From
+          <input type="datetime-local" {...field("since")} />
+        </label>
+        <label>
+          Until
+          <input type="datetime-local" {...field("until")} />
+        </label>
+        <button type="submit">Search</button>
+      </form>
+      {error && <p class="error-box" role="alert">{error}</p>}
+      {page && (
+        <>
+          <table class="traces striped">
+            <thead>
+              <tr>
+                <th>Time</th>
+                <th>Pipeline</th>
+                <th>Outcome</th>
+                <th>Model</th>
+                <th class="num">Cost</th>
+                <th class="num">Latency</th>
+                <th>Tags</th>
+              </tr>
+            </thead>
+            <tbody>
+              {page.data.map((t) => (
+                <tr key={t.id} data-trace={t.id} onClick={() => (location.hash = `#/traces/${encodeURIComponent(t.id)}`)}>
+                  <td>
+                    <a href={`#/traces/${encodeURIComponent(t.id)}`}>{when(t.created_at)}</a>
+                  </td>
+                  <td>{t.pipeline}</td>
+                  <td class={`outcome-${t.outcome}`}>{t.outcome}</td>
+                  <td>{t.model ?? "—"}</td>
+                  <td class="num">{usd(t.cost_usd)}</td>
+                  <td class="num">{ms(t.latency_ms)}</td>
+                  <td>
+                    {t.tags.map((g) => (
+                      <span class="tag">{g}</span>
+                    ))}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {page.data.length === 0 && <p>No traces match.</p>}
+          <div class="pager">
+            <button class="secondary" disabled={cursors.length < 2} onClick={() => setCursors(cursors.slice(0, -1))}>
+              Previous
+            </button>
+            <button
+              class="secondary"
+              disabled={!page.next_cursor}
+              onClick={() => setCursors([...cursors, page.next_cursor])}
+            >
+              Next
+            </button>
+          </div>
+        </>
+      )}
+    </section>
+  );
+}
+
+function TraceView({ id, onAuth }: { id: string; onAuth: () => void }) {
+  const [trace, setTrace] = useState<Trace | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    api
+      .trace(id)
+      .then(setTrace)
+      .catch((e) => (e instanceof ApiError && e.status === 401 ? onAuth() : setError(e.message)));
+  }, [id]);
+  if (error)
+    return (
+      <p class="error-box" role="alert">
+        {error}
+      </p>
+    );
+  if (!trace) return <p aria-busy="true">Loading…</p>;
+  const calls = trace.attempts.filter((a) => a.kind === "model" && a.outcome !== "over_budget").length;
+  const cancelled = trace.attempts.filter((a) => a.outcome === "cancelled").length;
+  return (
+    <section>
+      <h2>
+        Trace <code>{trace.id}</code>
+      </h2>
+      <div class="summary">
+        <div>
+          <small>Time</small>
+          {when(trace.created_at)}
+        </div>
+        <div>
+          <small>Pipeline</small>
+          {trace.pipeline}
+        </div>
+        <div>
+          <small>Outcome</small>
+          <span class={`outcome-${trace.outcome}`}>{trace.outcome}</span>
+        </div>
+        <div>
+          <small>Model</small>
+          {trace.model ?? "—"}
+        </div>
+        <div>
+          <small>Spent</small>
+          {usd(trace.cost_usd)} in {calls} model calls
+        </div>
+        <div>
+          <small>Latency</small>
+          {ms(trace.latency_ms)}
+        </div>
+        <div>
+          <small>Tags</small>
+          {trace.tags.length ? trace.tags.map((g) => <span class="tag">{g}</span>) : "—"}
+        </div>
+      </div>
+      <h3>Timeline</h3>
+      {cancelled > 0 && (
+        <p>
+          {cancelled} attempt{cancelled > 1 ? "s were" : " was"} cancelled: another answer won first.
+        </p>
+      )}
+      <Timeline attempts={trace.attempts} latency={trace.latency_ms} />
+      <h3>Attempts</h3>
+      <table class="attempts">
+        <thead>
+          <tr>
+            <th>Attempt</th>
+            <th>Outcome</th>
+            <th class="num">Start</th>
+            <th class="num">Latency</th>
+            <th class="num">Tokens in/out</th>
+            <th class="num">Cost</th>
+            <th>Verdicts</th>
+          </tr>
+        </thead>
+        <tbody>
+          {trace.attempts.map((a) => (
+            <tr key={a.seq} data-outcome={a.outcome}>
+              <td>{rowLabel(a)}</td>
+              <td class={`outcome-${a.outcome}`}>{a.outcome}</td>
+              <td class="num">{ms(a.started_ms)}</td>
+              <td class="num">{ms(a.latency_ms)}</td>
+              <td class="num">
+                {a.input_tokens}/{a.output_tokens}
+              </td>
+              <td class="num">{usd(a.cost_usd)}</td>
+              <td>
+                {a.error && <div class="error-box">{a.error}</div>}
+                {(a.verdicts ?? []).map((v) => (
+                  <div>
+                    <strong>{v.plugin}</strong>: {v.decision ?? "error"}
+                    {v.score !== undefined && ` (score ${v.score.toFixed(2)})`}
+                    {v.checks_failed > 0 && `, ${v.checks_failed} check${v.checks_failed > 1 ? "s" : ""} failed`}
+                    {v.reason && ` — ${v.reason}`}
+                    {v.error && <span class="error-box"> {v.error}</span>}
+                  </div>
+                ))}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <h3>Answer</h3>
+      {trace.answer !== undefined ? (
+        <blockquote class="answer">{trace.answer}</blockquote>
+      ) : (
+        <p class="error-box">{trace.error ?? "No answer."}</p>
+      )}
+      <FeedbackForm id={trace.id} />
+    </section>
+  );
+}
+
+function FeedbackForm({ id }: { id: string }) {
+  const [correct, setCorrect] = useState<string>("");
+  const [note, setNote] = useState("");
+  const [status, setStatus] = useState<string | null>(null);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    try {
+      await api.feedback({
+        request_id: id,
+        correct: correct === "" ? undefined : correct === "yes",
+        note: note || undefined,
+      });
+      setStatus("Thank you: the feedback is recorded, and routers learn from it.");
+    } catch (err) {
+      setStatus(`Not recorded: ${err instanceof Error ? err.message : err}`);
+    }
+  };
+  return (
+    <article>
+      <h3>Feedback</h3>
+      <form onSubmit={submit} aria-label="Feedback">
+        <fieldset>
+          <legend>Was the answer correct?</legend>
+          {[
+            ["yes", "Correct"],
+            ["no", "Wrong"],
+          ].map(([v, label]) => (
+            <label>
+              <input type="radio" name="correct" value={v} checked={correct === v} onChange={() => setCorrect(v)} />
+              {label}
+            </label>
+          ))}
+        </fieldset>
+        <label>
+          Note
+          <textarea name="note" value={note} onInput={(e) => setNote(e.currentTarget.value)} />
+        </label>
+        <button type="submit" disabled={correct === "" && !note}>
+          Send feedback
+        </button>
+        {status && <p role="status">{status}</p>}
+      </form>
+    </article>
+  );
+}
+
+render(<App />, document.getElementById("app")!);
