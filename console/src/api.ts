@@ -2,11 +2,18 @@
 // key from this browser tab's session (never put in a URL, gone when the tab closes).
 
 const KEY = "arbiter.key";
+const ROLE = "arbiter.role";
+
+export type Role = "tenant" | "operator";
 
 export const session = {
   key: (): string | null => sessionStorage.getItem(KEY),
-  signIn: (key: string) => sessionStorage.setItem(KEY, key),
-  signOut: () => sessionStorage.removeItem(KEY),
+  role: (): Role => (sessionStorage.getItem(ROLE) === "operator" ? "operator" : "tenant"),
+  signIn: (key: string, role: Role) => {
+    sessionStorage.setItem(KEY, key);
+    sessionStorage.setItem(ROLE, role);
+  },
+  signOut: () => sessionStorage.clear(),
 };
 
 export class ApiError extends Error {
@@ -102,18 +109,31 @@ export interface TraceFilters {
   until?: number;
 }
 
+/** Where a tenant's traces are read: its own API, or the operator's view of it. */
+const traces = (tenant?: string) => (tenant ? `/admin/v1/tenants/${encodeURIComponent(tenant)}/traces` : "/v1/traces");
+
 export const api = {
-  /** Checks a key: a tenant key lists traces; an operator key is told apart by its 403. */
-  probe: (key: string) => call<TracePage>("GET", "/v1/traces?limit=1", undefined, key),
-  traces(filters: TraceFilters, cursor?: string, limit = 50): Promise<TracePage> {
+  /** Which kind of key this is: a tenant key lists traces; an operator key lists tenants. */
+  async probe(key: string): Promise<Role> {
+    try {
+      await call<TracePage>("GET", "/v1/traces?limit=1", undefined, key);
+      return "tenant";
+    } catch (e) {
+      if (!(e instanceof ApiError && e.code === "tenant_key_required")) throw e;
+      await call("GET", "/admin/v1/tenants", undefined, key);
+      return "operator";
+    }
+  },
+  tenants: () => call<{ data: { name: string }[] }>("GET", "/admin/v1/tenants"),
+  traces(tenant: string | undefined, filters: TraceFilters, cursor?: string, limit = 50): Promise<TracePage> {
     const q = new URLSearchParams({ limit: String(limit) });
     for (const [k, v] of Object.entries(filters)) {
       if (v !== undefined && v !== "") q.set(k, String(v));
     }
     if (cursor) q.set("cursor", cursor);
-    return call("GET", `/v1/traces?${q}`);
+    return call("GET", `${traces(tenant)}?${q}`);
   },
-  trace: (id: string) => call<Trace>("GET", `/v1/traces/${encodeURIComponent(id)}`),
+  trace: (tenant: string | undefined, id: string) => call<Trace>("GET", `${traces(tenant)}/${encodeURIComponent(id)}`),
   feedback: (body: { request_id: string; correct?: boolean; score?: number; note?: string }) =>
     call<{ ok: boolean }>("POST", "/v1/feedback", body),
 };

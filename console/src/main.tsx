@@ -1,11 +1,12 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { api, ApiError, session, type Trace, type TraceFilters, type TracePage } from "./api";
+import { api, ApiError, session, type Role, type Trace, type TraceFilters, type TracePage } from "./api";
 import { fromLocal, ms, usd, when } from "./format";
 import { rowLabel, Timeline } from "./timeline";
 
-// Routes live in the fragment (`#/traces`, `#/traces/<id>`): the server serves one page,
-// and the key never appears in a URL.
+// Routes live in the fragment (`#/traces`, `#/traces/<id>`; an operator's
+// `#/tenants/<name>/traces[/<id>]`): the server serves one page, and the key never
+// appears in a URL.
 function useRoute(): string {
   const [route, setRoute] = useState(location.hash.slice(1) || "/traces");
   useEffect(() => {
@@ -16,12 +17,18 @@ function useRoute(): string {
   return route;
 }
 
+/** Where a tenant's pages are: the operator's view names the tenant. */
+const base = (tenant?: string) => (tenant ? `#/tenants/${encodeURIComponent(tenant)}` : "#");
+
 function App() {
   const [key, setKey] = useState(session.key());
   const route = useRoute();
-  if (!key) return <SignIn onIn={(k) => (session.signIn(k), setKey(k))} />;
+  if (!key) return <SignIn onIn={(k, role) => (session.signIn(k, role), setKey(k))} />;
+  const operator = session.role() === "operator";
   const signOut = () => (session.signOut(), setKey(null));
-  const trace = route.match(/^\/traces\/([^/]+)$/);
+  const m = route.match(/^(?:\/tenants\/([^/]+))?\/traces(?:\/([^/]+))?$/);
+  const tenant = operator && m?.[1] ? decodeURIComponent(m[1]) : undefined;
+  const id = m?.[2] ? decodeURIComponent(m[2]) : undefined;
   return (
     <>
       <nav class="top">
@@ -30,10 +37,16 @@ function App() {
             <strong>Arbiter</strong>
           </li>
           <li>
-            <a href="#/traces">Traces</a>
+            <a href={`${base(tenant)}/traces`}>Traces</a>
           </li>
+          {operator && (
+            <li>
+              <TenantPicker tenant={tenant} />
+            </li>
+          )}
         </ul>
         <ul>
+          <li>{operator ? "operator" : "tenant key"}</li>
           <li>
             <button class="secondary outline" onClick={signOut}>
               Sign out
@@ -41,12 +54,41 @@ function App() {
           </li>
         </ul>
       </nav>
-      {trace ? <TraceView id={decodeURIComponent(trace[1])} onAuth={signOut} /> : <Traces onAuth={signOut} />}
+      {operator && !tenant ? (
+        <p>Choose a tenant to see its traces.</p>
+      ) : id ? (
+        <TraceView key={`${tenant}/${id}`} tenant={tenant} id={id} onAuth={signOut} />
+      ) : (
+        <Traces key={tenant} tenant={tenant} onAuth={signOut} />
+      )}
     </>
   );
 }
 
-function SignIn({ onIn }: { onIn: (key: string) => void }) {
+/** The operator's choice of tenant (`GET /admin/v1/tenants`); the first one until chosen. */
+function TenantPicker({ tenant }: { tenant?: string }) {
+  const [names, setNames] = useState<string[]>([]);
+  useEffect(() => {
+    api.tenants().then((t) => {
+      const list = t.data.map((x) => x.name);
+      setNames(list);
+      if (!tenant && list.length) location.hash = `${base(list[0])}/traces`;
+    });
+  }, []);
+  return (
+    <select
+      aria-label="Tenant"
+      value={tenant ?? ""}
+      onChange={(e) => (location.hash = `${base(e.currentTarget.value)}/traces`)}
+    >
+      {names.map((n) => (
+        <option value={n}>{n}</option>
+      ))}
+    </select>
+  );
+}
+
+function SignIn({ onIn }: { onIn: (key: string, role: Role) => void }) {
   const [key, setKey] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -55,16 +97,13 @@ function SignIn({ onIn }: { onIn: (key: string) => void }) {
     setBusy(true);
     setError(null);
     try {
-      await api.probe(key.trim());
-      onIn(key.trim());
+      const role = await api.probe(key.trim());
+      onIn(key.trim(), role);
     } catch (err) {
-      const code = err instanceof ApiError ? err.code : "";
       setError(
-        code === "tenant_key_required"
-          ? "This is an operator key. The operator pages are not in this console yet: sign in with a tenant's key."
-          : err instanceof ApiError && err.status === 401
-            ? "This key is unknown, revoked or expired."
-            : String(err instanceof Error ? err.message : err),
+        err instanceof ApiError && err.status === 401
+          ? "This key is unknown, revoked or expired."
+          : String(err instanceof Error ? err.message : err),
       );
     } finally {
       setBusy(false);
@@ -85,7 +124,10 @@ function SignIn({ onIn }: { onIn: (key: string) => void }) {
             onInput={(e) => setKey(e.currentTarget.value)}
             aria-invalid={error ? "true" : undefined}
           />
-          <small>Kept in this tab's session only; sent to this gateway's API and nowhere else.</small>
+          <small>
+            A tenant's key, or an operator key to see every tenant's traces. Kept in this tab's session only; sent
+            to this gateway's API and nowhere else.
+          </small>
         </label>
         {error && <p class="error-box" role="alert">{error}</p>}
         <button type="submit" aria-busy={busy} disabled={busy}>
@@ -98,7 +140,7 @@ function SignIn({ onIn }: { onIn: (key: string) => void }) {
 
 const OUTCOMES = ["accepted", "unverified", "rejected", "budget_best", "failed", "cancelled"];
 
-function Traces({ onAuth }: { onAuth: () => void }) {
+function Traces({ tenant, onAuth }: { tenant?: string; onAuth: () => void }) {
   const [filters, setFilters] = useState<TraceFilters>({});
   const [draft, setDraft] = useState<Record<string, string>>({});
   // Cursors of the pages before this one: "Previous" pops one.
@@ -110,7 +152,7 @@ function Traces({ onAuth }: { onAuth: () => void }) {
     let live = true;
     setError(null);
     api
-      .traces(filters, cursor)
+      .traces(tenant, filters, cursor)
       .then((p) => live && setPage(p))
       .catch((e) => {
         if (e instanceof ApiError && e.status === 401) onAuth();
@@ -139,7 +181,7 @@ function Traces({ onAuth }: { onAuth: () => void }) {
   };
   return (
     <section>
-      <h2>Traces</h2>
+      <h2>{tenant ? `Traces of ${tenant}` : "Traces"}</h2>
       <form class="filters" onSubmit={apply} aria-label="Filters">
         <label>
           Pipeline
@@ -189,9 +231,9 @@ function Traces({ onAuth }: { onAuth: () => void }) {
             </thead>
             <tbody>
               {page.data.map((t) => (
-                <tr key={t.id} data-trace={t.id} onClick={() => (location.hash = `#/traces/${encodeURIComponent(t.id)}`)}>
+                <tr key={t.id} data-trace={t.id} onClick={() => (location.hash = `${base(tenant)}/traces/${encodeURIComponent(t.id)}`)}>
                   <td>
-                    <a href={`#/traces/${encodeURIComponent(t.id)}`}>{when(t.created_at)}</a>
+                    <a href={`${base(tenant)}/traces/${encodeURIComponent(t.id)}`}>{when(t.created_at)}</a>
                   </td>
                   <td>{t.pipeline}</td>
                   <td class={`outcome-${t.outcome}`}>{t.outcome}</td>
@@ -226,12 +268,12 @@ function Traces({ onAuth }: { onAuth: () => void }) {
   );
 }
 
-function TraceView({ id, onAuth }: { id: string; onAuth: () => void }) {
+function TraceView({ tenant, id, onAuth }: { tenant?: string; id: string; onAuth: () => void }) {
   const [trace, setTrace] = useState<Trace | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
     api
-      .trace(id)
+      .trace(tenant, id)
       .then(setTrace)
       .catch((e) => (e instanceof ApiError && e.status === 401 ? onAuth() : setError(e.message)));
   }, [id]);
@@ -332,7 +374,8 @@ function TraceView({ id, onAuth }: { id: string; onAuth: () => void }) {
       ) : (
         <p class="error-box">{trace.error ?? "No answer."}</p>
       )}
-      <FeedbackForm id={trace.id} />
+      {/* Feedback is the tenant's word on its own requests. */}
+      {!tenant && <FeedbackForm id={trace.id} />}
     </section>
   );
 }

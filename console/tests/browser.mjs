@@ -54,10 +54,19 @@ try {
   await page.getByLabel("API key").waitFor();
   await shot("sign-in");
 
-  step("an operator key is told apart, not signed in");
+  step("an operator signs in, picks tenant b and reads its traces, without feedback");
   await page.getByLabel("API key").fill(operatorKey);
   await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("alert").filter({ hasText: "operator key" }).waitFor();
+  await page.getByLabel("Tenant").selectOption("b");
+  await page.getByRole("heading", { name: "Traces of b" }).waitFor();
+  await page.locator(`tr[data-trace="${otherId}"]`).waitFor();
+  assert.equal(await page.locator(`tr[data-trace="${raceId}"]`).count(), 0, "tenant a's race is not b's");
+  await shot("operator-traces");
+  await page.locator(`tr[data-trace="${otherId}"] a`).click();
+  await page.getByRole("heading", { name: "Timeline" }).waitFor();
+  assert.equal(await page.getByRole("form", { name: "Feedback" }).count(), 0, "an operator gives no feedback");
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.goto(`${url}/console#/traces`);
 
   step("sign in with tenant a's key");
   await page.getByLabel("API key").fill(keyA);

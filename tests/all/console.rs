@@ -1,8 +1,9 @@
 //! The web console in headless Chromium against a real `arbiter serve` child process:
 //! seeded traffic of two tenants (a race with a slow loser, a cascade that escalates),
-//! then `console/tests/browser.mjs` signs in, lists and filters traces, checks the race's
-//! timeline shows the cancelled loser and that the other tenant's data is not shown, sends
-//! feedback, and fails on console errors. Screenshots go to `target/console-screenshots/`.
+//! then `console/tests/browser.mjs` signs in as the operator (who picks a tenant) and as
+//! a tenant, lists and filters traces, checks the race's timeline shows the cancelled
+//! loser and that the other tenant's data is not shown, sends feedback, and fails on
+//! console errors. Screenshots go to `target/console-screenshots/`.
 //!
 //! Needs Debian's `chromium` (or `CHROMIUM=/path`) and `npm ci` in `console/`; `.ci/run`
 //! installs both. Without Chromium the test says so and passes.
@@ -185,6 +186,19 @@ model = "right"
         .map(|t| &t["id"])
         .collect();
     assert_eq!(ids, [&json!(other)], "tenant b sees only its own: {listed}");
+    // The operator reads any tenant's, through its own routes; a tenant key cannot.
+    let (_, listed) = c.get(OPERATOR, "/admin/v1/tenants/b/traces").await;
+    assert_eq!(listed["data"][0]["id"], json!(other), "{listed}");
+    let (s, _) = c
+        .get(OPERATOR, &format!("/admin/v1/tenants/a/traces/{race}"))
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = c
+        .get(OPERATOR, &format!("/admin/v1/tenants/b/traces/{race}"))
+        .await;
+    assert_eq!(s, 404, "a's trace is not b's");
+    let (s, _) = c.get(KEY_A, "/admin/v1/tenants/b/traces").await;
+    assert_eq!(s, 403);
 
     let shots = repo_root().join("target").join("console-screenshots");
     let out = tokio::process::Command::new("node")

@@ -116,7 +116,7 @@ fn api() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(feedback))
         .routes(routes!(admin::tenant_usage))
         .merge(catalog::routes())
-        .nest("/admin/v1", admin::routes())
+        .nest("/admin/v1", admin::routes().merge(traces::admin_routes()))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(metrics_text))
@@ -854,7 +854,12 @@ async fn trace(
     tenant: Tenant,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    match state.store.trace(tenant.name(), &id).await {
+    read_trace(&state, tenant.name(), &id).await
+}
+
+/// `tenant`'s trace `id`; another tenant's is not found.
+async fn read_trace(state: &AppState, tenant: &str, id: &str) -> Result<Response, ApiError> {
+    match state.store.trace(tenant, id).await {
         Ok(Some(t)) => Ok(axum::Json(t).into_response()),
         Ok(None) => Err(ApiError::not_found(
             "trace_not_found",
@@ -1002,6 +1007,7 @@ mod tests {
             "/v1/usage",
             "/admin/v1/tenants/{name}/keys",
             "/admin/v1/keys/{id}",
+            "/admin/v1/tenants/{name}/traces",
             "/admin/v1/reload",
             "/metrics",
         ] {

@@ -1,16 +1,19 @@
 //! `GET /v1/traces`: the calling tenant's traces, newest first, filtered and paged on the
 //! server (keyset cursors over indexed columns), so a listing stays one index range
-//! however many traces the store holds. The console reads this too.
+//! however many traces the store holds; and the same for an operator, any tenant's
+//! (`/admin/v1/tenants/{name}/traces`). The console reads these too.
 
 use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::auth::Tenant;
+use super::auth::{Operator, Tenant};
 use super::errors::{ApiError, ErrorBody};
 use super::AppState;
 use crate::pipeline::RequestOutcome;
@@ -116,12 +119,56 @@ pub(super) async fn list_traces(
     tenant: Tenant,
     query: Result<Query<TraceListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    page(&state, tenant.name(), query).await
+}
+
+/// The operator's routes, nested under `/admin/v1`.
+pub(super) fn admin_routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(tenant_traces))
+        .routes(routes!(tenant_trace))
+}
+
+/// A tenant's traces, as `GET /v1/traces` lists them for the tenant itself.
+#[utoipa::path(get, path = "/tenants/{name}/traces", tag = "admin", security(("operator" = [])),
+    params(("name" = String, Path, description = "the tenant"), TraceListQuery),
+    responses((status = 200, body = TracePage),
+        (status = 400, description = "`invalid_value`", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn tenant_traces(
+    State(state): State<Arc<AppState>>,
+    _: Operator,
+    Path(name): Path<String>,
+    query: Result<Query<TraceListQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    page(&state, &name, query).await
+}
+
+/// One of a tenant's traces, as `GET /v1/traces/{id}` returns it to the tenant itself.
+#[utoipa::path(get, path = "/tenants/{name}/traces/{id}", tag = "admin", security(("operator" = [])),
+    params(("name" = String, Path, description = "the tenant"), ("id" = String, Path, description = "the trace id")),
+    responses((status = 200, description = "the trace (`RequestTrace`, docs/architecture.md)", body = Object),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "`trace_not_found`", body = ErrorBody)))]
+async fn tenant_trace(
+    State(state): State<Arc<AppState>>,
+    _: Operator,
+    Path((name, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    super::read_trace(&state, &name, &id).await
+}
+
+async fn page(
+    state: &AppState,
+    tenant: &str,
+    query: Result<Query<TraceListQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_value", e.body_text()))?;
     let filter = q.filter()?;
     let limit = filter.limit - 1;
     let mut data = state
         .store
-        .traces(tenant.name(), filter)
+        .traces(tenant, filter)
         .await
         .map_err(|e| super::store_failed("listing traces", &e))?;
     let next_cursor = if data.len() > limit {
