@@ -92,7 +92,16 @@ export interface Attempt {
   text?: string;
 }
 
+/** The limits a request ran under; absent ones were not limited. */
+export interface Budget {
+  deadline_ms?: number;
+  max_cost_usd?: number;
+  max_calls?: number;
+  max_depth?: number;
+}
+
 export interface Trace extends Omit<TraceSummary, "model"> {
+  budget?: Budget;
   model?: string;
   score?: number;
   answer?: string;

@@ -1,6 +1,6 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { api, ApiError, session, type Role, type Trace, type TraceFilters, type TracePage } from "./api";
+import { api, ApiError, session, type Budget, type Role, type Trace, type TraceFilters, type TracePage } from "./api";
 import { fromLocal, ms, usd, when } from "./format";
 import { rowLabel, Timeline } from "./timeline";
 
@@ -310,7 +310,7 @@ function TraceView({ tenant, id, onAuth }: { tenant?: string; id: string; onAuth
         </div>
         <div>
           <small>Spent</small>
-          {usd(trace.cost_usd)} in {calls} model calls
+          {usd(trace.cost_usd)} in {calls} model call{calls === 1 ? "" : "s"}
         </div>
         <div>
           <small>Latency</small>
@@ -321,6 +321,7 @@ function TraceView({ tenant, id, onAuth }: { tenant?: string; id: string; onAuth
           {trace.tags.length ? trace.tags.map((g) => <span class="tag">{g}</span>) : "—"}
         </div>
       </div>
+      {trace.budget && <BudgetView budget={trace.budget} cost={trace.cost_usd} calls={calls} latency={trace.latency_ms} />}
       <h3>Timeline</h3>
       {cancelled > 0 && (
         <p>
@@ -377,6 +378,41 @@ function TraceView({ tenant, id, onAuth }: { tenant?: string; id: string; onAuth
       {/* Feedback is the tenant's word on its own requests. */}
       {!tenant && <FeedbackForm id={trace.id} />}
     </section>
+  );
+}
+
+/** What the request spent against each limit it ran under. */
+function BudgetView({ budget, cost, calls, latency }: { budget: Budget; cost: number; calls: number; latency: number }) {
+  const rows: [string, number, number | undefined, (v: number) => string][] = [
+    ["Cost", cost, budget.max_cost_usd, usd],
+    ["Model calls", calls, budget.max_calls, String],
+    ["Time", latency, budget.deadline_ms, ms],
+  ];
+  return (
+    <table class="budget" aria-label="Budget">
+      <thead>
+        <tr>
+          <th>Budget</th>
+          <th class="num">Spent</th>
+          <th class="num">Limit</th>
+          <th>Used</th>
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map(([name, spent, limit, show]) => (
+          <tr>
+            <td>{name}</td>
+            <td class="num">{show(spent)}</td>
+            <td class="num">{limit === undefined ? "none" : show(limit)}</td>
+            <td>
+              {limit !== undefined && limit > 0 && (
+                <progress value={Math.min(spent, limit)} max={limit} aria-label={`${name} used`} />
+              )}
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
 

@@ -57,7 +57,7 @@ try {
   step("an operator signs in, picks tenant b and reads its traces, without feedback");
   await page.getByLabel("API key").fill(operatorKey);
   await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByLabel("Tenant").selectOption("b");
+  await page.getByRole("combobox", { name: "Tenant", exact: true }).selectOption("b");
   await page.getByRole("heading", { name: "Traces of b" }).waitFor();
   await page.locator(`tr[data-trace="${otherId}"]`).waitFor();
   assert.equal(await page.locator(`tr[data-trace="${raceId}"]`).count(), 0, "tenant a's race is not b's");
@@ -95,6 +95,8 @@ try {
   const loser = page.locator('table.attempts tr[data-outcome="cancelled"]');
   await loser.first().waitFor();
   assert.ok((await loser.first().innerText()).includes("slow"), "the slow branch lost");
+  const budget = await page.getByRole("table", { name: "Budget" }).innerText();
+  assert.match(budget, /Model calls\s+2\s+128/, "the default budget's call limit, against the calls made");
   const chart = page.getByRole("img", { name: /Timeline of/ });
   assert.match(await chart.getAttribute("aria-label"), /cancelled/);
   await page.waitForTimeout(200); // lets Chart.js finish its first layout for the picture

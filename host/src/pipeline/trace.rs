@@ -169,6 +169,10 @@ pub struct RequestTrace {
     pub error: Option<String>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// The limits the request ran under (the pipeline's, tightened by the request's), to
+    /// set what it spent against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<super::BudgetLimits>,
     pub attempts: Vec<AttemptRecord>,
 }
 

@@ -40,6 +40,8 @@ pub(crate) struct TraceRow {
     pub error: Option<String>,
     /// JSON array.
     pub tags: String,
+    /// JSON `BudgetLimits`; none for a request stored before budgets were.
+    pub budget: Option<String>,
     /// Each attempt's JSON record, in order.
     pub attempts: Vec<String>,
 }

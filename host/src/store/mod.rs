@@ -454,6 +454,7 @@ impl TraceStore {
                 answer_attempt: None,
                 error: None,
                 tags,
+                budget: None,
                 attempts: vec![a],
             };
             stats.record(&t);
@@ -542,6 +543,11 @@ impl TraceStore {
             answer_attempt: None,
             error: row.error,
             tags: serde_json::from_str(&row.tags).unwrap_or_default(),
+            budget: row
+                .budget
+                .map(|b| serde_json::from_str(&b))
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(format!("budget: {e}")))?,
             attempts,
         }))
     }
@@ -661,6 +667,12 @@ mod tests {
             answer_attempt: None,
             error: None,
             tags: vec!["math".into()],
+            budget: Some(crate::pipeline::BudgetLimits {
+                deadline_ms: Some(30_000),
+                max_cost_usd: Some(0.25),
+                max_calls: Some(8),
+                max_depth: None,
+            }),
             attempts: vec![AttemptRecord {
                 seq: 0,
                 node: "root".into(),

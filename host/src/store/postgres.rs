@@ -150,6 +150,7 @@ $$;
 
 /// Migration 3: indexes for listing a tenant's traces by time, pipeline, outcome, model
 /// and tag (`database::trace_list_query`); tags get a table of their own, keyed for it.
+/// Each request's budget.
 const LISTING: &str = r#"
 DROP INDEX requests_tenant;
 CREATE INDEX requests_tenant_time ON requests (tenant, created_at, id);
@@ -161,6 +162,7 @@ CREATE TABLE request_tags (
     PRIMARY KEY (request_id, tag)
 );
 CREATE INDEX request_tags_list ON request_tags (tenant, tag, created_at, request_id);
+ALTER TABLE requests ADD COLUMN budget TEXT;
 INSERT INTO request_tags (request_id, tenant, tag, created_at)
     SELECT r.id, r.tenant, j.tag, r.created_at
     FROM requests r, json_array_elements_text(r.tags::json) AS j(tag)
@@ -176,18 +178,19 @@ const MIGRATION_LOCK: i64 = 0x6172_6269_7465_7200;
 /// stored under the same id is replaced, and becomes the newest as with SQLite's INSERT
 /// OR REPLACE.
 const UPSERT_REQUESTS: &str = "
-INSERT INTO requests (id, tenant, pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags)
-SELECT id, tenant, pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags
+INSERT INTO requests (id, tenant, pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags, budget)
+SELECT id, tenant, pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags, budget
 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::float8[], $6::float8[], $7::text[],
-            $8::text[], $9::float8[], $10::text[], $11::text[], $12::text[])
+            $8::text[], $9::float8[], $10::text[], $11::text[], $12::text[], $13::text[])
      WITH ORDINALITY AS r(id, tenant, pipeline, created_at, latency_ms, cost_usd, outcome, model, score,
-                          answer, error, tags, n)
+                          answer, error, tags, budget, n)
 ORDER BY n
 ON CONFLICT (id) DO UPDATE SET
     seq = DEFAULT, tenant = excluded.tenant, pipeline = excluded.pipeline,
     created_at = excluded.created_at, latency_ms = excluded.latency_ms, cost_usd = excluded.cost_usd,
     outcome = excluded.outcome, model = excluded.model, score = excluded.score,
-    answer = excluded.answer, error = excluded.error, tags = excluded.tags
+    answer = excluded.answer, error = excluded.error, tags = excluded.tags,
+    budget = excluded.budget
 RETURNING id, xmax <> '0'::xid";
 
 /// Deletes the attempts of the requests the upsert replaced: those it returns with a
@@ -631,12 +634,16 @@ fn write_traces(
         .iter()
         .map(|t| serde_json::to_string(&t.tags).unwrap_or_default())
         .collect();
+    let budgets: Vec<Option<String>> = traces
+        .iter()
+        .map(|t| t.budget.and_then(|b| serde_json::to_string(&b).ok()))
+        .collect();
     let replaced: Vec<String> = tx
         .query(
             &s.upsert_requests,
             &[
                 &ids, &tenants, &pipelines, &created, &latency, &cost, &outcomes, &models, &scores,
-                &answers, &errors, &tags,
+                &answers, &errors, &tags, &budgets,
             ],
         )?
         .iter()
@@ -884,7 +891,7 @@ impl Database for Postgres {
     fn trace(&mut self, tenant: &str, id: &str) -> Result<Option<TraceRow>, StoreError> {
         self.ready()?;
         let Some(r) = self.client.query_opt(
-            "SELECT pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags
+            "SELECT pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags, budget
              FROM requests WHERE id = $1 AND tenant = $2",
             &[&id, &tenant],
         )?
@@ -911,6 +918,7 @@ impl Database for Postgres {
             answer: r.get(7),
             error: r.get(8),
             tags: r.get(9),
+            budget: r.get(10),
             attempts,
         }))
     }
@@ -1310,6 +1318,10 @@ mod tests {
             answer_attempt: None,
             error: None,
             tags: vec!["math".into()],
+            budget: Some(crate::pipeline::BudgetLimits {
+                max_cost_usd: Some(1.5),
+                ..Default::default()
+            }),
             attempts: vec![attempt(0, "m"), attempt(1, "m")],
         }
     }

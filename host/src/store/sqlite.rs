@@ -16,7 +16,8 @@ use crate::tenancy::{KeyRecord, Role};
 /// appended. 2: tenants with their policies, keys that can expire and be revoked, and
 /// usage by tenant, day, pipeline and model (backfilled from the traces kept). 3:
 /// tenants' plugins and pipelines. 4: indexes for listing a tenant's traces by time,
-/// pipeline, outcome, model and tag (`database::trace_list_query`).
+/// pipeline, outcome, model and tag (`database::trace_list_query`), and each request's
+/// budget.
 pub(super) const MIGRATIONS: &[&str] = &[MIG1, MIG2, MIG3, MIG4];
 
 const MIG1: &str = "
@@ -103,6 +104,7 @@ CREATE TABLE request_tags (
     PRIMARY KEY (request_id, tag)
 );
 CREATE INDEX request_tags_list ON request_tags(tenant, tag, created_at, request_id);
+ALTER TABLE requests ADD COLUMN budget TEXT;
 INSERT OR IGNORE INTO request_tags (request_id, tenant, tag, created_at)
     SELECT r.id, r.tenant, j.value, r.created_at FROM requests r, json_each(r.tags) j
     WHERE j.type = 'text';
@@ -237,8 +239,8 @@ impl Database for Sqlite {
                 match op {
                     WriteOp::Trace(t) => {
                         tx.prepare_cached(
-                            "INSERT OR REPLACE INTO requests (id, tenant, pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                            "INSERT OR REPLACE INTO requests (id, tenant, pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags, budget)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                         )?
                         .execute(params![
                             t.id,
@@ -253,6 +255,7 @@ impl Database for Sqlite {
                             t.answer,
                             t.error,
                             serde_json::to_string(&t.tags).unwrap_or_default(),
+                            t.budget.and_then(|b| serde_json::to_string(&b).ok()),
                         ])?;
                         // A replaced request's old tags go with it.
                         tx.prepare_cached("DELETE FROM request_tags WHERE request_id = ?1")?
@@ -382,7 +385,7 @@ impl Database for Sqlite {
         let row = self
             .conn
             .query_row(
-                "SELECT pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags
+                "SELECT pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags, budget
                  FROM requests WHERE id = ?1 AND tenant = ?2",
                 params![id, tenant],
                 |r| {
@@ -397,6 +400,7 @@ impl Database for Sqlite {
                         answer: r.get(7)?,
                         error: r.get(8)?,
                         tags: r.get(9)?,
+                        budget: r.get(10)?,
                         attempts: Vec::new(),
                     })
                 },
