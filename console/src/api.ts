@@ -121,6 +121,25 @@ export interface TraceFilters {
 /** Where a tenant's traces are read: its own API, or the operator's view of it. */
 const traces = (tenant?: string) => (tenant ? `/admin/v1/tenants/${encodeURIComponent(tenant)}/traces` : "/v1/traces");
 
+export interface UsageRow {
+  tenant: string;
+  day: string;
+  pipeline: string;
+  model: string;
+  requests: number;
+  calls: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+  errors: number;
+}
+
+export interface UsageList {
+  from: string;
+  to: string;
+  data: UsageRow[];
+}
+
 export const api = {
   /** Which kind of key this is: a tenant key lists traces; an operator key lists tenants. */
   async probe(key: string): Promise<Role> {
@@ -143,6 +162,14 @@ export const api = {
     return call("GET", `${traces(tenant)}?${q}`);
   },
   trace: (tenant: string | undefined, id: string) => call<Trace>("GET", `${traces(tenant)}/${encodeURIComponent(id)}`),
+  /** Usage by UTC day, pipeline and model (`from`/`to` default to this month so far). */
+  usage(tenant: string | undefined, from?: string, to?: string): Promise<UsageList> {
+    const q = new URLSearchParams();
+    if (tenant) q.set("tenant", tenant);
+    if (from) q.set("from", from);
+    if (to) q.set("to", to);
+    return call("GET", `${tenant ? "/admin/v1/usage" : "/v1/usage"}?${q}`);
+  },
   feedback: (body: { request_id: string; correct?: boolean; score?: number; note?: string }) =>
     call<{ ok: boolean }>("POST", "/v1/feedback", body),
 };

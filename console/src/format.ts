@@ -4,7 +4,10 @@ export const ms = (v: number) =>
 export const when = (unixMs: number) => new Date(unixMs).toLocaleString();
 
 /** `datetime-local` input value (local time) to Unix ms, or undefined when empty. */
-export const fromLocal = (v: string): number | undefined => (v ? new Date(v).getTime() : undefined);
+export const fromLocal = (v: string): number | undefined => {
+  const t = v ? new Date(v).getTime() : NaN;
+  return Number.isNaN(t) ? undefined : t;
+};
 
 /** Colours per attempt outcome, shared by the timeline and its legend. */
 export const outcomeColor: Record<string, string> = {

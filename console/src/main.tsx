@@ -3,6 +3,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, ApiError, session, type Budget, type Role, type Trace, type TraceFilters, type TracePage } from "./api";
 import { fromLocal, ms, usd, when } from "./format";
 import { rowLabel, Timeline } from "./timeline";
+import { Usage } from "./usage";
 
 // Routes live in the fragment (`#/traces`, `#/traces/<id>`; an operator's
 // `#/tenants/<name>/traces[/<id>]`): the server serves one page, and the key never
@@ -26,9 +27,10 @@ function App() {
   if (!key) return <SignIn onIn={(k, role) => (session.signIn(k, role), setKey(k))} />;
   const operator = session.role() === "operator";
   const signOut = () => (session.signOut(), setKey(null));
-  const m = route.match(/^(?:\/tenants\/([^/]+))?\/traces(?:\/([^/]+))?$/);
+  const m = route.match(/^(?:\/tenants\/([^/]+))?\/(traces|usage)(?:\/([^/]+))?$/);
   const tenant = operator && m?.[1] ? decodeURIComponent(m[1]) : undefined;
-  const id = m?.[2] ? decodeURIComponent(m[2]) : undefined;
+  const page = m?.[2] ?? "traces";
+  const id = m?.[3] ? decodeURIComponent(m[3]) : undefined;
   return (
     <>
       <nav class="top">
@@ -37,11 +39,18 @@ function App() {
             <strong>Arbiter</strong>
           </li>
           <li>
-            <a href={`${base(tenant)}/traces`}>Traces</a>
+            <a href={`${base(tenant)}/traces`} aria-current={page === "traces" ? "page" : undefined}>
+              Traces
+            </a>
+          </li>
+          <li>
+            <a href={`${base(tenant)}/usage`} aria-current={page === "usage" ? "page" : undefined}>
+              Usage
+            </a>
           </li>
           {operator && (
             <li>
-              <TenantPicker tenant={tenant} />
+              <TenantPicker tenant={tenant} page={page} />
             </li>
           )}
         </ul>
@@ -56,6 +65,8 @@ function App() {
       </nav>
       {operator && !tenant ? (
         <p>Choose a tenant to see its traces.</p>
+      ) : page === "usage" ? (
+        <Usage key={tenant} tenant={tenant} onAuth={signOut} />
       ) : id ? (
         <TraceView key={`${tenant}/${id}`} tenant={tenant} id={id} onAuth={signOut} />
       ) : (
@@ -66,20 +77,20 @@ function App() {
 }
 
 /** The operator's choice of tenant (`GET /admin/v1/tenants`); the first one until chosen. */
-function TenantPicker({ tenant }: { tenant?: string }) {
+function TenantPicker({ tenant, page }: { tenant?: string; page: string }) {
   const [names, setNames] = useState<string[]>([]);
   useEffect(() => {
     api.tenants().then((t) => {
       const list = t.data.map((x) => x.name);
       setNames(list);
-      if (!tenant && list.length) location.hash = `${base(list[0])}/traces`;
+      if (!tenant && list.length) location.hash = `${base(list[0])}/${page}`;
     });
   }, []);
   return (
     <select
       aria-label="Tenant"
       value={tenant ?? ""}
-      onChange={(e) => (location.hash = `${base(e.currentTarget.value)}/traces`)}
+      onChange={(e) => (location.hash = `${base(e.currentTarget.value)}/${page}`)}
     >
       {names.map((n) => (
         <option value={n}>{n}</option>

@@ -113,6 +113,16 @@ try {
   await page.getByRole("status").filter({ hasText: "recorded" }).waitFor();
   await shot("trace-cascade");
 
+  step("usage: the tenant's own pipelines, by day and in total");
+  await page.getByRole("link", { name: "Usage" }).click();
+  await page.getByRole("heading", { name: "Usage", exact: true }).waitFor();
+  const usage = await page.locator("table.usage").innerText();
+  for (const p of ["race", "cascade", "plain"]) assert.ok(usage.includes(p), `usage lists ${p}`);
+  assert.ok(!usage.includes(otherPipeline), "another tenant's usage is not shown");
+  await page.getByRole("img", { name: /Cost per day/ }).waitFor();
+  await page.waitForTimeout(200);
+  await shot("usage");
+
   step("another tenant's trace does not exist for this key");
   await page.goto(`${url}/console#/traces/${otherId}`);
   await page.getByRole("alert").filter({ hasText: "no trace" }).waitFor();
