@@ -140,6 +140,25 @@ export interface UsageList {
   data: UsageRow[];
 }
 
+export interface Target {
+  id: string;
+  owned_by: string;
+  arbiter: { kind: string; description: string };
+}
+
+export interface OwnPipeline {
+  name: string;
+  updated_at: number;
+  definition: Record<string, unknown>;
+}
+
+export interface Plugin {
+  name: string;
+  latest: string;
+  versions: { version: string; world: string; size_bytes: number }[];
+  used_by: string[];
+}
+
 export const api = {
   /** Which kind of key this is: a tenant key lists traces; an operator key lists tenants. */
   async probe(key: string): Promise<Role> {
@@ -170,6 +189,9 @@ export const api = {
     if (to) q.set("to", to);
     return call("GET", `${tenant ? "/admin/v1/usage" : "/v1/usage"}?${q}`);
   },
+  models: () => call<{ data: Target[] }>("GET", "/v1/models"),
+  pipelines: () => call<{ data: OwnPipeline[] }>("GET", "/v1/pipelines"),
+  plugins: () => call<{ data: Plugin[] }>("GET", "/v1/plugins"),
   feedback: (body: { request_id: string; correct?: boolean; score?: number; note?: string }) =>
     call<{ ok: boolean }>("POST", "/v1/feedback", body),
 };

@@ -4,6 +4,7 @@ import { api, ApiError, session, type Budget, type Role, type Trace, type TraceF
 import { fromLocal, ms, usd, when } from "./format";
 import { rowLabel, Timeline } from "./timeline";
 import { Usage } from "./usage";
+import { Catalog } from "./catalog";
 
 // Routes live in the fragment (`#/traces`, `#/traces/<id>`; an operator's
 // `#/tenants/<name>/traces[/<id>]`): the server serves one page, and the key never
@@ -27,7 +28,7 @@ function App() {
   if (!key) return <SignIn onIn={(k, role) => (session.signIn(k, role), setKey(k))} />;
   const operator = session.role() === "operator";
   const signOut = () => (session.signOut(), setKey(null));
-  const m = route.match(/^(?:\/tenants\/([^/]+))?\/(traces|usage)(?:\/([^/]+))?$/);
+  const m = route.match(/^(?:\/tenants\/([^/]+))?\/(traces|usage|catalog)(?:\/([^/]+))?$/);
   const tenant = operator && m?.[1] ? decodeURIComponent(m[1]) : undefined;
   const page = m?.[2] ?? "traces";
   const id = m?.[3] ? decodeURIComponent(m[3]) : undefined;
@@ -48,6 +49,14 @@ function App() {
               Usage
             </a>
           </li>
+          {/* A tenant's catalog has no operator's view yet. */}
+          {!operator && (
+            <li>
+              <a href="#/catalog" aria-current={page === "catalog" ? "page" : undefined}>
+                Catalog
+              </a>
+            </li>
+          )}
           {operator && (
             <li>
               <TenantPicker tenant={tenant} page={page} />
@@ -65,6 +74,8 @@ function App() {
       </nav>
       {operator && !tenant ? (
         <p>Choose a tenant to see its traces.</p>
+      ) : page === "catalog" && !operator ? (
+        <Catalog onAuth={signOut} />
       ) : page === "usage" ? (
         <Usage key={tenant} tenant={tenant} onAuth={signOut} />
       ) : id ? (

@@ -123,6 +123,14 @@ try {
   await page.waitForTimeout(200);
   await shot("usage");
 
+  step("catalog: what the key may call, and its own pipeline as a tree");
+  await page.getByRole("link", { name: "Catalog" }).click();
+  await page.locator('article[data-pipeline="mine"]').waitFor();
+  assert.ok((await page.locator("table.models").innerText()).includes("race"));
+  const tree = await page.locator('article[data-pipeline="mine"]').innerText();
+  for (const part of ["cascade", "model: wrong", "race", "model: slow"]) assert.ok(tree.includes(part), `the tree shows ${part}`);
+  await shot("catalog");
+
   step("another tenant's trace does not exist for this key");
   await page.goto(`${url}/console#/traces/${otherId}`);
   await page.getByRole("alert").filter({ hasText: "no trace" }).waitFor();

@@ -100,6 +100,7 @@ path = "{math}"
 
 [tenants.a]
 api_keys = ["{ka}"]
+policy = {{ models = ["*"] }}
 
 [tenants.b]
 api_keys = ["{kb}"]
@@ -165,6 +166,20 @@ model = "right"
         "text/javascript; charset=utf-8"
     );
 
+    // Tenant a's own pipeline, for the catalog page's tree.
+    let mine = json!({
+        "description": "a's own: the cheap model, then a race",
+        "type": "cascade",
+        "steps": [
+            {"type": "single", "model": "wrong"},
+            {"type": "race", "branches": [
+                {"type": "single", "model": "fast"},
+                {"type": "single", "model": "slow"},
+            ]},
+        ],
+    });
+    let (s, p) = c.put(KEY_A, "/v1/pipelines/mine", mine).await;
+    assert_eq!(s, 201, "{p}");
     let race = seed(&c, KEY_A, "race", &["demo", "race"]).await;
     let cascade = seed(&c, KEY_A, "cascade", &["demo"]).await;
     seed(&c, KEY_A, "plain", &[]).await;
