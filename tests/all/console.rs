@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use arbiter::server::auth::hash_key;
 use serde_json::{json, Value};
 
-use crate::common::gateway::{Client, OPERATOR};
+use crate::common::gateway::{code, Client, OPERATOR};
 use crate::common::{mock_upstream, reference_plugin, repo_root};
 
 const KEY_A: &str = "sk-console-tenant-a";
@@ -201,6 +201,34 @@ model = "right"
         .map(|t| &t["id"])
         .collect();
     assert_eq!(ids, [&json!(other)], "tenant b sees only its own: {listed}");
+    // Paging over HTTP: every trace once, newest first, then no cursor; bad parameters
+    // are refused by name.
+    let (mut seen, mut cursor) = (Vec::new(), String::new());
+    loop {
+        let (s, page) = c.get(KEY_A, &format!("/v1/traces?limit=2{cursor}")).await;
+        assert_eq!(s, 200, "{page}");
+        seen.extend(
+            page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].clone()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_eq!(
+        seen[2],
+        json!(race),
+        "the race came first, so it is listed last"
+    );
+    for bad in ["limit=0", "limit=201", "outcome=great", "cursor=nonsense"] {
+        let (s, e) = c.get(KEY_A, &format!("/v1/traces?{bad}")).await;
+        assert_eq!((s.as_u16(), code(&e)), (400, "invalid_value"), "{bad}: {e}");
+    }
     // The operator reads any tenant's, through its own routes; a tenant key cannot.
     let (_, listed) = c.get(OPERATOR, "/admin/v1/tenants/b/traces").await;
     assert_eq!(listed["data"][0]["id"], json!(other), "{listed}");
