@@ -65,6 +65,10 @@ try {
   await page.locator(`tr[data-trace="${otherId}"] a`).click();
   await page.getByRole("heading", { name: "Timeline" }).waitFor();
   assert.equal(await page.getByRole("form", { name: "Feedback" }).count(), 0, "an operator gives no feedback");
+  await page.getByRole("link", { name: "Usage" }).click();
+  await page.getByRole("heading", { name: "Usage of b" }).waitFor();
+  await page.locator("table.usage").filter({ hasText: otherPipeline }).waitFor();
+  assert.ok(!(await page.locator("table.usage").innerText()).includes("race"), "only b's usage");
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.goto(`${url}/console#/traces`);
 
