@@ -19,11 +19,13 @@ use crate::common::{mock_upstream, reference_plugin, repo_root};
 const KEY_A: &str = "sk-console-tenant-a";
 const KEY_B: &str = "sk-console-tenant-b";
 
-fn chromium() -> Option<PathBuf> {
+/// Chromium's path (`CHROMIUM`, else Debian's), and whether it is there.
+fn chromium() -> (PathBuf, bool) {
     let path = std::env::var_os("CHROMIUM")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
-    path.exists().then_some(path)
+    let found = path.exists();
+    (path, found)
 }
 
 /// A chat request through `pipeline` with `tags`; its trace id.
@@ -47,12 +49,14 @@ async fn seed(c: &Client, key: &str, pipeline: &str, tags: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_signs_in_lists_traces_and_shows_a_race_timeline() {
-    let Some(chromium) = chromium() else {
+    let (chromium, found) = chromium();
+    if !found {
         eprintln!(
-            "SKIPPED: no Chromium at /usr/bin/chromium (apt-get install chromium, or set CHROMIUM); the console's browser test did not run"
+            "SKIPPED: no Chromium at {} (apt-get install chromium, or set CHROMIUM); the console's browser test did not run",
+            chromium.display()
         );
         return;
-    };
+    }
     let console = repo_root().join("console");
     assert!(
         console.join("node_modules/playwright-core").exists(),
