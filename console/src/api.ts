@@ -70,6 +70,7 @@ export interface VerdictRecord {
   decision?: string;
   reason: string;
   checks_failed: number;
+  checks?: { name: string; passed: boolean; message?: string }[];
   error?: string;
   wall_us: number;
 }

@@ -384,6 +384,16 @@ function TraceView({ tenant, id, onAuth }: { tenant?: string; id: string; onAuth
                     {v.checks_failed > 0 && `, ${v.checks_failed} check${v.checks_failed > 1 ? "s" : ""} failed`}
                     {v.reason && ` — ${v.reason}`}
                     {v.error && <span class="error-box"> {v.error}</span>}
+                    {v.checks && v.checks.length > 0 && (
+                      <ul class="checks">
+                        {v.checks.map((c) => (
+                          <li class={c.passed ? "passed" : "failed"}>
+                            {c.passed ? "✓" : "✗"} {c.name}
+                            {c.message && `: ${c.message}`}
+                          </li>
+                        ))}
+                      </ul>
+                    )}
                   </div>
                 ))}
               </td>

@@ -111,6 +111,7 @@ try {
   await page.locator('table.attempts tr[data-outcome="rejected"]').first().waitFor();
   const attempts = await page.locator("table.attempts").innerText();
   assert.ok(attempts.includes("math"), "the verifier's verdict is shown");
+  await page.locator('table.attempts tr[data-outcome="rejected"] ul.checks li.failed').first().waitFor();
   await page.getByRole("radio", { name: "Wrong" }).check();
   await page.getByRole("textbox", { name: "Note" }).fill("checked by hand");
   await page.getByRole("button", { name: "Send feedback" }).click();
