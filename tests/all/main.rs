@@ -7,6 +7,7 @@ mod common;
 mod authoring;
 mod c;
 mod cli;
+mod console;
 mod crash;
 mod embeddings;
 mod fuzz_corpus;

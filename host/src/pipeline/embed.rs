@@ -88,6 +88,7 @@ impl Engine {
                 .err()
                 .map(|e| crate::scrub::scrub(&format!("{}: {e}", e.code()))),
             tags: Vec::new(),
+            budget: Some(ctx.budget.limits),
             attempts,
         };
         EmbedResult { result, trace }

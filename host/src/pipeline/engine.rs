@@ -346,6 +346,7 @@ impl Engine {
             answer_attempt: answer.and_then(|a| a.attempt),
             error: error.map(|e| crate::scrub::scrub(&format!("{}: {e}", e.code()))),
             tags: request.task.tags.clone(),
+            budget: Some(budget.limits),
             attempts,
         }
     }

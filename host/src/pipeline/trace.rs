@@ -46,6 +46,22 @@ impl AttemptOutcome {
     }
 }
 
+/// Checks kept per verdict in a trace: each is the plugin's own output, stored with
+/// every attempt it judged, so a verifier reporting thousands cannot bloat the store.
+pub const MAX_CHECKS: usize = 32;
+
+/// The checks a trace keeps of a verdict: failed ones first (what a reader looks for),
+/// at most [`MAX_CHECKS`].
+pub fn kept_checks(checks: &[crate::runtime::types::Check]) -> Vec<crate::runtime::types::Check> {
+    let (failed, passed): (Vec<_>, Vec<_>) = checks.iter().partition(|c| !c.passed);
+    failed
+        .into_iter()
+        .chain(passed)
+        .take(MAX_CHECKS)
+        .cloned()
+        .collect()
+}
+
 /// One verifier's judgement of one candidate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VerdictRecord {
@@ -58,6 +74,10 @@ pub struct VerdictRecord {
     pub reason: String,
     #[serde(default)]
     pub checks_failed: u32,
+    /// The verifier's checks, passed and failed (at most [`MAX_CHECKS`]): what the reason
+    /// sums up, kept for whoever reads the trace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<crate::runtime::types::Check>,
     /// `code: message` when the verifier itself failed (trap, deadline, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -169,6 +189,10 @@ pub struct RequestTrace {
     pub error: Option<String>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// The limits the request ran under (the pipeline's, tightened by the request's), to
+    /// set what it spent against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<super::BudgetLimits>,
     pub attempts: Vec<AttemptRecord>,
 }
 
@@ -178,5 +202,29 @@ impl RequestTrace {
             .iter()
             .filter(|a| a.kind == AttemptKind::Model && a.outcome != AttemptOutcome::OverBudget)
             .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::types::Check;
+
+    #[test]
+    fn a_trace_keeps_failed_checks_first_and_a_bounded_number() {
+        let check = |i: usize| Check {
+            name: format!("c{i}"),
+            passed: !i.is_multiple_of(10),
+            message: None,
+        };
+        let checks: Vec<Check> = (0..100).map(check).collect();
+        let kept = kept_checks(&checks);
+        assert_eq!(kept.len(), MAX_CHECKS);
+        let names: Vec<&str> = kept.iter().take(11).map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["c0", "c10", "c20", "c30", "c40", "c50", "c60", "c70", "c80", "c90", "c1"]
+        );
+        assert_eq!(kept_checks(&checks[1..3]).len(), 2);
     }
 }

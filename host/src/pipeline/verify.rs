@@ -105,6 +105,7 @@ impl Engine {
                         decision: Some(verdict.decision),
                         reason: verdict.reason.clone(),
                         checks_failed: verdict.checks.iter().filter(|c| !c.passed).count() as u32,
+                        checks: super::trace::kept_checks(&verdict.checks),
                         error: None,
                         wall_us,
                     });
@@ -121,6 +122,7 @@ impl Engine {
                         decision: None,
                         reason: String::new(),
                         checks_failed: 0,
+                        checks: Vec::new(),
                         error: Some(format!("{}: {e}", e.code())),
                         wall_us,
                     });

@@ -5,11 +5,13 @@
 mod admin;
 pub mod auth;
 mod catalog;
+mod console;
 pub mod embeddings;
 pub mod errors;
 mod listen;
 pub mod metrics;
 pub mod openai;
+mod traces;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -88,6 +90,7 @@ pub fn router(state: Arc<AppState>, limits: &ServerConfig) -> Router {
                 async move { ([("content-type", "application/json")], doc) }
             }),
         )
+        .merge(console::routes())
         .fallback(errors::unknown_route)
         .method_not_allowed_fallback(errors::wrong_method)
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -108,11 +111,12 @@ fn api() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(embeddings::embeddings))
         .routes(routes!(models))
         .routes(routes!(model))
+        .routes(routes!(traces::list_traces))
         .routes(routes!(trace))
         .routes(routes!(feedback))
         .routes(routes!(admin::tenant_usage))
         .merge(catalog::routes())
-        .nest("/admin/v1", admin::routes())
+        .nest("/admin/v1", admin::routes().merge(traces::admin_routes()))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(metrics_text))
@@ -881,7 +885,12 @@ async fn trace(
     tenant: Tenant,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    match state.store.trace(tenant.name(), &id).await {
+    read_trace(&state, tenant.name(), &id).await
+}
+
+/// `tenant`'s trace `id`; another tenant's is not found.
+async fn read_trace(state: &AppState, tenant: &str, id: &str) -> Result<Response, ApiError> {
+    match state.store.trace(tenant, id).await {
         Ok(Some(t)) => Ok(axum::Json(t).into_response()),
         Ok(None) => Err(ApiError::not_found(
             "trace_not_found",
@@ -1025,9 +1034,11 @@ mod tests {
             "/v1/chat/completions",
             "/v1/embeddings",
             "/v1/models/{id}",
+            "/v1/traces",
             "/v1/usage",
             "/admin/v1/tenants/{name}/keys",
             "/admin/v1/keys/{id}",
+            "/admin/v1/tenants/{name}/traces",
             "/admin/v1/reload",
             "/metrics",
         ] {

@@ -40,8 +40,126 @@ pub(crate) struct TraceRow {
     pub error: Option<String>,
     /// JSON array.
     pub tags: String,
+    /// JSON `BudgetLimits`; none for a request stored before budgets were.
+    pub budget: Option<String>,
     /// Each attempt's JSON record, in order.
     pub attempts: Vec<String>,
+}
+
+/// What a trace listing keeps: the tenant's requests matching every filter given,
+/// newest first, strictly after `after` (the last row of the previous page).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TraceFilter {
+    pub pipeline: Option<String>,
+    pub outcome: Option<String>,
+    /// The chosen answer's model.
+    pub model: Option<String>,
+    pub tag: Option<String>,
+    /// Unix ms, inclusive.
+    pub since: Option<i64>,
+    /// Unix ms, exclusive.
+    pub until: Option<i64>,
+    /// `(created_at, id)` of the previous page's last row.
+    pub after: Option<(i64, String)>,
+    pub limit: usize,
+}
+
+/// A request's row as a listing shows it (no answer, no attempts).
+pub(crate) struct TraceSummaryRow {
+    pub id: String,
+    pub pipeline: String,
+    pub created_at: i64,
+    pub latency_ms: f64,
+    pub cost_usd: f64,
+    pub outcome: String,
+    pub model: Option<String>,
+    /// JSON array.
+    pub tags: String,
+}
+
+/// A parameter of a listing query.
+pub(crate) enum Param {
+    Text(String),
+    Int(i64),
+}
+
+/// The listing query for both databases, `placeholder(n)` naming parameter `n` (1-based).
+/// It pages along `(created_at, id)` (keyset, never OFFSET), so every page is one index
+/// range whatever its depth: `(tenant, created_at, id)`, the same with `pipeline`,
+/// `outcome` or `model` after `tenant`, and `request_tags (tenant, tag, created_at,
+/// request_id)` when a tag is asked for.
+pub(crate) fn trace_list_query(
+    tenant: &str,
+    f: &TraceFilter,
+    placeholder: fn(usize) -> String,
+) -> (String, Vec<Param>) {
+    let mut params = vec![Param::Text(tenant.to_string())];
+    let next = |p: Param, params: &mut Vec<Param>| {
+        params.push(p);
+        placeholder(params.len())
+    };
+    // With a tag, its table drives the range and ordering; the requests are joined by key.
+    let (from, key_time, key_id) = match &f.tag {
+        Some(tag) => {
+            let t = next(Param::Text(tag.clone()), &mut params);
+            (
+                format!(
+                    "request_tags g JOIN requests r ON r.id = g.request_id WHERE g.tenant = {} AND g.tag = {t}",
+                    placeholder(1)
+                ),
+                "g.created_at",
+                "g.request_id",
+            )
+        }
+        None => (
+            format!("requests r WHERE r.tenant = {}", placeholder(1)),
+            "r.created_at",
+            "r.id",
+        ),
+    };
+    let mut sql = format!(
+        "SELECT r.id, r.pipeline, r.created_at, r.latency_ms, r.cost_usd, r.outcome, r.model, r.tags FROM {from}"
+    );
+    for (column, value) in [
+        ("r.pipeline", &f.pipeline),
+        ("r.outcome", &f.outcome),
+        ("r.model", &f.model),
+    ] {
+        if let Some(v) = value {
+            let p = next(Param::Text(v.clone()), &mut params);
+            sql += &format!(" AND {column} = {p}");
+        }
+    }
+    if let Some(since) = f.since {
+        let p = next(Param::Int(since), &mut params);
+        sql += &format!(" AND {key_time} >= {p}");
+    }
+    if let Some(until) = f.until {
+        let p = next(Param::Int(until), &mut params);
+        sql += &format!(" AND {key_time} < {p}");
+    }
+    if let Some((at, id)) = &f.after {
+        let a = next(Param::Int(*at), &mut params);
+        let i = next(Param::Text(id.clone()), &mut params);
+        sql += &format!(" AND ({key_time}, {key_id}) < ({a}, {i})");
+    }
+    let limit = next(
+        Param::Int(i64::try_from(f.limit).unwrap_or(i64::MAX)),
+        &mut params,
+    );
+    sql += &format!(" ORDER BY {key_time} DESC, {key_id} DESC LIMIT {limit}");
+    (sql, params)
+}
+
+/// A request's tags, each once (they key its rows in `request_tags`).
+pub(crate) fn distinct_tags(tags: &[String]) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::with_capacity(tags.len());
+    for t in tags {
+        if !out.contains(&t.as_str()) {
+            out.push(t);
+        }
+    }
+    out
 }
 
 /// An attempt of a recent request, for rebuilding the routers' statistics.
@@ -104,6 +222,13 @@ pub(crate) trait Database: Send + 'static {
 
     /// Request `id` if it belongs to `tenant`.
     fn trace(&mut self, tenant: &str, id: &str) -> Result<Option<TraceRow>, StoreError>;
+
+    /// One page of `tenant`'s requests ([`trace_list_query`]).
+    fn traces(
+        &mut self,
+        tenant: &str,
+        filter: &TraceFilter,
+    ) -> Result<Vec<TraceSummaryRow>, StoreError>;
 
     fn tenants(&mut self) -> Result<Vec<TenantRow>, StoreError>;
     /// False (nothing changed) if the name is taken.

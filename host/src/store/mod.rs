@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
+pub(crate) use self::database::TraceFilter;
 use self::database::{Database, RecentAttempt, WriteOp};
 
 use crate::pipeline::{AttemptRecord, RequestTrace};
@@ -76,6 +77,24 @@ pub struct Feedback {
     pub score: Option<f64>,
     #[serde(default)]
     pub note: Option<String>,
+}
+
+/// A request as a trace listing shows it (`GET /v1/traces`); the whole trace is
+/// `GET /v1/traces/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct TraceSummary {
+    pub id: String,
+    /// Unix time in milliseconds.
+    pub created_at: i64,
+    pub pipeline: String,
+    /// `accepted`, `unverified`, `rejected`, `budget_best`, `failed` or `cancelled`.
+    pub outcome: String,
+    /// The chosen answer's model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    pub cost_usd: f64,
+    pub latency_ms: f64,
+    pub tags: Vec<String>,
 }
 
 enum Op {
@@ -435,6 +454,7 @@ impl TraceStore {
                 answer_attempt: None,
                 error: None,
                 tags,
+                budget: None,
                 attempts: vec![a],
             };
             stats.record(&t);
@@ -523,8 +543,38 @@ impl TraceStore {
             answer_attempt: None,
             error: row.error,
             tags: serde_json::from_str(&row.tags).unwrap_or_default(),
+            budget: row
+                .budget
+                .map(|b| serde_json::from_str(&b))
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(format!("budget: {e}")))?,
             attempts,
         }))
+    }
+
+    /// One page of `tenant`'s requests, newest first; traces still queued are written
+    /// first, so a request just answered is listed.
+    pub(crate) async fn traces(
+        &self,
+        tenant: &str,
+        filter: TraceFilter,
+    ) -> Result<Vec<TraceSummary>, StoreError> {
+        self.flush().await?;
+        let tenant = tenant.to_string();
+        let rows = self.blocking(move |db| db.traces(&tenant, &filter)).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| TraceSummary {
+                id: r.id,
+                created_at: r.created_at,
+                pipeline: r.pipeline,
+                outcome: r.outcome,
+                model: r.model,
+                cost_usd: r.cost_usd,
+                latency_ms: r.latency_ms,
+                tags: serde_json::from_str(&r.tags).unwrap_or_default(),
+            })
+            .collect())
     }
 
     /// Records feedback on one of the tenant's requests; false if there is no such request.
@@ -617,6 +667,12 @@ mod tests {
             answer_attempt: None,
             error: None,
             tags: vec!["math".into()],
+            budget: Some(crate::pipeline::BudgetLimits {
+                deadline_ms: Some(30_000),
+                max_cost_usd: Some(0.25),
+                max_calls: Some(8),
+                max_depth: None,
+            }),
             attempts: vec![AttemptRecord {
                 seq: 0,
                 node: "root".into(),
@@ -941,6 +997,168 @@ mod tests {
         // Without limits, nothing is counted (and nothing waits on the database).
         let free = TenantSpend::shared(SpendLimits::default(), "b", a.spend_ledger().unwrap());
         assert!(!free.reserve(100.0).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn trace_listings_filter_page_and_keep_tenants_apart() {
+        let (_dir, path) = scratch();
+        listings(&TraceStore::open(&path, None).unwrap()).await;
+        // The listing is one range of an index, not a scan of the tenant's requests.
+        let conn = Sqlite::open(&path).unwrap().conn;
+        for filter in [
+            TraceFilter {
+                limit: 5,
+                ..Default::default()
+            },
+            TraceFilter {
+                pipeline: Some("p".into()),
+                limit: 5,
+                after: Some((5, "r05".into())),
+                ..Default::default()
+            },
+            TraceFilter {
+                tag: Some("even".into()),
+                limit: 5,
+                ..Default::default()
+            },
+        ] {
+            let (sql, params) = database::trace_list_query("a", &filter, |n| format!("?{n}"));
+            let values = params.into_iter().map(|p| match p {
+                database::Param::Text(s) => rusqlite::types::Value::Text(s),
+                database::Param::Int(i) => rusqlite::types::Value::Integer(i),
+            });
+            let plan: Vec<String> = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(rusqlite::params_from_iter(values), |r| r.get(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let plan = plan.join("; ");
+            assert!(
+                !plan.contains("TEMP B-TREE") && !plan.contains("SCAN r"),
+                "{sql}: {plan}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn trace_listings_on_postgres() {
+        let Some(url) = postgres_database().await else {
+            return;
+        };
+        listings(&open_postgres(url)).await;
+    }
+
+    /// Twenty requests of tenant `a` at times 1..=20 (ids `r01`..), half tagged `even`,
+    /// those from 11 on through pipeline `q`; five of tenant `b` at the same times.
+    async fn listings(store: &TraceStore) {
+        for i in 1..=20 {
+            let mut t = trace(&format!("r{i:02}"), "a");
+            t.created_at = i;
+            t.tags = if i % 2 == 0 {
+                vec!["even".into(), "even".into()]
+            } else {
+                vec![]
+            };
+            if i > 10 {
+                t.pipeline = "q".into();
+            }
+            if i == 7 {
+                t.outcome = RequestOutcome::Failed;
+                t.model = None;
+            }
+            store.record(t).await.unwrap();
+        }
+        for i in 1..=5 {
+            let mut t = trace(&format!("b{i}"), "b");
+            t.created_at = i;
+            t.tags = vec!["even".into()];
+            store.record(t).await.unwrap();
+        }
+        let ids = |page: &[TraceSummary]| page.iter().map(|t| t.id.clone()).collect::<Vec<_>>();
+        let list = |filter: TraceFilter| async move { store.traces("a", filter).await.unwrap() };
+
+        // Paging: newest first, each page starting after the last row of the one before.
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = list(TraceFilter {
+                limit: 6,
+                after: after.clone(),
+                ..Default::default()
+            })
+            .await;
+            seen.extend(ids(&page));
+            match page.last() {
+                Some(last) if page.len() == 6 => after = Some((last.created_at, last.id.clone())),
+                _ => break,
+            }
+        }
+        let expected: Vec<String> = (1..=20).rev().map(|i| format!("r{i:02}")).collect();
+        assert_eq!(seen, expected, "every request once, newest first");
+
+        // A request replaced under the same id keeps one row and its new tags.
+        let mut again = trace("r02", "a");
+        again.created_at = 2;
+        again.tags = vec!["late".into()];
+        store.record(again).await.unwrap();
+        let tagged = |tag: &str| TraceFilter {
+            tag: Some(tag.into()),
+            limit: 50,
+            ..Default::default()
+        };
+        assert_eq!(ids(&list(tagged("late")).await), ["r02"]);
+        let even = list(tagged("even")).await;
+        assert_eq!(
+            ids(&even),
+            ["r20", "r18", "r16", "r14", "r12", "r10", "r08", "r06", "r04"]
+        );
+        assert_eq!(even[0].tags, ["even", "even"], "tags as sent");
+
+        // Filters combine, with each other, a time range and a cursor.
+        let page = list(TraceFilter {
+            pipeline: Some("q".into()),
+            tag: Some("even".into()),
+            since: Some(12),
+            until: Some(20),
+            after: Some((18, "r18".into())),
+            limit: 50,
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(ids(&page), ["r16", "r14", "r12"]);
+        let failed = list(TraceFilter {
+            outcome: Some("failed".into()),
+            limit: 50,
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(ids(&failed), ["r07"]);
+        assert_eq!(failed[0].model, None);
+        let by_model = list(TraceFilter {
+            model: Some("m".into()),
+            until: Some(4),
+            limit: 50,
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(ids(&by_model), ["r03", "r02", "r01"]);
+
+        // Another tenant's requests are never listed, whatever the filter.
+        let theirs = store.traces("b", tagged("even")).await.unwrap();
+        assert_eq!(ids(&theirs), ["b5", "b4", "b3", "b2", "b1"]);
+        assert!(store
+            .traces(
+                "c",
+                TraceFilter {
+                    limit: 50,
+                    ..Default::default()
+                }
+            )
+            .await
+            .unwrap()
+            .is_empty());
     }
 
     /// Read-your-writes, tenants kept apart, a restart that loses nothing queued,

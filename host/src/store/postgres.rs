@@ -17,7 +17,8 @@ use std::time::Duration;
 use ::postgres::{Client, Config, NoTls, Statement};
 
 use super::database::{
-    Database, PipelineRow, PluginRow, RecentAttempt, TenantRow, TraceRow, WriteOp,
+    distinct_tags, trace_list_query, Database, Param, PipelineRow, PluginRow, RecentAttempt,
+    TenantRow, TraceFilter, TraceRow, TraceSummaryRow, WriteOp,
 };
 use super::stats::{StatsBook, StatsEvent};
 use super::{StoreError, UsageRow};
@@ -28,7 +29,7 @@ use crate::tenancy::{KeyRecord, Role};
 /// database from version i to i + 1 (`arbiter_schema`). Released entries never change;
 /// a new one is appended. Entry 1 is SQLite's schema after its three migrations: a
 /// PostgreSQL store has no older history to replay.
-const MIGRATIONS: &[&str] = &[SCHEMA, SPEND];
+const MIGRATIONS: &[&str] = &[SCHEMA, SPEND, LISTING];
 
 /// Text compared or ordered as SQLite does (usage days and keys) is `COLLATE "C"`:
 /// byte order, whatever locale the database was created with. `requests.seq` is the
@@ -147,6 +148,27 @@ END
 $$;
 "#;
 
+/// Migration 3: indexes for listing a tenant's traces by time, pipeline, outcome, model
+/// and tag (`database::trace_list_query`); tags get a table of their own, keyed for it.
+/// Each request's budget.
+const LISTING: &str = r#"
+DROP INDEX requests_tenant;
+CREATE INDEX requests_tenant_time ON requests (tenant, created_at, id);
+CREATE INDEX requests_tenant_pipeline ON requests (tenant, pipeline, created_at, id);
+CREATE INDEX requests_tenant_outcome ON requests (tenant, outcome, created_at, id);
+CREATE INDEX requests_tenant_model ON requests (tenant, model, created_at, id);
+CREATE TABLE request_tags (
+    request_id TEXT NOT NULL, tenant TEXT NOT NULL, tag TEXT NOT NULL, created_at BIGINT NOT NULL,
+    PRIMARY KEY (request_id, tag)
+);
+CREATE INDEX request_tags_list ON request_tags (tenant, tag, created_at, request_id);
+ALTER TABLE requests ADD COLUMN budget TEXT;
+INSERT INTO request_tags (request_id, tenant, tag, created_at)
+    SELECT r.id, r.tenant, j.tag, r.created_at
+    FROM requests r, json_array_elements_text(r.tags::json) AS j(tag)
+    ON CONFLICT DO NOTHING;
+"#;
+
 /// The advisory lock migrations hold (transaction-scoped; advisory locks are per
 /// database): replicas starting together migrate one after the other, and the later
 /// ones find nothing left to do. "arbiter\0" in ASCII.
@@ -156,18 +178,19 @@ const MIGRATION_LOCK: i64 = 0x6172_6269_7465_7200;
 /// stored under the same id is replaced, and becomes the newest as with SQLite's INSERT
 /// OR REPLACE.
 const UPSERT_REQUESTS: &str = "
-INSERT INTO requests (id, tenant, pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags)
-SELECT id, tenant, pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags
+INSERT INTO requests (id, tenant, pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags, budget)
+SELECT id, tenant, pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags, budget
 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::float8[], $6::float8[], $7::text[],
-            $8::text[], $9::float8[], $10::text[], $11::text[], $12::text[])
+            $8::text[], $9::float8[], $10::text[], $11::text[], $12::text[], $13::text[])
      WITH ORDINALITY AS r(id, tenant, pipeline, created_at, latency_ms, cost_usd, outcome, model, score,
-                          answer, error, tags, n)
+                          answer, error, tags, budget, n)
 ORDER BY n
 ON CONFLICT (id) DO UPDATE SET
     seq = DEFAULT, tenant = excluded.tenant, pipeline = excluded.pipeline,
     created_at = excluded.created_at, latency_ms = excluded.latency_ms, cost_usd = excluded.cost_usd,
     outcome = excluded.outcome, model = excluded.model, score = excluded.score,
-    answer = excluded.answer, error = excluded.error, tags = excluded.tags
+    answer = excluded.answer, error = excluded.error, tags = excluded.tags,
+    budget = excluded.budget
 RETURNING id, xmax <> '0'::xid";
 
 /// Deletes the attempts of the requests the upsert replaced: those it returns with a
@@ -178,6 +201,12 @@ RETURNING id, xmax <> '0'::xid";
 /// behind (a fresh database, a table that grew since the last analyze): 43-158 ms a
 /// batch at 4,000-5,000 req/s, which backed the trace queue up into 1 s stalls.
 const DELETE_ATTEMPTS: &str = "DELETE FROM attempts WHERE request_id = ANY($1::text[])";
+const DELETE_TAGS: &str = "DELETE FROM request_tags WHERE request_id = ANY($1::text[])";
+
+const INSERT_TAGS: &str = "
+INSERT INTO request_tags (request_id, tenant, tag, created_at)
+SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[])
+ON CONFLICT DO NOTHING";
 
 const INSERT_ATTEMPTS: &str = "
 INSERT INTO attempts (request_id, seq, record, model, outcome, latency_ms, cost_usd)
@@ -232,6 +261,8 @@ WITH expired AS (
     DELETE FROM attempts WHERE request_id IN (SELECT id FROM expired)
 ), feedback_gone AS (
     DELETE FROM feedback WHERE request_id IN (SELECT id FROM expired)
+), tags_gone AS (
+    DELETE FROM request_tags WHERE request_id IN (SELECT id FROM expired)
 )
 DELETE FROM requests WHERE id IN (SELECT id FROM expired)";
 
@@ -252,6 +283,8 @@ struct Statements {
     upsert_requests: Statement,
     delete_attempts: Statement,
     insert_attempts: Statement,
+    delete_tags: Statement,
+    insert_tags: Statement,
     insert_feedback: Statement,
     keys_used: Statement,
     upsert_usage: Statement,
@@ -264,6 +297,8 @@ impl Statements {
             upsert_requests: client.prepare(UPSERT_REQUESTS)?,
             delete_attempts: client.prepare(DELETE_ATTEMPTS)?,
             insert_attempts: client.prepare(INSERT_ATTEMPTS)?,
+            delete_tags: client.prepare(DELETE_TAGS)?,
+            insert_tags: client.prepare(INSERT_TAGS)?,
             insert_feedback: client.prepare(INSERT_FEEDBACK)?,
             keys_used: client.prepare(KEYS_USED)?,
             upsert_usage: client.prepare(UPSERT_USAGE)?,
@@ -599,12 +634,16 @@ fn write_traces(
         .iter()
         .map(|t| serde_json::to_string(&t.tags).unwrap_or_default())
         .collect();
+    let budgets: Vec<Option<String>> = traces
+        .iter()
+        .map(|t| t.budget.and_then(|b| serde_json::to_string(&b).ok()))
+        .collect();
     let replaced: Vec<String> = tx
         .query(
             &s.upsert_requests,
             &[
                 &ids, &tenants, &pipelines, &created, &latency, &cost, &outcomes, &models, &scores,
-                &answers, &errors, &tags,
+                &answers, &errors, &tags, &budgets,
             ],
         )?
         .iter()
@@ -613,6 +652,20 @@ fn write_traces(
         .collect();
     if !replaced.is_empty() {
         tx.execute(&s.delete_attempts, &[&replaced])?;
+        tx.execute(&s.delete_tags, &[&replaced])?;
+    }
+    let (mut g_ids, mut g_tenants, mut g_tags, mut g_created) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for t in traces {
+        for tag in distinct_tags(&t.tags) {
+            g_ids.push(t.id.as_str());
+            g_tenants.push(t.tenant.as_str());
+            g_tags.push(tag);
+            g_created.push(t.created_at);
+        }
+    }
+    if !g_ids.is_empty() {
+        tx.execute(&s.insert_tags, &[&g_ids, &g_tenants, &g_tags, &g_created])?;
     }
 
     let count: usize = records.iter().map(Vec::len).sum();
@@ -838,7 +891,7 @@ impl Database for Postgres {
     fn trace(&mut self, tenant: &str, id: &str) -> Result<Option<TraceRow>, StoreError> {
         self.ready()?;
         let Some(r) = self.client.query_opt(
-            "SELECT pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags
+            "SELECT pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags, budget
              FROM requests WHERE id = $1 AND tenant = $2",
             &[&id, &tenant],
         )?
@@ -865,8 +918,44 @@ impl Database for Postgres {
             answer: r.get(7),
             error: r.get(8),
             tags: r.get(9),
+            budget: r.get(10),
             attempts,
         }))
+    }
+
+    fn traces(
+        &mut self,
+        tenant: &str,
+        filter: &TraceFilter,
+    ) -> Result<Vec<TraceSummaryRow>, StoreError> {
+        self.ready()?;
+        let (sql, params) = trace_list_query(tenant, filter, |n| format!("${n}"));
+        let values: Vec<Box<dyn ::postgres::types::ToSql + Sync>> = params
+            .into_iter()
+            .map(|p| -> Box<dyn ::postgres::types::ToSql + Sync> {
+                match p {
+                    Param::Text(s) => Box::new(s),
+                    Param::Int(i) => Box::new(i),
+                }
+            })
+            .collect();
+        let refs: Vec<&(dyn ::postgres::types::ToSql + Sync)> =
+            values.iter().map(|v| v.as_ref()).collect();
+        Ok(self
+            .client
+            .query(&sql, &refs)?
+            .iter()
+            .map(|r| TraceSummaryRow {
+                id: r.get(0),
+                pipeline: r.get(1),
+                created_at: r.get(2),
+                latency_ms: r.get(3),
+                cost_usd: r.get(4),
+                outcome: r.get(5),
+                model: r.get(6),
+                tags: r.get(7),
+            })
+            .collect())
     }
 
     fn tenants(&mut self) -> Result<Vec<TenantRow>, StoreError> {
@@ -1229,6 +1318,10 @@ mod tests {
             answer_attempt: None,
             error: None,
             tags: vec!["math".into()],
+            budget: Some(crate::pipeline::BudgetLimits {
+                max_cost_usd: Some(1.5),
+                ..Default::default()
+            }),
             attempts: vec![attempt(0, "m"), attempt(1, "m")],
         }
     }

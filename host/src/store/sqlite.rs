@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::database::{
-    Database, PipelineRow, PluginRow, RecentAttempt, TenantRow, TraceRow, WriteOp,
+    trace_list_query, Database, Param, PipelineRow, PluginRow, RecentAttempt, TenantRow,
+    TraceFilter, TraceRow, TraceSummaryRow, WriteOp,
 };
 use super::{StoreError, UsageRow};
 use crate::tenancy::{KeyRecord, Role};
@@ -14,8 +15,10 @@ use crate::tenancy::{KeyRecord, Role};
 /// store from `user_version` i to i + 1. Released entries never change; a new one is
 /// appended. 2: tenants with their policies, keys that can expire and be revoked, and
 /// usage by tenant, day, pipeline and model (backfilled from the traces kept). 3:
-/// tenants' plugins and pipelines.
-pub(super) const MIGRATIONS: &[&str] = &[MIG1, MIG2, MIG3];
+/// tenants' plugins and pipelines. 4: indexes for listing a tenant's traces by time,
+/// pipeline, outcome, model and tag (`database::trace_list_query`), and each request's
+/// budget.
+pub(super) const MIGRATIONS: &[&str] = &[MIG1, MIG2, MIG3, MIG4];
 
 const MIG1: &str = "
 CREATE TABLE IF NOT EXISTS requests (
@@ -90,6 +93,23 @@ CREATE TABLE tenant_pipelines (
 );
 ";
 
+const MIG4: &str = "
+DROP INDEX requests_tenant;
+CREATE INDEX requests_tenant_time ON requests(tenant, created_at, id);
+CREATE INDEX requests_tenant_pipeline ON requests(tenant, pipeline, created_at, id);
+CREATE INDEX requests_tenant_outcome ON requests(tenant, outcome, created_at, id);
+CREATE INDEX requests_tenant_model ON requests(tenant, model, created_at, id);
+CREATE TABLE request_tags (
+    request_id TEXT NOT NULL, tenant TEXT NOT NULL, tag TEXT NOT NULL, created_at INTEGER NOT NULL,
+    PRIMARY KEY (request_id, tag)
+);
+CREATE INDEX request_tags_list ON request_tags(tenant, tag, created_at, request_id);
+ALTER TABLE requests ADD COLUMN budget TEXT;
+INSERT OR IGNORE INTO request_tags (request_id, tenant, tag, created_at)
+    SELECT r.id, r.tenant, j.value, r.created_at FROM requests r, json_each(r.tags) j
+    WHERE j.type = 'text';
+";
+
 pub(super) const WARM_QUERY: &str = "
 WITH recent AS (SELECT rowid AS n, id, tenant, tags FROM requests ORDER BY rowid DESC LIMIT ?1)
 SELECT a.record, recent.tags, recent.tenant FROM recent JOIN attempts a ON a.request_id = recent.id
@@ -112,9 +132,14 @@ macro_rules! expired {
         "SELECT id FROM requests WHERE tenant = ?1 AND created_at < ?2 LIMIT ?3"
     };
 }
-const PRUNE: [&str; 3] = [
+const PRUNE: [&str; 4] = [
     concat!(
         "DELETE FROM attempts WHERE request_id IN (",
+        expired!(),
+        ")"
+    ),
+    concat!(
+        "DELETE FROM request_tags WHERE request_id IN (",
         expired!(),
         ")"
     ),
@@ -214,8 +239,8 @@ impl Database for Sqlite {
                 match op {
                     WriteOp::Trace(t) => {
                         tx.prepare_cached(
-                            "INSERT OR REPLACE INTO requests (id, tenant, pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                            "INSERT OR REPLACE INTO requests (id, tenant, pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags, budget)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                         )?
                         .execute(params![
                             t.id,
@@ -230,7 +255,17 @@ impl Database for Sqlite {
                             t.answer,
                             t.error,
                             serde_json::to_string(&t.tags).unwrap_or_default(),
+                            t.budget.and_then(|b| serde_json::to_string(&b).ok()),
                         ])?;
+                        // A replaced request's old tags go with it.
+                        tx.prepare_cached("DELETE FROM request_tags WHERE request_id = ?1")?
+                            .execute(params![t.id])?;
+                        let mut tag = tx.prepare_cached(
+                            "INSERT INTO request_tags (request_id, tenant, tag, created_at) VALUES (?1, ?2, ?3, ?4)",
+                        )?;
+                        for name in super::database::distinct_tags(&t.tags) {
+                            tag.execute(params![t.id, t.tenant, name, t.created_at])?;
+                        }
                         let mut insert = tx.prepare_cached(
                             "INSERT OR REPLACE INTO attempts (request_id, seq, record, model, outcome, latency_ms, cost_usd)
                              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -350,7 +385,7 @@ impl Database for Sqlite {
         let row = self
             .conn
             .query_row(
-                "SELECT pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags
+                "SELECT pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags, budget
                  FROM requests WHERE id = ?1 AND tenant = ?2",
                 params![id, tenant],
                 |r| {
@@ -365,6 +400,7 @@ impl Database for Sqlite {
                         answer: r.get(7)?,
                         error: r.get(8)?,
                         tags: r.get(9)?,
+                        budget: r.get(10)?,
                         attempts: Vec::new(),
                     })
                 },
@@ -380,6 +416,32 @@ impl Database for Sqlite {
             .query_map(params![id], |r| r.get::<_, String>(0))?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(row))
+    }
+
+    fn traces(
+        &mut self,
+        tenant: &str,
+        filter: &TraceFilter,
+    ) -> Result<Vec<TraceSummaryRow>, StoreError> {
+        let (sql, params) = trace_list_query(tenant, filter, |n| format!("?{n}"));
+        let values = params.into_iter().map(|p| match p {
+            Param::Text(s) => rusqlite::types::Value::Text(s),
+            Param::Int(i) => rusqlite::types::Value::Integer(i),
+        });
+        let mut q = self.conn.prepare_cached(&sql)?;
+        let rows = q.query_map(rusqlite::params_from_iter(values), |r| {
+            Ok(TraceSummaryRow {
+                id: r.get(0)?,
+                pipeline: r.get(1)?,
+                created_at: r.get(2)?,
+                latency_ms: r.get(3)?,
+                cost_usd: r.get(4)?,
+                outcome: r.get(5)?,
+                model: r.get(6)?,
+                tags: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     fn tenants(&mut self) -> Result<Vec<TenantRow>, StoreError> {
