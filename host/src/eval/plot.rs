@@ -117,6 +117,37 @@ fn register_font() -> Result<(), PlotError> {
     }
 }
 
+/// Every figure's frame: its title, margins and room for the axis labels.
+fn figure<'a, 'b, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: String,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut builder = ChartBuilder::on(root);
+    builder
+        .caption(title, (FAMILY, 26))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(70);
+    builder
+}
+
+/// Every figure's legend: each series by name, lower right, on a light box.
+fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .label_font((FAMILY, 15))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    Ok(())
+}
+
 fn color(i: usize) -> RGBColor {
     COLORS[i % COLORS.len()]
 }
@@ -166,15 +197,11 @@ where
     let min_acc = accs.fold(1.0, f64::min);
     let y_min = ((min_acc - 0.05) * 10.0).floor().max(0.0) / 10.0;
 
-    let mut chart = ChartBuilder::on(root)
-        .caption(
-            format!("Accuracy against cost per query ({})", dataset_name(report)),
-            (FAMILY, 26),
-        )
-        .margin(20)
-        .x_label_area_size(50)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0.0..x_max, y_min..1.0)?;
+    let mut chart = figure(
+        root,
+        format!("Accuracy against cost per query ({})", dataset_name(report)),
+    )
+    .build_cartesian_2d(0.0..x_max, y_min..1.0)?;
     let digits = usd_digits(x_max);
     chart
         .configure_mesh()
@@ -233,14 +260,7 @@ where
             .label("oracle routing (labels)")
             .legend(|(x, y)| TriangleMarker::new((x + 10, y), 7, BLACK.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font((FAMILY, 15))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
-    Ok(())
+    draw_legend(&mut chart)
 }
 
 /// Success@K: for each pipeline, the share of queries with a correct answer among the
@@ -261,14 +281,7 @@ where
         .max()
         .unwrap_or(1)
         .max(2);
-    let mut chart = ChartBuilder::on(root)
-        .caption(
-            format!("Success@K ({})", dataset_name(report)),
-            (FAMILY, 26),
-        )
-        .margin(20)
-        .x_label_area_size(50)
-        .y_label_area_size(70)
+    let mut chart = figure(root, format!("Success@K ({})", dataset_name(report)))
         .build_cartesian_2d(0.5..k_max as f64 + 0.5, 0.0..1.0)?;
     chart
         .configure_mesh()
@@ -323,14 +336,7 @@ where
             )?;
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font((FAMILY, 15))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
-    Ok(())
+    draw_legend(&mut chart)
 }
 
 /// Latency to answer per pipeline as a cumulative distribution, p50 and p95 marked; the
@@ -353,11 +359,7 @@ where
     } else {
         "Latency to answer"
     };
-    let mut chart = ChartBuilder::on(root)
-        .caption(format!("{title} ({})", dataset_name(report)), (FAMILY, 26))
-        .margin(20)
-        .x_label_area_size(50)
-        .y_label_area_size(70)
+    let mut chart = figure(root, format!("{title} ({})", dataset_name(report)))
         .build_cartesian_2d(0.0..x_max, 0.0..1.0)?;
     chart
         .configure_mesh()
@@ -399,14 +401,7 @@ where
         .draw_series(marks(0.95).map(|(i, pt)| TriangleMarker::new(pt, 8, color(i).filled())))?
         .label("p95 of each pipeline")
         .legend(|(x, y)| TriangleMarker::new((x + 10, y), 7, BLACK.filled()));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font((FAMILY, 15))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
-    Ok(())
+    draw_legend(&mut chart)
 }
 
 #[cfg(test)]

@@ -3,17 +3,16 @@
 //! settled to the upstream's count after, recorded as one attempt at node `embeddings`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tracing::field::Empty;
 use tracing::Instrument;
 
-use super::budget::{Budget, BudgetError, BudgetLimits};
+use super::budget::{Budget, BudgetLimits};
 use super::context::RequestCtx;
 use super::engine::Engine;
 use super::error::ExecError;
 use super::trace::{AttemptKind, AttemptOutcome, AttemptRecord, RequestOutcome, RequestTrace};
-use crate::providers::{EmbeddingRequest, EmbeddingResponse, ProviderError, Sampling, Usage};
+use crate::providers::{EmbeddingRequest, EmbeddingResponse, Sampling, Usage};
 use crate::tenancy::TenantSpend;
 
 /// The node an embeddings call is recorded at in its trace.
@@ -142,27 +141,13 @@ impl Engine {
             Err(error) => {
                 // Failed calls are not billed by providers; the estimate is released.
                 reservation.settle(0.0);
-                span.record("arbiter.attempt.outcome", "failed")
-                    .record("error.type", error.code())
-                    .record("otel.status_code", "ERROR");
-                ctx.update(seq, |r| {
-                    r.latency_ms = now - started;
-                    r.outcome = AttemptOutcome::Failed;
-                    r.error = Some(format!("{}: {error}", error.code()));
-                });
-                // The upstream timeout was the request's own deadline running out.
-                let deadline_hit = matches!(error, ProviderError::Timeout(_))
-                    && ctx
-                        .budget
-                        .remaining()
-                        .is_some_and(|r| r < Duration::from_millis(5));
-                if deadline_hit {
-                    return Err(ExecError::OverBudget(BudgetError::Deadline));
-                }
-                Err(ExecError::Provider {
-                    model: model.into(),
+                Err(super::model_call::attempt_failed(
+                    ctx,
+                    seq,
+                    now - started,
+                    model,
                     error,
-                })
+                ))
             }
         }
     }

@@ -421,32 +421,44 @@ impl ModelCall<'_> {
                 ))
             }
             Err(error) => {
-                // Failed calls are not billed by providers; the estimate is released.
                 reservation.settle(0.0);
-                tracing::Span::current()
-                    .record("arbiter.attempt.outcome", "failed")
-                    .record("error.type", error.code())
-                    .record("otel.status_code", "ERROR");
-                ctx.update(seq, |r| {
-                    r.latency_ms = now - started;
-                    r.outcome = AttemptOutcome::Failed;
-                    r.error = Some(format!("{}: {error}", error.code()));
-                });
-                // The upstream timeout was the request's own deadline running out.
-                let deadline_hit = matches!(error, ProviderError::Timeout(_))
-                    && ctx
-                        .budget
-                        .remaining()
-                        .is_some_and(|r| r < Duration::from_millis(5));
-                if deadline_hit {
-                    return Err(ExecError::OverBudget(BudgetError::Deadline));
-                }
-                Err(ExecError::Provider {
-                    model: self.model.into(),
-                    error,
-                })
+                Err(attempt_failed(ctx, seq, now - started, self.model, error))
             }
         }
+    }
+}
+
+/// Records a failed upstream call on its attempt and says why the request step failed:
+/// the provider's error, or the request's deadline when that is what ran out. (Failed
+/// calls are not billed by providers, so the caller releases the reservation.)
+pub(crate) fn attempt_failed(
+    ctx: &RequestCtx,
+    seq: u32,
+    latency_ms: f64,
+    model: &str,
+    error: ProviderError,
+) -> ExecError {
+    tracing::Span::current()
+        .record("arbiter.attempt.outcome", "failed")
+        .record("error.type", error.code())
+        .record("otel.status_code", "ERROR");
+    ctx.update(seq, |r| {
+        r.latency_ms = latency_ms;
+        r.outcome = AttemptOutcome::Failed;
+        r.error = Some(format!("{}: {error}", error.code()));
+    });
+    // The upstream timeout was the request's own deadline running out.
+    let deadline_hit = matches!(error, ProviderError::Timeout(_))
+        && ctx
+            .budget
+            .remaining()
+            .is_some_and(|r| r < Duration::from_millis(5));
+    if deadline_hit {
+        return ExecError::OverBudget(BudgetError::Deadline);
+    }
+    ExecError::Provider {
+        model: model.into(),
+        error,
     }
 }
 
