@@ -153,11 +153,70 @@ export interface OwnPipeline {
   definition: Record<string, unknown>;
 }
 
+/** One stored version of a plugin (`PluginMeta` in the OpenAPI document). */
+export interface PluginVersion {
+  version: string;
+  world: string;
+  contract_version: string;
+  metadata: { name: string; version: string; description: string };
+  size_bytes: number;
+  compile_ms: number;
+  created_at: number;
+  grants: string[];
+  limits: { deadline_ms: number; memory_mb: number; fuel: number };
+  warm: boolean;
+}
+
 export interface Plugin {
   name: string;
   latest: string;
-  versions: { version: string; world: string; size_bytes: number }[];
+  versions: PluginVersion[];
   used_by: string[];
+}
+
+/** The query of `POST /v1/plugins` (`UploadParams`); unset ones take the defaults. */
+export interface UploadParams {
+  name: string;
+  grants?: string;
+  deadline_ms?: number;
+  memory_mb?: number;
+  fuel?: number;
+  warm?: boolean;
+}
+
+/** `POST /v1/plugins` by XMLHttpRequest, which reports the upload's progress (fetch does not). */
+function upload(
+  params: UploadParams,
+  file: Blob,
+  onProgress?: (sent: number, total: number) => void,
+): Promise<{ created: boolean; version: PluginVersion & { name: string } }> {
+  const q = new URLSearchParams({ name: params.name });
+  for (const k of ["grants", "deadline_ms", "memory_mb", "fuel"] as const) {
+    if (params[k] !== undefined) q.set(k, String(params[k]));
+  }
+  if (params.warm) q.set("warm", "true");
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", `/v1/plugins?${q}`);
+    xhr.setRequestHeader("Authorization", `Bearer ${session.key() ?? ""}`);
+    xhr.setRequestHeader("Content-Type", "application/wasm");
+    if (onProgress) xhr.upload.onprogress = (e) => onProgress(e.loaded, e.total);
+    xhr.onerror = () => reject(new ApiError(0, "network_error", "the upload did not reach the gateway"));
+    xhr.onload = () => {
+      let json: any = null;
+      try {
+        json = xhr.responseText ? JSON.parse(xhr.responseText) : null;
+      } catch {
+        // Not JSON: reported below with the status.
+      }
+      if (xhr.status >= 200 && xhr.status < 300) resolve({ created: xhr.status === 201, version: json });
+      else {
+        const e = json?.error;
+        reject(new ApiError(xhr.status, e?.code ?? "http_error", e?.message ?? `${xhr.status} ${xhr.statusText}`));
+      }
+    };
+    xhr.send(file);
+  });
 }
 
 export const api = {
@@ -193,6 +252,8 @@ export const api = {
   models: () => call<{ data: Target[] }>("GET", "/v1/models"),
   pipelines: () => call<{ data: OwnPipeline[] }>("GET", "/v1/pipelines"),
   plugins: () => call<{ data: Plugin[] }>("GET", "/v1/plugins"),
+  uploadPlugin: upload,
+  deletePlugin: (name: string) => call<null>("DELETE", `/v1/plugins/${encodeURIComponent(name)}`),
   feedback: (body: { request_id: string; correct?: boolean; score?: number; note?: string }) =>
     call<{ ok: boolean }>("POST", "/v1/feedback", body),
 };

@@ -5,8 +5,9 @@ import { fromLocal, ms, usd, when } from "./format";
 import { rowLabel, Timeline } from "./timeline";
 import { Usage } from "./usage";
 import { Catalog } from "./catalog";
+import { Plugins } from "./plugins";
 
-// Routes live in the fragment (`#/traces`, `#/traces/<id>`; an operator's
+// Routes live in the fragment (`#/traces`, `#/traces/<id>`, `#/plugins`; an operator's
 // `#/tenants/<name>/traces[/<id>]`): the server serves one page, and the key never
 // appears in a URL.
 function useRoute(): string {
@@ -28,7 +29,7 @@ function App() {
   if (!key) return <SignIn onIn={(k, role) => (session.signIn(k, role), setKey(k))} />;
   const operator = session.role() === "operator";
   const signOut = () => (session.signOut(), setKey(null));
-  const m = route.match(/^(?:\/tenants\/([^/]+))?\/(traces|usage|catalog)(?:\/([^/]+))?$/);
+  const m = route.match(/^(?:\/tenants\/([^/]+))?\/(traces|usage|catalog|plugins)(?:\/([^/]+))?$/);
   const tenant = operator && m?.[1] ? decodeURIComponent(m[1]) : undefined;
   const page = m?.[2] ?? "traces";
   const id = m?.[3] ? decodeURIComponent(m[3]) : undefined;
@@ -57,6 +58,13 @@ function App() {
               </a>
             </li>
           )}
+          {!operator && (
+            <li>
+              <a href="#/plugins" aria-current={page === "plugins" ? "page" : undefined}>
+                Plugins
+              </a>
+            </li>
+          )}
           {operator && (
             <li>
               <TenantPicker tenant={tenant} page={page} />
@@ -76,6 +84,8 @@ function App() {
         <p>Choose a tenant to see its traces.</p>
       ) : page === "catalog" && !operator ? (
         <Catalog onAuth={signOut} />
+      ) : page === "plugins" && !operator ? (
+        <Plugins onAuth={signOut} />
       ) : page === "usage" ? (
         <Usage key={tenant} tenant={tenant} onAuth={signOut} />
       ) : id ? (
