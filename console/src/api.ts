@@ -184,6 +184,49 @@ export interface UploadParams {
   warm?: boolean;
 }
 
+/** What a tenant may do (`Policy`); `PATCH` replaces it whole, unset limits are none. */
+export interface Policy {
+  pipelines: string[];
+  models: string[];
+  requests_per_second?: number | null;
+  burst?: number | null;
+  max_concurrent?: number | null;
+  daily_spend_usd?: number | null;
+  monthly_spend_usd?: number | null;
+  plugins: {
+    max_versions: number;
+    max_total_bytes: number;
+    max_deadline_ms: number;
+    max_memory_mb: number;
+    max_fuel: number;
+    grants: string[];
+  };
+}
+
+export interface TenantView {
+  name: string;
+  created_at: number;
+  disabled: boolean;
+  source: "config" | "store";
+  policy: Policy;
+  spend: { today_usd: number; this_month_usd: number };
+}
+
+/** A key as listed: never the key itself. Times in Unix seconds. */
+export interface KeyRecord {
+  id: string;
+  tenant?: string | null;
+  role: string;
+  name: string;
+  prefix: string;
+  created_at: number;
+  expires_at?: number | null;
+  revoked_at?: number | null;
+  last_used_at?: number | null;
+}
+
+const tenantPath = (name: string) => `/admin/v1/tenants/${encodeURIComponent(name)}`;
+
 /** `POST /v1/plugins` by XMLHttpRequest, which reports the upload's progress (fetch does not). */
 function upload(
   params: UploadParams,
@@ -254,6 +297,18 @@ export const api = {
   plugins: () => call<{ data: Plugin[] }>("GET", "/v1/plugins"),
   uploadPlugin: upload,
   deletePlugin: (name: string) => call<null>("DELETE", `/v1/plugins/${encodeURIComponent(name)}`),
+  // The operator's API.
+  tenantList: () => call<{ data: TenantView[] }>("GET", "/admin/v1/tenants"),
+  createTenant: (body: { name: string; policy: Policy; disabled?: boolean }) =>
+    call<TenantView>("POST", "/admin/v1/tenants", body),
+  updateTenant: (name: string, body: { policy?: Policy; disabled?: boolean }) =>
+    call<TenantView>("PATCH", tenantPath(name), body),
+  deleteTenant: (name: string) => call<{ deleted: string }>("DELETE", tenantPath(name)),
+  keys: (tenant: string) => call<{ data: KeyRecord[] }>("GET", `${tenantPath(tenant)}/keys`),
+  createKey: (tenant: string, body: { name?: string; expires_at?: number }) =>
+    call<KeyRecord & { key: string }>("POST", `${tenantPath(tenant)}/keys`, body),
+  revokeKey: (id: string) => call<KeyRecord>("DELETE", `/admin/v1/keys/${encodeURIComponent(id)}`),
+  reload: () => call<{ reloaded: boolean; pipelines: string[] }>("POST", "/admin/v1/reload"),
   feedback: (body: { request_id: string; correct?: boolean; score?: number; note?: string }) =>
     call<{ ok: boolean }>("POST", "/v1/feedback", body),
 };

@@ -6,10 +6,11 @@ import { rowLabel, Timeline } from "./timeline";
 import { Usage } from "./usage";
 import { Catalog } from "./catalog";
 import { Plugins } from "./plugins";
+import { Ops, OpsLinks, opsRoute } from "./ops";
 
 // Routes live in the fragment (`#/traces`, `#/traces/<id>`, `#/plugins`; an operator's
-// `#/tenants/<name>/traces[/<id>]`): the server serves one page, and the key never
-// appears in a URL.
+// `#/tenants/<name>/traces[/<id>]`, and its own pages of ops.tsx): the server serves
+// one page, and the key never appears in a URL.
 function useRoute(): string {
   const [route, setRoute] = useState(location.hash.slice(1) || "/traces");
   useEffect(() => {
@@ -29,9 +30,11 @@ function App() {
   if (!key) return <SignIn onIn={(k, role) => (session.signIn(k, role), setKey(k))} />;
   const operator = session.role() === "operator";
   const signOut = () => (session.signOut(), setKey(null));
-  const m = route.match(/^(?:\/tenants\/([^/]+))?\/(traces|usage|catalog|plugins)(?:\/([^/]+))?$/);
+  const m = route.match(/^(?:\/tenants\/([^/]+))?\/(traces|usage|catalog|plugins|keys)(?:\/([^/]+))?$/);
+  // The operator's own pages (ops.tsx): `#/tenants`, `#/tenants/<name>/keys`, `#/reload`.
+  const ops = operator ? opsRoute(route) : undefined;
   const tenant = operator && m?.[1] ? decodeURIComponent(m[1]) : undefined;
-  const page = m?.[2] ?? "traces";
+  const page = m?.[2] ?? (ops ? "" : "traces");
   const id = m?.[3] ? decodeURIComponent(m[3]) : undefined;
   return (
     <>
@@ -65,11 +68,13 @@ function App() {
               </a>
             </li>
           )}
-          {operator && (
+          {/* Not on a page of every tenant: the picker would choose one. */}
+          {operator && (!ops || ops.page === "keys") && (
             <li>
               <TenantPicker tenant={tenant} page={page} />
             </li>
           )}
+          {operator && <OpsLinks current={ops} />}
         </ul>
         <ul>
           <li>{operator ? "operator" : "tenant key"}</li>
@@ -80,7 +85,9 @@ function App() {
           </li>
         </ul>
       </nav>
-      {operator && !tenant ? (
+      {ops ? (
+        <Ops page={ops} onAuth={signOut} />
+      ) : operator && !tenant ? (
         <p>Choose a tenant to see its traces.</p>
       ) : page === "catalog" && !operator ? (
         <Catalog onAuth={signOut} />
