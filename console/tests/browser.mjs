@@ -2,7 +2,8 @@
 // and checked by tests/all/console.rs, which sets the environment below). Exits non-zero
 // on the first failed check; writes a screenshot of each page to ARBITER_SHOTS.
 import { chromium } from "playwright-core";
-import { mkdtempSync, rmSync, mkdirSync } from "node:fs";
+import { mkdtempSync, rmSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import assert from "node:assert/strict";
@@ -20,6 +21,8 @@ const cascadeId = env("ARBITER_CASCADE_TRACE");
 const otherId = env("ARBITER_OTHER_TRACE");
 const otherPipeline = env("ARBITER_OTHER_PIPELINE");
 const shots = env("ARBITER_SHOTS");
+const pluginPath = env("ARBITER_PLUGIN");
+const configPath = env("ARBITER_CONFIG");
 mkdirSync(shots, { recursive: true });
 
 const profile = mkdtempSync(join(tmpdir(), "arbiter-chromium-"));
@@ -40,13 +43,17 @@ const problems = [];
 const requested = [];
 const failed = [];
 try {
-  const page = context.pages()[0] ?? (await context.newPage());
-  // Console errors (CSP violations among them) and uncaught exceptions fail the test.
-  page.on("console", (m) => m.type() === "error" && problems.push(`console: ${m.text()}`));
-  page.on("pageerror", (e) => problems.push(`exception: ${e.message}`));
-  page.on("request", (r) => requested.push(r.url()));
-  page.on("response", (r) => r.status() >= 400 && failed.push(`${r.status()} ${new URL(r.url()).pathname}`));
-  const shot = (name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+  // Console errors (CSP violations among them) and uncaught exceptions, on any page,
+  // fail the test.
+  const watch = (p) => {
+    p.on("console", (m) => m.type() === "error" && problems.push(`console: ${m.text()}`));
+    p.on("pageerror", (e) => problems.push(`exception: ${e.message}`));
+    p.on("request", (r) => requested.push(r.url()));
+    p.on("response", (r) => r.status() >= 400 && failed.push(`${r.status()} ${new URL(r.url()).pathname}`));
+    return p;
+  };
+  const page = watch(context.pages()[0] ?? (await context.newPage()));
+  const shot = (name, p = page) => p.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
   const step = (what) => console.log(`- ${what}`);
 
   step("sign-in page");
@@ -146,10 +153,162 @@ try {
   await page.getByLabel("API key").waitFor();
   assert.equal(await page.evaluate(() => sessionStorage.length), 0);
 
-  // The operator key's 403 and the other tenant's 404 are answers the pages handle;
-  // Chromium logs every failed load as an error, so those two, and only those, are
-  // expected.
-  assert.deepEqual(failed, ["403 /v1/traces", `404 /v1/traces/${otherId}`], "failed loads");
+  step("operator: the tenants with their policies; a typed error; a new tenant");
+  await page.getByLabel("API key").fill(operatorKey);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  // The tenant picker chooses the first tenant on signing in.
+  await page.getByRole("heading", { name: "Traces of a" }).waitFor();
+  await page.getByRole("link", { name: "Tenants", exact: true }).click();
+  await page.getByRole("heading", { name: "Tenants", exact: true }).waitFor();
+  await page.locator('tr[data-tenant="a"]').filter({ hasText: "configuration file" }).waitFor();
+  await page.locator('tr[data-tenant="b"]').waitFor();
+  const create = page.getByRole("form", { name: "New tenant" });
+  await create.getByLabel("Name").fill("a");
+  await create.getByRole("button", { name: "Create tenant" }).click();
+  await create.getByRole("alert").filter({ hasText: "tenant_exists" }).waitFor();
+  await create.getByLabel("Name").fill("ops-demo");
+  await create.getByLabel("Requests per second").fill("50");
+  await create.getByLabel("Spend per UTC day (USD)").fill("1.5");
+  await create.getByLabel("Requests at once").fill("4");
+  await create.getByRole("button", { name: "Create tenant" }).click();
+  await create.getByRole("status").filter({ hasText: "Created ops-demo" }).waitFor();
+  const demo = page.locator('tr[data-tenant="ops-demo"]');
+  await demo.filter({ hasText: "4 at once" }).waitFor();
+
+  step("operator: edits its policy, which is still there after reloading the page");
+  await demo.getByRole("button", { name: "Edit policy" }).click();
+  const edit = page.getByRole("form", { name: "Policy of ops-demo" });
+  assert.equal(await edit.getByLabel("Requests per second").inputValue(), "50", "the form starts from the policy");
+  await edit.getByLabel("Requests at once").fill("3");
+  await edit.getByLabel("Spend per UTC month (USD)").fill("20");
+  await edit.getByRole("button", { name: "Save policy" }).click();
+  await demo.filter({ hasText: "3 at once" }).waitFor();
+  await page.reload();
+  await demo.waitFor();
+  const limits = await demo.locator("td.limits").innerText();
+  for (const part of ["50/s", "3 at once", "$1.5000/day", "$20.0000/month"]) {
+    assert.ok(limits.includes(part), `the stored policy has ${part}: ${limits}`);
+  }
+  await shot("ops-tenants");
+
+  step("operator: a key for the new tenant, shown once");
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: url });
+  await demo.getByRole("button", { name: "Keys" }).click();
+  await page.getByRole("heading", { name: "Keys of ops-demo" }).waitFor();
+  await page.getByText("No keys yet.").waitFor();
+  await page.getByLabel("Key name").fill("console test");
+  await page.getByRole("button", { name: "Create key" }).click();
+  const fresh = page.getByRole("article", { name: "New key" });
+  await fresh.getByText("it will not be shown again").waitFor();
+  const secret = await fresh.getByLabel("The new key").inputValue();
+  assert.match(secret, /^sk-arbiter-[0-9a-f]{32}$/);
+  await fresh.getByRole("button", { name: "Copy" }).click();
+  await fresh.getByRole("status").filter({ hasText: "Copied." }).waitFor();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret, "the copy button copies the key");
+  const keyRow = page.locator("table.keys tbody tr").filter({ hasText: "console test" });
+  await keyRow.waitFor();
+  const keyId = await keyRow.getAttribute("data-key");
+  assert.ok(!(await page.locator("table.keys").innerText()).includes(secret), "the list never shows the key");
+  await shot("ops-keys");
+  await page.goto(`${url}/console#/tenants`);
+  await page.goto(`${url}/console#/tenants/ops-demo/keys`);
+  await page.locator(`tr[data-key="${keyId}"]`).waitFor();
+  assert.ok(!(await page.locator("main").innerText()).includes(secret), "the key is not shown again");
+
+  step("the new tenant signs in with it in a fresh tab and sees no one else's data");
+  const tenantPage = watch(await context.newPage());
+  await tenantPage.goto(`${url}/console`);
+  await tenantPage.getByLabel("API key").fill(secret);
+  await tenantPage.getByRole("button", { name: "Sign in" }).click();
+  await tenantPage.getByText("No traces match.").waitFor();
+  assert.equal(await tenantPage.locator("table.traces tbody tr").count(), 0, "no one else's traces");
+  assert.equal(await tenantPage.getByRole("combobox", { name: "Tenant" }).count(), 0, "no tenant picker");
+  await tenantPage.getByRole("link", { name: "Usage" }).click();
+  await tenantPage.getByText("No usage in these days.").waitFor();
+
+  step("the tenant uploads a plugin from the Plugins page (a typed refusal first), then deletes it");
+  await tenantPage.getByRole("link", { name: "Plugins" }).click();
+  await tenantPage.getByRole("heading", { name: "Plugins", exact: true }).waitFor();
+  await tenantPage.getByText("No plugins uploaded yet.").waitFor();
+  const upload = tenantPage.getByRole("form", { name: "Upload a plugin" });
+  await upload.getByLabel("Component (.wasm)").setInputFiles(pluginPath);
+  assert.notEqual(await upload.getByLabel("Name").inputValue(), "", "named after its file");
+  await upload.getByLabel("Name").fill("checker");
+  await upload.getByLabel("Fuel (instructions)").fill("99999999999");
+  await upload.getByRole("button", { name: "Upload" }).click();
+  await upload.getByRole("alert").filter({ hasText: "limit_above_ceiling" }).waitFor();
+  await upload.getByLabel("Fuel (instructions)").fill("");
+  await upload.getByRole("button", { name: "Upload" }).click();
+  await upload.getByRole("status").filter({ hasText: "Uploaded checker@sha256:" }).waitFor();
+  const digest = `sha256:${createHash("sha256").update(readFileSync(pluginPath)).digest("hex")}`;
+  const plugin = tenantPage.locator('tr[data-plugin="checker"]');
+  await plugin.waitFor();
+  assert.equal(await plugin.locator("code.digest").getAttribute("title"), digest, "the version is the bytes' digest");
+  const listedPlugin = await plugin.innerText();
+  for (const part of ["verifier", "1000 ms", "256 MiB", "none"]) assert.ok(listedPlugin.includes(part), `${part}: ${listedPlugin}`);
+  await shot("plugins", tenantPage);
+  await plugin.getByRole("button", { name: "Delete" }).click();
+  await plugin.getByRole("button", { name: "Yes, delete checker" }).click();
+  await tenantPage.getByText("No plugins uploaded yet.").waitFor();
+  assert.equal(await plugin.count(), 0);
+
+  step("the operator revokes the key; the key then gets 401");
+  await page.locator(`tr[data-key="${keyId}"]`).getByRole("button", { name: "Revoke" }).click();
+  await page.locator(`tr[data-key="${keyId}"]`).getByRole("button", { name: "Yes, revoke" }).click();
+  await page.locator(`tr[data-key="${keyId}"] .revoked`).waitFor();
+  const direct = await fetch(`${url}/v1/traces`, { headers: { Authorization: `Bearer ${secret}` } });
+  assert.equal(direct.status, 401, "a revoked key is refused");
+  await tenantPage.reload();
+  await tenantPage.getByLabel("API key").waitFor();
+  await tenantPage.getByLabel("API key").fill(secret);
+  await tenantPage.getByRole("button", { name: "Sign in" }).click();
+  await tenantPage.getByRole("alert").filter({ hasText: "unknown, revoked or expired" }).waitFor();
+  await tenantPage.close();
+
+  step("operator: reload the configuration; a broken file's typed error; the pipelines served");
+  await page.getByRole("link", { name: "Reload" }).click();
+  await page.getByRole("heading", { name: "Reload the configuration" }).waitFor();
+  const config = readFileSync(configPath);
+  writeFileSync(configPath, "[server\n");
+  try {
+    await page.getByRole("button", { name: "Reload configuration" }).click();
+    await page.getByRole("alert").filter({ hasText: "invalid_config" }).waitFor();
+  } finally {
+    writeFileSync(configPath, config);
+  }
+  await page.getByRole("button", { name: "Reload configuration" }).click();
+  const served = page.getByRole("status", { name: "Reloaded" });
+  await served.waitFor();
+  for (const p of ["race", "cascade", "plain", "b-private"]) {
+    assert.ok((await served.innerText()).includes(p), `${p} is served after the reload`);
+  }
+  assert.equal(await page.getByRole("alert").count(), 0, "the error is gone");
+  await shot("ops-reload");
+
+  step("operator: deletes the tenant, after a confirm");
+  await page.getByRole("link", { name: "Tenants", exact: true }).click();
+  await demo.getByRole("button", { name: "Delete" }).click();
+  await demo.getByRole("button", { name: "Yes, delete ops-demo" }).click();
+  await page.locator('tr[data-tenant="b"]').waitFor();
+  await demo.waitFor({ state: "detached" });
+
+  // The operator key's 403s (sign-in probes), the other tenant's 404, and the typed
+  // errors and revoked key above are answers the pages handle; Chromium logs every
+  // failed load as an error, so those, and only those, are expected.
+  assert.deepEqual(
+    [...failed].sort(),
+    [
+      "400 /admin/v1/reload",
+      "401 /v1/plugins",
+      "401 /v1/traces",
+      "403 /v1/plugins",
+      "403 /v1/traces",
+      "403 /v1/traces",
+      `404 /v1/traces/${otherId}`,
+      "409 /admin/v1/tenants",
+    ],
+    "failed loads",
+  );
   const loads = problems.filter((p) => p.startsWith("console: Failed to load resource"));
   assert.equal(loads.length, failed.length, `${problems}`);
   assert.deepEqual(problems.filter((p) => !loads.includes(p)), [], "no console errors");

@@ -2,8 +2,11 @@
 //! seeded traffic of two tenants (a race with a slow loser, a cascade that escalates),
 //! then `console/tests/browser.mjs` signs in as the operator (who picks a tenant) and as
 //! a tenant, lists and filters traces, checks the race's timeline shows the cancelled
-//! loser and that the other tenant's data is not shown, sends feedback, and fails on
-//! console errors. Screenshots go to `target/console-screenshots/`.
+//! loser and that the other tenant's data is not shown, sends feedback; the operator
+//! creates a tenant, edits its policy, makes it a key that signs in elsewhere and is
+//! then revoked, reloads the configuration and deletes the tenant; that tenant uploads
+//! and deletes a plugin. It fails on console errors. Screenshots go to
+//! `target/console-screenshots/`.
 //!
 //! Needs Debian's `chromium` (or `CHROMIUM=/path`) and `npm ci` in `console/`; `.ci/run`
 //! installs both. Without Chromium the test says so and passes.
@@ -260,10 +263,14 @@ model = "right"
         .env("ARBITER_OTHER_TRACE", &other)
         .env("ARBITER_OTHER_PIPELINE", "b-private")
         .env("ARBITER_SHOTS", &shots)
+        .env("ARBITER_PLUGIN", reference_plugin("gsm8k-verifier"))
+        .env("ARBITER_CONFIG", &config)
         .kill_on_drop(true)
         .output()
         .await
         .expect("running node");
+    // What the operator's pages did went through the API.
+    let (gone, _) = c.get(OPERATOR, "/admin/v1/tenants/ops-demo").await;
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(
@@ -273,6 +280,10 @@ model = "right"
         String::from_utf8_lossy(&out.stderr)
     );
     println!("{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        gone, 404,
+        "the operator's pages deleted the tenant they created"
+    );
     println!("screenshots: {}", shots.display());
 }
 
