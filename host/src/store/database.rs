@@ -42,6 +42,10 @@ pub(crate) struct TraceRow {
     pub tags: String,
     /// JSON `BudgetLimits`; none for a request stored before budgets were.
     pub budget: Option<String>,
+    /// The `seq` of the attempt whose answer was returned.
+    pub answer_attempt: Option<i64>,
+    /// JSON array of each returned choice's attempt (`n` > 1 only).
+    pub answer_attempts: Option<String>,
     /// Each attempt's JSON record, in order.
     pub attempts: Vec<String>,
 }
@@ -149,6 +153,13 @@ pub(crate) fn trace_list_query(
     );
     sql += &format!(" ORDER BY {key_time} DESC, {key_id} DESC LIMIT {limit}");
     (sql, params)
+}
+
+/// A request's `answer_attempts` as stored: a JSON array, or nothing for a single answer.
+pub(crate) fn answer_attempts_text(t: &RequestTrace) -> Option<String> {
+    (!t.answer_attempts.is_empty())
+        .then(|| serde_json::to_string(&t.answer_attempts).ok())
+        .flatten()
 }
 
 /// A request's tags, each once (they key its rows in `request_tags`).

@@ -452,6 +452,7 @@ impl TraceStore {
                 score: None,
                 answer: None,
                 answer_attempt: None,
+                answer_attempts: Vec::new(),
                 error: None,
                 tags,
                 budget: None,
@@ -540,7 +541,13 @@ impl TraceStore {
             model: row.model,
             score: row.score,
             answer: row.answer,
-            answer_attempt: None,
+            answer_attempt: row.answer_attempt.and_then(|a| u32::try_from(a).ok()),
+            answer_attempts: row
+                .answer_attempts
+                .map(|a| serde_json::from_str(&a))
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(format!("answer attempts: {e}")))?
+                .unwrap_or_default(),
             error: row.error,
             tags: serde_json::from_str(&row.tags).unwrap_or_default(),
             budget: row
@@ -664,7 +671,8 @@ mod tests {
             model: Some("m".into()),
             score: Some(0.9),
             answer: Some("42".into()),
-            answer_attempt: None,
+            answer_attempt: Some(0),
+            answer_attempts: Vec::new(),
             error: None,
             tags: vec!["math".into()],
             budget: Some(crate::pipeline::BudgetLimits {
@@ -1163,6 +1171,17 @@ mod tests {
 
     /// Read-your-writes, tenants kept apart, a restart that loses nothing queued,
     /// statistics rebuilt from the store, feedback on the tenant's own requests only.
+    /// A request that returned two choices (`n` = 2), from attempts 1 and 0.
+    fn chosen_of_two(id: &str, tenant: &str) -> RequestTrace {
+        let mut t = trace(id, tenant);
+        let mut second = t.attempts[0].clone();
+        second.seq = 1;
+        t.attempts.push(second);
+        t.answer_attempt = Some(1);
+        t.answer_attempts = vec![1, 0];
+        t
+    }
+
     async fn survive_a_restart(open: impl Fn() -> TraceStore) {
         {
             let store = open();
@@ -1182,7 +1201,7 @@ mod tests {
                 store.trace("b", "r1").await.unwrap().is_none(),
                 "another tenant sees nothing"
             );
-            store.record(trace("r2", "a")).await.unwrap();
+            store.record(chosen_of_two("r2", "a")).await.unwrap();
             // Dropped without an explicit flush: the writer drains its queue first.
         }
         let store = open();
@@ -1191,14 +1210,16 @@ mod tests {
             .await
             .unwrap()
             .expect("kept across restart");
-        assert_eq!(t, trace("r2", "a"));
+        // Which attempts' answers were returned is kept with the rest.
+        assert_eq!(t, chosen_of_two("r2", "a"));
+        assert_eq!(store.trace("a", "r1").await.unwrap().unwrap().answer_attempt, Some(0));
         assert_eq!(
             store
                 .stats
                 .query("a", "m", Some("math"))
                 .map(|s| s.attempts),
-            Some(2),
-            "stats rebuilt"
+            Some(3),
+            "stats rebuilt: r1's attempt and r2's two"
         );
         assert!(store
             .feedback(

@@ -17,8 +17,9 @@ use crate::tenancy::{KeyRecord, Role};
 /// usage by tenant, day, pipeline and model (backfilled from the traces kept). 3:
 /// tenants' plugins and pipelines. 4: indexes for listing a tenant's traces by time,
 /// pipeline, outcome, model and tag (`database::trace_list_query`), and each request's
-/// budget.
-pub(super) const MIGRATIONS: &[&str] = &[MIG1, MIG2, MIG3, MIG4];
+/// budget. 5: which attempt's answer each request returned (`answer_attempt`, and with
+/// `n` > 1 every choice's, `answer_attempts`).
+pub(super) const MIGRATIONS: &[&str] = &[MIG1, MIG2, MIG3, MIG4, MIG5];
 
 const MIG1: &str = "
 CREATE TABLE IF NOT EXISTS requests (
@@ -108,6 +109,11 @@ ALTER TABLE requests ADD COLUMN budget TEXT;
 INSERT OR IGNORE INTO request_tags (request_id, tenant, tag, created_at)
     SELECT r.id, r.tenant, j.value, r.created_at FROM requests r, json_each(r.tags) j
     WHERE j.type = 'text';
+";
+
+const MIG5: &str = "
+ALTER TABLE requests ADD COLUMN answer_attempt INTEGER;
+ALTER TABLE requests ADD COLUMN answer_attempts TEXT;
 ";
 
 pub(super) const WARM_QUERY: &str = "
@@ -239,8 +245,8 @@ impl Database for Sqlite {
                 match op {
                     WriteOp::Trace(t) => {
                         tx.prepare_cached(
-                            "INSERT OR REPLACE INTO requests (id, tenant, pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags, budget)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                            "INSERT OR REPLACE INTO requests (id, tenant, pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags, budget, answer_attempt, answer_attempts)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                         )?
                         .execute(params![
                             t.id,
@@ -256,6 +262,8 @@ impl Database for Sqlite {
                             t.error,
                             serde_json::to_string(&t.tags).unwrap_or_default(),
                             t.budget.and_then(|b| serde_json::to_string(&b).ok()),
+                            t.answer_attempt,
+                            super::database::answer_attempts_text(t),
                         ])?;
                         // A replaced request's old tags go with it.
                         tx.prepare_cached("DELETE FROM request_tags WHERE request_id = ?1")?
@@ -385,7 +393,8 @@ impl Database for Sqlite {
         let row = self
             .conn
             .query_row(
-                "SELECT pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags, budget
+                "SELECT pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags, budget,
+                        answer_attempt, answer_attempts
                  FROM requests WHERE id = ?1 AND tenant = ?2",
                 params![id, tenant],
                 |r| {
@@ -401,6 +410,8 @@ impl Database for Sqlite {
                         error: r.get(8)?,
                         tags: r.get(9)?,
                         budget: r.get(10)?,
+                        answer_attempt: r.get(11)?,
+                        answer_attempts: r.get(12)?,
                         attempts: Vec::new(),
                     })
                 },
