@@ -81,6 +81,24 @@ pub(crate) struct TraceSummaryRow {
     pub tags: String,
 }
 
+/// A request as windowed statistics read it (`insights`).
+pub(crate) struct WindowRow {
+    pub pipeline: String,
+    pub outcome: String,
+    pub cost_usd: f64,
+    pub latency_ms: f64,
+}
+
+/// An attempt that called plugins: a router or decomposer call (`kind`, the plugin in
+/// `model`), or a model call with its verdicts (JSON array).
+pub(crate) struct PluginCallRow {
+    pub kind: String,
+    pub model: String,
+    pub latency_ms: f64,
+    pub error: Option<String>,
+    pub verdicts: Option<String>,
+}
+
 /// A parameter of a listing query.
 pub(crate) enum Param {
     Text(String),
@@ -240,6 +258,36 @@ pub(crate) trait Database: Send + 'static {
         tenant: &str,
         filter: &TraceFilter,
     ) -> Result<Vec<TraceSummaryRow>, StoreError>;
+
+    /// `tenant`'s newest requests created from `since_ms` (inclusive) to `until_ms`
+    /// (exclusive), at most `limit`: one range of `(tenant, created_at, id)`.
+    fn window_requests(
+        &mut self,
+        tenant: &str,
+        since_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<WindowRow>, StoreError>;
+
+    /// How many requests of `tenant` the window holds, counting up to `limit` (read
+    /// from the index alone).
+    fn window_count(
+        &mut self,
+        tenant: &str,
+        since_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<usize, StoreError>;
+
+    /// The attempts that called plugins, of `tenant`'s newest `limit` requests in the
+    /// window (each request's attempts found by primary key).
+    fn window_plugin_calls(
+        &mut self,
+        tenant: &str,
+        since_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<PluginCallRow>, StoreError>;
 
     fn tenants(&mut self) -> Result<Vec<TenantRow>, StoreError>;
     /// False (nothing changed) if the name is taken.

@@ -17,8 +17,8 @@ use std::time::Duration;
 use ::postgres::{Client, Config, NoTls, Statement};
 
 use super::database::{
-    distinct_tags, trace_list_query, Database, Param, PipelineRow, PluginRow, RecentAttempt,
-    TenantRow, TraceFilter, TraceRow, TraceSummaryRow, WriteOp,
+    distinct_tags, trace_list_query, Database, Param, PipelineRow, PluginCallRow, PluginRow,
+    RecentAttempt, TenantRow, TraceFilter, TraceRow, TraceSummaryRow, WindowRow, WriteOp,
 };
 use super::stats::{StatsBook, StatsEvent};
 use super::{StoreError, UsageRow};
@@ -276,6 +276,32 @@ WITH expired AS (
     DELETE FROM request_tags WHERE request_id IN (SELECT id FROM expired)
 )
 DELETE FROM requests WHERE id IN (SELECT id FROM expired)";
+
+/// A window of a tenant's requests, newest first (`$1` tenant, `$2` since, `$3` until
+/// in Unix ms, `$4` at most): one range of `requests_tenant_time`.
+const WINDOW_REQUESTS: &str = "
+SELECT pipeline, outcome, cost_usd, latency_ms FROM requests
+WHERE tenant = $1 AND created_at >= $2 AND created_at < $3
+ORDER BY created_at DESC, id DESC LIMIT $4";
+
+/// How many requests a window holds, up to `$4`.
+const WINDOW_COUNT: &str = "
+SELECT count(*) FROM (SELECT 1 FROM requests
+WHERE tenant = $1 AND created_at >= $2 AND created_at < $3 LIMIT $4) w";
+
+/// The plugin calls in the attempts of a window's newest requests: routers and
+/// decomposers, and model calls' verdicts.
+const WINDOW_PLUGIN_CALLS: &str = "
+WITH recent AS (
+    SELECT id FROM requests WHERE tenant = $1 AND created_at >= $2 AND created_at < $3
+    ORDER BY created_at DESC, id DESC LIMIT $4
+), calls AS (
+    SELECT j->>'kind' AS kind, a.model, a.latency_ms, j->>'error' AS error,
+           (j->'verdicts')::text AS verdicts
+    FROM recent JOIN attempts a ON a.request_id = recent.id, LATERAL (SELECT a.record::json AS j) r
+)
+SELECT kind, model, latency_ms, error, verdicts FROM calls
+WHERE kind <> 'model' OR verdicts IS NOT NULL";
 
 const WARM_QUERY: &str = "
 WITH recent AS (SELECT seq AS n, id, tenant, tags FROM requests ORDER BY seq DESC LIMIT $1)
@@ -976,6 +1002,70 @@ impl Database for Postgres {
                 outcome: r.get(5),
                 model: r.get(6),
                 tags: r.get(7),
+            })
+            .collect())
+    }
+
+    fn window_requests(
+        &mut self,
+        tenant: &str,
+        since_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<WindowRow>, StoreError> {
+        self.ready()?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(self
+            .client
+            .query(WINDOW_REQUESTS, &[&tenant, &since_ms, &until_ms, &limit])?
+            .iter()
+            .map(|r| WindowRow {
+                pipeline: r.get(0),
+                outcome: r.get(1),
+                cost_usd: r.get(2),
+                latency_ms: r.get(3),
+            })
+            .collect())
+    }
+
+    fn window_count(
+        &mut self,
+        tenant: &str,
+        since_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        self.ready()?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let n: i64 = self
+            .client
+            .query_one(WINDOW_COUNT, &[&tenant, &since_ms, &until_ms, &limit])?
+            .get(0);
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    fn window_plugin_calls(
+        &mut self,
+        tenant: &str,
+        since_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<PluginCallRow>, StoreError> {
+        self.ready()?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(self
+            .client
+            .query(
+                WINDOW_PLUGIN_CALLS,
+                &[&tenant, &since_ms, &until_ms, &limit],
+            )?
+            .iter()
+            .map(|r| PluginCallRow {
+                kind: r.get::<_, Option<String>>(0).unwrap_or_default(),
+                model: r.get(1),
+                latency_ms: r.get(2),
+                error: r.get(3),
+                verdicts: r.get(4),
             })
             .collect())
     }

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::database::{
-    trace_list_query, Database, Param, PipelineRow, PluginRow, RecentAttempt, TenantRow,
-    TraceFilter, TraceRow, TraceSummaryRow, WriteOp,
+    trace_list_query, Database, Param, PipelineRow, PluginCallRow, PluginRow, RecentAttempt,
+    TenantRow, TraceFilter, TraceRow, TraceSummaryRow, WindowRow, WriteOp,
 };
 use super::{StoreError, UsageRow};
 use crate::tenancy::{KeyRecord, Role};
@@ -115,6 +115,32 @@ const MIG5: &str = "
 ALTER TABLE requests ADD COLUMN answer_attempt INTEGER;
 ALTER TABLE requests ADD COLUMN answer_attempts TEXT;
 ";
+
+/// A window of a tenant's requests, newest first: `?1` tenant, `?2` since, `?3`
+/// until (Unix ms), `?4` at most. One range of `requests_tenant_time`, no sort.
+pub(super) const WINDOW_REQUESTS: &str = "
+SELECT pipeline, outcome, cost_usd, latency_ms FROM requests
+WHERE tenant = ?1 AND created_at >= ?2 AND created_at < ?3
+ORDER BY created_at DESC, id DESC LIMIT ?4";
+
+/// How many requests a window holds, up to `?4`: the index alone.
+pub(super) const WINDOW_COUNT: &str = "
+SELECT count(*) FROM (SELECT 1 FROM requests
+WHERE tenant = ?1 AND created_at >= ?2 AND created_at < ?3 LIMIT ?4)";
+
+/// The plugin calls in the attempts of a window's newest requests: routers and
+/// decomposers, and model calls' verdicts.
+pub(super) const WINDOW_PLUGIN_CALLS: &str = "
+WITH recent AS (
+    SELECT id FROM requests WHERE tenant = ?1 AND created_at >= ?2 AND created_at < ?3
+    ORDER BY created_at DESC, id DESC LIMIT ?4
+), calls AS (
+    SELECT json_extract(a.record, '$.kind') AS kind, a.model, a.latency_ms,
+           json_extract(a.record, '$.error') AS error, json_extract(a.record, '$.verdicts') AS verdicts
+    FROM recent JOIN attempts a ON a.request_id = recent.id
+)
+SELECT kind, model, latency_ms, error, verdicts FROM calls
+WHERE kind <> 'model' OR verdicts IS NOT NULL";
 
 pub(super) const WARM_QUERY: &str = "
 WITH recent AS (SELECT rowid AS n, id, tenant, tags FROM requests ORDER BY rowid DESC LIMIT ?1)
@@ -450,6 +476,61 @@ impl Database for Sqlite {
                 outcome: r.get(5)?,
                 model: r.get(6)?,
                 tags: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn window_requests(
+        &mut self,
+        tenant: &str,
+        since_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<WindowRow>, StoreError> {
+        let mut q = self.conn.prepare_cached(WINDOW_REQUESTS)?;
+        let rows = q.query_map(params![tenant, since_ms, until_ms, limit as i64], |r| {
+            Ok(WindowRow {
+                pipeline: r.get(0)?,
+                outcome: r.get(1)?,
+                cost_usd: r.get(2)?,
+                latency_ms: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn window_count(
+        &mut self,
+        tenant: &str,
+        since_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let n: i64 = self
+            .conn
+            .prepare_cached(WINDOW_COUNT)?
+            .query_row(params![tenant, since_ms, until_ms, limit as i64], |r| {
+                r.get(0)
+            })?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    fn window_plugin_calls(
+        &mut self,
+        tenant: &str,
+        since_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<PluginCallRow>, StoreError> {
+        let mut q = self.conn.prepare_cached(WINDOW_PLUGIN_CALLS)?;
+        let rows = q.query_map(params![tenant, since_ms, until_ms, limit as i64], |r| {
+            Ok(PluginCallRow {
+                kind: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                model: r.get(1)?,
+                latency_ms: r.get(2)?,
+                error: r.get(3)?,
+                verdicts: r.get(4)?,
             })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
