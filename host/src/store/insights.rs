@@ -120,7 +120,9 @@ fn error_code(error: &str) -> String {
 
 /// Groups a window's requests by pipeline, busiest first.
 pub(super) fn pipelines(rows: Vec<WindowRow>) -> Vec<PipelineStats> {
-    let mut by: BTreeMap<String, (BTreeMap<String, u64>, Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    /// Requests per outcome, costs, latencies.
+    type Acc = (BTreeMap<String, u64>, Vec<f64>, Vec<f64>);
+    let mut by: BTreeMap<String, Acc> = BTreeMap::new();
     for r in rows {
         let e = by.entry(r.pipeline).or_default();
         *e.0.entry(r.outcome).or_default() += 1;
