@@ -207,9 +207,20 @@ impl TraceStore {
         since: i64,
         until: i64,
     ) -> Result<(Window, Vec<PipelineStats>), StoreError> {
+        self.pipeline_stats_within(tenant, since, until, MAX_PIPELINE_REQUESTS)
+            .await
+    }
+
+    /// As [`TraceStore::pipeline_stats`], reading at most `limit` requests.
+    pub(super) async fn pipeline_stats_within(
+        &self,
+        tenant: &str,
+        since: i64,
+        until: i64,
+        limit: usize,
+    ) -> Result<(Window, Vec<PipelineStats>), StoreError> {
         self.flush().await?;
         let tenant = tenant.to_string();
-        let limit = MAX_PIPELINE_REQUESTS;
         let rows = self
             .blocking(move |db| db.window_requests(&tenant, since, until, limit + 1))
             .await?;
@@ -232,9 +243,20 @@ impl TraceStore {
         since: i64,
         until: i64,
     ) -> Result<(Window, Vec<PluginStats>), StoreError> {
+        self.plugin_stats_within(tenant, since, until, MAX_PLUGIN_REQUESTS)
+            .await
+    }
+
+    /// As [`TraceStore::plugin_stats`], reading the attempts of at most `limit` requests.
+    pub(super) async fn plugin_stats_within(
+        &self,
+        tenant: &str,
+        since: i64,
+        until: i64,
+        limit: usize,
+    ) -> Result<(Window, Vec<PluginStats>), StoreError> {
         self.flush().await?;
         let tenant = tenant.to_string();
-        let limit = MAX_PLUGIN_REQUESTS;
         let (requests, rows) = self
             .blocking(move |db| {
                 // How many requests the window holds, up to one more than are read: one

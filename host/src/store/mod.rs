@@ -1170,6 +1170,20 @@ mod tests {
         );
         let (window, none) = store.pipeline_stats("c", 0, 200).await.unwrap();
         assert_eq!((window.requests, none.len()), (0, 0));
+        // A window holding more than the bound: its newest requests, and it says so.
+        let (window, newest) = store.pipeline_stats_within("a", 0, 200, 4).await.unwrap();
+        assert_eq!((window.requests, window.complete), (4, false));
+        assert_eq!(newest[0].requests, 4);
+        assert_eq!(
+            newest[0].latency_ms.p50, 9.0,
+            "requests 7 to 10, nearest rank"
+        );
+        let (window, newest) = store.plugin_stats_within("a", 0, 200, 4).await.unwrap();
+        assert_eq!((window.requests, window.complete), (4, false));
+        assert_eq!(newest[0].calls, 4);
+        assert_eq!(newest[0].errors, 0, "the failed verdict was request 5's");
+        let (window, _) = store.plugin_stats_within("a", 0, 200, 10).await.unwrap();
+        assert!(window.complete, "exactly the bound is all of it");
     }
 
     /// Twenty requests of tenant `a` at times 1..=20 (ids `r01`..), half tagged `even`,
