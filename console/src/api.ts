@@ -245,7 +245,9 @@ export const api = {
     if (to) q.set("to", to);
     return call("GET", `${tenant ? "/admin/v1/usage" : "/v1/usage"}?${q}`);
   },
-  models: () => call<{ data: Target[] }>("GET", "/v1/models"),
+  /** What the key may call (an operator: what `tenant` may call). */
+  models: (tenant?: string) =>
+    call<{ data: Target[] }>("GET", tenant ? `/admin/v1/tenants/${encodeURIComponent(tenant)}/models` : "/v1/models"),
   pipelines: () => call<{ data: OwnPipeline[] }>("GET", "/v1/pipelines"),
   plugins: () => call<{ data: Plugin[] }>("GET", "/v1/plugins"),
   pipelineStats: (tenant: string | undefined, since: number) =>

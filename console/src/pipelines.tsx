@@ -1,7 +1,7 @@
 // Every pipeline a tenant may call, its own and the shared ones, each drawn as its
 // strategy tree (`GET /v1/models`, `arbiter.definition`) with its recent outcome mix and
-// cost and latency percentiles (`GET /v1/stats/pipelines`). The operator's view of a
-// tenant shows the statistics (its trees are the tenant's to read).
+// cost and latency percentiles (`GET /v1/stats/pipelines`); an operator reads a
+// tenant's through `/admin/v1/tenants/{name}/...`.
 import { useEffect, useState } from "preact/hooks";
 import { api, ApiError, type PipelineStats, type StatsWindow, type Target } from "./api";
 import { Tree } from "./catalog";
@@ -47,17 +47,15 @@ function Figures({ s }: { s?: PipelineStats }) {
 
 export function Pipelines({ tenant, onAuth }: { tenant?: string; onAuth: () => void }) {
   const [span, since, setSpan] = useWindow();
-  const [targets, setTargets] = useState<Target[] | null>(tenant ? [] : null);
+  const [targets, setTargets] = useState<Target[] | null>(null);
   const [stats, setStats] = useState<{ window: StatsWindow; data: PipelineStats[] } | null>(null);
   const [error, setError] = useState<string | null>(null);
   const fail = (e: Error) => (e instanceof ApiError && e.status === 401 ? onAuth() : setError(e.message));
   useEffect(() => {
-    // What a tenant may call is its own key's to list.
-    if (!tenant)
-      api
-        .models()
-        .then((m) => setTargets(m.data.filter((t) => t.arbiter.kind === "pipeline")))
-        .catch(fail);
+    api
+      .models(tenant)
+      .then((m) => setTargets(m.data.filter((t) => t.arbiter.kind === "pipeline")))
+      .catch(fail);
   }, [tenant]);
   useEffect(() => {
     setStats(null);
@@ -71,8 +69,7 @@ export function Pipelines({ tenant, onAuth }: { tenant?: string; onAuth: () => v
     );
   if (!targets || !stats) return <p aria-busy="true">Loading…</p>;
   const byName = new Map(stats.data.map((s) => [s.pipeline, s]));
-  // Every pipeline the key may call, then whatever else had requests (raw models, or
-  // everything in the operator's view).
+  // Every pipeline the tenant may call, then whatever else had requests (raw models).
   const names = [...targets.map((t) => t.id), ...stats.data.map((s) => s.pipeline).filter((n) => !targets.some((t) => t.id === n))];
   return (
     <section>

@@ -73,6 +73,7 @@ try {
   await page.getByRole("heading", { name: "Pipelines of b" }).waitFor();
   await page.locator(`article[data-pipeline="${otherPipeline}"]`).getByRole("img", { name: /Outcomes:/ }).waitFor();
   assert.equal(await page.locator('article[data-pipeline="race"]').count(), 0, "only b's pipelines");
+  assert.ok((await page.locator(`article[data-pipeline="${otherPipeline}"]`).innerText()).includes("model: right"), "b's tree");
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.goto(`${url}/console#/traces`);
 

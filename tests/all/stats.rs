@@ -294,10 +294,16 @@ async fn statistics(store: Option<&str>) {
     assert!(find(&mine, "plugin", "math").is_some(), "{mine}");
     let theirs = ok(&c, OPERATOR, "/admin/v1/tenants/b/stats/models").await;
     assert_eq!(names(&theirs, "model"), ["right"], "{theirs}");
-    for route in ["pipelines", "models", "plugins"] {
-        let (s, _) = c
-            .get(KEY_A, &format!("/admin/v1/tenants/b/stats/{route}"))
-            .await;
+    let theirs = ok(&c, OPERATOR, "/admin/v1/tenants/b/models").await;
+    assert_eq!(names(&theirs, "id"), ["b-private"], "{theirs}");
+    assert_eq!(
+        find(&theirs, "id", "b-private").unwrap()["arbiter"]["definition"]["model"],
+        "right"
+    );
+    let (s, e) = c.get(OPERATOR, "/admin/v1/tenants/nobody/models").await;
+    assert_eq!((s.as_u16(), code(&e)), (404, "tenant_not_found"));
+    for route in ["stats/pipelines", "stats/models", "stats/plugins", "models"] {
+        let (s, _) = c.get(KEY_A, &format!("/admin/v1/tenants/b/{route}")).await;
         assert_eq!(s, 403, "{route}");
     }
     child.kill().unwrap();

@@ -124,7 +124,8 @@ fn api() -> OpenApiRouter<Arc<AppState>> {
             "/admin/v1",
             admin::routes()
                 .merge(traces::admin_routes())
-                .merge(stats::admin_routes()),
+                .merge(stats::admin_routes())
+                .routes(routes!(tenant_models)),
         )
         .routes(routes!(healthz))
         .routes(routes!(readyz))
@@ -813,6 +814,30 @@ fn stream_answer(trace: &RequestTrace, answer: &Answer, head: &Head) -> Response
     responses((status = 200, description = "OpenAI's model list; each entry's `arbiter.kind` is `pipeline` or `model`, and a pipeline's `arbiter.definition` is its strategy tree (a shared one without plugin settings)", body = Object),
         (status = 401, body = ErrorBody)))]
 async fn models(State(state): State<Arc<AppState>>, tenant: Tenant) -> Result<Response, ApiError> {
+    let created = now_s();
+    let data: Vec<_> = targets(&state, &tenant)
+        .into_iter()
+        .map(|t| model_object(t, created))
+        .collect();
+    Ok(axum::Json(json!({ "object": "list", "data": data })).into_response())
+}
+
+/// What a tenant may call, as `GET /v1/models` lists it to the tenant (with each
+/// pipeline's strategy tree).
+#[utoipa::path(get, path = "/tenants/{name}/models", tag = "admin", security(("operator" = [])),
+    params(("name" = String, Path, description = "the tenant")),
+    responses((status = 200, description = "OpenAI's model list, as `GET /v1/models`", body = Object),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "`tenant_not_found`", body = ErrorBody)))]
+async fn tenant_models(
+    State(state): State<Arc<AppState>>,
+    _: auth::Operator,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let tenant =
+        state.tenants.tenant(&name).map(Tenant).ok_or_else(|| {
+            ApiError::not_found("tenant_not_found", format!("no tenant `{name}`"))
+        })?;
     let created = now_s();
     let data: Vec<_> = targets(&state, &tenant)
         .into_iter()
