@@ -104,6 +104,9 @@ export interface Budget {
 export interface Trace extends Omit<TraceSummary, "model"> {
   budget?: Budget;
   model?: string;
+  /** `seq` of the attempt whose answer was returned; with `n` > 1, every choice's. */
+  answer_attempt?: number;
+  answer_attempts?: number[];
   score?: number;
   answer?: string;
   error?: string;
@@ -144,8 +147,60 @@ export interface UsageList {
 export interface Target {
   id: string;
   owned_by: string;
-  arbiter: { kind: string; description: string };
+  /** A pipeline's `definition` is its strategy tree. */
+  arbiter: { kind: string; description: string; definition?: Record<string, unknown> };
 }
+
+export interface Percentiles {
+  p50: number;
+  p95: number;
+  p99: number;
+}
+
+/** The requests a statistic was read from (`complete`: all of the window's). */
+export interface StatsWindow {
+  since: number;
+  until: number;
+  requests: number;
+  complete: boolean;
+}
+
+export interface PipelineStats {
+  pipeline: string;
+  requests: number;
+  outcomes: Record<string, number>;
+  cost_usd: number;
+  cost_usd_percentiles: Percentiles;
+  latency_ms: Percentiles;
+}
+
+export interface ModelStats {
+  model: string;
+  judged: number;
+  success_rate?: number;
+  latency_p50_ms: number;
+  latency_p95_ms: number;
+  latency_samples: number;
+  calls: number;
+  errors: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+}
+
+export interface PluginStats {
+  plugin: string;
+  kind: string;
+  calls: number;
+  errors: number;
+  error_rate: number;
+  errors_by_code: Record<string, number>;
+  call_ms: Percentiles;
+}
+
+/** Where a tenant's statistics are read: its own API, or the operator's view of it. */
+const stats = (tenant: string | undefined, what: string, since: number) =>
+  `${tenant ? `/admin/v1/tenants/${encodeURIComponent(tenant)}` : "/v1"}/stats/${what}?since=${since}`;
 
 export interface OwnPipeline {
   name: string;
@@ -292,7 +347,9 @@ export const api = {
     if (to) q.set("to", to);
     return call("GET", `${tenant ? "/admin/v1/usage" : "/v1/usage"}?${q}`);
   },
-  models: () => call<{ data: Target[] }>("GET", "/v1/models"),
+  /** What the key may call (an operator: what `tenant` may call). */
+  models: (tenant?: string) =>
+    call<{ data: Target[] }>("GET", tenant ? `/admin/v1/tenants/${encodeURIComponent(tenant)}/models` : "/v1/models"),
   pipelines: () => call<{ data: OwnPipeline[] }>("GET", "/v1/pipelines"),
   plugins: () => call<{ data: Plugin[] }>("GET", "/v1/plugins"),
   uploadPlugin: upload,
@@ -309,6 +366,12 @@ export const api = {
     call<KeyRecord & { key: string }>("POST", `${tenantPath(tenant)}/keys`, body),
   revokeKey: (id: string) => call<KeyRecord>("DELETE", `/admin/v1/keys/${encodeURIComponent(id)}`),
   reload: () => call<{ reloaded: boolean; pipelines: string[] }>("POST", "/admin/v1/reload"),
+  pipelineStats: (tenant: string | undefined, since: number) =>
+    call<{ window: StatsWindow; data: PipelineStats[] }>("GET", stats(tenant, "pipelines", since)),
+  modelStats: (tenant: string | undefined, since: number) =>
+    call<{ from: string; to: string; data: ModelStats[] }>("GET", stats(tenant, "models", since)),
+  pluginStats: (tenant: string | undefined, since: number) =>
+    call<{ window: StatsWindow; data: PluginStats[] }>("GET", stats(tenant, "plugins", since)),
   feedback: (body: { request_id: string; correct?: boolean; score?: number; note?: string }) =>
     call<{ ok: boolean }>("POST", "/v1/feedback", body),
 };

@@ -13,7 +13,8 @@ const CHILDREN = ["steps", "branches", "sub"];
 function describe(node: Node): string {
   const parts: string[] = [];
   for (const [k, v] of Object.entries(node)) {
-    if (k === "type" || CHILDREN.includes(k)) continue;
+    // Shared trees come with every default spelled out: empty lists say nothing.
+    if (k === "type" || CHILDREN.includes(k) || (Array.isArray(v) && v.length === 0)) continue;
     if (k === "verify" && Array.isArray(v)) {
       parts.push(`verify: ${v.map((x) => (x as Node).plugin).join(", ")}`);
     } else if (k === "router" || k === "decomposer") {
@@ -25,11 +26,14 @@ function describe(node: Node): string {
   return parts.join(" · ");
 }
 
-/** A strategy tree as nested lists: each node's type, its settings, then its children. */
-function Tree({ node }: { node: Node }) {
+/** A strategy tree as nested lists: each node's type, its settings, then its children
+ * (a list, one node, or a route's named branches). */
+export function Tree({ node }: { node: Node }) {
   const kids = CHILDREN.flatMap((k) => {
     const v = node[k];
-    return Array.isArray(v) ? (v as Node[]) : v && typeof v === "object" ? [v as Node] : [];
+    if (Array.isArray(v)) return v as Node[];
+    if (!v || typeof v !== "object") return [];
+    return "type" in v ? [v as Node] : (Object.values(v) as Node[]);
   });
   return (
     <li>

@@ -2,11 +2,13 @@ import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, ApiError, session, type Budget, type Role, type Trace, type TraceFilters, type TracePage } from "./api";
 import { fromLocal, ms, usd, when } from "./format";
-import { rowLabel, Timeline } from "./timeline";
+import { chosenOf, rowLabel, Timeline } from "./timeline";
 import { Usage } from "./usage";
 import { Catalog } from "./catalog";
 import { Plugins } from "./plugins";
 import { Ops, OpsLinks, opsRoute } from "./ops";
+import { Pipelines } from "./pipelines";
+import { Models } from "./models";
 
 // Routes live in the fragment (`#/traces`, `#/traces/<id>`, `#/plugins`; an operator's
 // `#/tenants/<name>/traces[/<id>]`, and its own pages of ops.tsx): the server serves
@@ -30,7 +32,7 @@ function App() {
   if (!key) return <SignIn onIn={(k, role) => (session.signIn(k, role), setKey(k))} />;
   const operator = session.role() === "operator";
   const signOut = () => (session.signOut(), setKey(null));
-  const m = route.match(/^(?:\/tenants\/([^/]+))?\/(traces|usage|catalog|plugins|keys)(?:\/([^/]+))?$/);
+  const m = route.match(/^(?:\/tenants\/([^/]+))?\/(traces|usage|catalog|plugins|keys|pipelines|models)(?:\/([^/]+))?$/);
   // The operator's own pages (ops.tsx): `#/tenants`, `#/tenants/<name>/keys`, `#/reload`.
   const ops = operator ? opsRoute(route) : undefined;
   const tenant = operator && m?.[1] ? decodeURIComponent(m[1]) : undefined;
@@ -51,6 +53,16 @@ function App() {
           <li>
             <a href={`${base(tenant)}/usage`} aria-current={page === "usage" ? "page" : undefined}>
               Usage
+            </a>
+          </li>
+          <li>
+            <a href={`${base(tenant)}/pipelines`} aria-current={page === "pipelines" ? "page" : undefined}>
+              Pipelines
+            </a>
+          </li>
+          <li>
+            <a href={`${base(tenant)}/models`} aria-current={page === "models" ? "page" : undefined}>
+              Models
             </a>
           </li>
           {/* A tenant's catalog has no operator's view yet. */}
@@ -93,6 +105,10 @@ function App() {
         <Catalog onAuth={signOut} />
       ) : page === "plugins" && !operator ? (
         <Plugins onAuth={signOut} />
+      ) : page === "pipelines" ? (
+        <Pipelines key={tenant} tenant={tenant} onAuth={signOut} />
+      ) : page === "models" ? (
+        <Models key={tenant} tenant={tenant} onAuth={signOut} />
       ) : page === "usage" ? (
         <Usage key={tenant} tenant={tenant} onAuth={signOut} />
       ) : id ? (
@@ -367,7 +383,7 @@ function TraceView({ tenant, id, onAuth }: { tenant?: string; id: string; onAuth
           {cancelled} attempt{cancelled > 1 ? "s were" : " was"} cancelled: another answer won first.
         </p>
       )}
-      <Timeline attempts={trace.attempts} latency={trace.latency_ms} />
+      <Timeline attempts={trace.attempts} latency={trace.latency_ms} chosen={chosenOf(trace)} />
       <h3>Attempts</h3>
       <table class="attempts">
         <thead>
@@ -383,8 +399,11 @@ function TraceView({ tenant, id, onAuth }: { tenant?: string; id: string; onAuth
         </thead>
         <tbody>
           {trace.attempts.map((a) => (
-            <tr key={a.seq} data-outcome={a.outcome}>
-              <td>{rowLabel(a)}</td>
+            <tr key={a.seq} data-outcome={a.outcome} data-chosen={chosenOf(trace).includes(a.seq) || undefined}>
+              <td>
+                {rowLabel(a)}
+                {chosenOf(trace).includes(a.seq) && <span class="tag chosen">★ answer returned</span>}
+              </td>
               <td class={`outcome-${a.outcome}`}>{a.outcome}</td>
               <td class="num">{ms(a.started_ms)}</td>
               <td class="num">{ms(a.latency_ms)}</td>

@@ -7,6 +7,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, type Plugin, type PluginVersion } from "./api";
 import { ErrorBox, failed } from "./errors";
 import { when } from "./format";
+import { PluginStats } from "./stats";
 
 /**
  * A column added to the plugins table after the built-in ones (before the actions):
@@ -30,6 +31,7 @@ export function Plugins({ onAuth, extraColumns = [] }: { onAuth: () => void; ext
   const [error, setError] = useState<unknown>(null);
   const [confirm, setConfirm] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [since] = useState(() => Date.now() - 24 * 3600 * 1000);
   const load = () =>
     api
       .plugins()
@@ -148,6 +150,9 @@ export function Plugins({ onAuth, extraColumns = [] }: { onAuth: () => void; ext
           </tbody>
         </table>
       )}
+      <h3>Calls in the last 24 hours</h3>
+      <p class="quiet">Call count, call time and errors by code, of every plugin this tenant's pipelines call.</p>
+      <PluginStats since={since} onAuth={onAuth} />
       <UploadForm onAuth={onAuth} onUploaded={load} />
     </section>
   );

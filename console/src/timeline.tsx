@@ -1,6 +1,7 @@
 // One trace as a timeline: a floating bar per attempt, from its start to its end (ms
 // from the request's start), one row per attempt labelled by strategy node, coloured
-// by outcome (cancelled race losers grey, rejected cascade steps orange).
+// by outcome (cancelled race losers grey, rejected cascade steps orange); the attempt
+// whose answer was returned (each choice's, with n > 1) is outlined and starred.
 import { useEffect, useRef } from "preact/hooks";
 import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, Tooltip } from "chart.js";
 import type { Attempt } from "./api";
@@ -11,11 +12,16 @@ Chart.register(BarController, BarElement, CategoryScale, LinearScale, Legend, To
 export const rowLabel = (a: Attempt) =>
   `#${a.seq} ${a.node} · ${a.model}${a.sample !== undefined ? ` (sample ${a.sample})` : ""}`;
 
-export function Timeline({ attempts, latency }: { attempts: Attempt[]; latency: number }) {
+/** The attempts whose answers a trace returned. */
+export const chosenOf = (t: { answer_attempt?: number; answer_attempts?: number[] }): number[] =>
+  t.answer_attempts?.length ? t.answer_attempts : t.answer_attempt !== undefined ? [t.answer_attempt] : [];
+
+export function Timeline({ attempts, latency, chosen = [] }: { attempts: Attempt[]; latency: number; chosen?: number[] }) {
   const canvas = useRef<HTMLCanvasElement>(null);
   useEffect(() => {
     if (!canvas.current) return;
-    const labels = attempts.map(rowLabel);
+    const labels = attempts.map((a) => (chosen.includes(a.seq) ? `★ ${rowLabel(a)}` : rowLabel(a)));
+    const isChosen = attempts.map((a) => chosen.includes(a.seq));
     const outcomes = [...new Set(attempts.map((a) => a.outcome))];
     // One dataset per outcome, so the legend names them; `grouped: false` keeps each
     // bar on its own row however many datasets there are.
@@ -25,6 +31,9 @@ export function Timeline({ attempts, latency }: { attempts: Attempt[]; latency: 
         a.outcome === outcome ? ([a.started_ms, a.started_ms + Math.max(a.latency_ms, 0.5)] as [number, number]) : null,
       ),
       backgroundColor: outcomeColor[outcome] ?? "#546e7a",
+      borderColor: "#212121",
+      borderWidth: isChosen.map((c) => (c ? 3 : 0)),
+      borderSkipped: false,
       grouped: false,
       barPercentage: 0.8,
       categoryPercentage: 1,
@@ -51,7 +60,8 @@ export function Timeline({ attempts, latency }: { attempts: Attempt[]; latency: 
             callbacks: {
               label: (item) => {
                 const a = attempts[item.dataIndex];
-                return `${a.outcome}: ${ms(a.started_ms)} → ${ms(a.started_ms + a.latency_ms)}, ${usd(a.cost_usd)}`;
+                const mark = isChosen[item.dataIndex] ? " (the answer returned)" : "";
+                return `${a.outcome}${mark}: ${ms(a.started_ms)} → ${ms(a.started_ms + a.latency_ms)}, ${usd(a.cost_usd)}`;
               },
             },
           },
@@ -59,8 +69,10 @@ export function Timeline({ attempts, latency }: { attempts: Attempt[]; latency: 
       },
     });
     return () => chart.destroy();
-  }, [attempts, latency]);
-  const described = attempts.map((a) => `${rowLabel(a)}: ${a.outcome}`).join("; ");
+  }, [attempts, latency, chosen.join()]);
+  const described = attempts
+    .map((a) => `${rowLabel(a)}: ${a.outcome}${chosen.includes(a.seq) ? " (chosen answer)" : ""}`)
+    .join("; ");
   return (
     <div class="timeline" style={{ height: `${Math.max(140, 36 * attempts.length + 90)}px` }}>
       <canvas ref={canvas} role="img" aria-label={`Timeline of ${attempts.length} attempts. ${described}`} />

@@ -76,6 +76,11 @@ try {
   await page.getByRole("heading", { name: "Usage of b" }).waitFor();
   await page.locator("table.usage").filter({ hasText: otherPipeline }).waitFor();
   assert.ok(!(await page.locator("table.usage").innerText()).includes("race"), "only b's usage");
+  await page.getByRole("link", { name: "Pipelines" }).click();
+  await page.getByRole("heading", { name: "Pipelines of b" }).waitFor();
+  await page.locator(`article[data-pipeline="${otherPipeline}"]`).getByRole("img", { name: /Outcomes:/ }).waitFor();
+  assert.equal(await page.locator('article[data-pipeline="race"]').count(), 0, "only b's pipelines");
+  assert.ok((await page.locator(`article[data-pipeline="${otherPipeline}"]`).innerText()).includes("model: right"), "b's tree");
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.goto(`${url}/console#/traces`);
 
@@ -110,6 +115,10 @@ try {
   assert.match(budget, /Model calls\s+2\s+128/, "the default budget's call limit, against the calls made");
   const chart = page.getByRole("img", { name: /Timeline of/ });
   assert.match(await chart.getAttribute("aria-label"), /cancelled/);
+  const chosen = page.locator("table.attempts tr[data-chosen]");
+  assert.equal(await chosen.count(), 1, "one answer returned");
+  assert.match(await chosen.innerText(), /fast[\s\S]*answer returned/, "the fast branch's answer was returned");
+  assert.match(await chart.getAttribute("aria-label"), /fast[^;]*: unverified \(chosen answer\)/, "marked on the timeline");
   await page.waitForTimeout(200); // lets Chart.js finish its first layout for the picture
   await shot("trace-race");
 
@@ -142,6 +151,31 @@ try {
   const tree = await page.locator('article[data-pipeline="mine"]').innerText();
   for (const part of ["cascade", "model: wrong", "race", "model: slow"]) assert.ok(tree.includes(part), `the tree shows ${part}`);
   await shot("catalog");
+
+  step("pipelines: every pipeline the key may call as a tree, with its outcome mix and percentiles");
+  await page.getByRole("link", { name: "Pipelines" }).click();
+  const race = page.locator('article[data-pipeline="race"]');
+  await race.getByRole("img", { name: /Outcomes: unverified 1/ }).waitFor();
+  const raceText = await race.innerText();
+  for (const part of ["shared", "race", "model: slow", "model: fast", "Latency p50 / p95 / p99"])
+    assert.ok(raceText.includes(part), `the race shows ${part}`);
+  assert.match(raceText, /Latency p50 \/ p95 \/ p99\s+[\d.]+ m?s \/ [\d.]+ m?s \/ [\d.]+ m?s/, "latency percentiles");
+  const cascadeCard = page.locator('article[data-pipeline="cascade"]');
+  assert.ok((await cascadeCard.innerText()).includes("verify: math"), "the cascade's verifier");
+  await cascadeCard.getByRole("img", { name: /Outcomes: accepted 1/ }).waitFor();
+  assert.ok((await page.locator('article[data-pipeline="mine"]').innerText()).includes("own"), "its own pipeline too");
+  assert.equal(await page.locator(`article[data-pipeline="${otherPipeline}"]`).count(), 0, "not another tenant's");
+  assert.ok(requested.some((u) => u.includes("/v1/stats/pipelines?since=")), "read from the API");
+  await shot("pipelines");
+
+  step("models: the routers' figures with cost, and plugin calls");
+  await page.getByRole("link", { name: "Models" }).click();
+  await page.locator('table.model-stats tr[data-model="wrong"]').waitFor();
+  const wrong = await page.locator('table.model-stats tr[data-model="wrong"]').innerText();
+  assert.match(wrong, /0\.0%/, "the cheap model's answers were rejected");
+  await page.locator('table.plugin-stats tr[data-plugin="math"]').waitFor();
+  assert.match(await page.locator('table.plugin-stats tr[data-plugin="math"]').innerText(), /verifier\s+2\s/, "two verdicts");
+  await shot("models");
 
   step("another tenant's trace does not exist for this key");
   await page.goto(`${url}/console#/traces/${otherId}`);

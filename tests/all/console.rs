@@ -2,11 +2,12 @@
 //! seeded traffic of two tenants (a race with a slow loser, a cascade that escalates),
 //! then `console/tests/browser.mjs` signs in as the operator (who picks a tenant) and as
 //! a tenant, lists and filters traces, checks the race's timeline shows the cancelled
-//! loser and that the other tenant's data is not shown, sends feedback; the operator
-//! creates a tenant, edits its policy, makes it a key that signs in elsewhere and is
-//! then revoked, reloads the configuration and deletes the tenant; that tenant uploads
-//! and deletes a plugin. It fails on console errors. Screenshots go to
-//! `target/console-screenshots/`.
+//! loser and marks the winner's answer as returned, opens the Pipelines page (trees,
+//! outcome mix, percentiles) and the Models page (with plugin calls), checks that the
+//! other tenant's data is not shown, sends feedback; the operator creates a tenant,
+//! edits its policy, makes it a key that signs in elsewhere and is then revoked, reloads
+//! the configuration and deletes the tenant; that tenant uploads and deletes a plugin.
+//! It fails on console errors. Screenshots go to `target/console-screenshots/`.
 //!
 //! Needs Debian's `chromium` (or `CHROMIUM=/path`) and `npm ci` in `console/`; `.ci/run`
 //! installs both. Without Chromium the test says so and passes.

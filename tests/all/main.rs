@@ -19,6 +19,7 @@ mod python;
 mod replicas;
 mod runtime;
 mod sdk_install;
+mod stats;
 mod telemetry;
 mod tenancy;
 mod uploads;

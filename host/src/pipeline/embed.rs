@@ -82,6 +82,7 @@ impl Engine {
             // The vectors are returned, not stored: they are large and say little.
             answer: None,
             answer_attempt: None,
+            answer_attempts: Vec::new(),
             error: result
                 .as_ref()
                 .err()

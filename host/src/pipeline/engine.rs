@@ -344,6 +344,15 @@ impl Engine {
             score: answer.and_then(|a| a.score),
             answer: answer.map(|a| a.text.clone()),
             answer_attempt: answer.and_then(|a| a.attempt),
+            answer_attempts: answer
+                .filter(|a| !a.alternatives.is_empty())
+                .map(|a| {
+                    std::iter::once(a)
+                        .chain(&a.alternatives)
+                        .filter_map(|c| c.attempt)
+                        .collect()
+                })
+                .unwrap_or_default(),
             error: error.map(|e| crate::scrub::scrub(&format!("{}: {e}", e.code()))),
             tags: request.task.tags.clone(),
             budget: Some(budget.limits),

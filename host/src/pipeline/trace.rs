@@ -181,10 +181,15 @@ pub struct RequestTrace {
     pub score: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answer: Option<String>,
-    /// The attempt whose answer was returned (`seq`; none for a composed answer). Not
-    /// stored: it names the answer's finish reason and verdicts in the response.
+    /// The attempt whose answer was returned (`seq`; none for a composed answer): it
+    /// names the answer's finish reason and verdicts in the response, and the console
+    /// marks it on the timeline. Stored with the trace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answer_attempt: Option<u32>,
+    /// With `n` > 1: the attempt of each returned choice, in choice order (the first is
+    /// `answer_attempt`); empty for a single answer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answer_attempts: Vec<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(default)]

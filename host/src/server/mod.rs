@@ -11,6 +11,7 @@ pub mod errors;
 mod listen;
 pub mod metrics;
 pub mod openai;
+mod stats;
 mod traces;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -115,8 +116,17 @@ fn api() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(trace))
         .routes(routes!(feedback))
         .routes(routes!(admin::tenant_usage))
+        .routes(routes!(stats::pipeline_stats))
+        .routes(routes!(stats::model_stats))
+        .routes(routes!(stats::plugin_stats))
         .merge(catalog::routes())
-        .nest("/admin/v1", admin::routes().merge(traces::admin_routes()))
+        .nest(
+            "/admin/v1",
+            admin::routes()
+                .merge(traces::admin_routes())
+                .merge(stats::admin_routes())
+                .routes(routes!(tenant_models)),
+        )
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(metrics_text))
@@ -801,9 +811,33 @@ fn stream_answer(trace: &RequestTrace, answer: &Answer, head: &Head) -> Response
 
 /// The pipelines and raw models this key may call.
 #[utoipa::path(get, path = "/v1/models", tag = "openai", security(("tenant" = [])),
-    responses((status = 200, description = "OpenAI's model list; each entry's `arbiter.kind` is `pipeline` or `model`", body = Object),
+    responses((status = 200, description = "OpenAI's model list; each entry's `arbiter.kind` is `pipeline` or `model`, and a pipeline's `arbiter.definition` is its strategy tree (a shared one without plugin settings)", body = Object),
         (status = 401, body = ErrorBody)))]
 async fn models(State(state): State<Arc<AppState>>, tenant: Tenant) -> Result<Response, ApiError> {
+    let created = now_s();
+    let data: Vec<_> = targets(&state, &tenant)
+        .into_iter()
+        .map(|t| model_object(t, created))
+        .collect();
+    Ok(axum::Json(json!({ "object": "list", "data": data })).into_response())
+}
+
+/// What a tenant may call, as `GET /v1/models` lists it to the tenant (with each
+/// pipeline's strategy tree).
+#[utoipa::path(get, path = "/tenants/{name}/models", tag = "admin", security(("operator" = [])),
+    params(("name" = String, Path, description = "the tenant")),
+    responses((status = 200, description = "OpenAI's model list, as `GET /v1/models`", body = Object),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "`tenant_not_found`", body = ErrorBody)))]
+async fn tenant_models(
+    State(state): State<Arc<AppState>>,
+    _: auth::Operator,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let tenant =
+        state.tenants.tenant(&name).map(Tenant).ok_or_else(|| {
+            ApiError::not_found("tenant_not_found", format!("no tenant `{name}`"))
+        })?;
     let created = now_s();
     let data: Vec<_> = targets(&state, &tenant)
         .into_iter()
@@ -818,6 +852,28 @@ struct Target {
     kind: &'static str,
     owner: String,
     description: String,
+    /// A pipeline's strategy tree: an own one as the tenant sent it, a shared one as
+    /// [`shared_tree`] shows it.
+    definition: Option<serde_json::Value>,
+}
+
+/// A shared pipeline's strategy tree as a tenant may see it: strategies, models and
+/// plugins, without the plugins' settings (the operator's, which may hold credentials)
+/// or the tenants it serves (other tenants' names).
+fn shared_tree(def: &crate::pipeline::PipelineDef) -> serde_json::Value {
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                map.remove("config");
+                map.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut tree = serde_json::to_value(&def.node).unwrap_or_default();
+    strip(&mut tree);
+    tree
 }
 
 /// The tenant's own pipelines, then the shared pipelines and raw models it may call
@@ -831,6 +887,7 @@ fn targets(state: &AppState, tenant: &Tenant) -> Vec<Target> {
             kind: "pipeline",
             owner: tenant.name().to_string(),
             description: p.def.description.clone(),
+            definition: Some(p.source.clone()),
         }));
     }
     let shared = engine.targets_of(tenant.name(), tenant.0.policy());
@@ -838,16 +895,13 @@ fn targets(state: &AppState, tenant: &Tenant) -> Vec<Target> {
         if out.iter().any(|t| t.id == id) {
             continue;
         }
-        let description = engine
-            .pipelines
-            .get(&id)
-            .map(|p| p.description.clone())
-            .unwrap_or_default();
+        let shared = engine.pipelines.get(&id);
         out.push(Target {
+            description: shared.map(|p| p.description.clone()).unwrap_or_default(),
+            definition: shared.map(shared_tree),
             id,
             kind,
             owner: "arbiter".into(),
-            description,
         });
     }
     out
@@ -872,7 +926,11 @@ async fn model(
 }
 
 fn model_object(t: Target, created: i64) -> serde_json::Value {
-    json!({ "id": t.id, "object": "model", "created": created, "owned_by": t.owner, "arbiter": { "kind": t.kind, "description": t.description } })
+    let mut arbiter = json!({ "kind": t.kind, "description": t.description });
+    if let Some(d) = t.definition {
+        arbiter["definition"] = d;
+    }
+    json!({ "id": t.id, "object": "model", "created": created, "owned_by": t.owner, "arbiter": arbiter })
 }
 
 /// A request's trace: every attempt, with timings, tokens, cost and verdicts.
@@ -1009,6 +1067,31 @@ pub async fn serve(
 
 #[cfg(test)]
 mod tests {
+    /// A shared pipeline shown to a tenant keeps its strategies, models and plugins,
+    /// never the plugins' settings nor the tenants it serves.
+    #[test]
+    fn a_shared_tree_shows_no_plugin_settings_or_tenants() {
+        let def: crate::pipeline::PipelineDef = toml::from_str(
+            r#"
+            tenants = ["a", "other-customer"]
+            type = "cascade"
+            steps = [
+              { type = "single", model = "cheap", verify = [{ plugin = "judge", config = { api_key = "sk-secret" } }] },
+              { type = "route", router = { plugin = "pick", config = { token = "t0ken" } }, models = ["big"] },
+            ]
+            "#,
+        )
+        .unwrap();
+        let tree = super::shared_tree(&def);
+        let text = tree.to_string();
+        assert_eq!(tree["type"], "cascade");
+        assert_eq!(tree["steps"][0]["verify"][0]["plugin"], "judge");
+        assert_eq!(tree["steps"][1]["router"]["plugin"], "pick");
+        for hidden in ["sk-secret", "t0ken", "config", "other-customer"] {
+            assert!(!text.contains(hidden), "{hidden} in {text}");
+        }
+    }
+
     /// `docs/openapi.json` is the served document, regenerated with
     /// `ARBITER_WRITE_OPENAPI=1 cargo test -p arbiter --lib openapi`.
     #[test]
@@ -1036,6 +1119,10 @@ mod tests {
             "/v1/models/{id}",
             "/v1/traces",
             "/v1/usage",
+            "/v1/stats/pipelines",
+            "/v1/stats/models",
+            "/v1/stats/plugins",
+            "/admin/v1/tenants/{name}/stats/pipelines",
             "/admin/v1/tenants/{name}/keys",
             "/admin/v1/keys/{id}",
             "/admin/v1/tenants/{name}/traces",

@@ -42,6 +42,10 @@ pub(crate) struct TraceRow {
     pub tags: String,
     /// JSON `BudgetLimits`; none for a request stored before budgets were.
     pub budget: Option<String>,
+    /// The `seq` of the attempt whose answer was returned.
+    pub answer_attempt: Option<i64>,
+    /// JSON array of each returned choice's attempt (`n` > 1 only).
+    pub answer_attempts: Option<String>,
     /// Each attempt's JSON record, in order.
     pub attempts: Vec<String>,
 }
@@ -75,6 +79,24 @@ pub(crate) struct TraceSummaryRow {
     pub model: Option<String>,
     /// JSON array.
     pub tags: String,
+}
+
+/// A request as windowed statistics read it (`insights`).
+pub(crate) struct WindowRow {
+    pub pipeline: String,
+    pub outcome: String,
+    pub cost_usd: f64,
+    pub latency_ms: f64,
+}
+
+/// An attempt that called plugins: a router or decomposer call (`kind`, the plugin in
+/// `model`), or a model call with its verdicts (JSON array).
+pub(crate) struct PluginCallRow {
+    pub kind: String,
+    pub model: String,
+    pub latency_ms: f64,
+    pub error: Option<String>,
+    pub verdicts: Option<String>,
 }
 
 /// A parameter of a listing query.
@@ -149,6 +171,13 @@ pub(crate) fn trace_list_query(
     );
     sql += &format!(" ORDER BY {key_time} DESC, {key_id} DESC LIMIT {limit}");
     (sql, params)
+}
+
+/// A request's `answer_attempts` as stored: a JSON array, or nothing for a single answer.
+pub(crate) fn answer_attempts_text(t: &RequestTrace) -> Option<String> {
+    (!t.answer_attempts.is_empty())
+        .then(|| serde_json::to_string(&t.answer_attempts).ok())
+        .flatten()
 }
 
 /// A request's tags, each once (they key its rows in `request_tags`).
@@ -229,6 +258,36 @@ pub(crate) trait Database: Send + 'static {
         tenant: &str,
         filter: &TraceFilter,
     ) -> Result<Vec<TraceSummaryRow>, StoreError>;
+
+    /// `tenant`'s newest requests created from `since_ms` (inclusive) to `until_ms`
+    /// (exclusive), at most `limit`: one range of `(tenant, created_at, id)`.
+    fn window_requests(
+        &mut self,
+        tenant: &str,
+        since_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<WindowRow>, StoreError>;
+
+    /// How many requests of `tenant` the window holds, counting up to `limit` (read
+    /// from the index alone).
+    fn window_count(
+        &mut self,
+        tenant: &str,
+        since_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<usize, StoreError>;
+
+    /// The attempts that called plugins, of `tenant`'s newest `limit` requests in the
+    /// window (each request's attempts found by primary key).
+    fn window_plugin_calls(
+        &mut self,
+        tenant: &str,
+        since_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<PluginCallRow>, StoreError>;
 
     fn tenants(&mut self) -> Result<Vec<TenantRow>, StoreError>;
     /// False (nothing changed) if the name is taken.

@@ -15,6 +15,7 @@
 
 mod catalog;
 mod database;
+pub mod insights;
 mod ledger;
 mod postgres;
 mod sqlite;
@@ -452,6 +453,7 @@ impl TraceStore {
                 score: None,
                 answer: None,
                 answer_attempt: None,
+                answer_attempts: Vec::new(),
                 error: None,
                 tags,
                 budget: None,
@@ -540,7 +542,13 @@ impl TraceStore {
             model: row.model,
             score: row.score,
             answer: row.answer,
-            answer_attempt: None,
+            answer_attempt: row.answer_attempt.and_then(|a| u32::try_from(a).ok()),
+            answer_attempts: row
+                .answer_attempts
+                .map(|a| serde_json::from_str(&a))
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(format!("answer attempts: {e}")))?
+                .unwrap_or_default(),
             error: row.error,
             tags: serde_json::from_str(&row.tags).unwrap_or_default(),
             budget: row
@@ -664,7 +672,8 @@ mod tests {
             model: Some("m".into()),
             score: Some(0.9),
             answer: Some("42".into()),
-            answer_attempt: None,
+            answer_attempt: Some(0),
+            answer_attempts: Vec::new(),
             error: None,
             tags: vec!["math".into()],
             budget: Some(crate::pipeline::BudgetLimits {
@@ -1050,6 +1059,133 @@ mod tests {
         listings(&open_postgres(url)).await;
     }
 
+    #[tokio::test]
+    async fn window_statistics_read_an_index_range_and_keep_tenants_apart() {
+        let (_dir, path) = scratch();
+        window_statistics(&TraceStore::open(&path, None).unwrap()).await;
+        // Each query is one range of `(tenant, created_at, id)`, newest first: no scan of
+        // the tenant's requests, no sort.
+        let conn = Sqlite::open(&path).unwrap().conn;
+        for sql in [
+            sqlite::WINDOW_REQUESTS,
+            sqlite::WINDOW_COUNT,
+            sqlite::WINDOW_PLUGIN_CALLS,
+        ] {
+            let plan: Vec<String> = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(rusqlite::params!["a", 0, 100, 10], |r| r.get(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let plan = plan.join("; ");
+            assert!(
+                plan.contains("requests_tenant_time")
+                    && !plan.contains("TEMP B-TREE")
+                    && !plan.contains("SCAN requests")
+                    && !plan.contains("SCAN a"),
+                "{sql}: {plan}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn window_statistics_on_postgres() {
+        let Some(url) = postgres_database().await else {
+            return;
+        };
+        window_statistics(&open_postgres(url)).await;
+    }
+
+    /// Tenant `a`: ten requests through `race` (one failed, each judged by `math`, one
+    /// verdict an error), two through `plain` outside the window; tenant `b`: its own
+    /// pipeline and plugin at the same times.
+    async fn window_statistics(store: &TraceStore) {
+        for i in 1..=12i64 {
+            let mut t = trace(&format!("a{i:02}"), "a");
+            t.created_at = if i > 10 { 500 + i } else { 10 * i };
+            t.pipeline = if i > 10 { "plain" } else { "race" }.into();
+            t.latency_ms = i as f64;
+            t.cost_usd = 0.01;
+            if i == 3 {
+                t.outcome = RequestOutcome::Failed;
+            }
+            t.attempts[0].verdicts = vec![crate::pipeline::VerdictRecord {
+                plugin: "math".into(),
+                score: Some(1.0),
+                decision: None,
+                reason: String::new(),
+                checks_failed: 0,
+                checks: vec![],
+                error: (i == 5).then(|| "plugin_timeout: over 1000 ms".into()),
+                wall_us: 1000.0 * i as f64,
+            }];
+            store.record(t).await.unwrap();
+        }
+        for i in 1..=4i64 {
+            let mut t = trace(&format!("b{i:02}"), "b");
+            t.created_at = 10 * i;
+            t.pipeline = "b-private".into();
+            t.attempts[0].verdicts = vec![crate::pipeline::VerdictRecord {
+                plugin: "b-secret".into(),
+                score: None,
+                decision: None,
+                reason: String::new(),
+                checks_failed: 0,
+                checks: vec![],
+                error: None,
+                wall_us: 5.0,
+            }];
+            store.record(t).await.unwrap();
+        }
+        let (window, pipelines) = store.pipeline_stats("a", 0, 200).await.unwrap();
+        assert_eq!((window.requests, window.complete), (10, true));
+        assert_eq!(
+            pipelines.len(),
+            1,
+            "plain is outside the window, b's is b's"
+        );
+        let race = &pipelines[0];
+        assert_eq!((race.pipeline.as_str(), race.requests), ("race", 10));
+        assert_eq!((race.outcomes["accepted"], race.outcomes["failed"]), (9, 1));
+        assert_eq!((race.latency_ms.p50, race.latency_ms.p99), (6.0, 10.0));
+        assert!((race.cost_usd - 0.1).abs() < 1e-9);
+        let (window, plugins) = store.plugin_stats("a", 0, 200).await.unwrap();
+        assert_eq!((window.requests, window.complete), (10, true));
+        assert_eq!(plugins.len(), 1, "{plugins:?}");
+        let math = &plugins[0];
+        assert_eq!(
+            (math.plugin.as_str(), math.calls, math.errors),
+            ("math", 10, 1)
+        );
+        assert_eq!(math.errors_by_code["plugin_timeout"], 1);
+        assert_eq!((math.call_ms.p50, math.call_ms.p99), (6.0, 10.0));
+        let (_, theirs) = store.pipeline_stats("b", 0, 200).await.unwrap();
+        assert_eq!(theirs.len(), 1);
+        assert_eq!(theirs[0].pipeline, "b-private");
+        let (_, theirs) = store.plugin_stats("b", 0, 200).await.unwrap();
+        assert_eq!(
+            theirs.iter().map(|p| p.plugin.as_str()).collect::<Vec<_>>(),
+            ["b-secret"]
+        );
+        let (window, none) = store.pipeline_stats("c", 0, 200).await.unwrap();
+        assert_eq!((window.requests, none.len()), (0, 0));
+        // A window holding more than the bound: its newest requests, and it says so.
+        let (window, newest) = store.pipeline_stats_within("a", 0, 200, 4).await.unwrap();
+        assert_eq!((window.requests, window.complete), (4, false));
+        assert_eq!(newest[0].requests, 4);
+        assert_eq!(
+            newest[0].latency_ms.p50, 9.0,
+            "requests 7 to 10, nearest rank"
+        );
+        let (window, newest) = store.plugin_stats_within("a", 0, 200, 4).await.unwrap();
+        assert_eq!((window.requests, window.complete), (4, false));
+        assert_eq!(newest[0].calls, 4);
+        assert_eq!(newest[0].errors, 0, "the failed verdict was request 5's");
+        let (window, _) = store.plugin_stats_within("a", 0, 200, 10).await.unwrap();
+        assert!(window.complete, "exactly the bound is all of it");
+    }
+
     /// Twenty requests of tenant `a` at times 1..=20 (ids `r01`..), half tagged `even`,
     /// those from 11 on through pipeline `q`; five of tenant `b` at the same times.
     async fn listings(store: &TraceStore) {
@@ -1163,6 +1299,17 @@ mod tests {
 
     /// Read-your-writes, tenants kept apart, a restart that loses nothing queued,
     /// statistics rebuilt from the store, feedback on the tenant's own requests only.
+    /// A request that returned two choices (`n` = 2), from attempts 1 and 0.
+    fn chosen_of_two(id: &str, tenant: &str) -> RequestTrace {
+        let mut t = trace(id, tenant);
+        let mut second = t.attempts[0].clone();
+        second.seq = 1;
+        t.attempts.push(second);
+        t.answer_attempt = Some(1);
+        t.answer_attempts = vec![1, 0];
+        t
+    }
+
     async fn survive_a_restart(open: impl Fn() -> TraceStore) {
         {
             let store = open();
@@ -1182,7 +1329,7 @@ mod tests {
                 store.trace("b", "r1").await.unwrap().is_none(),
                 "another tenant sees nothing"
             );
-            store.record(trace("r2", "a")).await.unwrap();
+            store.record(chosen_of_two("r2", "a")).await.unwrap();
             // Dropped without an explicit flush: the writer drains its queue first.
         }
         let store = open();
@@ -1191,14 +1338,24 @@ mod tests {
             .await
             .unwrap()
             .expect("kept across restart");
-        assert_eq!(t, trace("r2", "a"));
+        // Which attempts' answers were returned is kept with the rest.
+        assert_eq!(t, chosen_of_two("r2", "a"));
+        assert_eq!(
+            store
+                .trace("a", "r1")
+                .await
+                .unwrap()
+                .unwrap()
+                .answer_attempt,
+            Some(0)
+        );
         assert_eq!(
             store
                 .stats
                 .query("a", "m", Some("math"))
                 .map(|s| s.attempts),
-            Some(2),
-            "stats rebuilt"
+            Some(3),
+            "stats rebuilt: r1's attempt and r2's two"
         );
         assert!(store
             .feedback(

@@ -17,8 +17,8 @@ use std::time::Duration;
 use ::postgres::{Client, Config, NoTls, Statement};
 
 use super::database::{
-    distinct_tags, trace_list_query, Database, Param, PipelineRow, PluginRow, RecentAttempt,
-    TenantRow, TraceFilter, TraceRow, TraceSummaryRow, WriteOp,
+    distinct_tags, trace_list_query, Database, Param, PipelineRow, PluginCallRow, PluginRow,
+    RecentAttempt, TenantRow, TraceFilter, TraceRow, TraceSummaryRow, WindowRow, WriteOp,
 };
 use super::stats::{StatsBook, StatsEvent};
 use super::{StoreError, UsageRow};
@@ -29,7 +29,7 @@ use crate::tenancy::{KeyRecord, Role};
 /// database from version i to i + 1 (`arbiter_schema`). Released entries never change;
 /// a new one is appended. Entry 1 is SQLite's schema after its three migrations: a
 /// PostgreSQL store has no older history to replay.
-const MIGRATIONS: &[&str] = &[SCHEMA, SPEND, LISTING];
+const MIGRATIONS: &[&str] = &[SCHEMA, SPEND, LISTING, CHOSEN];
 
 /// Text compared or ordered as SQLite does (usage days and keys) is `COLLATE "C"`:
 /// byte order, whatever locale the database was created with. `requests.seq` is the
@@ -169,6 +169,13 @@ INSERT INTO request_tags (request_id, tenant, tag, created_at)
     ON CONFLICT DO NOTHING;
 "#;
 
+/// Migration 4: which attempt's answer each request returned (`answer_attempt`, and
+/// with `n` > 1 every choice's, `answer_attempts`).
+const CHOSEN: &str = r#"
+ALTER TABLE requests ADD COLUMN answer_attempt BIGINT;
+ALTER TABLE requests ADD COLUMN answer_attempts TEXT;
+"#;
+
 /// The advisory lock migrations hold (transaction-scoped; advisory locks are per
 /// database): replicas starting together migrate one after the other, and the later
 /// ones find nothing left to do. "arbiter\0" in ASCII.
@@ -178,19 +185,23 @@ const MIGRATION_LOCK: i64 = 0x6172_6269_7465_7200;
 /// stored under the same id is replaced, and becomes the newest as with SQLite's INSERT
 /// OR REPLACE.
 const UPSERT_REQUESTS: &str = "
-INSERT INTO requests (id, tenant, pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags, budget)
-SELECT id, tenant, pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags, budget
+INSERT INTO requests (id, tenant, pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags, budget,
+                      answer_attempt, answer_attempts)
+SELECT id, tenant, pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags, budget,
+       answer_attempt, answer_attempts
 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::float8[], $6::float8[], $7::text[],
-            $8::text[], $9::float8[], $10::text[], $11::text[], $12::text[], $13::text[])
+            $8::text[], $9::float8[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[],
+            $15::text[])
      WITH ORDINALITY AS r(id, tenant, pipeline, created_at, latency_ms, cost_usd, outcome, model, score,
-                          answer, error, tags, budget, n)
+                          answer, error, tags, budget, answer_attempt, answer_attempts, n)
 ORDER BY n
 ON CONFLICT (id) DO UPDATE SET
     seq = DEFAULT, tenant = excluded.tenant, pipeline = excluded.pipeline,
     created_at = excluded.created_at, latency_ms = excluded.latency_ms, cost_usd = excluded.cost_usd,
     outcome = excluded.outcome, model = excluded.model, score = excluded.score,
     answer = excluded.answer, error = excluded.error, tags = excluded.tags,
-    budget = excluded.budget
+    budget = excluded.budget, answer_attempt = excluded.answer_attempt,
+    answer_attempts = excluded.answer_attempts
 RETURNING id, xmax <> '0'::xid";
 
 /// Deletes the attempts of the requests the upsert replaced: those it returns with a
@@ -265,6 +276,32 @@ WITH expired AS (
     DELETE FROM request_tags WHERE request_id IN (SELECT id FROM expired)
 )
 DELETE FROM requests WHERE id IN (SELECT id FROM expired)";
+
+/// A window of a tenant's requests, newest first (`$1` tenant, `$2` since, `$3` until
+/// in Unix ms, `$4` at most): one range of `requests_tenant_time`.
+const WINDOW_REQUESTS: &str = "
+SELECT pipeline, outcome, cost_usd, latency_ms FROM requests
+WHERE tenant = $1 AND created_at >= $2 AND created_at < $3
+ORDER BY created_at DESC, id DESC LIMIT $4";
+
+/// How many requests a window holds, up to `$4`.
+const WINDOW_COUNT: &str = "
+SELECT count(*) FROM (SELECT 1 FROM requests
+WHERE tenant = $1 AND created_at >= $2 AND created_at < $3 LIMIT $4) w";
+
+/// The plugin calls in the attempts of a window's newest requests: routers and
+/// decomposers, and model calls' verdicts.
+const WINDOW_PLUGIN_CALLS: &str = "
+WITH recent AS (
+    SELECT id FROM requests WHERE tenant = $1 AND created_at >= $2 AND created_at < $3
+    ORDER BY created_at DESC, id DESC LIMIT $4
+), calls AS (
+    SELECT j->>'kind' AS kind, a.model, a.latency_ms, j->>'error' AS error,
+           (j->'verdicts')::text AS verdicts
+    FROM recent JOIN attempts a ON a.request_id = recent.id, LATERAL (SELECT a.record::json AS j) r
+)
+SELECT kind, model, latency_ms, error, verdicts FROM calls
+WHERE kind <> 'model' OR verdicts IS NOT NULL";
 
 const WARM_QUERY: &str = "
 WITH recent AS (SELECT seq AS n, id, tenant, tags FROM requests ORDER BY seq DESC LIMIT $1)
@@ -638,12 +675,20 @@ fn write_traces(
         .iter()
         .map(|t| t.budget.and_then(|b| serde_json::to_string(&b).ok()))
         .collect();
+    let chosen: Vec<Option<i64>> = traces
+        .iter()
+        .map(|t| t.answer_attempt.map(i64::from))
+        .collect();
+    let choices: Vec<Option<String>> = traces
+        .iter()
+        .map(|t| super::database::answer_attempts_text(t))
+        .collect();
     let replaced: Vec<String> = tx
         .query(
             &s.upsert_requests,
             &[
                 &ids, &tenants, &pipelines, &created, &latency, &cost, &outcomes, &models, &scores,
-                &answers, &errors, &tags, &budgets,
+                &answers, &errors, &tags, &budgets, &chosen, &choices,
             ],
         )?
         .iter()
@@ -891,7 +936,8 @@ impl Database for Postgres {
     fn trace(&mut self, tenant: &str, id: &str) -> Result<Option<TraceRow>, StoreError> {
         self.ready()?;
         let Some(r) = self.client.query_opt(
-            "SELECT pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags, budget
+            "SELECT pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags, budget,
+                    answer_attempt, answer_attempts
              FROM requests WHERE id = $1 AND tenant = $2",
             &[&id, &tenant],
         )?
@@ -919,6 +965,8 @@ impl Database for Postgres {
             error: r.get(8),
             tags: r.get(9),
             budget: r.get(10),
+            answer_attempt: r.get(11),
+            answer_attempts: r.get(12),
             attempts,
         }))
     }
@@ -954,6 +1002,70 @@ impl Database for Postgres {
                 outcome: r.get(5),
                 model: r.get(6),
                 tags: r.get(7),
+            })
+            .collect())
+    }
+
+    fn window_requests(
+        &mut self,
+        tenant: &str,
+        since_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<WindowRow>, StoreError> {
+        self.ready()?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(self
+            .client
+            .query(WINDOW_REQUESTS, &[&tenant, &since_ms, &until_ms, &limit])?
+            .iter()
+            .map(|r| WindowRow {
+                pipeline: r.get(0),
+                outcome: r.get(1),
+                cost_usd: r.get(2),
+                latency_ms: r.get(3),
+            })
+            .collect())
+    }
+
+    fn window_count(
+        &mut self,
+        tenant: &str,
+        since_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        self.ready()?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let n: i64 = self
+            .client
+            .query_one(WINDOW_COUNT, &[&tenant, &since_ms, &until_ms, &limit])?
+            .get(0);
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    fn window_plugin_calls(
+        &mut self,
+        tenant: &str,
+        since_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<PluginCallRow>, StoreError> {
+        self.ready()?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(self
+            .client
+            .query(
+                WINDOW_PLUGIN_CALLS,
+                &[&tenant, &since_ms, &until_ms, &limit],
+            )?
+            .iter()
+            .map(|r| PluginCallRow {
+                kind: r.get::<_, Option<String>>(0).unwrap_or_default(),
+                model: r.get(1),
+                latency_ms: r.get(2),
+                error: r.get(3),
+                verdicts: r.get(4),
             })
             .collect())
     }
@@ -1315,7 +1427,8 @@ mod tests {
             model: Some("m".into()),
             score: Some(0.9),
             answer: Some("42".into()),
-            answer_attempt: None,
+            answer_attempt: Some(1),
+            answer_attempts: vec![1, 0],
             error: None,
             tags: vec!["math".into()],
             budget: Some(crate::pipeline::BudgetLimits {
@@ -1514,6 +1627,11 @@ mod tests {
             (Some("m"), Some(0.9), Some("42"), None)
         );
         assert_eq!(row.tags, r#"["math"]"#);
+        assert_eq!(
+            (row.answer_attempt, row.answer_attempts.as_deref()),
+            (Some(1), Some("[1,0]")),
+            "which attempts' answers were returned"
+        );
         let attempts: Vec<AttemptRecord> = row
             .attempts
             .iter()

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::database::{
-    trace_list_query, Database, Param, PipelineRow, PluginRow, RecentAttempt, TenantRow,
-    TraceFilter, TraceRow, TraceSummaryRow, WriteOp,
+    trace_list_query, Database, Param, PipelineRow, PluginCallRow, PluginRow, RecentAttempt,
+    TenantRow, TraceFilter, TraceRow, TraceSummaryRow, WindowRow, WriteOp,
 };
 use super::{StoreError, UsageRow};
 use crate::tenancy::{KeyRecord, Role};
@@ -17,8 +17,9 @@ use crate::tenancy::{KeyRecord, Role};
 /// usage by tenant, day, pipeline and model (backfilled from the traces kept). 3:
 /// tenants' plugins and pipelines. 4: indexes for listing a tenant's traces by time,
 /// pipeline, outcome, model and tag (`database::trace_list_query`), and each request's
-/// budget.
-pub(super) const MIGRATIONS: &[&str] = &[MIG1, MIG2, MIG3, MIG4];
+/// budget. 5: which attempt's answer each request returned (`answer_attempt`, and with
+/// `n` > 1 every choice's, `answer_attempts`).
+pub(super) const MIGRATIONS: &[&str] = &[MIG1, MIG2, MIG3, MIG4, MIG5];
 
 const MIG1: &str = "
 CREATE TABLE IF NOT EXISTS requests (
@@ -109,6 +110,37 @@ INSERT OR IGNORE INTO request_tags (request_id, tenant, tag, created_at)
     SELECT r.id, r.tenant, j.value, r.created_at FROM requests r, json_each(r.tags) j
     WHERE j.type = 'text';
 ";
+
+const MIG5: &str = "
+ALTER TABLE requests ADD COLUMN answer_attempt INTEGER;
+ALTER TABLE requests ADD COLUMN answer_attempts TEXT;
+";
+
+/// A window of a tenant's requests, newest first: `?1` tenant, `?2` since, `?3`
+/// until (Unix ms), `?4` at most. One range of `requests_tenant_time`, no sort.
+pub(super) const WINDOW_REQUESTS: &str = "
+SELECT pipeline, outcome, cost_usd, latency_ms FROM requests
+WHERE tenant = ?1 AND created_at >= ?2 AND created_at < ?3
+ORDER BY created_at DESC, id DESC LIMIT ?4";
+
+/// How many requests a window holds, up to `?4`: the index alone.
+pub(super) const WINDOW_COUNT: &str = "
+SELECT count(*) FROM (SELECT 1 FROM requests
+WHERE tenant = ?1 AND created_at >= ?2 AND created_at < ?3 LIMIT ?4)";
+
+/// The plugin calls in the attempts of a window's newest requests: routers and
+/// decomposers, and model calls' verdicts.
+pub(super) const WINDOW_PLUGIN_CALLS: &str = "
+WITH recent AS (
+    SELECT id FROM requests WHERE tenant = ?1 AND created_at >= ?2 AND created_at < ?3
+    ORDER BY created_at DESC, id DESC LIMIT ?4
+), calls AS (
+    SELECT json_extract(a.record, '$.kind') AS kind, a.model, a.latency_ms,
+           json_extract(a.record, '$.error') AS error, json_extract(a.record, '$.verdicts') AS verdicts
+    FROM recent JOIN attempts a ON a.request_id = recent.id
+)
+SELECT kind, model, latency_ms, error, verdicts FROM calls
+WHERE kind <> 'model' OR verdicts IS NOT NULL";
 
 pub(super) const WARM_QUERY: &str = "
 WITH recent AS (SELECT rowid AS n, id, tenant, tags FROM requests ORDER BY rowid DESC LIMIT ?1)
@@ -239,8 +271,8 @@ impl Database for Sqlite {
                 match op {
                     WriteOp::Trace(t) => {
                         tx.prepare_cached(
-                            "INSERT OR REPLACE INTO requests (id, tenant, pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags, budget)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                            "INSERT OR REPLACE INTO requests (id, tenant, pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags, budget, answer_attempt, answer_attempts)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                         )?
                         .execute(params![
                             t.id,
@@ -256,6 +288,8 @@ impl Database for Sqlite {
                             t.error,
                             serde_json::to_string(&t.tags).unwrap_or_default(),
                             t.budget.and_then(|b| serde_json::to_string(&b).ok()),
+                            t.answer_attempt,
+                            super::database::answer_attempts_text(t),
                         ])?;
                         // A replaced request's old tags go with it.
                         tx.prepare_cached("DELETE FROM request_tags WHERE request_id = ?1")?
@@ -385,7 +419,8 @@ impl Database for Sqlite {
         let row = self
             .conn
             .query_row(
-                "SELECT pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags, budget
+                "SELECT pipeline, created_at, latency_ms, cost_usd, outcome, model, score, answer, error, tags, budget,
+                        answer_attempt, answer_attempts
                  FROM requests WHERE id = ?1 AND tenant = ?2",
                 params![id, tenant],
                 |r| {
@@ -401,6 +436,8 @@ impl Database for Sqlite {
                         error: r.get(8)?,
                         tags: r.get(9)?,
                         budget: r.get(10)?,
+                        answer_attempt: r.get(11)?,
+                        answer_attempts: r.get(12)?,
                         attempts: Vec::new(),
                     })
                 },
@@ -439,6 +476,61 @@ impl Database for Sqlite {
                 outcome: r.get(5)?,
                 model: r.get(6)?,
                 tags: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn window_requests(
+        &mut self,
+        tenant: &str,
+        since_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<WindowRow>, StoreError> {
+        let mut q = self.conn.prepare_cached(WINDOW_REQUESTS)?;
+        let rows = q.query_map(params![tenant, since_ms, until_ms, limit as i64], |r| {
+            Ok(WindowRow {
+                pipeline: r.get(0)?,
+                outcome: r.get(1)?,
+                cost_usd: r.get(2)?,
+                latency_ms: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn window_count(
+        &mut self,
+        tenant: &str,
+        since_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let n: i64 = self
+            .conn
+            .prepare_cached(WINDOW_COUNT)?
+            .query_row(params![tenant, since_ms, until_ms, limit as i64], |r| {
+                r.get(0)
+            })?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    fn window_plugin_calls(
+        &mut self,
+        tenant: &str,
+        since_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<PluginCallRow>, StoreError> {
+        let mut q = self.conn.prepare_cached(WINDOW_PLUGIN_CALLS)?;
+        let rows = q.query_map(params![tenant, since_ms, until_ms, limit as i64], |r| {
+            Ok(PluginCallRow {
+                kind: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                model: r.get(1)?,
+                latency_ms: r.get(2)?,
+                error: r.get(3)?,
+                verdicts: r.get(4)?,
             })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)

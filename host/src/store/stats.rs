@@ -200,6 +200,35 @@ impl StatsBook {
         self.add(tenant, model, tags, None, Some(correct));
     }
 
+    /// Every model `tenant` has figures for, by name, with how many latencies the
+    /// percentiles are taken from (at most the last 512): what the console's Models page
+    /// shows, as routers read it.
+    pub fn models(&self, tenant: &str) -> Vec<(String, ModelStats, usize)> {
+        let snapshots: Vec<(String, ModelStats, Vec<f64>)> = {
+            let map = self.by_tenant.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(models) = map.get(tenant) else {
+                return Vec::new();
+            };
+            models
+                .iter()
+                .map(|(m, aggs)| {
+                    let (stats, latencies) = aggs.all.snapshot();
+                    (m.clone(), stats, latencies)
+                })
+                .collect()
+        };
+        let mut out: Vec<(String, ModelStats, usize)> = snapshots
+            .into_iter()
+            .map(|(m, mut stats, mut latencies)| {
+                stats.latency_p50_ms = quantile(&mut latencies, 0.5);
+                stats.latency_p95_ms = quantile(&mut latencies, 0.95);
+                (m, stats, latencies.len())
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// Takes `other`'s figures in place of these (statistics rebuilt from the store).
     pub fn replace(&self, other: StatsBook) {
         let fresh = other
@@ -308,6 +337,10 @@ mod tests {
             (2, 0.0, 900.0)
         );
         assert_eq!(book.query("a", "m", Some("secret")).unwrap().attempts, 4);
+        let listed = book.models("a");
+        assert_eq!(listed.len(), 1);
+        assert_eq!((listed[0].1.attempts, listed[0].2), (4, 4), "a's own four");
+        assert!(book.models("c").is_empty());
         assert_eq!(
             book.query("b", "m", Some("secret")).map(|s| s.attempts),
             Some(1),
