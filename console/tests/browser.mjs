@@ -334,6 +334,7 @@ try {
     [
       "400 /admin/v1/reload",
       "401 /v1/plugins",
+      "401 /v1/stats/plugins",
       "401 /v1/traces",
       "403 /v1/plugins",
       "403 /v1/traces",
