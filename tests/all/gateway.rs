@@ -58,6 +58,8 @@ fn config_text(mock_url: &str, data_dir: &Path, pipelines: &str) -> String {
         "tools-bad",
         "embed",
         "embed-huge",
+        "lone",
+        "slip",
     ];
     let mut models_toml = String::new();
     for m in models {
@@ -240,6 +242,17 @@ tenants = ["a"]
 type = "best_of"
 models = ["wrong", "right", "wrong"]
 k = 3
+verify = [{ plugin = "math" }]
+select = true
+
+# One accepted sample with an answer of its own, seven rejected ones (score 0.45 each)
+# that agree: the verifier's vote (support x own score) ranks the seven first.
+[pipelines.best-of-vote]
+tenants = ["a"]
+type = "best_of"
+models = ["lone", "slip", "slip", "slip", "slip", "slip", "slip", "slip"]
+k = 8
+mode = "parallel"
 verify = [{ plugin = "math" }]
 select = true
 
@@ -432,6 +445,7 @@ impl Gateway {
                 replay_dataset: None,
                 compile_program: Some(env!("CARGO_BIN_EXE_arbiter").into()),
                 providers: options.providers,
+                reuse_verdicts: false,
             },
         )
         .await
@@ -641,6 +655,25 @@ async fn verification_cascade_and_best_of() {
     let (_, body) = g.chat("best-of", "2+2?").await;
     assert_eq!(content(&body), "2 + 2 = 4\n#### 4", "{body}");
     assert_eq!(body["arbiter"]["candidates_tried"], 3);
+}
+
+/// With `select = true` the cross-candidate ranking decides: acceptance only breaks its
+/// ties, so a sample the selection ranks first wins although the verifier rejected it.
+#[tokio::test]
+async fn best_of_ranks_by_the_selection_not_by_acceptance() {
+    let g = Gateway::start().await;
+    let (status, body) = g.chat("best-of-vote", "2+2?").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(content(&body).ends_with("2 + 2 = 5\n#### 4"), "{body}");
+    assert_eq!(body["arbiter"]["model"], "slip", "{body}");
+    let trace = g.trace(&body).await;
+    let lone = trace["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["model"] == "lone")
+        .unwrap();
+    assert_eq!(lone["outcome"], "accepted", "{lone}");
 }
 
 /// best_of over tool calls: the tool-argument verifier (contract 0.2.0) sees each sample's

@@ -133,6 +133,14 @@ fn text_for(model: &str, prompt: &str, req: &Value) -> String {
         }
         "tools" | "tools-bad" => format!("the tool said: {prompt}"),
         "wrong" => "2 + 2 = 5\n#### 5".into(),
+        // Right arithmetic, an answer no other sample gives: the math verifier accepts it.
+        "lone" => "3 + 3 = 6\n#### 6".into(),
+        // Nine right steps and a wrong one (rejected, score 0.45), with the answer the
+        // other samples agree on.
+        "slip" => {
+            let steps: String = (1..=9).map(|i| format!("1 + {i} = {}\n", i + 1)).collect();
+            format!("{steps}2 + 2 = 5\n#### 4")
+        }
         "echo" => format!("echo: {prompt}"),
         _ => "2 + 2 = 4\n#### 4".into(),
     }

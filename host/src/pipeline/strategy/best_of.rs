@@ -168,6 +168,10 @@ impl Draw<'_> {
             .iter()
             .map(|(_, j)| j.as_ref().map_or(0.0, |j| j.score))
             .collect();
+        // Whether the cross-candidate step ranked the candidates: then its ranking is the
+        // order, and acceptance only breaks its ties (CodeT's winner with noisy generated
+        // tests often passes under the acceptance share of them).
+        let mut selected = false;
         if select && !verify.is_empty() {
             let v = &verify[0];
             let entry = engine.plugin(ctx, &v.plugin, PluginKind::Verifier)?;
@@ -190,6 +194,8 @@ impl Draw<'_> {
             {
                 Ok(o) => {
                     emit_logs(&v.plugin, &o.stats.logs);
+                    // The runtime checked there is one score per candidate.
+                    selected = true;
                     scores = o.value.scores
                 }
                 // Without the cross-candidate step, fall back to individual scores.
@@ -198,12 +204,20 @@ impl Draw<'_> {
                 }
             }
         }
-        // Best first: accepted before not, then by score, then in sampling order.
+        // Best first: by the selection's score when it ranked them, accepted first
+        // between equals; otherwise accepted before not, then by score. Then in
+        // sampling order.
         let mut order: Vec<usize> = (0..done.len()).collect();
         order.sort_by(|&a, &b| {
-            let key = |i: usize| (done[i].1.as_ref().is_some_and(|j| j.accepted), scores[i]);
-            let (ka, kb) = (key(a), key(b));
-            kb.0.cmp(&ka.0).then(kb.1.total_cmp(&ka.1)).then(a.cmp(&b))
+            let accepted = |i: usize| done[i].1.as_ref().is_some_and(|j| j.accepted);
+            let by_score = scores[b].total_cmp(&scores[a]);
+            let by_acceptance = accepted(b).cmp(&accepted(a));
+            if selected {
+                by_score.then(by_acceptance)
+            } else {
+                by_acceptance.then(by_score)
+            }
+            .then(a.cmp(&b))
         });
         let mut slots: Vec<Option<(Sampled, Option<Judgement>)>> =
             done.into_iter().map(Some).collect();
