@@ -36,6 +36,9 @@ pub struct AppOptions {
     /// Providers the embedding program supplies, each used in place of the configured
     /// provider of its name (the tests inject failing upstreams this way).
     pub providers: HashMap<String, Arc<dyn Provider>>,
+    /// Share verdicts of capability-free verifiers between requests judging the same
+    /// candidate (evaluation only: see `pipeline::verdict_memo`).
+    pub reuse_verdicts: bool,
 }
 
 pub struct App {
@@ -210,6 +213,9 @@ async fn build_engine(
         pipelines,
         stats: Some(stats.clone() as Arc<dyn OutcomeStats>),
         default_budget: config.default_budget,
+        verdicts: options
+            .reuse_verdicts
+            .then(|| Arc::new(crate::pipeline::verdict_memo::VerdictMemo::new())),
     })
 }
 

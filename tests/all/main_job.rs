@@ -266,6 +266,56 @@ fn eval_reports_pipelines_and_reference_points() {
     assert!(r["oracle"]["accuracy"].as_f64().unwrap() >= acc(&expensive));
 }
 
+/// Pipelines that judge the same candidates with the same verifier share one
+/// verification each, and the report is what running every verification gives.
+#[test]
+fn eval_reuses_verdicts_across_pipelines_without_changing_the_report() {
+    let run = |extra: &[&str]| {
+        let out = arbiter()
+            .args([
+                "eval",
+                "--pipeline",
+                "math-cascade",
+                "--pipeline",
+                "math-route",
+            ])
+            .args([
+                "--dataset",
+                "data/gsm8k-dev.jsonl",
+                "--limit",
+                "40",
+                "--json",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        common::assert_exit_ok(&out);
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let shared = run(&[]);
+    let fresh = run(&["--fresh-verdicts"]);
+    let v = &shared["verifications"];
+    assert!(v["reused"].as_u64().unwrap() > 0, "{v}");
+    assert!(v["run"].as_u64().unwrap() > 0, "{v}");
+    assert!(fresh.get("verifications").is_none());
+    for (a, b) in shared["pipelines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(fresh["pipelines"].as_array().unwrap())
+    {
+        for field in [
+            "pipeline",
+            "accuracy",
+            "cost_per_query_usd",
+            "outcomes",
+            "verifier",
+        ] {
+            assert_eq!(a[field], b[field], "{field}");
+        }
+    }
+}
+
 #[test]
 fn eval_refuses_an_empty_selection_by_name() {
     let out = arbiter()

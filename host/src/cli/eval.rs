@@ -11,7 +11,9 @@ use clap::Args;
 use super::output::print_json;
 use crate::app::{App, AppOptions};
 use crate::config::GatewayConfig;
-use crate::eval::{plot, references, run, upstream_prices, EvalOptions, EvalReport, ProgressMode};
+use crate::eval::{
+    plot, references, run, upstream_prices, EvalOptions, EvalReport, ProgressMode, Verifications,
+};
 use crate::providers::replay::load_dataset;
 
 #[derive(Debug, Args)]
@@ -37,6 +39,11 @@ pub struct EvalArgs {
     /// Write figures (accuracy against cost, Success@K, latency) as SVG and PNG into DIR.
     #[arg(long, value_name = "DIR")]
     pub plot: Option<PathBuf>,
+    /// Run every verification. By default a verifier without capabilities judges each
+    /// distinct candidate once and later pipelines reuse its verdict (it is
+    /// deterministic for a given component, configuration, task and candidate).
+    #[arg(long)]
+    pub fresh_verdicts: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -68,6 +75,7 @@ pub fn run_cli(args: EvalArgs) -> anyhow::Result<std::process::ExitCode> {
                 store: false,
                 replay_dataset: Some(dataset),
                 compile_program: Some(program),
+                reuse_verdicts: !args.fresh_verdicts,
                 ..Default::default()
             },
         )
@@ -88,13 +96,18 @@ pub fn run_cli(args: EvalArgs) -> anyhow::Result<std::process::ExitCode> {
         };
         let pipelines = run(app.engine.clone(), &records, &options).await;
         let (models, oracle) = references(&records, &upstream_prices(&app.engine));
-        anyhow::Ok(EvalReport::new(
+        let mut report = EvalReport::new(
             args.dataset.display().to_string(),
             records.len(),
             pipelines,
             models,
             oracle,
-        ))
+        );
+        report.verifications = app.engine.verdicts.as_ref().map(|m| {
+            let (reused, run) = m.counts();
+            Verifications { run, reused }
+        });
+        anyhow::Ok(report)
     })?;
     if let Some(dir) = &args.plot {
         let files = plot::write_all(&report, dir)
@@ -185,6 +198,12 @@ fn print_report(r: &EvalReport) {
             p.verifier_call_us
                 .map(|u| format!(", verifier call {u:.0} µs"))
                 .unwrap_or_default()
+        );
+    }
+    if let Some(v) = &r.verifications {
+        println!(
+            "\nverifications: {} run, {} reused from an earlier judgement of the same candidate",
+            v.run, v.reused
         );
     }
 }

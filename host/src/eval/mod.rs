@@ -144,6 +144,16 @@ pub struct EvalReport {
     /// The pipelines' cost-accuracy Pareto frontier, cheapest first.
     pub frontier: Vec<CostAccuracy>,
     pub simulated_latency: bool,
+    /// Verifications run and reused across the pipelines (absent with `--fresh-verdicts`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verifications: Option<Verifications>,
+}
+
+/// How much verification the run shared between pipelines.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Verifications {
+    pub run: u64,
+    pub reused: u64,
 }
 
 impl EvalReport {
@@ -175,6 +185,7 @@ impl EvalReport {
             oracle,
             frontier,
             simulated_latency: true,
+            verifications: None,
         }
     }
 }
@@ -336,7 +347,7 @@ pub fn score(
         for a in t.attempts.iter().filter(|a| a.kind == AttemptKind::Model) {
             cancelled += usize::from(a.outcome == AttemptOutcome::Cancelled);
             calls += usize::from(a.outcome != AttemptOutcome::OverBudget);
-            for v in &a.verdicts {
+            for v in a.verdicts.iter().filter(|v| !v.reused) {
                 vcalls += 1;
                 vtime += v.wall_us;
             }

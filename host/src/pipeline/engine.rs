@@ -47,6 +47,8 @@ pub struct Engine {
     pub stats: Option<Arc<dyn OutcomeStats>>,
     /// Limits where a pipeline sets none, and those of raw model calls.
     pub default_budget: BudgetLimits,
+    /// Verdicts shared between the pipelines of one evaluation (never in the gateway).
+    pub verdicts: Option<Arc<super::verdict_memo::VerdictMemo>>,
 }
 
 impl Engine {

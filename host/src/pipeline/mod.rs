@@ -16,6 +16,7 @@ mod request;
 pub mod spec;
 pub mod strategy;
 pub mod trace;
+pub mod verdict_memo;
 mod verify;
 
 pub use budget::{BudgetLimits, OnBudget};

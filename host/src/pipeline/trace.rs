@@ -82,6 +82,10 @@ pub struct VerdictRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub wall_us: f64,
+    /// The verdict was an earlier judgement of the same candidate, not a new call
+    /// (evaluation only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reused: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -14,7 +14,10 @@ use super::plugin_logs::emit_logs;
 use super::request::Answer;
 use super::spec::VerifierRef;
 use super::trace::{AttemptOutcome, VerdictRecord};
+use super::verdict_memo::VerdictMemo;
+use crate::runtime::capability::Grants;
 use crate::runtime::types::*;
+use crate::runtime::Outcome;
 
 /// The verification chain's combined judgement of one candidate.
 #[derive(Debug, Clone)]
@@ -56,10 +59,33 @@ impl Engine {
                 let entry = self.plugin(ctx, &v.plugin, PluginKind::Verifier)?;
                 let config = self.merged(entry, &v.config);
                 let started = std::time::Instant::now();
-                let result = entry
-                    .plugin
-                    .verify(&config, task, candidate, self.plugin_ctx(ctx, path, entry))
-                    .await;
+                // Reused only from plugins without capabilities: those are deterministic.
+                let memo = self
+                    .verdicts
+                    .as_ref()
+                    .filter(|_| entry.plugin.options().grants == Grants::NONE)
+                    .and_then(|m| {
+                        let digest = &entry.plugin.load_report().digest;
+                        Some((m, VerdictMemo::key(digest, &config, task, candidate)?))
+                    });
+                let kept = memo.as_ref().and_then(|(m, key)| m.get(key));
+                let reused = kept.is_some();
+                let result = match kept {
+                    Some(verdict) => Ok(Outcome {
+                        value: verdict,
+                        stats: Default::default(),
+                    }),
+                    None => {
+                        let result = entry
+                            .plugin
+                            .verify(&config, task, candidate, self.plugin_ctx(ctx, path, entry))
+                            .await;
+                        if let (Some((m, key)), Ok(o)) = (&memo, &result) {
+                            m.put(*key, &o.value);
+                        }
+                        result
+                    }
+                };
                 let span = tracing::Span::current();
                 span.record(
                     "arbiter.plugin.version",
@@ -79,7 +105,7 @@ impl Engine {
                             .record("otel.status_code", "ERROR");
                     }
                 }
-                Ok::<_, ExecError>((v, result, started.elapsed()))
+                Ok::<_, ExecError>((v, result, started.elapsed(), reused))
             }
             .instrument(span)
         });
@@ -89,7 +115,7 @@ impl Engine {
         let (mut any_accept, mut any_reject) = (false, false);
         let mut primary = None;
         for (i, r) in results.into_iter().enumerate() {
-            let (v, result, wall) = r?;
+            let (v, result, wall, reused) = r?;
             let wall_us = wall.as_secs_f64() * 1e6;
             match result {
                 Ok(outcome) => {
@@ -108,6 +134,7 @@ impl Engine {
                         checks: super::trace::kept_checks(&verdict.checks),
                         error: None,
                         wall_us,
+                        reused,
                     });
                     if i == 0 {
                         primary = Some(verdict);
@@ -125,6 +152,7 @@ impl Engine {
                         checks: Vec::new(),
                         error: Some(format!("{}: {e}", e.code())),
                         wall_us,
+                        reused,
                     });
                 }
             }

@@ -1119,6 +1119,7 @@ mod tests {
                 checks: vec![],
                 error: (i == 5).then(|| "plugin_timeout: over 1000 ms".into()),
                 wall_us: 1000.0 * i as f64,
+                reused: false,
             }];
             store.record(t).await.unwrap();
         }
@@ -1135,6 +1136,7 @@ mod tests {
                 checks: vec![],
                 error: None,
                 wall_us: 5.0,
+                reused: false,
             }];
             store.record(t).await.unwrap();
         }
