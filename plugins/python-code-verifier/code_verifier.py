@@ -1,16 +1,23 @@
 """python-code-verifier: runs a code candidate against the task's tests, in the sandbox.
 
-`verify` executes one candidate (HumanEval style: the task's prompt code followed by the
-candidate's function body) and then each of the task's `assert` tests in its own copy
-of the candidate's globals. The verdict lists every test as a check, its score is the
-fraction passed, and `details` carries the indices of the passed tests.
+`verify` executes one candidate as returned (HumanEval style: the task's prompt code
+followed by the candidate's text) and then each of the task's `assert` tests in its own
+copy of the candidate's globals; it also calls the entry point on each test's input and
+keeps a digest of what it returned. The verdict lists every test as a check, its score
+is the fraction passed, and `details` carries the passed tests and the outputs. A
+candidate that fails to load as returned (models often keep writing after the function:
+stray imports, asserts, prose) is rejected, but its function body alone is run too, so
+its behaviour still counts as evidence for the others.
 
-`select` implements CodeT's dual execution agreement (Chen et al., 2022): candidates
-are grouped by the exact set of tests they pass, and a candidate scores
-(candidates in its group) x (tests that group passes), normalised so the best group
-scores 1. Agreement between many independently sampled programs and many generated
-tests outweighs a lone program passing a few tests, which is what makes the ranking
-robust to wrong generated tests.
+`select` ranks by agreement between the samples and the tests (default `agreement`):
+each test weighs as many samples as pass it, and a candidate scores
+sqrt(samples that behave exactly as it does on every test input) x (the weights of the
+tests it passes), normalised so the best scores 1. Ties go to the shorter candidate.
+On HumanEval dev (100 CodeGen-16B samples per task) it picks a correct program for
+45.2% of tasks, against 41.2% for CodeT's dual agreement (`select-method = codet`:
+samples grouped by the exact set of tests they pass, scoring group size x tests
+passed) and 30.9% for behaviour alone (`mbr-exec`); BENCHMARKS.md has every variant
+and their cross-validation.
 
 Task metadata: `tests` (JSON array of test statements, required; without it the
 verifier abstains), `entry-point` (the function the tests call; checked when given),
@@ -31,8 +38,11 @@ that candidate alone gets no verdict.
 from __future__ import annotations
 
 import builtins
+import ast
+import hashlib
 import io
 import json
+import math
 import sys
 from collections import Counter
 from types import CodeType, FrameType
@@ -48,7 +58,6 @@ import datetime  # noqa: F401
 import decimal  # noqa: F401
 import fractions  # noqa: F401
 import functools  # noqa: F401
-import hashlib  # noqa: F401
 import heapq  # noqa: F401
 import itertools  # noqa: F401
 import math  # noqa: F401
@@ -59,6 +68,22 @@ import statistics  # noqa: F401
 import string  # noqa: F401
 import time  # noqa: F401
 import typing  # noqa: F401
+
+# Standard modules that correct HumanEval dev candidates import (measured over the
+# dataset): without them in the snapshot, such a candidate fails to load in the sandbox
+# although it is right. They give no access the sandbox does not grant.
+import abc  # noqa: F401
+import array  # noqa: F401
+import dataclasses  # noqa: F401
+import enum  # noqa: F401
+import os  # noqa: F401
+import pathlib  # noqa: F401
+import threading  # noqa: F401
+
+try:  # not every build of the interpreter has sockets
+    import socket  # noqa: F401
+except ImportError:
+    pass
 
 from arbiter_sdk import (
     Candidate,
@@ -75,25 +100,35 @@ from arbiter_sdk import (
     Verifier,
 )
 
-VERSION = "0.1.0"
+VERSION = "0.2.0"
 
-#: Steps (trace events) per test and per candidate. Tracing makes a step cost ~1-2 µs
-#: of wasm execution (~3.7k instructions), so a looping test stops after ~50-100 ms and
-#: a whole candidate within ~0.2-0.4 s, inside the host's default 1 s deadline. On
-#: HumanEval dev candidates a passing test needs 11 steps at the median, 1.5k at the
-#: 99.9th percentile and 22k at most; a whole candidate 6.4k at the 90th percentile.
+#: Steps (trace events) per test. Tracing makes a step cost ~1-2 µs of wasm execution
+#: (~3.7k instructions), so a looping test stops after ~50-100 ms. On HumanEval dev
+#: candidates a passing test needs 11 steps at the median, 1.5k at the 99.9th
+#: percentile and 22k at most.
 DEFAULT_TEST_STEPS = 50_000
-DEFAULT_MAX_STEPS = 200_000
+#: After this many timed-out tests, a candidate's remaining tests fail as not run: a
+#: looping candidate would otherwise spend every test's budget. The budget is per test,
+#: not shared by the candidate's tests, so a slow but right candidate is not cut off
+#: half-way through a long test list (which would split it from its equals).
+DEFAULT_MAX_TIMEOUTS = 3
+#: A backstop over all of a candidate's tests (~2-4 s of wasm; give the plugin a
+#: deadline above that when tasks have hundreds of tests).
+DEFAULT_MAX_STEPS = 2_000_000
+
+SELECT_METHODS = ("agreement", "codet", "mbr-exec")
 
 SETTINGS = (
     "mode",
     "body-only",
     "test-steps",
     "max-steps",
+    "max-timeouts",
     "max-tests",
     "max-output",
     "max-depth",
     "accept-fraction",
+    "select-method",
 )
 
 #: Longest failure message (and echoed test) kept per check: the host bounds a reply.
@@ -192,6 +227,47 @@ def function_body(text: str) -> str:
     return text
 
 
+def input_call(test: str, entry: Optional[str]) -> Optional[CodeType]:
+    """The first call of the entry point inside a test, as an expression to evaluate:
+    `assert f(2) == 4` gives `f(2)`. None when the test calls no entry point."""
+    if not entry:
+        return None
+    try:
+        tree = ast.parse(test)
+    except (SyntaxError, ValueError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == entry:
+            try:
+                return compile(ast.Expression(node), "<input>", "eval")
+            except (SyntaxError, ValueError):
+                return None
+    return None
+
+
+def canonical(value: Any, depth: int = 0) -> str:
+    """A text of `value` that does not depend on set or dict order, for comparing what
+    candidates return."""
+    if depth > 20:
+        return "..."
+    if isinstance(value, (set, frozenset)):
+        return "{" + ",".join(sorted(canonical(v, depth + 1) for v in value)) + "}"
+    if isinstance(value, dict):
+        items = sorted((canonical(k, depth + 1), canonical(v, depth + 1)) for k, v in value.items())
+        return "{" + ",".join(f"{k}:{v}" for k, v in items) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(canonical(v, depth + 1) for v in value) + "]"
+    if isinstance(value, tuple):
+        return "(" + ",".join(canonical(v, depth + 1) for v in value) + ")"
+    if isinstance(value, float):
+        return repr(round(value, 9))
+    return repr(value)
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
 def parse_tests(raw: str) -> List[str]:
     try:
         tests = json.loads(raw)
@@ -208,7 +284,12 @@ class Run:
     def __init__(self) -> None:
         self.checks: List[Check] = []
         self.passed: List[int] = []
+        #: Per test, a digest of what the entry point returned on the test's input
+        #: (`!Error` when it raised), or None when the test has no such call.
+        self.outputs: List[Optional[str]] = []
         self.error: Optional[str] = None
+        #: The program compiled, ran and defined the entry point.
+        self.loaded = False
         self.output = ""
         self.output_dropped = 0
 
@@ -221,7 +302,7 @@ class CodeVerifier(Verifier):
                 "python-code-verifier",
                 VERSION,
                 "Runs Python candidates against the task's assert tests in the sandbox; "
-                "select ranks them by CodeT dual execution agreement",
+                "select ranks them by agreement between samples and tests",
             )
             .config_key(
                 "mode",
@@ -231,9 +312,10 @@ class CodeVerifier(Verifier):
             )
             .config_key(
                 "body-only",
-                "In completion mode, keep only the function body: the candidate ends at its "
-                "first non-indented line (models often keep writing unrelated code)",
-                "true",
+                "In completion mode, run only the function body (the candidate up to its "
+                "first non-indented line). Off by default: the verdict is on the text as "
+                "returned, which is what the caller gets",
+                "false",
             )
             .config_key(
                 "test-steps",
@@ -243,9 +325,14 @@ class CodeVerifier(Verifier):
             )
             .config_key(
                 "max-steps",
-                "Steps all of a candidate's tests may take together; later tests fail as not "
-                "run (the default fits the host's default 1 s deadline)",
+                "Steps all of a candidate's tests may take together, a backstop; later tests "
+                "fail as not run",
                 str(DEFAULT_MAX_STEPS),
+            )
+            .config_key(
+                "max-timeouts",
+                "Timed-out tests after which a candidate's remaining tests fail as not run",
+                str(DEFAULT_MAX_TIMEOUTS),
             )
             .config_key("max-tests", "Tests run per candidate (distinct tests, in order)", "300")
             .config_key("max-output", "Characters of the candidate's output kept in details", "1000")
@@ -257,6 +344,13 @@ class CodeVerifier(Verifier):
                 "often wrong, so even a correct program fails some",
                 "1",
             )
+            .config_key(
+                "select-method",
+                "How `select` ranks: `agreement` (tests weighted by the samples passing "
+                "them x sqrt of the samples behaving alike), `codet` (CodeT dual "
+                "agreement), `mbr-exec` (samples behaving alike)",
+                "agreement",
+            )
         )
 
     def __init__(self, config: Config) -> None:
@@ -264,9 +358,10 @@ class CodeVerifier(Verifier):
         self.mode = config.get("mode") or "completion"
         if self.mode not in ("completion", "program"):
             raise InvalidConfig(f"setting `mode` = {self.mode!r}: expected completion or program")
-        self.body_only = config.parse_or("body-only", True)
+        self.body_only = config.parse_or("body-only", False)
         self.test_steps = self._positive(config, "test-steps", DEFAULT_TEST_STEPS)
         self.max_steps = self._positive(config, "max-steps", DEFAULT_MAX_STEPS)
+        self.max_timeouts = self._positive(config, "max-timeouts", DEFAULT_MAX_TIMEOUTS)
         self.max_tests = self._positive(config, "max-tests", 300)
         self.max_output = self._positive(config, "max-output", 1000)
         self.max_depth = self._positive(config, "max-depth", 150)
@@ -274,6 +369,12 @@ class CodeVerifier(Verifier):
         if not 0.0 < self.accept_fraction <= 1.0:
             raise InvalidConfig(
                 f"setting `accept-fraction` = {self.accept_fraction}: must be in (0, 1]"
+            )
+        self.select_method = config.get("select-method") or "agreement"
+        if self.select_method not in SELECT_METHODS:
+            raise InvalidConfig(
+                f"setting `select-method` = {self.select_method!r}: expected one of "
+                + ", ".join(SELECT_METHODS)
             )
         self.watchdog = Watchdog()
 
@@ -297,8 +398,9 @@ class CodeVerifier(Verifier):
         if not seen:
             return Verdict.abstain("the task's `tests` metadata is empty")
         tests = [(i, t) for t, i in seen.items()]
+        entry = task.meta("entry-point")
         program = self._program(task, candidate)
-        run = self._run(program, task.meta("entry-point"), tests)
+        run = self._run(program, entry, tests)
 
         total = len(tests)
         score = len(run.passed) / total
@@ -312,24 +414,40 @@ class CodeVerifier(Verifier):
             else Verdict.reject(score, reason)
         )
         verdict.with_checks(run.checks)
-        details: Dict[str, Any] = {"tests": total, "passed": run.passed}
+        details: Dict[str, Any] = {
+            "tests": total,
+            "passed": run.passed,
+            "loads": run.loaded,
+            "outputs": run.outputs,
+        }
+        # A candidate that does not load as returned may still hold a working function
+        # followed by junk; how that function behaves is evidence for `select` (it votes),
+        # though this candidate cannot be chosen.
+        if not run.loaded and self.mode == "completion" and not self.body_only:
+            body = self._program(task, candidate, body_only=True)
+            if body != program:
+                alone = self._run(body, entry, tests)
+                if alone.loaded:
+                    details["body_alone"] = {"passed": alone.passed, "outputs": alone.outputs}
         if run.output:
             details["output"] = run.output
         if run.output_dropped:
             details["output_dropped_chars"] = run.output_dropped
         return verdict.with_details(details)
 
-    def _program(self, task: Task, candidate: Candidate) -> str:
+    def _program(self, task: Task, candidate: Candidate, body_only: Optional[bool] = None) -> str:
         if self.mode == "program":
             return strip_fences(candidate.text)
         prompt = task.meta("code-prompt")
         if prompt is None:
             prompt = task.prompt()
-        text = function_body(candidate.text) if self.body_only else candidate.text
+        cut = self.body_only if body_only is None else body_only
+        text = function_body(candidate.text) if cut else candidate.text
         return prompt + text
 
     def _run(self, program: str, entry: Optional[str], tests: List[Tuple[int, str]]) -> Run:
         run = Run()
+        run.outputs = [None] * len(tests)
         not_run = lambda why: [Check(f"test {i}", False, why) for i, _ in tests]  # noqa: E731
         try:
             code = compile(program, "<candidate>", "exec")
@@ -377,11 +495,17 @@ class CodeVerifier(Verifier):
             run.checks.append(Check("runs", False, run.error))
             run.checks.extend(Check(f"test {i}", False, "not run") for i, _ in tests)
             return
+        run.loaded = True
         left = self.max_steps
-        for i, test in tests:
+        timeouts = 0
+        for k, (i, test) in enumerate(tests):
             name = f"test {i}"
             if left <= 0:
                 run.checks.append(Check(name, False, "not run: the step budget is spent"))
+                continue
+            if timeouts >= self.max_timeouts:
+                run.checks.append(Check(name, False, f"not run: {timeouts} tests timed out"))
+                run.outputs[k] = "!timeout"
                 continue
             try:
                 test_code = compile(test, f"<test {i}>", "exec")
@@ -395,10 +519,77 @@ class CodeVerifier(Verifier):
                 run.checks.append(Check(name, True))
             else:
                 run.checks.append(Check(name, False, f"{failure} | {_short(test)}"))
+            if failure == "timed out":
+                # Calling it again on the same input would time out too.
+                timeouts += 1
+                run.outputs[k] = "!timeout"
+                continue
+            call = input_call(test, entry)
+            if call is not None and left > 0:
+                output = self._output(call, scope, min(self.test_steps, left))
+                left -= self.watchdog.used
+                timeouts += output == "!timeout"
+                run.outputs[k] = output
+
+    def _output(self, call: CodeType, scope: Dict[str, Any], steps: int) -> str:
+        """What the entry point returns on one test's input, as a digest (`!Error` for
+        an exception, `!timeout` past the budget)."""
+        self.watchdog.arm(steps)
+        sys.settrace(self.watchdog.trace)
+        try:
+            value = eval(call, dict(scope))
+        except BudgetExceeded:
+            return "!timeout"
+        except BaseException as e:  # noqa: BLE001 - the candidate's failure is its output
+            return "!" + type(e).__name__
+        finally:
+            sys.settrace(None)
+        try:
+            return digest(canonical(value))
+        except BaseException as e:  # noqa: BLE001 - a value whose repr fails
+            return "!" + type(e).__name__
 
     # ------------------------------------------------------------------ select
 
     def select(self, task: Task, candidates: List[Judged]) -> Selection:
+        if self.select_method == "codet":
+            return self._codet(candidates)
+        runs = [behaviour(j) for j in candidates]
+        # Every sample that ran votes with its behaviour: as returned, or its function
+        # body alone when only that loads.
+        votes = [r.vote for r in runs if r.vote is not None]
+        alike = Counter(v[1] for v in votes)
+        support = Counter(t for v in votes for t in v[0])
+        raw = []
+        for r in runs:
+            if not r.chosen:
+                raw.append(0.0)
+                continue
+            same = alike[r.outputs]
+            if self.select_method == "mbr-exec":
+                raw.append(float(same))
+            else:
+                # The share of the cluster size only separates candidates that pass no
+                # test, so that the commonest behaviour still wins among them.
+                tests = sum(support[t] for t in r.passed)
+                raw.append(math.sqrt(max(same, 1)) * tests + 1e-9 * same)
+        best = max(raw, default=0.0)
+        if best <= 0.0:
+            return Selection(
+                [j.score() for j in candidates],
+                "no candidate ran as returned: individual verdict scores",
+            )
+        scores = shorter_first([r / best for r in raw], candidates)
+        if self.select_method == "mbr-exec":
+            reason = f"execution agreement over {len(alike)} behaviours of {len(votes)} samples"
+        else:
+            reason = (
+                f"agreement of {len(votes)} samples ({len(alike)} behaviours) and "
+                f"{len(support)} tests passed by any"
+            )
+        return Selection(scores, reason)
+
+    def _codet(self, candidates: List[Judged]) -> Selection:
         keys = [passed_tests(j) for j in candidates]
         groups = Counter(k for k in keys if k)
         raw = [groups[k] * len(k) if k else 0 for k in keys]
@@ -410,10 +601,69 @@ class CodeVerifier(Verifier):
             )
         top = max(groups, key=lambda k: groups[k] * len(k))
         return Selection(
-            [r / best for r in raw],
+            shorter_first([r / best for r in raw], candidates),
             f"CodeT dual agreement over {len(groups)} groups; the best: "
             f"{groups[top]} candidates x {len(top)} tests",
         )
+
+
+class Behaviour:
+    """What `select` reads from one candidate's verdict details."""
+
+    def __init__(self) -> None:
+        #: It ran as returned, so it can be chosen.
+        self.chosen = False
+        self.passed: FrozenSet[int] = frozenset()
+        self.outputs: Tuple[Optional[str], ...] = ()
+        #: (passed tests, outputs) of whatever version ran: its vote.
+        self.vote: Optional[Tuple[FrozenSet[int], Tuple[Optional[str], ...]]] = None
+
+
+def behaviour(judged: Judged) -> Behaviour:
+    b = Behaviour()
+    v = judged.verdict
+    if v is None or v.decision == Decision.ABSTAIN:
+        return b
+    details = v.details_json()
+    if not isinstance(details, dict):
+        return b
+
+    def read(d: Any) -> Optional[Tuple[FrozenSet[int], Tuple[Optional[str], ...]]]:
+        if not isinstance(d, dict):
+            return None
+        passed, outputs = d.get("passed"), d.get("outputs")
+        if not isinstance(passed, list) or not isinstance(outputs, list):
+            return None
+        return (
+            frozenset(i for i in passed if isinstance(i, int)),
+            tuple(o if isinstance(o, str) else None for o in outputs),
+        )
+
+    own = read(details)
+    if own is not None and details.get("loads") is True:
+        b.chosen = True
+        b.passed, b.outputs = own
+        b.vote = own
+    else:
+        b.vote = read(details.get("body_alone"))
+    return b
+
+
+def shorter_first(scores: List[float], candidates: List[Judged]) -> List[float]:
+    """Breaks ties between equal scores by the shorter candidate text (a documented rule
+    that does not depend on sampling order), by lowering each tied score a hair."""
+    out = list(scores)
+    ties: Dict[float, List[int]] = {}
+    for i, s in enumerate(scores):
+        if s > 0:
+            ties.setdefault(s, []).append(i)
+    for s, group in ties.items():
+        if len(group) < 2:
+            continue
+        group.sort(key=lambda i: (len(candidates[i].candidate.text.strip()), i))
+        for rank, i in enumerate(group):
+            out[i] = s * (1.0 - 1e-9 * rank)
+    return out
 
 
 def passed_tests(judged: Judged) -> FrozenSet[int]:

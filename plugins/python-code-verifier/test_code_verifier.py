@@ -80,16 +80,79 @@ class Verify(unittest.TestCase):
             with self.assertRaises(InvalidConfig):
                 CodeVerifier(Config(config))
 
-    def test_select_is_codet_agreement(self) -> None:
+    def judged(self, verifier: CodeVerifier, bodies) -> list:
+        return [Judged(Candidate(i, "m", b), verifier.verify(task(), Candidate(i, "m", b)))
+                for i, b in enumerate(bodies)]
+
+    def test_select_codet_agreement(self) -> None:
+        v = CodeVerifier(Config([("test-steps", "20000"), ("select-method", "codet")]))
         bodies = ["    return a + b\n", "    return b + a\n", "    return a - b\n", "    return a * b\n",
                   "    return 0\n"]
-        judged = [Judged(Candidate(i, "m", b), self.run_one(b)) for i, b in enumerate(bodies)]
+        judged = self.judged(v, bodies)
         judged.append(Judged(Candidate(5, "m", "?"), None))
-        scores = self.v.select(task(), judged).scores
+        scores = v.select(task(), judged).scores
         # Groups: {0,1,2} x 2 candidates = 6; {2} (a-b, a*b) x 2 = 2; {1,2} (`return 0`)
-        # x 1 = 2; no verdict = 0. Normalised by the best group's 6.
+        # x 1 = 2; no verdict = 0. Normalised by the best group's 6; ties go to the
+        # shorter text, a hair ahead.
         for got, want in zip(scores, [1.0, 1.0, 2 / 6, 2 / 6, 2 / 6, 0.0]):
             self.assertAlmostEqual(got, want)
+        self.assertGreater(scores[0], scores[1] - 1e-12)
+
+    def test_outputs_on_the_tests_inputs(self) -> None:
+        d = self.run_one("    return a - b\n").details_json()
+        self.assertTrue(d["loads"])
+        self.assertEqual(len(d["outputs"]), 3)
+        # Another program returning the same values has the same digests.
+        same = self.run_one("    return -(b - a)\n").details_json()
+        self.assertEqual(d["outputs"], same["outputs"])
+        raising = self.run_one("    raise ValueError()\n").details_json()
+        self.assertEqual(raising["outputs"], ["!ValueError"] * 3)
+
+    def test_select_agreement_weighs_tests_by_the_samples_passing_them(self) -> None:
+        bodies = [
+            "    return a + b\n",        # passes 0, 1, 2
+            "    return b + a\n",        # the same behaviour
+            "    return (a + b) * 1\n",  # the same behaviour, longer
+            "    return a - b\n",        # passes 2 only
+            "    return a - b\n",
+            "    return a - b\n",
+            "    return 0\n",            # passes 1, 2
+        ]
+        scores = self.v.select(task(), self.judged(self.v, bodies)).scores
+        # Support: test 0 by 3 samples, test 1 by 4, test 2 by all 7.
+        # a+b: sqrt(3) x 14; a-b: sqrt(3) x 7; 0: sqrt(1) x 11.
+        best = 3 ** 0.5 * 14
+        for got, want in zip(scores, [1, 1, 1, 0.5, 0.5, 0.5, 11 / best]):
+            self.assertAlmostEqual(got, want, places=6)
+        # Ties go to the shorter text.
+        self.assertGreater(scores[0], scores[2])
+        self.assertGreater(scores[1], scores[2])
+
+    def test_a_candidate_that_does_not_load_as_returned_votes_but_is_not_chosen(self) -> None:
+        junk = "    return a + b\nimport no_such_module\n"
+        verdict = self.run_one(junk)
+        self.assertEqual(verdict.decision, Decision.REJECT)
+        d = verdict.details_json()
+        self.assertFalse(d["loads"])
+        self.assertEqual(d["body_alone"]["passed"], [0, 1, 2])
+        bodies = [junk, junk, "    return b + a\n", "    return 0\n", "    return 0\n"]
+        scores = self.v.select(task(), self.judged(self.v, bodies)).scores
+        self.assertEqual(scores[:2], [0.0, 0.0])
+        # `b + a` has the two junk samples' votes: behaviour shared by 3, tests weighed
+        # 3 + 5 + 5; `0` by 2, tests 5 + 5.
+        self.assertEqual(scores[2], 1.0)
+        self.assertAlmostEqual(scores[3] + scores[4], 2 * (2 ** 0.5 * 10) / (3 ** 0.5 * 13), places=6)
+
+    def test_select_method_is_checked(self) -> None:
+        with self.assertRaises(InvalidConfig):
+            CodeVerifier(Config([("select-method", "vote")]))
+
+    def test_a_looping_candidate_stops_after_a_few_timeouts(self) -> None:
+        v = CodeVerifier(Config([("test-steps", "2000"), ("max-timeouts", "2")]))
+        verdict = v.verify(task(), Candidate(0, "m", "    while True:\n        pass\n"))
+        messages = [c.message or "" for c in verdict.checks]
+        self.assertIn("timed out", messages[0])
+        self.assertEqual(messages[2], "not run: 2 tests timed out")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 //! Python plugins end to end: built from source by the same builder `arbiter plugin
 //! build` uses (componentize-py with the embedded SDK and WIT), then run through the real
 //! sandboxed runtime: `python-code-verifier` on HumanEval dev tasks (verdicts against the
-//! ground-truth labels, CodeT selection), hostile candidates, its case file, the SDK's
+//! ground-truth labels, selection by agreement), hostile candidates, its case file, the SDK's
 //! example, the `new` templates against the shared vectors, capabilities choosing the
 //! world (with a fake model behind `model`), freshness, and `arbiter plugin inspect`.
 
@@ -124,8 +124,8 @@ async fn run_cases(component: &Path, file: &Path) {
 // ------------------------------------------------------- python-code-verifier
 
 /// On HumanEval dev tasks whose generated tests are mostly right, the sandboxed verdicts
-/// agree with the ground-truth labels, and CodeT's `select` ranks a correct candidate
-/// first. "Right tests" for a candidate are the tests every *other* correct candidate
+/// agree with the ground-truth labels, and `select` (agreement between samples and
+/// tests) ranks a correct candidate first. "Right tests" for a candidate are the tests every *other* correct candidate
 /// passes, so no candidate is judged by tests derived from itself.
 #[tokio::test]
 async fn code_verifier_agrees_with_humaneval_labels() {
@@ -238,10 +238,14 @@ async fn code_verifier_agrees_with_humaneval_labels() {
             .unwrap();
         assert!(
             labels[best],
-            "{id}: CodeT ranked incorrect candidate {best} first ({})",
+            "{id}: the selection ranked incorrect candidate {best} first ({})",
             selection.reason
         );
-        assert!(selection.reason.contains("CodeT"), "{}", selection.reason);
+        assert!(
+            selection.reason.contains("agreement"),
+            "{}",
+            selection.reason
+        );
     }
     // Measured natively on these tasks: 235/235 and 154/165.
     assert!(
@@ -376,7 +380,9 @@ async fn hostile_candidates_lose_only_their_own_verdict() {
         .value;
     for (i, s) in selection.scores.iter().enumerate() {
         let full = matches!(cases[i].1, Ok((Decision::Accept, _, _)));
-        assert_eq!(*s == 1.0, full, "candidate {i}: {s} ({})", selection.reason);
+        // Equal candidates differ by a hair (the shorter first).
+        let top = (*s - 1.0).abs() < 1e-6;
+        assert_eq!(top, full, "candidate {i}: {s} ({})", selection.reason);
         if judged[i].verdict.is_none() {
             assert_eq!(*s, 0.0);
         }
