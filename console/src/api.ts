@@ -356,6 +356,8 @@ export const api = {
   deletePlugin: (name: string) => call<null>("DELETE", `/v1/plugins/${encodeURIComponent(name)}`),
   // The operator's API.
   tenantList: () => call<{ data: TenantView[] }>("GET", "/admin/v1/tenants"),
+  /** The signed-in tenant (an operator: `tenant`): its policy and spend so far. */
+  tenant: (tenant?: string) => call<TenantView>("GET", tenant ? tenantPath(tenant) : "/v1/tenant"),
   createTenant: (body: { name: string; policy: Policy; disabled?: boolean }) =>
     call<TenantView>("POST", "/admin/v1/tenants", body),
   updateTenant: (name: string, body: { policy?: Policy; disabled?: boolean }) =>

@@ -2,7 +2,7 @@
 // and model, from the same usage rows `GET /v1/usage` returns.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, Tooltip } from "chart.js";
-import { api, ApiError, type UsageList, type UsageRow } from "./api";
+import { api, ApiError, type TenantView, type UsageList, type UsageRow } from "./api";
 import { usd } from "./format";
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Legend, Tooltip);
@@ -42,6 +42,61 @@ function CostChart({ rows }: { rows: UsageRow[] }) {
   );
 }
 
+/** One limit: what is used of it, as a bar when it is a cap. */
+function Limit({ label, used, cap, unit }: { label: string; used?: number; cap?: number | null; unit: string }) {
+  const shown = (v: number) => (unit === "$" ? usd(v) : `${v} ${unit}`);
+  return (
+    <tr>
+      <th scope="row">{label}</th>
+      <td class="num">{used === undefined ? "—" : shown(used)}</td>
+      <td class="num">{cap == null ? "none" : shown(cap)}</td>
+      <td>
+        {cap != null && used !== undefined && (
+          <progress value={Math.min(used, cap)} max={cap} aria-label={`${label}: ${Math.round((100 * used) / cap)}% used`} />
+        )}
+      </td>
+    </tr>
+  );
+}
+
+/** The tenant's limits and how close it is to them (`GET /v1/tenant`). */
+function Limits({ tenant, onAuth }: { tenant?: string; onAuth: () => void }) {
+  const [t, setT] = useState<TenantView | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    api
+      .tenant(tenant)
+      .then(setT)
+      .catch((e) => (e instanceof ApiError && e.status === 401 ? onAuth() : setError(e.message)));
+  }, [tenant]);
+  if (error)
+    return (
+      <p class="error-box" role="alert">
+        {error}
+      </p>
+    );
+  if (!t) return null;
+  const p = t.policy;
+  return (
+    <table class="limits" aria-label="Limits">
+      <thead>
+        <tr>
+          <th>Limit</th>
+          <th class="num">Used</th>
+          <th class="num">Cap</th>
+          <th />
+        </tr>
+      </thead>
+      <tbody>
+        <Limit label="Spend today (UTC)" used={t.spend.today_usd} cap={p.daily_spend_usd} unit="$" />
+        <Limit label="Spend this month" used={t.spend.this_month_usd} cap={p.monthly_spend_usd} unit="$" />
+        <Limit label="Requests per second (burst)" cap={p.requests_per_second} unit={p.burst ? `/s (${p.burst})` : "/s"} />
+        <Limit label="Requests at once" cap={p.max_concurrent} unit="" />
+      </tbody>
+    </table>
+  );
+}
+
 export function Usage({ tenant, onAuth }: { tenant?: string; onAuth: () => void }) {
   const [range, setRange] = useState<{ from?: string; to?: string }>({});
   const [draft, setDraft] = useState<{ from?: string; to?: string }>({});
@@ -67,6 +122,7 @@ export function Usage({ tenant, onAuth }: { tenant?: string; onAuth: () => void 
   return (
     <section>
       <h2>{tenant ? `Usage of ${tenant}` : "Usage"}</h2>
+      <Limits tenant={tenant} onAuth={onAuth} />
       <form
         class="filters"
         aria-label="Days"

@@ -140,6 +140,10 @@ try {
   const usage = await page.locator("table.usage").innerText();
   for (const p of ["race", "cascade", "plain"]) assert.ok(usage.includes(p), `usage lists ${p}`);
   assert.ok(!usage.includes(otherPipeline), "another tenant's usage is not shown");
+  // Its limits (`GET /v1/tenant`): the daily cap with how much of it is spent.
+  const caps = await page.getByRole("table", { name: "Limits" }).innerText();
+  assert.ok(caps.includes("Spend today") && caps.includes("5.0000"), caps);
+  await page.getByRole("progressbar", { name: /Spend today \(UTC\): \d+% used/ }).waitFor();
   await page.getByRole("img", { name: /Cost per day/ }).waitFor();
   await page.waitForTimeout(200);
   await shot("usage");

@@ -108,7 +108,7 @@ path = "{math}"
 
 [tenants.a]
 api_keys = ["{ka}"]
-policy = {{ models = ["*"] }}
+policy = {{ models = ["*"], daily_spend_usd = 5.0 }}
 
 [tenants.b]
 api_keys = ["{kb}"]

@@ -541,6 +541,22 @@ async fn all_usage(
     usage(&state, tenant.as_deref(), q).await
 }
 
+/// The calling tenant: its policy (limits included) and what it has spent so far today
+/// and this month, as the operator's `GET /admin/v1/tenants/{name}` shows it.
+#[utoipa::path(get, path = "/v1/tenant", tag = "tenant", security(("tenant" = [])),
+    responses((status = 200, body = TenantView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(super) async fn own_tenant(
+    State(state): State<Arc<AppState>>,
+    tenant: Tenant,
+) -> Result<Response, ApiError> {
+    let t = state
+        .tenants
+        .tenant(tenant.name())
+        .ok_or_else(|| no_tenant(tenant.name()))?;
+    t.spend.refresh().await;
+    Ok(Json(tenant_json(&t)).into_response())
+}
+
 /// The calling tenant's own usage, by UTC day, pipeline and model.
 #[utoipa::path(get, path = "/v1/usage", tag = "tenant", security(("tenant" = [])), params(UsageQuery),
     responses((status = 200, body = UsageList), (status = 400, description = "`invalid_value`", body = ErrorBody),

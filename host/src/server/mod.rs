@@ -116,6 +116,7 @@ fn api() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(trace))
         .routes(routes!(feedback))
         .routes(routes!(admin::tenant_usage))
+        .routes(routes!(admin::own_tenant))
         .routes(routes!(stats::pipeline_stats))
         .routes(routes!(stats::model_stats))
         .routes(routes!(stats::plugin_stats))
