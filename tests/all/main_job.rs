@@ -267,7 +267,8 @@ fn eval_reports_pipelines_and_reference_points() {
 }
 
 /// Pipelines that judge the same candidates with the same verifier share one
-/// verification each, and the report is what running every verification gives.
+/// verification each, also when every candidate is judged ahead (`--pre-verify`), and
+/// the report is what running every verification gives.
 #[test]
 fn eval_reuses_verdicts_across_pipelines_without_changing_the_report() {
     let run = |extra: &[&str]| {
@@ -294,24 +295,33 @@ fn eval_reuses_verdicts_across_pipelines_without_changing_the_report() {
     };
     let shared = run(&[]);
     let fresh = run(&["--fresh-verdicts"]);
+    let ahead = run(&["--pre-verify"]);
     let v = &shared["verifications"];
     assert!(v["reused"].as_u64().unwrap() > 0, "{v}");
     assert!(v["run"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["ahead"], 0, "{v}");
     assert!(fresh.get("verifications").is_none());
-    for (a, b) in shared["pipelines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .zip(fresh["pipelines"].as_array().unwrap())
-    {
-        for field in [
-            "pipeline",
-            "accuracy",
-            "cost_per_query_usd",
-            "outcomes",
-            "verifier",
-        ] {
-            assert_eq!(a[field], b[field], "{field}");
+    // Judged ahead: every candidate of the 40 questions (two models each) once, and
+    // nothing left to run during the pipelines.
+    let v = &ahead["verifications"];
+    assert_eq!(v["ahead"], 80, "{v}");
+    assert_eq!(v["run"], 0, "{v}");
+    for other in [&fresh, &ahead] {
+        for (a, b) in shared["pipelines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(other["pipelines"].as_array().unwrap())
+        {
+            for field in [
+                "pipeline",
+                "accuracy",
+                "cost_per_query_usd",
+                "outcomes",
+                "verifier",
+            ] {
+                assert_eq!(a[field], b[field], "{field}");
+            }
         }
     }
 }

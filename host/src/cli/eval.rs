@@ -12,7 +12,8 @@ use super::output::print_json;
 use crate::app::{App, AppOptions};
 use crate::config::GatewayConfig;
 use crate::eval::{
-    plot, references, run, upstream_prices, EvalOptions, EvalReport, ProgressMode, Verifications,
+    plot, pre_verify, references, run, upstream_prices, EvalOptions, EvalReport, ProgressMode,
+    Verifications,
 };
 use crate::providers::replay::load_dataset;
 
@@ -44,6 +45,12 @@ pub struct EvalArgs {
     /// deterministic for a given component, configuration, task and candidate).
     #[arg(long)]
     pub fresh_verdicts: bool,
+    /// Judge every recorded candidate once, on every core, before the pipelines run
+    /// (by each capability-free verifier they use); they then reuse the verdicts. Pays
+    /// off when the pipelines sample most of the recorded candidates (a best_of over
+    /// all of them); verdicts and reports are the same either way.
+    #[arg(long, conflicts_with = "fresh_verdicts")]
+    pub pre_verify: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -66,6 +73,14 @@ pub fn run_cli(args: EvalArgs) -> anyhow::Result<std::process::ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    // Plugin calls run on up to one thread per core (see `Runtime::run_calls_on`); this
+    // runtime only drives their deadlines, on the real clock.
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let timers = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("plugin-call-timers")
+        .enable_all()
+        .build()?;
     let report = rt.block_on(async {
         let program = std::env::current_exe().context("locating the arbiter binary")?;
         let dataset = std::fs::canonicalize(&args.dataset)?;
@@ -80,11 +95,26 @@ pub fn run_cli(args: EvalArgs) -> anyhow::Result<std::process::ExitCode> {
             },
         )
         .await?;
+        app.runtime.run_calls_on(timers.handle().clone(), cores);
         for p in &args.pipelines {
             app.engine
                 .resolve("default", None, p, true)
                 .with_context(|| format!("pipeline `{p}`"))?;
         }
+        let ahead = match (&app.engine.verdicts, args.pre_verify) {
+            (Some(memo), true) => {
+                pre_verify(
+                    &app.engine,
+                    memo,
+                    &records,
+                    &args.pipelines,
+                    args.with_reference,
+                    cores,
+                )
+                .await
+            }
+            _ => 0,
+        };
         tokio::time::pause();
         let options = EvalOptions {
             pipelines: args.pipelines.clone(),
@@ -105,7 +135,7 @@ pub fn run_cli(args: EvalArgs) -> anyhow::Result<std::process::ExitCode> {
         );
         report.verifications = app.engine.verdicts.as_ref().map(|m| {
             let (reused, run) = m.counts();
-            Verifications { run, reused }
+            Verifications { ahead, run, reused }
         });
         anyhow::Ok(report)
     })?;
@@ -202,8 +232,8 @@ fn print_report(r: &EvalReport) {
     }
     if let Some(v) = &r.verifications {
         println!(
-            "\nverifications: {} run, {} reused from an earlier judgement of the same candidate",
-            v.run, v.reused
+            "\nverifications: {} run ahead on every core, {} run during the pipelines, {} reused",
+            v.ahead, v.run, v.reused
         );
     }
 }

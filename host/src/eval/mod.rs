@@ -6,7 +6,10 @@
 //! them; plugin work runs for real.
 
 pub mod plot;
+mod preverify;
 mod progress;
+
+pub use preverify::pre_verify;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -152,6 +155,9 @@ pub struct EvalReport {
 /// How much verification the run shared between pipelines.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Verifications {
+    /// Run ahead, on every core, by `--pre-verify`.
+    pub ahead: u64,
+    /// Run while the pipelines ran.
     pub run: u64,
     pub reused: u64,
 }

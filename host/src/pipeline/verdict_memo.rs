@@ -4,11 +4,15 @@
 //! sampled candidates can share one verification: comparing five pipelines over a
 //! replay dataset then costs about one pass of verification, not five.
 //!
+//! A call that ran past its deadline is kept as such too: run again it would most likely
+//! do the same, at the full deadline's cost, for every pipeline.
+//!
 //! Only `arbiter eval` turns it on; the gateway never shares verdicts between requests.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
@@ -18,9 +22,17 @@ use crate::runtime::types::{Candidate, PluginConfig, Task, Verdict};
 /// 1,000 tasks x a few verifiers fits).
 const MAX_ENTRIES: usize = 1 << 20;
 
+/// What one judgement gave.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kept {
+    Verdict(Verdict),
+    /// The call exceeded this deadline.
+    PastDeadline(Duration),
+}
+
 #[derive(Default)]
 pub struct VerdictMemo {
-    entries: Mutex<HashMap<[u8; 32], Verdict>>,
+    entries: Mutex<HashMap<[u8; 32], Kept>>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -54,7 +66,7 @@ impl VerdictMemo {
         Some(h.finalize().into())
     }
 
-    pub fn get(&self, key: &[u8; 32]) -> Option<Verdict> {
+    pub fn get(&self, key: &[u8; 32]) -> Option<Kept> {
         let found = self.entries.lock().ok()?.get(key).cloned();
         let counter = if found.is_some() {
             &self.hits
@@ -65,11 +77,31 @@ impl VerdictMemo {
         found
     }
 
-    pub fn put(&self, key: [u8; 32], verdict: &Verdict) {
+    /// Whether a verdict is kept for `key` (not counted as a reuse).
+    pub fn contains(&self, key: &[u8; 32]) -> bool {
+        self.entries.lock().is_ok_and(|e| e.contains_key(key))
+    }
+
+    pub fn put(&self, key: [u8; 32], kept: Kept) {
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() < MAX_ENTRIES {
-                entries.insert(key, verdict.clone());
+                entries.insert(key, kept);
             }
+        }
+    }
+
+    /// Keeps what a call gave, if it is worth keeping: a verdict, or a missed deadline.
+    pub fn keep(
+        &self,
+        key: [u8; 32],
+        result: &Result<crate::runtime::Outcome<Verdict>, crate::runtime::Error>,
+    ) {
+        match result {
+            Ok(o) => self.put(key, Kept::Verdict(o.value.clone())),
+            Err(crate::runtime::Error::DeadlineExceeded(d)) => {
+                self.put(key, Kept::PastDeadline(*d))
+            }
+            Err(_) => {}
         }
     }
 
@@ -108,9 +140,9 @@ mod tests {
         };
         let key = VerdictMemo::key("sha256:x", &config, &task, &cand(3, "a")).unwrap();
         assert!(memo.get(&key).is_none());
-        memo.put(key, &verdict);
+        memo.put(key, Kept::Verdict(verdict.clone()));
         let again = VerdictMemo::key("sha256:x", &config, &task, &cand(7, "a")).unwrap();
-        assert_eq!(memo.get(&again), Some(verdict));
+        assert_eq!(memo.get(&again), Some(Kept::Verdict(verdict)));
         for other in [
             VerdictMemo::key("sha256:y", &config, &task, &cand(3, "a")),
             VerdictMemo::key("sha256:x", &PluginConfig::new(), &task, &cand(3, "a")),

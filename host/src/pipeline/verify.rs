@@ -14,10 +14,10 @@ use super::plugin_logs::emit_logs;
 use super::request::Answer;
 use super::spec::VerifierRef;
 use super::trace::{AttemptOutcome, VerdictRecord};
-use super::verdict_memo::VerdictMemo;
+use super::verdict_memo::{Kept, VerdictMemo};
 use crate::runtime::capability::Grants;
 use crate::runtime::types::*;
-use crate::runtime::Outcome;
+use crate::runtime::{Error as RuntimeError, Outcome};
 
 /// The verification chain's combined judgement of one candidate.
 #[derive(Debug, Clone)]
@@ -71,17 +71,18 @@ impl Engine {
                 let kept = memo.as_ref().and_then(|(m, key)| m.get(key));
                 let reused = kept.is_some();
                 let result = match kept {
-                    Some(verdict) => Ok(Outcome {
+                    Some(Kept::Verdict(verdict)) => Ok(Outcome {
                         value: verdict,
                         stats: Default::default(),
                     }),
+                    Some(Kept::PastDeadline(d)) => Err(RuntimeError::DeadlineExceeded(d)),
                     None => {
                         let result = entry
                             .plugin
                             .verify(&config, task, candidate, self.plugin_ctx(ctx, path, entry))
                             .await;
-                        if let (Some((m, key)), Ok(o)) = (&memo, &result) {
-                            m.put(*key, &o.value);
+                        if let Some((m, key)) = &memo {
+                            m.keep(*key, &result);
                         }
                         result
                     }

@@ -151,9 +151,32 @@ pub(crate) struct RuntimeInner {
     /// Pool slots left for instances kept between calls (warm and prepared ones).
     pub(crate) warm_budget: std::sync::atomic::AtomicUsize,
     pub(crate) ticker: EpochTicker,
+    /// Where calls of capability-free plugins run, when set (`Runtime::run_calls_on`).
+    pub(crate) offload: std::sync::OnceLock<Offload>,
+}
+
+/// Threads for plugin calls, for a caller on a single-threaded runtime: each call runs
+/// on a thread of the caller's blocking pool, at most one per core at once.
+pub(crate) struct Offload {
+    /// Drives the calls' timers (their deadlines run on the real clock).
+    pub(crate) timers: tokio::runtime::Handle,
+    pub(crate) cores: Arc<tokio::sync::Semaphore>,
 }
 
 impl Runtime {
+    /// Runs calls of plugins granted no capability off the caller's thread, on up to
+    /// `cores` threads at once, with `timers` (a multi-threaded runtime's handle) driving
+    /// their deadlines. For `arbiter eval`, whose single-threaded runtime keeps a paused
+    /// clock for simulated latencies: a call parked on the blocking pool stops that clock
+    /// from advancing, so a call still takes no simulated time, and independent calls
+    /// now use every core. Set once; later calls are ignored.
+    pub fn run_calls_on(&self, timers: tokio::runtime::Handle, cores: usize) {
+        let _ = self.inner.offload.set(Offload {
+            timers,
+            cores: Arc::new(tokio::sync::Semaphore::new(cores.max(1))),
+        });
+    }
+
     pub fn new(config: RuntimeConfig) -> Result<Runtime> {
         let engine = engine::build_engine(&config.profile, Some(&config.pool))?;
         let linkers = capability::linkers(&engine)?;
@@ -184,6 +207,7 @@ impl Runtime {
                 cache,
                 components: Mutex::new(HashMap::new()),
                 ticker,
+                offload: std::sync::OnceLock::new(),
             }),
         })
     }

@@ -236,6 +236,32 @@ impl Drop for PluginInner {
 }
 
 impl Plugin {
+    /// Runs a call here, or on the runtime's call threads when it has them
+    /// (`Runtime::run_calls_on`). A plugin with capabilities may call back into the
+    /// caller's engine (models and their simulated latencies), so it stays here.
+    async fn run(&self, call: Args, ctx: CallContext) -> Result<(Reply, CallStats)> {
+        let inner = &self.inner;
+        let Some(off) = inner.runtime.offload.get() else {
+            return inner.execute(call, ctx).await;
+        };
+        if inner.options.grants != Grants::NONE {
+            return inner.execute(call, ctx).await;
+        }
+        let core = off
+            .cores
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Internal("runtime is shutting down".into()))?;
+        let (timers, inner) = (off.timers.clone(), inner.clone());
+        tokio::task::spawn_blocking(move || {
+            let _core = core;
+            timers.block_on(inner.execute(call, ctx))
+        })
+        .await
+        .unwrap_or_else(|e| Err(Error::Internal(format!("plugin call thread: {e}"))))
+    }
+
     pub(crate) async fn new(
         runtime: Arc<RuntimeInner>,
         pre: InstancePre<CallState>,
@@ -386,7 +412,7 @@ impl Plugin {
     ) -> Result<Outcome<Verdict>> {
         self.expect(PluginKind::Verifier)?;
         let call = self.prepare(Call::Verify(config, task, candidate));
-        match self.inner.execute(call, ctx).await? {
+        match self.run(call, ctx).await? {
             (Reply::Verdict(r), stats) => {
                 let verdict = r?;
                 check_score(verdict.score, "verdict score")?;
@@ -405,7 +431,7 @@ impl Plugin {
     ) -> Result<Outcome<Selection>> {
         self.expect(PluginKind::Verifier)?;
         let call = self.prepare(Call::Select(config, task, judged));
-        match self.inner.execute(call, ctx).await? {
+        match self.run(call, ctx).await? {
             (Reply::Selection(r), stats) => {
                 let selection = r?;
                 if selection.scores.len() != judged.len() {
@@ -435,7 +461,7 @@ impl Plugin {
     ) -> Result<Outcome<RouteDecision>> {
         self.expect(PluginKind::Router)?;
         let call = self.prepare(Call::Route(config, task, options));
-        match self.inner.execute(call, ctx).await? {
+        match self.run(call, ctx).await? {
             (Reply::Route(r), stats) => {
                 let decision = r?;
                 validate_decision(&decision)?;
@@ -453,7 +479,7 @@ impl Plugin {
     ) -> Result<Outcome<Plan>> {
         self.expect(PluginKind::Decomposer)?;
         let call = self.prepare(Call::Decompose(config, task));
-        match self.inner.execute(call, ctx).await? {
+        match self.run(call, ctx).await? {
             (Reply::Plan(r), stats) => {
                 let plan = r?;
                 validate_plan(&plan)?;
@@ -472,7 +498,7 @@ impl Plugin {
     ) -> Result<Outcome<String>> {
         self.expect(PluginKind::Decomposer)?;
         let call = self.prepare(Call::Compose(config, task, results));
-        match self.inner.execute(call, ctx).await? {
+        match self.run(call, ctx).await? {
             (Reply::Text(r), stats) => finish(r, stats),
             _ => unreachable!(),
         }
