@@ -13,11 +13,17 @@
 //! calculation gave (it skipped or redid work it does not show); with
 //! `require-final-marker`, one without the `#### N` line a GSM8K-style prompt asks for (a
 //! model that leaves its format has often rambled or stopped early).
+//!
+//! With `weights`, a logistic regression over features of the question and of these
+//! checks (`learned.rs`) estimates the probability the answer is right, and the verdict
+//! accepts at `accept-probability` or above: one threshold trades accuracy for cost in a
+//! cascade.
 
 use arbiter_sdk::prelude::*;
 
 mod arith;
 mod labelled;
+pub mod learned;
 mod scan;
 mod steps;
 
@@ -30,6 +36,8 @@ struct MathVerifier {
     require_question_numbers: bool,
     final_from_last_step: bool,
     require_final_marker: bool,
+    /// The learned score and its acceptance threshold, when `weights` is set.
+    learned: Option<(learned::Model, f64)>,
 }
 
 impl Verifier for MathVerifier {
@@ -70,6 +78,17 @@ impl Verifier for MathVerifier {
             "Reject answers without a `#### N` final-answer line",
             Some("false"),
         )
+        .config_key(
+            "weights",
+            "Logistic-regression weights (intercept, then one per feature of learned.rs); \
+             when set, the estimated probability of a right answer decides",
+            None,
+        )
+        .config_key(
+            "accept-probability",
+            "With `weights`: accept when the estimated probability is at least this",
+            Some("0.5"),
+        )
     }
 
     fn new(config: &Config) -> Result<Self, PluginError> {
@@ -80,6 +99,8 @@ impl Verifier for MathVerifier {
             "require-question-numbers",
             "final-from-last-step",
             "require-final-marker",
+            "weights",
+            "accept-probability",
         ])?;
         let tolerance: f64 = config.parse_or("tolerance", 1e-4)?;
         if !(0.0..1.0).contains(&tolerance) {
@@ -87,7 +108,22 @@ impl Verifier for MathVerifier {
                 "tolerance {tolerance} is outside [0, 1)"
             )));
         }
+        let learned = match config.get("weights") {
+            None => None,
+            Some(text) => {
+                let model = learned::Model::parse(text)
+                    .map_err(|e| PluginError::InvalidConfig(format!("weights: {e}")))?;
+                let at: f64 = config.parse_or("accept-probability", 0.5)?;
+                if !(0.0..=1.0).contains(&at) {
+                    return Err(PluginError::InvalidConfig(format!(
+                        "accept-probability {at} is outside [0, 1]"
+                    )));
+                }
+                Some((model, at))
+            }
+        };
         Ok(MathVerifier {
+            learned,
             tolerance,
             require_steps: config.parse_or("require-steps", false)?,
             integer_answer: config.parse_or("integer-answer", true)?,
@@ -149,7 +185,18 @@ impl Verifier for MathVerifier {
             a.final_answer.map(fmt_num).unwrap_or_else(|| "null".into()),
             a.truncated
         );
-        let verdict = if a.truncated {
+        let verdict = if let Some((model, at)) = &self.learned {
+            let p = model.probability(&learned::features(
+                task.prompt(),
+                &candidate.text,
+                self.tolerance,
+            ));
+            if p >= *at {
+                Verdict::accept(p, format!("estimated {p:.2} likely right (accepts at {at})"))
+            } else {
+                Verdict::reject(p, format!("estimated {p:.2} likely right (accepts at {at})"))
+            }
+        } else if a.truncated {
             Verdict::reject(0.1, "the answer is cut off")
         } else if a.final_answer.is_none() {
             Verdict::reject(0.1, "no final numeric answer")
@@ -234,7 +281,7 @@ impl Verifier for MathVerifier {
 
 /// Whether `answer` states the value `result`: the same number, or a fraction given as a
 /// percentage (`7/20 = 0.35`, so 35%).
-fn states(result: f64, answer: f64, tolerance: f64) -> bool {
+pub(crate) fn states(result: f64, answer: f64, tolerance: f64) -> bool {
     arith::close(result, answer, tolerance) || arith::close(result * 100.0, answer, tolerance)
 }
 

@@ -87,7 +87,7 @@ fn is_clock_time(before: &str, after: &str) -> bool {
         })
 }
 
-fn parse_num(s: &str) -> Option<f64> {
+pub(crate) fn parse_num(s: &str) -> Option<f64> {
     s.replace(',', "").trim_end_matches('.').parse().ok()
 }
 
