@@ -6,7 +6,9 @@ use gsm8k_verifier::learned::{features, FEATURES};
 use std::io::BufRead;
 
 fn main() {
-    let path = std::env::args().nth(1).expect("usage: features DATASET.jsonl");
+    let path = std::env::args()
+        .nth(1)
+        .expect("usage: features DATASET.jsonl");
     let file = std::io::BufReader::new(std::fs::File::open(&path).expect("open the dataset"));
     for line in file.lines() {
         let row: serde_json::Value = serde_json::from_str(&line.expect("read")).expect("json");

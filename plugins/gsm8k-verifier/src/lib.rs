@@ -192,9 +192,15 @@ impl Verifier for MathVerifier {
                 self.tolerance,
             ));
             if p >= *at {
-                Verdict::accept(p, format!("estimated {p:.2} likely right (accepts at {at})"))
+                Verdict::accept(
+                    p,
+                    format!("estimated {p:.2} likely right (accepts at {at})"),
+                )
             } else {
-                Verdict::reject(p, format!("estimated {p:.2} likely right (accepts at {at})"))
+                Verdict::reject(
+                    p,
+                    format!("estimated {p:.2} likely right (accepts at {at})"),
+                )
             }
         } else if a.truncated {
             Verdict::reject(0.1, "the answer is cut off")
