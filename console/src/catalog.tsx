@@ -2,8 +2,9 @@
 // (`GET /v1/models`), its own pipelines as strategy trees (`GET /v1/pipelines`) and its
 // uploaded plugins (`GET /v1/plugins`).
 import { useEffect, useState } from "preact/hooks";
-import { api, ApiError, type OwnPipeline, type Plugin, type Target } from "./api";
+import { api, type OwnPipeline, type Plugin, type Target } from "./api";
 import { when } from "./format";
+import { ErrorBox, failed } from "./errors";
 
 type Node = Record<string, unknown>;
 
@@ -51,18 +52,13 @@ export function Tree({ node }: { node: Node }) {
 
 export function Catalog({ onAuth }: { onAuth: () => void }) {
   const [data, setData] = useState<{ models: Target[]; pipelines: OwnPipeline[]; plugins: Plugin[] } | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
   useEffect(() => {
     Promise.all([api.models(), api.pipelines(), api.plugins()])
       .then(([m, p, g]) => setData({ models: m.data, pipelines: p.data, plugins: g.data }))
-      .catch((e) => (e instanceof ApiError && e.status === 401 ? onAuth() : setError(e.message)));
+      .catch(failed(onAuth, setError));
   }, []);
-  if (error)
-    return (
-      <p class="error-box" role="alert">
-        {error}
-      </p>
-    );
+  if (error) return <ErrorBox error={error} />;
   if (!data) return <p aria-busy="true">Loading…</p>;
   return (
     <section>

@@ -2,28 +2,24 @@
 // judged attempts, latency of recent answers) with their calls and cost in the window's
 // days, then its plugins' calls (`GET /v1/stats/plugins`).
 import { useEffect, useState } from "preact/hooks";
-import { api, ApiError, type ModelStats } from "./api";
+import { api, type ModelStats } from "./api";
 import { ms, usd } from "./format";
 import { useWindow } from "./pipelines";
 import { PluginStats, WindowPicker } from "./stats";
+import { ErrorBox, failed } from "./errors";
 
 export function Models({ tenant, onAuth }: { tenant?: string; onAuth: () => void }) {
   const [span, since, setSpan] = useWindow();
   const [data, setData] = useState<{ from: string; to: string; data: ModelStats[] } | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
   useEffect(() => {
     setData(null);
     api
       .modelStats(tenant, since)
       .then(setData)
-      .catch((e) => (e instanceof ApiError && e.status === 401 ? onAuth() : setError(e.message)));
+      .catch(failed(onAuth, setError));
   }, [tenant, since]);
-  if (error)
-    return (
-      <p class="error-box" role="alert">
-        {error}
-      </p>
-    );
+  if (error) return <ErrorBox error={error} />;
   return (
     <section>
       <h2>Models{tenant ? ` of ${tenant}` : ""}</h2>

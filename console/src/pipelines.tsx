@@ -3,10 +3,11 @@
 // cost and latency percentiles (`GET /v1/stats/pipelines`); an operator reads a
 // tenant's through `/admin/v1/tenants/{name}/...`.
 import { useEffect, useState } from "preact/hooks";
-import { api, ApiError, type PipelineStats, type StatsWindow, type Target } from "./api";
+import { api, type PipelineStats, type StatsWindow, type Target } from "./api";
 import { Tree } from "./catalog";
 import { ms, usd } from "./format";
 import { OutcomeMix, pct, WindowNote, WindowPicker, WINDOWS } from "./stats";
+import { ErrorBox, failed } from "./errors";
 
 /** The window a page shows: its span, and its start fixed when chosen. */
 export function useWindow(): [number, number, (span: number) => void] {
@@ -49,8 +50,8 @@ export function Pipelines({ tenant, onAuth }: { tenant?: string; onAuth: () => v
   const [span, since, setSpan] = useWindow();
   const [targets, setTargets] = useState<Target[] | null>(null);
   const [stats, setStats] = useState<{ window: StatsWindow; data: PipelineStats[] } | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const fail = (e: Error) => (e instanceof ApiError && e.status === 401 ? onAuth() : setError(e.message));
+  const [error, setError] = useState<unknown>(null);
+  const fail = failed(onAuth, setError);
   useEffect(() => {
     api
       .models(tenant)
@@ -61,12 +62,7 @@ export function Pipelines({ tenant, onAuth }: { tenant?: string; onAuth: () => v
     setStats(null);
     api.pipelineStats(tenant, since).then(setStats).catch(fail);
   }, [tenant, since]);
-  if (error)
-    return (
-      <p class="error-box" role="alert">
-        {error}
-      </p>
-    );
+  if (error) return <ErrorBox error={error} />;
   if (!targets || !stats) return <p aria-busy="true">Loading…</p>;
   const byName = new Map(stats.data.map((s) => [s.pipeline, s]));
   // Every pipeline the tenant may call, then whatever else had requests (raw models).

@@ -4,6 +4,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, ApiError, type Percentiles, type PluginStats as PluginRow, type StatsWindow } from "./api";
 import { ms, outcomeColor, when } from "./format";
+import { ErrorBox } from "./errors";
 
 const HOUR = 3600 * 1000;
 
@@ -62,20 +63,15 @@ export const pct = (p: Percentiles, f: (v: number) => string) => `${f(p.p50)} / 
 /** Plugin calls of a tenant (its own, or the operator's view of it) over a window. */
 export function PluginStats({ tenant, since, onAuth }: { tenant?: string; since: number; onAuth?: () => void }) {
   const [data, setData] = useState<{ window: StatsWindow; data: PluginRow[] } | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
   useEffect(() => {
     setData(null);
     api
       .pluginStats(tenant, since)
       .then(setData)
-      .catch((e) => (e instanceof ApiError && e.status === 401 && onAuth ? onAuth() : setError(e.message)));
+      .catch((e) => (e instanceof ApiError && e.status === 401 && onAuth ? onAuth() : setError(e)));
   }, [tenant, since]);
-  if (error)
-    return (
-      <p class="error-box" role="alert">
-        {error}
-      </p>
-    );
+  if (error) return <ErrorBox error={error} />;
   if (!data) return <p aria-busy="true">Loading…</p>;
   if (data.data.length === 0) return <p>No plugin calls in this window.</p>;
   return (

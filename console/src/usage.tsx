@@ -2,8 +2,9 @@
 // and model, from the same usage rows `GET /v1/usage` returns.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, Tooltip } from "chart.js";
-import { api, ApiError, type TenantView, type UsageList, type UsageRow } from "./api";
+import { api, type TenantView, type UsageList, type UsageRow } from "./api";
 import { usd } from "./format";
+import { ErrorBox, failed } from "./errors";
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Legend, Tooltip);
 
@@ -62,19 +63,14 @@ function Limit({ label, used, cap, unit }: { label: string; used?: number; cap?:
 /** The tenant's limits and how close it is to them (`GET /v1/tenant`). */
 function Limits({ tenant, onAuth }: { tenant?: string; onAuth: () => void }) {
   const [t, setT] = useState<TenantView | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
   useEffect(() => {
     api
       .tenant(tenant)
       .then(setT)
-      .catch((e) => (e instanceof ApiError && e.status === 401 ? onAuth() : setError(e.message)));
+      .catch(failed(onAuth, setError));
   }, [tenant]);
-  if (error)
-    return (
-      <p class="error-box" role="alert">
-        {error}
-      </p>
-    );
+  if (error) return <ErrorBox error={error} />;
   if (!t) return null;
   const p = t.policy;
   return (
@@ -101,13 +97,13 @@ export function Usage({ tenant, onAuth }: { tenant?: string; onAuth: () => void 
   const [range, setRange] = useState<{ from?: string; to?: string }>({});
   const [draft, setDraft] = useState<{ from?: string; to?: string }>({});
   const [usage, setUsage] = useState<UsageList | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
   useEffect(() => {
     setError(null);
     api
       .usage(tenant, range.from, range.to)
       .then(setUsage)
-      .catch((e) => (e instanceof ApiError && e.status === 401 ? onAuth() : setError(e.message)));
+      .catch(failed(onAuth, setError));
   }, [tenant, range]);
   // Totals per pipeline and model over the range.
   const totals = new Map<string, UsageRow>();
@@ -141,11 +137,7 @@ export function Usage({ tenant, onAuth }: { tenant?: string; onAuth: () => void 
         </label>
         <button type="submit">Show</button>
       </form>
-      {error && (
-        <p class="error-box" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorBox error={error} />
       {usage && (
         <>
           <p>
