@@ -227,14 +227,10 @@ def function_body(text: str) -> str:
     return text
 
 
-def input_call(test: str, entry: Optional[str]) -> Optional[CodeType]:
-    """The first call of the entry point inside a test, as an expression to evaluate:
-    `assert f(2) == 4` gives `f(2)`. None when the test calls no entry point."""
+def input_call(tree: ast.Module, entry: Optional[str]) -> Optional[CodeType]:
+    """The first call of the entry point inside a parsed test, as an expression to
+    evaluate: `assert f(2) == 4` gives `f(2)`. None when the test calls no entry point."""
     if not entry:
-        return None
-    try:
-        tree = ast.parse(test)
-    except (SyntaxError, ValueError):
         return None
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == entry:
@@ -507,8 +503,10 @@ class CodeVerifier(Verifier):
                 run.checks.append(Check(name, False, f"not run: {timeouts} tests timed out"))
                 run.outputs[k] = "!timeout"
                 continue
+            # Parsed once: the tree gives both the test's code and its input's call.
             try:
-                test_code = compile(test, f"<test {i}>", "exec")
+                tree = ast.parse(test, f"<test {i}>")
+                test_code = compile(tree, f"<test {i}>", "exec")
             except (SyntaxError, ValueError) as e:
                 run.checks.append(Check(name, False, f"the test does not compile: {_describe(e)}"))
                 continue
@@ -524,7 +522,7 @@ class CodeVerifier(Verifier):
                 timeouts += 1
                 run.outputs[k] = "!timeout"
                 continue
-            call = input_call(test, entry)
+            call = input_call(tree, entry)
             if call is not None and left > 0:
                 output = self._output(call, scope, min(self.test_steps, left))
                 left -= self.watchdog.used
