@@ -158,4 +158,15 @@ mod tests {
         }
         assert_eq!(memo.counts(), (1, 5));
     }
+
+    #[test]
+    fn a_missed_deadline_is_kept_and_other_failures_are_not() {
+        use crate::runtime::Error;
+        let memo = VerdictMemo::new();
+        let late = Duration::from_millis(500);
+        memo.keep([1; 32], &Err(Error::DeadlineExceeded(late)));
+        memo.keep([2; 32], &Err(Error::Internal("flaky".into())));
+        assert_eq!(memo.get(&[1; 32]), Some(Kept::PastDeadline(late)));
+        assert_eq!(memo.get(&[2; 32]), None);
+    }
 }
