@@ -173,6 +173,8 @@ struct TickerShared {
     stop: AtomicBool,
     /// Guest executions in progress (instantiations and calls).
     busy: AtomicUsize,
+    /// The ticker is (about to be) parked at the idle pace: the next guard wakes it.
+    parked: AtomicBool,
     /// Epochs advanced so far; lets tests see the ticker's pace.
     ticks: AtomicU64,
 }
@@ -187,6 +189,7 @@ impl EpochTicker {
         let shared = Arc::new(TickerShared {
             stop: AtomicBool::new(false),
             busy: AtomicUsize::new(0),
+            parked: AtomicBool::new(false),
             ticks: AtomicU64::new(0),
         });
         let state = shared.clone();
@@ -194,12 +197,26 @@ impl EpochTicker {
             .name("arbiter-epoch".into())
             .spawn(move || {
                 while !state.stop.load(Ordering::Relaxed) {
-                    if state.busy.load(Ordering::Acquire) > 0 {
+                    if state.busy.load(Ordering::SeqCst) > 0 {
                         std::thread::sleep(tick);
                     } else {
-                        // `busy` unparks this thread; an unpark that comes before the
-                        // park makes it return at once, so no wake-up is lost.
-                        std::thread::park_timeout(idle);
+                        // A guard taken after `parked` is set sees it and unparks this
+                        // thread (an unpark before the park makes it return at once); one
+                        // taken before is seen here. So no wake-up is lost, and a guard
+                        // taken while this thread is awake costs no system call.
+                        state.parked.store(true, Ordering::SeqCst);
+                        if state.busy.load(Ordering::SeqCst) == 0 {
+                            std::thread::park_timeout(idle);
+                        }
+                        state.parked.store(false, Ordering::SeqCst);
+                        // Woken by a guard: the first tick comes a full `tick` after the
+                        // guest code started. Ticking at once made the call that woke
+                        // this thread see its epoch deadline within microseconds and
+                        // yield to the executor, so a 12 µs call could wait behind every
+                        // other ready request, holding its warm instance.
+                        if state.busy.load(Ordering::SeqCst) > 0 {
+                            continue;
+                        }
                     }
                     engine.increment_epoch();
                     state.ticks.fetch_add(1, Ordering::Relaxed);
@@ -215,7 +232,9 @@ impl EpochTicker {
     /// Marks guest code as running until the guard drops. Every instantiation and call
     /// holds one, so its deadline is checked every `tick`, not every [`IDLE_TICK`].
     pub(crate) fn busy(&self) -> Busy {
-        if self.shared.busy.fetch_add(1, Ordering::AcqRel) == 0 {
+        if self.shared.busy.fetch_add(1, Ordering::SeqCst) == 0
+            && self.shared.parked.load(Ordering::SeqCst)
+        {
             self.thread.unpark();
         }
         Busy {
@@ -231,7 +250,7 @@ impl EpochTicker {
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.shared.busy.fetch_sub(1, Ordering::AcqRel);
+        self.shared.busy.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -288,6 +307,22 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         let idle = ticks_within(&ticker, Duration::from_millis(50));
         assert!(idle <= 2, "{idle} ticks after the last guard dropped");
+    }
+
+    /// The guard that wakes an idle ticker must not be met by a tick at once: guest code
+    /// yields at every tick, so the call that woke the ticker would yield within
+    /// microseconds of starting.
+    #[test]
+    fn waking_the_ticker_does_not_tick_at_once() {
+        let hour = Duration::from_secs(3600);
+        let ticker = EpochTicker::start(wasmtime::Engine::default(), hour, hour);
+        // Let the thread reach its idle park.
+        std::thread::sleep(Duration::from_millis(50));
+        let before = ticker.ticks();
+        let busy = ticker.busy();
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(ticker.ticks(), before, "the ticker ticked as it woke");
+        drop(busy);
     }
 
     /// An operator's `[runtime.profile]` may name just the setting it changes.
