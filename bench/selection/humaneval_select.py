@@ -120,11 +120,9 @@ def agreement(
     return out
 
 
-def group_sum(task) -> Scores:
-    """MBR-exec groups scored by CodeT's agreement summed over their members: a group
-    scores the sum, over every sample in it that runs (bodies vote), of the weights of
-    the tests it passes (each weighing the samples passing it). Every member that can be
-    chosen gets its group's score."""
+def group_tally(task):
+    """Per behaviour group of the voting samples: its size, and the sum over its members
+    of the weights of the tests they pass (each weighing the samples passing it)."""
     vote = votes(task)
     support = Counter(t for v in vote if v for t in v["passed"])
     alike = Counter()
@@ -134,6 +132,15 @@ def group_sum(task) -> Scores:
             k = tuple(v["outputs"])
             alike[k] += 1
             total[k] += sum(support[t] for t in v["passed"])
+    return support, alike, total
+
+
+def group_sum(task) -> Scores:
+    """MBR-exec groups scored by CodeT's agreement summed over their members: a group
+    scores the sum, over every sample in it that runs (bodies vote), of the weights of
+    the tests it passes (each weighing the samples passing it). Every member that can be
+    chosen gets its group's score."""
+    _, alike, total = group_tally(task)
     return [
         float(total[tuple(v["outputs"])]) + 1e-9 * alike[tuple(v["outputs"])] if v else 0.0
         for v in versions(task, "full")
@@ -145,15 +152,7 @@ def group_then_own(task):
     the mean over its voters of their weighted tests (the shipped formula with the
     members' mean); within the best group, the samples passing the most weighted tests
     of their own. Scores are (group, own) pairs, compared in that order."""
-    vote = votes(task)
-    support = Counter(t for v in vote if v for t in v["passed"])
-    alike = Counter()
-    total = Counter()
-    for v in vote:
-        if v:
-            k = tuple(v["outputs"])
-            alike[k] += 1
-            total[k] += sum(support[t] for t in v["passed"])
+    support, alike, total = group_tally(task)
     out = []
     for v in versions(task, "full"):
         if v is None:
