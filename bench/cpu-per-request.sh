@@ -9,8 +9,9 @@
 #   TARGET=floor BENCH_PEERS=... bench/cpu-per-request.sh                # the floor proxy
 #
 # MODEL [mock-model] (mock-verified: the Rust verifier), CONC [16], SECS [8],
-# CONFIG [config/bench.toml], BIN [target/release/arbiter]. Build first: floor-ratio.sh
-# builds both binaries.
+# CONFIG [config/bench.toml], BIN [target/release/arbiter], MOCK [the mock upstream that
+# bench-peers' setup.sh builds, /tmp/peers/mock-target/release/mock-upstream]. Build
+# first: floor-ratio.sh builds the gateway and the floor proxy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${BENCH_PEERS:?set BENCH_PEERS to the bench-peers folder (it has post.lua)}"
